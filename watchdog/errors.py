@@ -1,0 +1,59 @@
+"""The documented error tree. Library exceptions are translated into these at the edges.
+
+    WatchdogError
+    ├── ConfigError        daemon config file invalid (message: ``FILE:LINE: …``)
+    ├── RuleError          rule file invalid (message: ``FILE:LINE: rule ID: FIELD: …``)
+    ├── SourceError        a data source failed (HTTP, timeout, malformed payload)
+    ├── StoreError         the event log cannot be read or written
+    │   ├── StoreUnavailable   disk full, read-only, locked: retry later
+    │   └── ChainBroken        the hash chain does not verify
+    ├── ImportFailed       a history file could not be imported
+    └── NotifyError        a receiver failed (``retryable`` says whether to try again)
+
+The CLI prints ``str(error)`` as one line and exits 1; nothing here carries secrets.
+"""
+
+
+class WatchdogError(Exception):
+    """Base of every error watchdog raises on purpose."""
+
+
+class ConfigError(WatchdogError):
+    pass
+
+
+class RuleError(WatchdogError):
+    """One or more rule problems; ``problems`` lists each ``FILE:LINE: …`` line."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class SourceError(WatchdogError):
+    pass
+
+
+class StoreError(WatchdogError):
+    pass
+
+
+class StoreUnavailable(StoreError):
+    pass
+
+
+class ChainBroken(StoreError):
+    def __init__(self, seq: int, reason: str):
+        self.seq = seq
+        self.reason = reason
+        super().__init__(f"seq {seq}: {reason}")
+
+
+class ImportFailed(WatchdogError):
+    pass
+
+
+class NotifyError(WatchdogError):
+    def __init__(self, message: str, retryable: bool):
+        self.retryable = retryable
+        super().__init__(message)

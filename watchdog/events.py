@@ -1,0 +1,198 @@
+"""Events: frozen pydantic payload models with stable kebab-case wire names, and the envelope.
+
+Every fact the daemon learns and every decision it takes is one row of the log. A producer builds
+a ``NewEvent`` (type, idempotency key, payload, and ``published_at`` for facts about the world);
+the store stamps ``seq``, ``recorded_at`` and the chained ``hash`` and hands back ``StoredEvent``.
+
+Payloads are stored as canonical JSON (sorted keys, ``,``/``:`` separators, decimals as normalised
+strings, UTF-8) so the hash of a fact never depends on who serialised it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from watchdog.numbers import norm
+
+ZERO_HASH = "0" * 64
+
+# Wire names. Renaming one breaks every existing log: add new ones, never rename.
+OBSERVATION_RECORDED = "observation-recorded"
+OBSERVATION_REVISED = "observation-revised"
+SPEECH_RECORDED = "speech-recorded"
+SOURCE_FAILED = "source-failed"
+RULES_LOADED = "rules-loaded"
+CONFIG_LOADED = "config-loaded"
+RELOAD_REFUSED = "reload-refused"
+ALERT_PENDING = "alert-pending"
+ALERT_FIRING = "alert-firing"
+ALERT_RESOLVED = "alert-resolved"
+ALERT_FLAGGED = "alert-flagged"
+NOTIFICATION_REQUESTED = "notification-requested"
+NOTIFICATION_ATTEMPTED = "notification-attempted"
+NOTIFICATION_SENT = "notification-sent"
+NOTIFICATION_FAILED = "notification-failed"
+NOTIFICATION_UNKNOWN = "notification-unknown"
+NOTIFICATION_SUPPRESSED = "notification-suppressed"
+SILENCE_ADDED = "silence-added"
+SILENCE_EXPIRED = "silence-expired"
+DAEMON_STARTED = "daemon-started"
+DAEMON_STOPPED = "daemon-stopped"
+
+FACT_TYPES = frozenset({OBSERVATION_RECORDED, OBSERVATION_REVISED, SPEECH_RECORDED})
+ALERT_TYPES = frozenset({ALERT_PENDING, ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED})
+EVENT_TYPES = frozenset(FACT_TYPES | ALERT_TYPES | {
+    SOURCE_FAILED, RULES_LOADED, CONFIG_LOADED, RELOAD_REFUSED,
+    NOTIFICATION_REQUESTED, NOTIFICATION_ATTEMPTED, NOTIFICATION_SENT, NOTIFICATION_FAILED,
+    NOTIFICATION_UNKNOWN, NOTIFICATION_SUPPRESSED, SILENCE_ADDED, SILENCE_EXPIRED,
+    DAEMON_STARTED, DAEMON_STOPPED,
+})
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return norm(obj)
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="python", exclude_none=True)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def canonical_json(payload: Any) -> str:
+    """Canonical text of a payload: the bytes that get hashed."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_default, allow_nan=False)
+
+
+def chain_hash(prev_hash: str, seq: int, type_: str, key: str, published_at: str,
+               recorded_at: str, payload_text: str) -> str:
+    """DESIGN's row hash: sha256 of the fields joined by newlines, previous hash first."""
+    joined = "\n".join([prev_hash, str(seq), type_, key, published_at, recorded_at, payload_text])
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NewEvent(_Frozen):
+    """What a producer hands to the store. ``published_at=None`` means 'not a fact about the
+    world': the store sets it to ``recorded_at``."""
+    type: str
+    key: str
+    payload: dict[str, Any]
+    published_at: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {value!r}")
+        return value
+
+
+class StoredEvent(_Frozen):
+    """One committed row of the log."""
+    seq: int
+    type: str
+    key: str
+    published_at: str
+    recorded_at: str
+    payload: dict[str, Any]
+    hash: str
+
+    @property
+    def is_fact(self) -> bool:
+        return self.type in FACT_TYPES
+
+
+# ---- payload models: validated when written, read back as plain dicts on hot paths ----
+
+class Observation(_Frozen):
+    """``observation-recorded``: one value of one canonical series for one observation date."""
+    series: str
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    value: str
+    unit: Literal["%", "USD bn", "ratio", "index"]
+    source: str
+    attributes: dict[str, str] = Field(default_factory=dict)
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+    def fact_identity(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        """What makes two observations the same fact (provenance does not)."""
+        return (self.value, self.unit, tuple(sorted(self.attributes.items())))
+
+
+class ObservationRevision(Observation):
+    """``observation-revised``: a changed value for a (series, date) already in the log."""
+    revision: int = Field(ge=1)
+    previous_value: str
+    previous_attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class SourceFailure(_Frozen):
+    """``source-failed``: what went wrong, precisely, with secrets already redacted."""
+    source: str
+    reason: str
+    url: str = ""
+    bad_rows: list[str] = Field(default_factory=list)
+    recorded_rows: int = 0
+    attempt: int = 1
+
+
+class InputValue(_Frozen):
+    date: str
+    value: str
+    published_at: str
+
+
+class AlertTransition(_Frozen):
+    """``alert-pending|firing|resolved|flagged``: one state change of one rule."""
+    rule: str
+    rule_hash: str
+    state: Literal["pending", "firing", "resolved", "flagged"]
+    date: str
+    value: str | None
+    severity: str
+    threshold: str | None = None
+    inputs: dict[str, InputValue] = Field(default_factory=dict)
+    evaluated_at: str
+    reason: str
+    summary: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    cause_seq: int = 0
+
+
+ALERT_EVENT_TYPE = {
+    "pending": ALERT_PENDING, "firing": ALERT_FIRING,
+    "resolved": ALERT_RESOLVED, "flagged": ALERT_FLAGGED,
+}
+
+
+def observation_key(series: str, date: str) -> str:
+    return f"obs/{series}/{date}"
+
+
+def revision_key(series: str, date: str, revision: int) -> str:
+    return f"obs/{series}/{date}/rev/{revision}"
+
+
+def new_observation(obs: Observation, published_at: str) -> NewEvent:
+    return NewEvent(type=OBSERVATION_RECORDED, key=observation_key(obs.series, obs.date),
+                    payload=obs.model_dump(), published_at=published_at)
+
+
+def alert_key(t: AlertTransition) -> str:
+    """Deterministic, so re-deriving the same transition after a crash appends nothing."""
+    return f"alert/{t.rule}/{t.rule_hash[:16]}/{t.state}/{t.date}/{t.cause_seq}"
+
+
+def new_alert(t: AlertTransition) -> NewEvent:
+    return NewEvent(type=ALERT_EVENT_TYPE[t.state], key=alert_key(t), payload=t.model_dump())

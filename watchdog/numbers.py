@@ -1,0 +1,56 @@
+"""Exact numbers: every rate and amount is a ``Decimal`` parsed at the edge.
+
+In payloads a number is its *normalised* decimal string (``"2.3"``, never ``"2.30"`` or a float)
+so the same value from two sources is the same fact, byte for byte.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+_MISSING = {"", ".", "null", "none", "nan", "n/a", "na"}
+
+
+def to_decimal(raw: object) -> Decimal:
+    """Parse a number from a payload exactly. Floats are refused: they are already inexact.
+
+    Raises ``ValueError`` with the offending text for anything that is not a finite number.
+    """
+    if isinstance(raw, bool) or isinstance(raw, float):
+        raise ValueError(f"refusing float {raw!r}: parse the payload with Decimal")
+    if isinstance(raw, Decimal):
+        value = raw
+    elif isinstance(raw, int):
+        value = Decimal(raw)
+    elif isinstance(raw, str):
+        text = raw.strip().replace(",", "")
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"not a number: {raw!r}") from None
+    else:
+        raise ValueError(f"not a number: {raw!r}")
+    if not value.is_finite():
+        raise ValueError(f"not a finite number: {raw!r}")
+    return value
+
+
+def is_missing(raw: object) -> bool:
+    """True for the many spellings of 'no value' (FRED '.', Fiscal Data 'null', empty)."""
+    return raw is None or (isinstance(raw, str) and raw.strip().lower() in _MISSING)
+
+
+def norm(value: Decimal) -> str:
+    """The canonical text of a decimal: no exponent, no trailing zeros, ``-0`` is ``0``."""
+    if not value.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    if value == 0:
+        return "0"
+    text = format(value.normalize(), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def scale(value: Decimal, factor: Decimal | int) -> Decimal:
+    """Exact unit conversion, e.g. millions to billions with ``factor=Decimal('0.001')``."""
+    return value * Decimal(factor)

@@ -1,0 +1,1 @@
+"""Data sources: each polls a real public API and returns events; none ever raises out of poll."""
