@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from watchdog.numbers import norm
+from watchdog.numbers import norm, to_decimal
 
 ZERO_HASH = "0" * 64
 
@@ -124,6 +124,16 @@ class Observation(_Frozen):
     source: str
     attributes: dict[str, str] = Field(default_factory=dict)
     provenance: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("value")
+    @classmethod
+    def _normalised_value(cls, value: str) -> str:
+        return norm(to_decimal(value))   # "4.220" and "4.22" are the same fact
+
+    @field_validator("attributes")
+    @classmethod
+    def _normalised_attributes(cls, attributes: dict[str, str]) -> dict[str, str]:
+        return {name: norm(to_decimal(text)) for name, text in attributes.items()}
 
     def fact_identity(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
         """What makes two observations the same fact (provenance does not)."""

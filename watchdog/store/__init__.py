@@ -1,0 +1,62 @@
+"""The event log behind a small interface, with an in-memory and a SQLite implementation that pass
+one shared contract suite (tests/test_store_contract.py).
+
+``append`` deduplicates before hashing: the same fact twice is a no-op, a changed value for the same
+(series, date) becomes an ``observation-revised`` event, and any other event whose key exists is a
+no-op. It returns the events actually appended, so "appended" always means "committed".
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from typing import Protocol
+
+from watchdog.events import NewEvent, StoredEvent
+
+
+class EventStore(Protocol):
+    def append(self, events: Sequence[NewEvent]) -> list[StoredEvent]: ...
+
+    def read(self, after: int = 0, limit: int = 1000,
+             types: Collection[str] | None = None) -> list[StoredEvent]: ...
+
+    def read_published(self, after: tuple[str, int] | None = None, limit: int = 1000,
+                       types: Collection[str] | None = None,
+                       until: str | None = None) -> list[StoredEvent]: ...
+
+    def get(self, key: str) -> StoredEvent | None: ...
+
+    def head(self) -> tuple[int, str]: ...
+
+    def close(self) -> None: ...
+
+
+def iter_events(store: EventStore, *, after: int = 0, types: Collection[str] | None = None,
+                page: int = 5000) -> Iterator[StoredEvent]:
+    """Every event after ``after`` in ``seq`` order, read in short pages (never starves a
+    WAL checkpoint, memory stays flat)."""
+    while True:
+        rows = store.read(after=after, limit=page, types=types)
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1].seq
+
+
+def iter_published(store: EventStore, *, types: Collection[str] | None = None,
+                   until: str | None = None, page: int = 5000) -> Iterator[StoredEvent]:
+    """Events in (``published_at``, ``seq``) order, optionally only those published by ``until``."""
+    cursor: tuple[str, int] | None = None
+    while True:
+        rows = store.read_published(after=cursor, limit=page, types=types, until=until)
+        yield from rows
+        if len(rows) < page:
+            return
+        cursor = (rows[-1].published_at, rows[-1].seq)
+
+
+from watchdog.store.memory import MemoryEventStore  # noqa: E402
+from watchdog.store.sqlite import SqliteEventStore, verify_file  # noqa: E402
+from watchdog.store.writer import AsyncWriter  # noqa: E402
+
+__all__ = ["EventStore", "MemoryEventStore", "SqliteEventStore", "AsyncWriter", "iter_events",
+           "iter_published", "verify_file"]

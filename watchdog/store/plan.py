@@ -1,0 +1,91 @@
+"""Turning a batch of ``NewEvent``s into chained rows: the logic both stores share.
+
+Deduplication happens here, before hashing, against what the log already holds (``lookup``) and
+what this batch has already planned. Each series has one primary source: another source may fill
+dates the primary lacks but never flips a value the log holds, so two sources cannot ping-pong.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from watchdog.events import (
+    OBSERVATION_RECORDED, OBSERVATION_REVISED, NewEvent, StoredEvent, canonical_json, chain_hash,
+    observation_key, revision_key,
+)
+from watchdog.series import SERIES
+
+Lookup = Callable[[str], "dict | None"]
+
+
+@dataclass
+class Head:
+    seq: int
+    hash: str
+    recorded_at: str
+
+
+def _fact(payload: dict) -> tuple:
+    return (payload["value"], payload["unit"], tuple(sorted(payload.get("attributes", {}).items())))
+
+
+def _may_revise(new_source: str, old_source: str, series: str) -> bool:
+    spec = SERIES.get(series)
+    primary = spec.primary_source if spec else None
+    return new_source == old_source or new_source == primary
+
+
+def resolve(event: NewEvent, lookup: Lookup) -> NewEvent | None:
+    """The event to append for ``event``, or None when it would add nothing new."""
+    if lookup(event.key) is None:
+        return event
+    if event.type != OBSERVATION_RECORDED:
+        return None                      # idempotent: this key is already in the log
+    new = event.payload
+    latest, revision = lookup(event.key), 0
+    while (nxt := lookup(revision_key(new["series"], new["date"], revision + 1))) is not None:
+        latest, revision = nxt, revision + 1
+    if _fact(latest) == _fact(new) or not _may_revise(new["source"], latest["source"], new["series"]):
+        return None
+    payload = dict(new, revision=revision + 1, previous_value=latest["value"],
+                   previous_attributes=latest.get("attributes", {}))
+    # A revision became public when it was revised, not when the original was: unless the source
+    # dates its vintage (ALFRED), it is published when this log learned it (None -> recorded_at).
+    vintage = new.get("provenance", {}).get("vintage")
+    return NewEvent(type=OBSERVATION_REVISED, key=revision_key(new["series"], new["date"], revision + 1),
+                    payload=payload, published_at=event.published_at if vintage else None)
+
+
+def plan_rows(events: Sequence[NewEvent], head: Head, now: str,
+              lookup: Lookup) -> list[StoredEvent]:
+    """Chained rows for ``events`` after ``head``; ``recorded_at`` never decreases with seq and a
+    fact cannot have been published after this log learned it."""
+    recorded_at = max(now, head.recorded_at)
+    planned: dict[str, dict] = {}
+
+    def seen(key: str) -> dict | None:
+        return planned[key] if key in planned else lookup(key)
+
+    rows: list[StoredEvent] = []
+    seq, prev = head.seq, head.hash
+    for event in events:
+        chosen = resolve(event, seen)
+        if chosen is None:
+            continue
+        seq += 1
+        published = min(chosen.published_at or recorded_at, recorded_at)
+        text = canonical_json(chosen.payload)
+        digest = chain_hash(prev, seq, chosen.type, chosen.key, published, recorded_at, text)
+        rows.append(StoredEvent.model_construct(
+            seq=seq, type=chosen.type, key=chosen.key, published_at=published,
+            recorded_at=recorded_at, payload=chosen.payload, hash=digest))
+        planned[chosen.key] = chosen.payload
+        prev = digest
+    return rows
+
+
+def payload_text(event: StoredEvent) -> str:
+    return canonical_json(event.payload)
+
+
+__all__ = ["Head", "resolve", "plan_rows", "payload_text", "observation_key", "OBSERVATION_REVISED"]

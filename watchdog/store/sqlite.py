@@ -1,0 +1,229 @@
+"""SQLite event log: WAL, ``synchronous=FULL``, append-only enforced by triggers, hash-chained.
+
+One connection writes; each batch is one ``BEGIN IMMEDIATE`` transaction that re-reads the chain
+head, so another process (``watchdog import``, ``silence add``) can append beside the daemon
+without forking the chain. Reads use their own connection and short, paginated queries.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from watchdog.errors import ChainBroken, StoreError, StoreUnavailable
+from watchdog.events import ZERO_HASH, NewEvent, StoredEvent, chain_hash
+from watchdog.store.plan import Head, payload_text, plan_rows
+from watchdog.timefmt import utc_text
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  key TEXT NOT NULL UNIQUE,
+  published_at TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_published ON events (published_at, seq);
+CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
+-- Dense seq: every row is max(seq)+1, so a gap or a rewrite is visible.
+CREATE TRIGGER IF NOT EXISTS events_dense_seq BEFORE INSERT ON events
+  WHEN NEW.seq IS NULL OR NEW.seq <> (SELECT coalesce(max(seq), 0) + 1 FROM events)
+  BEGIN SELECT RAISE(ABORT, 'events: seq must be max(seq)+1'); END;
+-- BEFORE INSERT runs before conflict resolution, so INSERT OR REPLACE can never delete a row,
+-- whatever the connection's recursive_triggers setting.
+CREATE TRIGGER IF NOT EXISTS events_no_replace BEFORE INSERT ON events
+  WHEN EXISTS (SELECT 1 FROM events WHERE key = NEW.key)
+  BEGIN SELECT RAISE(ABORT, 'events: key exists; the log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+  BEGIN SELECT RAISE(ABORT, 'events: the log is append-only (no UPDATE)'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+  BEGIN SELECT RAISE(ABORT, 'events: the log is append-only (no DELETE)'); END;
+"""
+
+_INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_COLUMNS = "seq, type, key, published_at, recorded_at, payload, hash"
+_UNAVAILABLE = ("disk is full", "readonly", "read-only", "locked", "unable to open", "disk i/o")
+
+
+def translate(exc: sqlite3.Error, path: str) -> StoreError:
+    """SQLite errors at the edge: the ones worth retrying are ``StoreUnavailable``."""
+    text = str(exc)
+    if any(marker in text.lower() for marker in _UNAVAILABLE):
+        return StoreUnavailable(f"event log {path}: {text}")
+    return StoreError(f"event log {path}: {text}")
+
+
+def _connect(path: str, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False, timeout=30)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA recursive_triggers=ON")
+    return conn
+
+
+def _row(row: tuple) -> StoredEvent:
+    seq, type_, key, published, recorded, payload, digest = row
+    return StoredEvent.model_construct(seq=seq, type=type_, key=key, published_at=published,
+                                       recorded_at=recorded, payload=json.loads(payload), hash=digest)
+
+
+class SqliteEventStore:
+    """The production store. Thread-safe: one lock guards the writer, another the reader."""
+
+    def __init__(self, path: str | Path, now: Callable[[], datetime] | None = None,
+                 readonly: bool = False):
+        self.path = str(path)
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._wlock, self._rlock = threading.Lock(), threading.Lock()
+        try:
+            if readonly:
+                self._w = None
+            else:
+                self._w = _connect(self.path)
+                db = sqlite_utils.Database(self._w)
+                db.enable_wal()
+                self._w.executescript(SCHEMA)
+            self._r = _connect(self.path, readonly=True)
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from exc
+
+    # ---- writing ----
+    def append(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
+        if not events:
+            return []
+        if self._w is None:
+            raise StoreError(f"event log {self.path}: opened read-only")
+        with self._wlock:
+            conn = self._w
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                rows = self._plan(conn, events)
+                conn.executemany(_INSERT, [(r.seq, r.type, r.key, r.published_at, r.recorded_at,
+                                            payload_text(r), r.hash) for r in rows])
+                conn.execute("COMMIT")
+                return rows
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise translate(exc, self.path) from exc
+
+    def _plan(self, conn: sqlite3.Connection, events: Sequence[NewEvent]) -> list[StoredEvent]:
+        last = conn.execute("SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        head = Head(*last) if last else Head(0, ZERO_HASH, "")
+        known = self._existing(conn, [e.key for e in events])
+
+        def lookup(key: str) -> dict | None:
+            if key in known:
+                return known[key]
+            found = conn.execute("SELECT payload FROM events WHERE key = ?", (key,)).fetchone()
+            return json.loads(found[0]) if found else None
+
+        return plan_rows(events, head, utc_text(self._now()), lookup)
+
+    @staticmethod
+    def _existing(conn: sqlite3.Connection, keys: list[str]) -> dict[str, dict | None]:
+        """Prefetch the batch's keys in chunks: one indexed query instead of one per event."""
+        found: dict[str, dict | None] = {key: None for key in keys}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, payload in conn.execute(f"SELECT key, payload FROM events WHERE key IN ({marks})", chunk):
+                found[key] = json.loads(payload)
+        return found
+
+    # ---- reading ----
+    def _query(self, sql: str, args: Sequence) -> list[tuple]:
+        with self._rlock:
+            try:
+                return self._r.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from exc
+
+    def read(self, after: int = 0, limit: int = 1000,
+             types: Collection[str] | None = None) -> list[StoredEvent]:
+        where, args = "seq > ?", [after]
+        if types is not None:
+            where += f" AND type IN ({','.join('?' * len(types))})"
+            args += list(types)
+        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY seq LIMIT ?", args + [limit])
+        return [_row(r) for r in rows]
+
+    def read_published(self, after: tuple[str, int] | None = None, limit: int = 1000,
+                       types: Collection[str] | None = None,
+                       until: str | None = None) -> list[StoredEvent]:
+        where, args = ["1=1"], []
+        if after is not None:
+            where.append("(published_at > ? OR (published_at = ? AND seq > ?))")
+            args += [after[0], after[0], after[1]]
+        if until is not None:
+            where.append("published_at <= ?")
+            args.append(until)
+        if types is not None:
+            where.append(f"type IN ({','.join('?' * len(types))})")
+            args += list(types)
+        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY published_at, seq LIMIT ?"
+        return [_row(r) for r in self._query(sql, args + [limit])]
+
+    def get(self, key: str) -> StoredEvent | None:
+        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE key = ?", [key])
+        return _row(rows[0]) if rows else None
+
+    def head(self) -> tuple[int, str]:
+        rows = self._query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [])
+        return (rows[0][0], rows[0][1]) if rows else (0, ZERO_HASH)
+
+    def close(self) -> None:
+        for conn in (self._w, self._r):
+            if conn is not None:
+                conn.close()
+
+
+def _raw_rows(path: str, page: int = 5000) -> Iterator[tuple]:
+    conn = _connect(path, readonly=True)
+    try:
+        after = 0
+        while True:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                                (after, page)).fetchall()
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+    finally:
+        conn.close()
+
+
+def verify_file(path: str | Path, head_hash: str | None = None) -> tuple[int, str]:
+    """Re-hash the whole chain. Returns the head (seq, hash); raises ``ChainBroken`` naming the first
+    bad ``seq``. With ``head_hash``, the chain must also contain a row with that hash (an anchor
+    taken earlier still stands)."""
+    path = str(path)
+    if not Path(path).exists():
+        raise StoreError(f"event log {path}: no such file")
+    prev, expected_seq, anchor_found, last_recorded = ZERO_HASH, 1, head_hash is None, ""
+    try:
+        for seq, type_, key, published, recorded, payload, digest in _raw_rows(path):
+            if seq != expected_seq:
+                raise ChainBroken(expected_seq, f"missing row (next row has seq {seq})")
+            if recorded < last_recorded:
+                raise ChainBroken(seq, "recorded_at decreases")
+            if chain_hash(prev, seq, type_, key, published, recorded, payload) != digest:
+                raise ChainBroken(seq, "hash does not match the row's contents and the previous hash")
+            anchor_found = anchor_found or digest == head_hash
+            prev, expected_seq, last_recorded = digest, seq + 1, recorded
+    except sqlite3.Error as exc:
+        raise translate(exc, path) from exc
+    if not anchor_found:
+        raise ChainBroken(expected_seq, f"no row has the anchored hash {head_hash}")
+    return expected_seq - 1, prev
