@@ -45,7 +45,7 @@ def norm(value: Decimal) -> str:
         raise ValueError(f"not a finite number: {value!r}")
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
+    text = format(value, "f")     # exact: normalize() would round past 28 significant digits
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text

@@ -49,8 +49,10 @@ async def fetch(session: aiohttp.ClientSession, url: str, *, params: dict | None
             body = await response.read()
             headers = {k: v for k, v in response.headers.items()}
             if response.status >= 400:
-                snippet = body[:120].decode("utf-8", "replace").strip().replace("\n", " ")
-                return Fetched(shown, response.status, body, f"HTTP {response.status}: {scrub(snippet, secrets)}", headers)
+                # scrub the whole body before cutting it: a secret spanning the cut would leak
+                text = scrub(body.decode("utf-8", "replace"), secrets)
+                snippet = text[:120].strip().replace("\n", " ")
+                return Fetched(shown, response.status, body, f"HTTP {response.status}: {snippet}", headers)
             return Fetched(shown, response.status, body, None, headers)
     except asyncio.TimeoutError:
         return Fetched(shown, error=f"timeout after {timeout_s:g}s")

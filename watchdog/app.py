@@ -1,0 +1,73 @@
+"""The one composition root: builds the concrete store, sources, notifiers and daemon from config.
+Everything below it takes its collaborators as arguments."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from watchdog.config import Config, load_config
+from watchdog.daemon import Daemon
+from watchdog.errors import ConfigError
+from watchdog.events import canonical_json, content_hash
+from watchdog.notify.console import ConsoleNotifier
+from watchdog.rules import RuleSet, load_rules
+from watchdog.sources.fred import FredSource
+from watchdog.sources.nyfed import NyFedSource
+from watchdog.store import AsyncWriter, SqliteEventStore
+from watchdog.timefmt import parse_duration
+
+
+def system_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def open_store(path: str | Path, now: Callable[[], datetime] = system_now, readonly: bool = False):
+    return SqliteEventStore(path, now=now, readonly=readonly)
+
+
+def resolve_config(config_path: str | None) -> Config:
+    return load_config(config_path) if config_path else Config()
+
+
+def build_sources(config: Config, env: Mapping[str, str]) -> list:
+    sources = []
+    if config.sources.nyfed is not None:
+        sources.append(NyFedSource(config.sources.nyfed))
+    if config.sources.fred is not None:
+        sources.append(FredSource(config.sources.fred, env))
+    return sources
+
+
+def build_notifiers(config: Config) -> dict:
+    notifiers = {}
+    for name, receiver in config.receivers.items():
+        if receiver.type != "console":
+            raise ConfigError(f"receiver {name!r}: type {receiver.type!r} is not supported by this "
+                              f"version yet (only 'console')")
+        notifiers[name] = ConsoleNotifier()
+    return notifiers or {"console": ConsoleNotifier()}
+
+
+def config_payload(config: Config) -> dict:
+    """``config-loaded``: the validated config (it names env variables, never holds secrets)."""
+    body = config.model_dump(mode="json", by_alias=True)
+    return {"hash": content_hash(canonical_json(body)), "config": body}
+
+
+def build_daemon(config: Config, *, db: str | None = None, rule_paths: list[str] | None = None,
+                 env: Mapping[str, str] | None = None,
+                 now: Callable[[], datetime] = system_now) -> Daemon:
+    paths = list(rule_paths or config.rules.paths)
+    ruleset: RuleSet = load_rules(paths)
+    store = open_store(db or config.store.path, now=now)
+    return Daemon(store=store, writer=AsyncWriter(store), sources=build_sources(config, env or os.environ),
+                  ruleset=ruleset, rule_paths=paths, config_payload=config_payload(config),
+                  notifiers=build_notifiers(config), now=now,
+                  catchup_horizon=parse_duration(config.daemon.catchup_horizon))
+
+
+def close_daemon(daemon: Daemon) -> None:
+    daemon.writer.close()
+    daemon.store.close()

@@ -1,0 +1,259 @@
+"""The command line: thin click commands over ``app``; errors are one line, never a traceback.
+
+Exit codes: 0 ok; 1 the input is wrong or a check found differences/failures; 2 usage.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from watchdog import __version__, app
+from watchdog.errors import WatchdogError
+
+DB_HELP = "Event log (SQLite file)."
+RULES_HELP = "A rules file or a folder of *.toml (non-recursive); repeatable."
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}" if "\n" not in message else message, err=True)
+    sys.exit(1)
+
+
+def guarded(fn):
+    """Translate our documented errors (and bad values) into one clear line and exit 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except WatchdogError as exc:
+            _fail(str(exc))
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="watchdog")
+def cli() -> None:
+    """watchdog: event-sourced alerts on US dollar funding-market stress.
+
+    Polls the NY Fed, FRED and other public sources into an append-only, hash-chained SQLite
+    event log, evaluates TOML rules (spreads such as SOFR-IORB in exact basis points), notifies,
+    and replays history exactly as it was known.
+    """
+
+
+# ---- run ----
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Daemon config (TOML).")
+@click.option("--db", help=DB_HELP + " Overrides [store].path.")
+@click.option("--rules", "rule_paths", multiple=True, help=RULES_HELP + " Overrides [rules].paths.")
+@click.option("--once", is_flag=True, help="Poll every source once, evaluate, notify, then exit.")
+@click.option("--exit-when-idle", is_flag=True,
+              help="Keep cycling until no source has anything new and the outbox is empty.")
+@click.option("--every", default="5m", show_default=True, help="Pause between cycles (without --once).")
+@guarded
+def run(config_path, db, rule_paths, once, exit_when_idle, every):
+    """Run the daemon: poll, record, evaluate, notify.
+
+    A source failure is recorded as a `source-failed` event and the run still exits 0: that is
+    the daemon working. Secrets come from the environment, never from the config file.
+    """
+    from watchdog.timefmt import parse_duration
+    config = app.resolve_config(config_path)
+    daemon = app.build_daemon(config, db=db, rule_paths=list(rule_paths) or None)
+    pause = parse_duration(every).total_seconds()
+    try:
+        asyncio.run(_run(daemon, once, exit_when_idle, pause))
+    finally:
+        app.close_daemon(daemon)
+
+
+async def _run(daemon, once: bool, exit_when_idle: bool, pause: float) -> None:
+    if once:
+        report = await daemon.run_once()
+        _report(report)
+        return
+    await daemon.start()
+    try:
+        while True:
+            report = await daemon.cycle()
+            _report(report)
+            if exit_when_idle and report.facts == 0 and not daemon.outbox.owed():
+                break
+            await asyncio.sleep(pause)
+    finally:
+        await daemon.stop("exit-when-idle" if exit_when_idle else "stopped")
+
+
+def _report(r) -> None:
+    click.echo(f"cycle: {r.facts} new facts, {r.failures} source failures, {r.transitions} alert "
+               f"transitions, {r.sent} notifications sent, {r.suppressed} suppressed (catch-up), "
+               f"{r.failed} failed", err=True)
+
+
+# ---- check ----
+@cli.command()
+@click.option("--rules", "rule_paths", multiple=True, help=RULES_HELP)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Also validate this daemon config.")
+@guarded
+def check(rule_paths, config_path):
+    """Validate rule files (and a daemon config) without running anything.
+
+    Problems are printed as FILE:LINE: rule ID: FIELD: message, one per line; exit 1 if any.
+    """
+    from watchdog.rules import load_rules
+    if not rule_paths and not config_path:
+        raise click.UsageError("give --rules and/or --config")
+    if config_path:
+        config = app.resolve_config(config_path)
+        app.build_notifiers(config)
+        click.echo(f"ok: config {config_path}")
+    if rule_paths:
+        ruleset = load_rules(list(rule_paths))
+        click.echo(f"ok: {len(ruleset.rules)} rules, {len(ruleset.keyword_rules)} keyword rules "
+                   f"(rule set {ruleset.hash[:12]})")
+
+
+# ---- replay ----
+@cli.command()
+@click.option("--db", required=True, help=DB_HELP)
+@click.option("--rules", "rule_paths", multiple=True, required=True, help=RULES_HELP)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Print transitions dated on/after (warm-up still uses all history).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Print transitions dated on/before.")
+@click.option("--as-of", "as_of", help="Only facts published by this instant (ISO 8601 with offset, e.g. 2025-11-01T00:00:00-04:00).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per transition.")
+@guarded
+def replay(db, rule_paths, since, until, as_of, as_json):
+    """Replay the log with a rule set, as an ideal daemon would have seen it.
+
+    Facts are consumed in publication order; `known_at` is when the transition could first have
+    been known. Nothing published after --as-of is used.
+    """
+    from watchdog.replay import replay as run_replay, transition_json
+    from watchdog.rules import load_rules
+    from watchdog.timefmt import parse_user_time, utc_text
+    ruleset = load_rules(list(rule_paths))
+    cutoff = utc_text(parse_user_time(as_of)) if as_of else None
+    store = app.open_store(_existing(db), readonly=True)
+    lo = since.date().isoformat() if since else None
+    hi = until.date().isoformat() if until else None
+    try:
+        for t in run_replay(store, ruleset, as_of=cutoff):
+            if (lo and t.date < lo) or (hi and t.date > hi):
+                continue
+            click.echo(transition_json(t) if as_json else _timeline_line(t))
+    finally:
+        store.close()
+
+
+def _timeline_line(t) -> str:
+    from watchdog.timefmt import NEW_YORK, parse_utc
+    known = parse_utc(t.evaluated_at).astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M ET")
+    value = "" if t.value is None else f" value={t.value}"
+    return f"{t.date}  {t.state:<8} {t.rule:<24} {t.severity:<8} known {known}{value}  {t.summary or t.reason}"
+
+
+def _existing(db: str) -> str:
+    if not Path(db).exists():
+        raise WatchdogError(f"event log {db}: no such file")
+    return db
+
+
+# ---- audit ----
+@cli.command()
+@click.option("--db", required=True, help=DB_HELP)
+@guarded
+def audit(db):
+    """Re-derive what the daemon did (seq order, recorded rule sets) and diff it against the log.
+
+    Exit 0 when every recorded alert matches, 1 listing each difference.
+    """
+    from watchdog.replay import audit as run_audit
+    store = app.open_store(_existing(db), readonly=True)
+    try:
+        report = run_audit(store)
+    finally:
+        store.close()
+    for line in report.differences:
+        click.echo(line)
+    click.echo(f"audit: {report.checked} alert transitions re-derived, {len(report.differences)} differences", err=True)
+    sys.exit(1 if report.differences else 0)
+
+
+# ---- import ----
+@cli.command("import")
+@click.option("--db", required=True, help=DB_HELP + " Created if missing.")
+@click.option("--recorded-at", help="Fixed recorded_at for a reproducible log (ISO 8601 with offset).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@guarded
+def import_(db, recorded_at, paths):
+    """Import history files (or a folder such as data/history) into the log.
+
+    Each fact carries its real publication time; importing the same files twice adds nothing.
+    """
+    from watchdog.importer import import_paths
+    from watchdog.timefmt import parse_user_time
+    fixed = parse_user_time(recorded_at) if recorded_at else None
+    store = app.open_store(db, now=(lambda: fixed) if fixed else app.system_now)
+    try:
+        counts = import_paths(store, [Path(p) for p in paths])
+    finally:
+        store.close()
+    for name, (seen, added) in counts.items():
+        click.echo(f"{name}: {seen} facts read, {added} new events")
+
+
+# ---- events ----
+@cli.command()
+@click.option("--db", required=True, help=DB_HELP)
+@click.option("--type", "types", multiple=True, help="Only events of this type (repeatable), e.g. observation-recorded.")
+@click.option("--after", default=0, show_default=True, help="Start after this seq.")
+@click.option("--limit", default=0, help="At most this many events (0 = all).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
+@guarded
+def events(db, types, after, limit, as_json):
+    """List events of the log in seq order."""
+    from watchdog.store import iter_events
+    store = app.open_store(_existing(db), readonly=True)
+    try:
+        for n, event in enumerate(iter_events(store, after=after, types=set(types) or None), 1):
+            if as_json:
+                click.echo(json.dumps(event.model_dump(), sort_keys=True, ensure_ascii=False))
+            else:
+                click.echo(f"{event.seq:>8} {event.type:<22} {event.published_at} {event.key}")
+            if limit and n >= limit:
+                break
+    finally:
+        store.close()
+
+
+# ---- verify ----
+@cli.command()
+@click.option("--db", required=True, help=DB_HELP)
+@click.option("--head", "head_hash", help="A hash taken earlier that must still be in the chain.")
+def verify(db, head_hash):
+    """Re-hash the whole chain. Exit 1 with `seq N: reason` for the first bad row."""
+    from watchdog.errors import ChainBroken
+    from watchdog.store import verify_file
+    try:
+        seq, digest = verify_file(db, head_hash)
+    except ChainBroken as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    except WatchdogError as exc:
+        _fail(str(exc))
+    click.echo(f"ok: {seq} events, head {digest}")
+
+
+def main() -> None:
+    cli(prog_name="watchdog")
+
+
+if __name__ == "__main__":
+    main()

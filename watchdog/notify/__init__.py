@@ -1,0 +1,1 @@
+"""Notifiers: one per receiver type. Each formats purely and sends at the edge."""

@@ -1,0 +1,20 @@
+"""The console receiver: one readable line per transition on standard output."""
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+
+def format_line(alert: dict) -> str:
+    state = alert["state"].upper()
+    value = alert.get("value")
+    detail = alert.get("summary") or f"value {value}"
+    return f"[{state} {alert['severity']}] {alert['rule']} {alert['date']}: {detail} ({alert['reason']})"
+
+
+class ConsoleNotifier:
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
+
+    async def send(self, alert: dict) -> None:
+        print(format_line(alert), file=self.stream, flush=True)

@@ -1,0 +1,283 @@
+"""New York Fed reference rates (SOFR, TGCR, BGCR, EFFR, OBFR) from the Markets Data API.
+
+``parse_reference_rates`` is pure: bytes in, observation events and reasons out. ``NyFedSource``
+is the edge: one date search per configured rate, every failure turned into a ``source-failed``
+event. The envelope is ``{"refRates": [...]}`` for both the search and the ``all/latest`` shapes;
+``all/latest`` mixes observation dates (SOFRAI a business day ahead), so every row is keyed on its
+own (type, effectiveDate), never on one date per response.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from watchdog.config import NyFedConfig
+from watchdog.events import NewEvent, Observation, new_observation
+from watchdog.numbers import is_missing, norm, to_decimal
+from watchdog.redact import redact_url
+from watchdog.series import nominal_publication, spec
+from watchdog.sources.base import cap_published, failure_event, fetch
+from watchdog.timefmt import NEW_YORK, parse_duration, utc_text
+
+log = logging.getLogger(__name__)
+
+SOURCE = "nyfed"
+
+# API `type` -> canonical series. SOFRAI (averages and index) has no percentRate and is not a
+# series we alert on, so it is skipped like any type we do not know: not an error.
+RATE_TYPES = {"SOFR": "sofr", "TGCR": "tgcr", "BGCR": "bgcr", "EFFR": "effr", "OBFR": "obfr"}
+
+# Canonical rate -> the API's path segment: repo rates are "secured", bank funding "unsecured".
+RATE_GROUP = {"sofr": "secured", "tgcr": "secured", "bgcr": "secured",
+              "effr": "unsecured", "obfr": "unsecured"}
+
+# Row field -> attribute name in the observation payload.
+ROW_ATTRIBUTES = {
+    "percentPercentile1": "p1",
+    "percentPercentile25": "p25",
+    "percentPercentile75": "p75",
+    "percentPercentile99": "p99",
+    "volumeInBillions": "volume",
+}
+EFFR_ATTRIBUTES = {"targetRateFrom": "target_from", "targetRateTo": "target_to"}
+
+
+class RowError(ValueError):
+    """One row of a payload is unusable; the message names the field and the bad text."""
+
+
+class BodyError(ValueError):
+    """The whole body is unusable (not JSON, not the envelope)."""
+
+
+@dataclass
+class Parsed:
+    """What a payload yielded: good events, named bad rows, or one reason the body is unusable."""
+    events: list[NewEvent] = field(default_factory=list)
+    bad_rows: list[str] = field(default_factory=list)
+    body_error: str | None = None
+
+    def reasons(self) -> list[str]:
+        return [self.body_error] if self.body_error else list(self.bad_rows)
+
+
+# ---- pure parsing ----
+
+def parse_reference_rates(body: bytes, *, fetched_at: datetime | None,
+                          source_url: str) -> tuple[list[NewEvent], list[str]]:
+    """Events for every good row of a ``{"refRates": [...]}`` body, and a reason per bad row.
+
+    ``fetched_at`` caps ``published_at`` live; ``None`` (history, backfill) keeps the nominal
+    publication time. A body that is not the envelope gives no events and one reason.
+    """
+    parsed = parse_body(body, fetched_at=fetched_at, source_url=source_url)
+    return parsed.events, parsed.reasons()
+
+
+def parse_body(body: bytes, *, fetched_at: datetime | None, source_url: str) -> Parsed:
+    try:
+        rows = _envelope_rows(body)
+    except BodyError as exc:
+        return Parsed(body_error=str(exc))
+    url = redact_url(source_url)
+    parsed = Parsed()
+    for index, row in enumerate(rows, start=1):
+        try:
+            event = _row_event(row, fetched_at=fetched_at, url=url)
+        except RowError as exc:
+            parsed.bad_rows.append(f"row {index} ({_row_label(row)}): {exc}")
+            continue
+        if event is not None:
+            parsed.events.append(event)
+    return parsed
+
+
+def load_json(body: bytes) -> Any:
+    """Decode JSON exactly (every number a Decimal) or raise BodyError saying what is wrong."""
+    if not body.strip():
+        raise BodyError("empty body where JSON was expected")
+    try:
+        return json.loads(body, parse_float=Decimal, parse_int=Decimal)
+    except UnicodeDecodeError as exc:
+        raise BodyError(f"body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise BodyError(_json_error(body, exc)) from None
+
+
+def _json_error(body: bytes, exc: json.JSONDecodeError) -> str:
+    head = body.lstrip()[:60].decode("utf-8", "replace")
+    head = " ".join(head.split())
+    if head.startswith("<"):
+        # An HTML error page or a proxy's login page served with status 200.
+        return f"not JSON: the body looks like HTML/XML, starting {head!r}"
+    # The decoder reports an unterminated string at its opening quote, anything else that ran
+    # out of input at the end: both mean the body was cut off (a dropped connection, a cap).
+    if exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated string"):
+        return f"not JSON: truncated after {len(exc.doc)} characters ({exc.msg})"
+    return f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+
+
+def json_kind(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", Decimal: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _envelope_rows(body: bytes) -> list[Any]:
+    data = load_json(body)
+    if not isinstance(data, dict):
+        raise BodyError(f"expected a JSON object with 'refRates', got a JSON {json_kind(data)}")
+    if "refRates" not in data:
+        found = ", ".join(repr(k) for k in list(data)[:10]) or "none"
+        raise BodyError(f"no 'refRates' field in the JSON object (top-level fields: {found})")
+    rows = data["refRates"]
+    if not isinstance(rows, list):
+        raise BodyError(f"'refRates' is a JSON {json_kind(rows)}, expected an array")
+    return rows
+
+
+def _row_label(row: Any) -> str:
+    if not isinstance(row, dict):
+        return "?"
+    kind, day = row.get("type"), row.get("effectiveDate")
+    return f"{kind if isinstance(kind, str) else '?'} {day if isinstance(day, str) else '?'}"
+
+
+def _row_event(row: Any, *, fetched_at: datetime | None, url: str) -> NewEvent | None:
+    """The observation event of one row; None for a type we do not track (e.g. SOFRAI)."""
+    if not isinstance(row, dict):
+        raise RowError(f"expected a JSON object, got a JSON {json_kind(row)}")
+    kind = row.get("type")
+    if not isinstance(kind, str):
+        raise RowError("type: missing" if kind is None else f"type: not a string: {kind!r}")
+    series = RATE_TYPES.get(kind.strip().upper())
+    if series is None:
+        return None
+    day = parse_day(row.get("effectiveDate"), "effectiveDate")
+    raw_rate = row.get("percentRate")
+    if is_missing(raw_rate):
+        raise RowError("percentRate: missing")
+    rate = number(raw_rate, "percentRate")
+    obs = Observation(
+        series=series, date=day.isoformat(), value=norm(rate), unit=spec(series).unit,
+        source=SOURCE, attributes=_attributes(row, series),
+        provenance={"url": url, "raw_value": str(raw_rate), "raw_unit": "percent",
+                    "revision_indicator": str(row.get("revisionIndicator") or "")},
+    )
+    return new_observation(obs, published_text(series, day, fetched_at))
+
+
+def _attributes(row: dict, series: str) -> dict[str, str]:
+    fields = dict(ROW_ATTRIBUTES)
+    if series == "effr":
+        fields.update(EFFR_ATTRIBUTES)
+    # A present but malformed percentile makes the whole row suspect, so it is an error; an
+    # absent one is simply not published for that row.
+    return {name: norm(number(row[key], key))
+            for key, name in fields.items() if not is_missing(row.get(key))}
+
+
+def parse_day(raw: Any, field_name: str) -> date:
+    if is_missing(raw):
+        raise RowError(f"{field_name}: missing")
+    if not isinstance(raw, str):
+        raise RowError(f"{field_name}: not a date: {raw!r}")
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise RowError(f"{field_name}: not a date (YYYY-MM-DD): {raw!r}") from None
+
+
+def number(raw: Any, field_name: str) -> Decimal:
+    # Only JSON numbers (already Decimal) and numeric strings; booleans and objects are refused
+    # here so the message does not talk about floats.
+    if not isinstance(raw, (Decimal, str)):
+        raise RowError(f"{field_name}: not a number: {raw!r}")
+    try:
+        return to_decimal(raw)
+    except ValueError as exc:
+        raise RowError(f"{field_name}: {exc}") from None
+
+
+def published_text(series: str, day: date, fetched_at: datetime | None) -> str:
+    """Nominal publication time; live, a fact cannot have been published after we fetched it."""
+    nominal = nominal_publication(series, day)
+    return utc_text(nominal) if fetched_at is None else cap_published(nominal, fetched_at)
+
+
+# ---- the source ----
+
+class NyFedSource:
+    """Polls a date search per configured rate; never raises out of ``poll``.
+
+    ``clock_now`` (optional) stamps the moment each response arrived, which caps published_at;
+    without it the poll's ``now`` is used, which is never later than the real fetch.
+    """
+    name = SOURCE
+
+    def __init__(self, config: NyFedConfig, clock_now: Callable[[], datetime] | None = None):
+        self.config = config
+        self._clock_now = clock_now
+        self._timeout_s = parse_duration(config.timeout).total_seconds()
+
+    def search_url(self, rate: str) -> str:
+        return f"{self.config.base_url.rstrip('/')}/api/rates/{RATE_GROUP[rate]}/{rate}/search.json"
+
+    def window(self, now: datetime) -> tuple[date, date]:
+        """Search window: New York 'today' back ``lookback_days`` (holidays make gaps)."""
+        end = now.astimezone(NEW_YORK).date()
+        return end - timedelta(days=self.config.lookback_days), end
+
+    async def poll(self, session: aiohttp.ClientSession, now: datetime) -> list[NewEvent]:
+        results = await asyncio.gather(*(self._poll_rate(session, rate, now)
+                                         for rate in self.config.rates))
+        return [event for events in results for event in events]
+
+    async def _poll_rate(self, session: aiohttp.ClientSession, rate: str,
+                         now: datetime) -> list[NewEvent]:
+        if rate not in RATE_GROUP:
+            known = ", ".join(sorted(RATE_GROUP))
+            return [failure_event(SOURCE, f"unknown rate {rate!r} in [sources.nyfed] rates "
+                                          f"(known: {known})", now)]
+        try:
+            return await self._fetch_rate(session, rate, now)
+        except Exception as exc:  # a bug must not stop the daemon: record it and carry on
+            log.exception("nyfed %s: unexpected error", rate)
+            return [failure_event(SOURCE, f"{rate}: internal error: {type(exc).__name__}: {exc}",
+                                  now, url=self.search_url(rate))]
+
+    async def _fetch_rate(self, session: aiohttp.ClientSession, rate: str,
+                          now: datetime) -> list[NewEvent]:
+        start, end = self.window(now)
+        params = {"startDate": start.isoformat(), "endDate": end.isoformat()}
+        got = await fetch(session, self.search_url(rate), params=params, timeout_s=self._timeout_s)
+        if got.error is not None:
+            log.warning("nyfed %s: %s (%s)", rate, got.error, got.url)
+            return [failure_event(SOURCE, f"{rate}: {got.error}", now, url=got.url)]
+        fetched_at = self._clock_now() if self._clock_now else now
+        parsed = parse_body(got.body, fetched_at=fetched_at, source_url=got.url)
+        return parsed.events + failures_of(SOURCE, parsed, f"{rate} search", now, got.url)
+
+
+def failures_of(source: str, parsed: Parsed, what: str, now: datetime,
+                url: str) -> list[NewEvent]:
+    """The failure event a parsed payload calls for: none, a bad body, or bad rows.
+
+    Reasons and URLs reaching here are already redacted (FRED uses this too)."""
+    if parsed.body_error:
+        log.warning("%s %s: bad response body: %s", source, what, parsed.body_error)
+        return [failure_event(source, f"{what}: bad response body: {parsed.body_error}", now,
+                              url=url)]
+    if parsed.bad_rows:
+        n, good = len(parsed.bad_rows), len(parsed.events)
+        log.warning("%s %s: %d bad row(s), %d recorded", source, what, n, good)
+        return [failure_event(source, f"{what}: {n} bad row(s) rejected, {good} recorded", now,
+                              url=url, bad_rows=parsed.bad_rows, recorded_rows=good)]
+    return []
