@@ -252,6 +252,7 @@ def verify(db, head_hash):
 
 
 def main() -> None:
+    app.tune_gc()
     cli(prog_name="watchdog")
 
 

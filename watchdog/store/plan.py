@@ -57,8 +57,8 @@ def resolve(event: NewEvent, lookup: Lookup) -> NewEvent | None:
 
 
 def plan_rows(events: Sequence[NewEvent], head: Head, now: str,
-              lookup: Lookup) -> list[StoredEvent]:
-    """Chained rows for ``events`` after ``head``; ``recorded_at`` never decreases with seq and a
+              lookup: Lookup) -> list[tuple[StoredEvent, str]]:
+    """Chained rows (with their canonical payload text) for ``events`` after ``head``; ``recorded_at`` never decreases with seq and a
     fact cannot have been published after this log learned it."""
     recorded_at = max(now, head.recorded_at)
     planned: dict[str, dict] = {}
@@ -66,7 +66,7 @@ def plan_rows(events: Sequence[NewEvent], head: Head, now: str,
     def seen(key: str) -> dict | None:
         return planned[key] if key in planned else lookup(key)
 
-    rows: list[StoredEvent] = []
+    rows: list[tuple[StoredEvent, str]] = []
     seq, prev = head.seq, head.hash
     for event in events:
         chosen = resolve(event, seen)
@@ -76,16 +76,11 @@ def plan_rows(events: Sequence[NewEvent], head: Head, now: str,
         published = min(chosen.published_at or recorded_at, recorded_at)
         text = canonical_json(chosen.payload)
         digest = chain_hash(prev, seq, chosen.type, chosen.key, published, recorded_at, text)
-        rows.append(StoredEvent.model_construct(
-            seq=seq, type=chosen.type, key=chosen.key, published_at=published,
-            recorded_at=recorded_at, payload=chosen.payload, hash=digest))
+        rows.append((StoredEvent(seq, chosen.type, chosen.key, published, recorded_at,
+                                 chosen.payload, digest), text))
         planned[chosen.key] = chosen.payload
         prev = digest
     return rows
 
 
-def payload_text(event: StoredEvent) -> str:
-    return canonical_json(event.payload)
-
-
-__all__ = ["Head", "resolve", "plan_rows", "payload_text", "observation_key", "OBSERVATION_REVISED"]
+__all__ = ["Head", "resolve", "plan_rows", "observation_key", "OBSERVATION_REVISED"]

@@ -1,0 +1,72 @@
+"""`make bench`: each figure is our rate divided by a fixed yardstick measured in the same run
+(bench/baselines.py, copied unchanged from the shared folder), median of interleaved repeats.
+
+    BENCH append <ratio> target 0.5
+        100k events appended through the store (validation, canonical JSON, hashing, dedup
+        look-ups, durable batches) / raw executemany of the very rows the store wrote.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import baselines  # noqa: E402
+
+from watchdog.app import tune_gc  # noqa: E402
+from watchdog.events import NewEvent  # noqa: E402
+from watchdog.store import SqliteEventStore  # noqa: E402
+
+N = int(os.environ.get("BENCH_EVENTS", "100000"))
+BATCH = 5000
+SERIES = ["sofr", "tgcr", "bgcr", "effr", "obfr"]
+
+
+def raw_events(n: int) -> list[dict]:
+    """Realistic observation events as a source would hand them over (not yet validated)."""
+    start, out = date(1990, 1, 1), []
+    for i in range(n):
+        series, day = SERIES[i % len(SERIES)], start + timedelta(days=i // len(SERIES))
+        out.append({"type": "observation-recorded", "key": f"obs/{series}/{day}",
+                    "published_at": f"{day}T12:00:00.000000Z",
+                    "payload": {"series": series, "date": str(day), "value": f"{(i % 500) / 100 + 0.01}",
+                                "unit": "%", "source": "nyfed",
+                                "attributes": {"p1": "1.2", "p99": "5.6", "volume": str(1000 + i % 900)},
+                                "provenance": {"url": "https://markets.newyorkfed.org/api/rates/secured/sofr/search.json"}}})
+    return out
+
+
+def ours(raw: list[dict], keep: list) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "ours.db")
+        store = SqliteEventStore(path)
+        start = time.perf_counter()
+        for i in range(0, len(raw), BATCH):
+            store.append([NewEvent(**e) for e in raw[i:i + BATCH]])
+        elapsed = time.perf_counter() - start
+        store.close()
+        if not keep:
+            conn = sqlite3.connect(path)
+            keep.extend(conn.execute("SELECT type, key, published_at, recorded_at, payload, hash FROM events ORDER BY seq"))
+            conn.close()
+    return len(raw) / elapsed
+
+
+def main() -> None:
+    tune_gc()                          # exactly what the `watchdog` entry point does
+    raw = raw_events(N)
+    rows: list = []
+    ours(raw, rows)                     # warm-up, and the rows the store wrote for the yardstick
+    ratio = baselines.ratio(lambda: ours(raw, [1]), lambda: baselines.raw_append_rate(rows), repeats=5)
+    print(f"BENCH append {ratio:.2f} target 0.5")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Daemon config: DESIGN's example parses; every problem is one FILE:LINE: field: message line,
+and a secret pasted into the file is never echoed back."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from watchdog.config import Config, load_config, parse_config
+from watchdog.errors import ConfigError
+
+DESIGN_EXAMPLE = '''\
+[store]
+path = "/var/lib/watchdog/events.db"
+[rules]
+paths = ["/etc/watchdog/rules"]
+[sources.nyfed]                      # a missing table disables the source
+base_url = "https://markets.newyorkfed.org"   # every source's endpoints are overridable
+# poll_every = "2s"                  # optional: replaces the publication schedule (tests, demo)
+[sources.fred]
+base_url = "https://api.stlouisfed.org"       # JSON API, used when the key is present
+csv_base_url = "https://fred.stlouisfed.org"  # keyless CSV otherwise
+api_key_env = "FRED_API_KEY"
+[sources.fiscaldata]
+base_url = "https://api.fiscaldata.treasury.gov"
+[sources.speeches]
+feeds = ["https://www.federalreserve.gov/feeds/speeches.xml"]
+pages = []                                    # index pages of Reserve Bank speeches
+[receivers.desk]
+type = "slack"
+webhook_url_env = "SLACK_WEBHOOK_URL"         # or token_env + channel (+ api_base_url)
+[receivers.oncall]
+type = "email"
+smtp_host = "smtp.example.org"
+smtp_port = 587
+tls = "starttls"                              # starttls | tls | none
+username = "watchdog"
+password_env = "SMTP_PASSWORD"
+from = "watchdog@example.org"
+to = ["desk@example.org"]
+[receivers.screen]
+type = "console"
+[[routes]]
+match = { severity = "critical" }
+receivers = ["desk", "oncall"]
+continue = false
+group_by = ["rule"]
+group_wait = "30s"
+group_interval = "5m"
+repeat_interval = "1d"
+send_resolved = true
+fallback = "screen"                           # when a receiver fails permanently
+[[inhibit]]
+source = { severity = "critical" }
+target = { severity = "warning" }
+equal = ["area"]
+[mute.weekends]
+timezone = "America/New_York"
+weekdays = ["saturday", "sunday"]
+[daemon]
+catchup_horizon = "3d"        # transitions about older observation dates are recorded, not sent
+[http]
+listen = "127.0.0.1:9464"
+'''
+
+
+def problems_of(text: str, name: str = "watchdog.toml") -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, name)
+    return str(caught.value).split("\n")
+
+
+def test_design_example_config_parses(tmp_path):
+    path = tmp_path / "watchdog.toml"
+    path.write_text(DESIGN_EXAMPLE, encoding="utf-8")
+    config = load_config(str(path))
+    assert isinstance(config, Config)
+    assert config.store.path == "/var/lib/watchdog/events.db"
+    assert config.rules.paths == ["/etc/watchdog/rules"]
+    assert config.sources.nyfed.base_url == "https://markets.newyorkfed.org"
+    assert config.sources.fred.api_key_env == "FRED_API_KEY"
+    assert config.receivers["oncall"].from_ == "watchdog@example.org"
+    assert config.receivers["oncall"].smtp_port == 587
+    assert config.routes[0]["match"] == {"severity": "critical"}
+    assert config.daemon.catchup_horizon == "3d"
+
+
+def test_empty_config_takes_the_defaults():
+    config = parse_config("", "empty.toml")
+    assert config.store.path == "events.db"
+    assert config.sources.nyfed is None  # a missing table disables the source
+
+
+def test_unknown_key_gives_file_line_and_dotted_field():
+    text = DESIGN_EXAMPLE.replace('base_url = "https://markets.newyorkfed.org"',
+                                  'base_url = "https://markets.newyorkfed.org"\nbogus = 1')
+    assert problems_of(text) == [
+        "watchdog.toml:7: sources.nyfed.bogus: unknown key; "
+        "known keys: base_url, lookback_days, poll_every, rates, timeout"]
+
+
+def test_bad_values_are_each_reported_on_their_line():
+    text = ('[daemon]\ncatchup_horizon = "soon"\n'
+            '[receivers.oncall]\ntype = "email"\nsmtp_port = "x"\ntls = "ssl"\n'
+            '[receivers.pager]\ntype = "pagerduty"\n')
+    assert problems_of(text) == [
+        "watchdog.toml:2: daemon.catchup_horizon: bad duration 'soon': use a number and one of "
+        "s, m, h, d, w (e.g. '6h')",
+        "watchdog.toml:5: receivers.oncall.smtp_port: Input should be a valid integer, "
+        "unable to parse string as an integer",
+        "watchdog.toml:6: receivers.oncall.tls: unknown tls mode 'ssl' (starttls, tls or none)",
+        "watchdog.toml:8: receivers.pager.type: unknown receiver type 'pagerduty' "
+        "(slack, email or console)",
+    ]
+
+
+def test_missing_required_key_points_at_its_table():
+    assert problems_of('\n[receivers.desk]\nwebhook_url_env = "HOOK"\n') == [
+        "watchdog.toml:2: receivers.desk.type: required key is missing"]
+
+
+def test_list_items_are_named_with_their_index():
+    assert problems_of('[rules]\npaths = [\n  "a",\n  3,\n]\n') == [
+        "watchdog.toml:4: rules.paths[1]: Input should be a valid string"]
+
+
+def test_secret_pasted_into_the_config_is_refused_and_not_echoed():
+    secret = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
+    text = f'[receivers.desk]\ntype = "slack"\nwebhook_url = "{secret}"\n'
+    problems = problems_of(text)
+    assert problems == [
+        "watchdog.toml:3: receivers.desk.webhook_url: secrets do not belong in the config file: "
+        "name an environment variable with webhook_url_env instead"]
+    assert "SECRET" not in "\n".join(problems)
+
+
+def test_env_name_holding_a_secret_is_refused_without_echoing_it():
+    text = ('[receivers.desk]\ntype = "slack"\nwebhook_url_env = "https://hooks.slack.com/X/SECRET"\n'
+            '[sources.fred]\napi_key_env = "abcdef0123456789 SECRET"\n')
+    problems = problems_of(text)
+    assert [p.split(": ")[1] for p in problems] == ["receivers.desk.webhook_url_env",
+                                                     "sources.fred.api_key_env"]
+    assert "SECRET" not in "\n".join(problems)
+
+
+def test_syntax_error_gives_file_and_line():
+    assert problems_of('[store]\npath = "x"\n[http\n') == [
+        "watchdog.toml:3: TOML syntax error: Expected ']' at the end of a table declaration "
+        "(column 6)"]
+
+
+def test_missing_file_and_bad_encoding_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.toml:1: cannot read: No such file"):
+        load_config(str(tmp_path / "nope.toml"))
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b'[store]\npath = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"bad.toml:1: not UTF-8 text: "):
+        load_config(str(bad))
+
+
+def test_lines_are_right_after_multiline_strings_and_arrays():
+    text = '''\
+[sources.speeches]
+feeds = [
+  "https://a.example/feed", # [sources.nyfed]
+  "https://b.example/feed",
+]
+pages = []
+[store]
+path = """
+[sources.nyfed]
+bogus = 2
+"""
+[sources.nyfed]
+base_url = "https://markets.newyorkfed.org"
+rates = ["sofr"]
+lookback_days = 0
+'''
+    assert problems_of(text) == [
+        "watchdog.toml:15: sources.nyfed.lookback_days: Input should be greater than or equal to 1"]
+
+
+def test_config_file_path_is_accepted_as_path_object(tmp_path):
+    path = Path(tmp_path) / "c.toml"
+    path.write_text('[http]\nlisten = "127.0.0.1:1"\n', encoding="utf-8")
+    assert load_config(path).http.listen == "127.0.0.1:1"
