@@ -154,3 +154,11 @@ def test_loading_rules_over_existing_history_fires_only_for_the_current_state(tm
     feed("sofr", "2019-09-17", "5.25")                         # fired long ago
     feed("sofr", "2019-09-18", "2.10")                         # and recovered
     assert engine.load(ruleset(tmp_path, SPREAD), now="2026-01-01T00:00:00.000000Z", cause_seq=3) == []
+
+
+def test_an_administered_rate_arriving_after_market_data_evaluates_the_dates_that_waited(tmp_path):
+    feed = Feed(Engine(ruleset(tmp_path, SPREAD)))
+    assert feed("sofr", "2025-10-30", "3.95") == []            # no IORB known yet: nothing to join
+    assert feed("sofr", "2025-10-31", "4.22") == []
+    fired = feed("iorb", "2025-10-01", "3.9", source="fomc")
+    assert states(fired) == [("firing", "2025-10-31", "32")]

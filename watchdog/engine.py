@@ -168,22 +168,42 @@ class Engine:
         if payload["series"] in compiled.drivers:
             if last is not None and date < last:
                 return []                      # late fact for an older date: data only
-            start = state.before_last if date == last else state
-        elif last is not None and date <= last:
-            date, start = last, state.before_last   # an input of the last date may have changed
-        else:
-            return []
-        evaluated = self._evaluate(compiled, date)
-        if evaluated is None:
-            return []
-        value, inputs = evaluated
-        new_state, target, reason = self._step(compiled, start or RuleState(), date, value)
-        self.states[compiled.rule.id] = new_state
-        if date == last:    # a re-evaluation reports only a change of firing state, never a repeat
-            target, reason = self._correction(compiled, state, new_state)
-        if target is None:
-            return []
-        return [self._transition(compiled, target, date, now, seq, reason, value, inputs)]
+            return self._advance(compiled, [date], now, seq)
+        # A step/as-of input changes the value on every date from its own: re-evaluate the last
+        # date if it is covered, and evaluate driver dates that were waiting for this input.
+        dates = [last] if last is not None and date <= last else []
+        dates += self._waiting_dates(compiled, after=last, start=date)
+        return self._advance(compiled, dates, now, seq)
+
+    def _waiting_dates(self, compiled: _Compiled, after: str | None, start: str) -> list[str]:
+        lower = max(after, start) if after is not None else start
+        found: set[str] = set()
+        for series in compiled.drivers:
+            dates = self.data.dates.get(series, [])
+            for d in dates[bisect.bisect_left(dates, lower):]:
+                if after is None or d > after:
+                    found.add(d)
+        return sorted(found)
+
+    def _advance(self, compiled: _Compiled, dates: list[str], now: str, seq: int) -> list[AlertTransition]:
+        """Evaluate ``dates`` in order; a date equal to the last evaluated one is re-evaluated
+        from the state before it and reports only a change of firing state."""
+        out: list[AlertTransition] = []
+        for date in dates:
+            state = self.states.get(compiled.rule.id, RuleState())
+            again = date == state.last_date
+            evaluated = self._evaluate(compiled, date)
+            if evaluated is None:
+                continue
+            value, inputs = evaluated
+            start = (state.before_last or RuleState()) if again else state
+            new_state, target, reason = self._step(compiled, start, date, value)
+            self.states[compiled.rule.id] = new_state
+            if again:
+                target, reason = self._correction(compiled, state, new_state)
+            if target is not None:
+                out.append(self._transition(compiled, target, date, now, seq, reason, value, inputs))
+        return out
 
     def _correction(self, compiled: _Compiled, old: RuleState, new: RuleState):
         """Re-evaluating the same date: report only a change of firing state."""

@@ -112,7 +112,7 @@ def parse_observations_body(body: bytes, *, series: str, fred_id: str,
             continue
         if event is not None:
             parsed.events.append(event)
-    return parsed
+    return parsed.in_date_order()
 
 
 def _observation_event(maker: _RowMaker, row: Any) -> NewEvent | None:
@@ -172,7 +172,7 @@ def parse_graph_csv_body(body: bytes, *, series: str, fred_id: str,
             continue
         if event is not None:
             parsed.events.append(event)
-    return parsed
+    return parsed.in_date_order()
 
 
 def _csv_lines(body: bytes, fred_id: str) -> list[tuple[int, list[str]]]:

@@ -68,6 +68,12 @@ class Parsed:
     def reasons(self) -> list[str]:
         return [self.body_error] if self.body_error else list(self.bad_rows)
 
+    def in_date_order(self) -> "Parsed":
+        """APIs list newest first; the log (and so the engine, which never moves a rule back in
+        time) must receive each series oldest first."""
+        self.events.sort(key=lambda e: (e.payload["date"], e.payload["series"]))
+        return self
+
 
 # ---- pure parsing ----
 
@@ -97,7 +103,7 @@ def parse_body(body: bytes, *, fetched_at: datetime | None, source_url: str) -> 
             continue
         if event is not None:
             parsed.events.append(event)
-    return parsed
+    return parsed.in_date_order()
 
 
 def load_json(body: bytes) -> Any:

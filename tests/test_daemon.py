@@ -1,0 +1,181 @@
+"""The daemon end to end: `watchdog run --once` as a real subprocess against local fake NY Fed and
+FRED servers that publish new values between runs; then `audit` finds no difference."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from watchdog.calendar import previous_business_day
+from watchdog.timefmt import NEW_YORK
+
+CANARY = "canary-SECRET-7777"
+
+
+def recent_business_days(n: int) -> list[date]:
+    """The last n SIFMA business days before today (New York), oldest first: live polling only
+    looks back a few days, so the fake history must be recent."""
+    day = datetime.now(timezone.utc).astimezone(NEW_YORK).date()
+    out = []
+    for _ in range(n):
+        day = previous_business_day("sifma", day)
+        out.append(day)
+    return out[::-1]
+
+
+class FakeFed:
+    """NY Fed reference rates and FRED observations, served from mutable state."""
+
+    def __init__(self):
+        self.sofr: dict[str, str] = {}
+        self.iorb: dict[str, str] = {}
+        self.bad_row = False
+        self.fred_keys: list[str] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/rates/secured/sofr/search.json", self.rates)
+        app.router.add_get("/fred/series/observations", self.fred)
+        return app
+
+    async def rates(self, request: web.Request) -> web.Response:
+        rows = [{"effectiveDate": d, "type": "SOFR", "percentRate": v, "percentPercentile1": v,
+                 "percentPercentile25": v, "percentPercentile75": v, "percentPercentile99": v,
+                 "volumeInBillions": 2000, "revisionIndicator": ""} for d, v in sorted(self.sofr.items(), reverse=True)]
+        text = json.dumps({"refRates": rows}).replace('"__FLOAT__', "").replace('__"', "")
+        if self.bad_row:
+            rows.append({"effectiveDate": "2020-13-45", "type": "SOFR", "percentRate": "abc"})
+            text = json.dumps({"refRates": rows})
+        # rates as JSON numbers, like the real API (no quotes, trailing zeros kept)
+        for v in set(self.sofr.values()):
+            text = text.replace(f'"{v}"', v)
+        return web.Response(text=text, content_type="application/json")
+
+    async def fred(self, request: web.Request) -> web.Response:
+        self.fred_keys.append(request.query.get("api_key", ""))
+        obs = [{"realtime_start": "2026-01-01", "realtime_end": "2026-01-01", "date": d, "value": v}
+               for d, v in sorted(self.iorb.items())]
+        return web.json_response({"observations": obs, "count": len(obs)})
+
+
+def write_config(tmp: Path, url: str) -> Path:
+    rules = tmp / "rules"
+    rules.mkdir()
+    (rules / "spread.toml").write_text('''
+[[rule]]
+id = "sofr-over-iorb"
+expr = "bp(sofr - iorb)"
+above = 10
+recover_below = 5
+for = "2bd"
+severity = "warning"
+summary = "SOFR is {{ value }} bp over IORB"
+''')
+    config = tmp / "watchdog.toml"
+    config.write_text(f'''
+[store]
+path = "{tmp / 'events.db'}"
+[rules]
+paths = ["{rules}"]
+[sources.nyfed]
+base_url = "{url}"
+rates = ["sofr"]
+timeout = "5s"
+[sources.fred]
+base_url = "{url}"
+csv_base_url = "{url}"
+api_key_env = "FRED_TEST_KEY"
+series = {{ iorb = "IORB" }}
+timeout = "5s"
+[receivers.screen]
+type = "console"
+[daemon]
+catchup_horizon = "10d"
+''')
+    return config
+
+
+async def watchdog(*args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "FRED_TEST_KEY": CANARY, "PYTHONUNBUFFERED": "1"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "watchdog", *args, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_runs_once_three_times_then_audit_finds_no_difference(aiohttp_server, tmp_path):
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    url = str(server.make_url("")).rstrip("/")
+    config = write_config(tmp_path, url)
+    days = [d.isoformat() for d in recent_business_days(5)]
+    fed.iorb = {days[0]: "3.90"}
+    fed.sofr = {days[0]: "4.00", days[1]: "3.95"}
+
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err
+    assert "FIRING" not in out
+
+    fed.sofr.update({days[2]: "4.22", days[3]: "4.25"})        # two business days over 10 bp
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err
+    assert f"[FIRING warning] sofr-over-iorb {days[3]}: SOFR is 35 bp over IORB" in out
+
+    fed.sofr[days[4]] = "3.80"
+    fed.bad_row = True                                          # a malformed row among good ones
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err                                       # a recorded failure is the daemon working
+    assert f"[RESOLVED warning] sofr-over-iorb {days[4]}" in out
+
+    db = str(tmp_path / "events.db")
+    code, out, err = await watchdog("audit", "--db", db)
+    assert code == 0, out + err
+    code, out, err = await watchdog("verify", "--db", db)
+    assert code == 0, err
+
+    conn = sqlite3.connect(db)
+    types = [t for (t,) in conn.execute("SELECT type FROM events ORDER BY seq")]
+    facts = conn.execute("SELECT count(*) FROM events WHERE type = 'observation-recorded'").fetchone()[0]
+    failures = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM events WHERE type = 'source-failed'")]
+    assert facts == 6                                           # 5 SOFR + 1 IORB, each exactly once
+    assert types.count("alert-firing") == 1 and types.count("alert-resolved") == 1
+    assert types.count("notification-sent") == 2
+    assert len(failures) == 1 and "2020-13-45" in failures[0]["bad_rows"][0]
+    assert failures[0]["recorded_rows"] == 5
+    # the canary key reached the server but nothing we wrote
+    assert fed.fred_keys and all(k == CANARY for k in fed.fred_keys)
+    conn.close()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
+
+
+async def test_a_crash_after_facts_before_alerts_is_repaired_on_the_next_start(aiohttp_server, tmp_path):
+    """Facts committed by a run that died before evaluating are evaluated by the next start."""
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    days = [d.isoformat() for d in recent_business_days(3)]
+    fed.iorb = {days[0]: "3.90"}
+    fed.sofr = {days[1]: "4.22", days[2]: "4.25"}
+    # Simulate the crash: the facts reach the log through `import`-like appends, no daemon ran.
+    from watchdog.events import Observation, new_observation
+    from watchdog.store import SqliteEventStore
+    store = SqliteEventStore(tmp_path / "events.db")
+    store.append([new_observation(Observation(series="iorb", date=days[0], value="3.9", unit="%", source="fred"),
+                                  f"{days[0]}T04:00:00.000000Z")])
+    store.close()
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err
+    assert "[FIRING warning] sofr-over-iorb" in out
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert "[FIRING" not in out                                 # delivered once, not again
+    code, out, err = await watchdog("audit", "--db", str(tmp_path / "events.db"))
+    assert code == 0, out + err
