@@ -120,7 +120,7 @@ def test_default_ruleset_loads_and_fires_on_the_2019_repo_spike():
         assert rule.compiled.evaluate(spike) > rule.above, rule_id
     sofr = rules.by_id["sofr-over-iorb"]
     assert sofr.compiled.evaluate(spike) == D("315")
-    assert sofr.for_business_days == 1 and sofr.for_duration is None
+    assert sofr.for_business_days == 2 and sofr.for_duration is None   # DESIGN: for = "2bd"
     assert sofr.above == D("10") and sofr.recover_below == D("5") and sofr.severity == "warning"
     assert render_summary(sofr, {"value": "315"}) == "SOFR is 315 bp over IORB"
 

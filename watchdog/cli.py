@@ -13,14 +13,16 @@ from pathlib import Path
 import click
 
 from watchdog import __version__, app
-from watchdog.errors import WatchdogError
+from watchdog.errors import ConfigError, RuleError, WatchdogError
 
 DB_HELP = "Event log (SQLite file)."
 RULES_HELP = "A rules file or a folder of *.toml (non-recursive); repeatable."
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}" if "\n" not in message else message, err=True)
+def _fail(message: str, located: bool = False) -> None:
+    """One line per problem on stderr, exit 1. Rule and config problems already start with
+    ``FILE:LINE:`` (DESIGN's format) and are printed as they are."""
+    click.echo(message if located else f"error: {message}", err=True)
     sys.exit(1)
 
 
@@ -30,6 +32,8 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except (RuleError, ConfigError) as exc:
+            _fail(str(exc), located=True)
         except WatchdogError as exc:
             _fail(str(exc))
         except (ValueError, OSError) as exc:
@@ -133,7 +137,8 @@ def replay(db, rule_paths, since, until, as_of, as_json):
     """Replay the log with a rule set, as an ideal daemon would have seen it.
 
     Facts are consumed in publication order; `known_at` is when the transition could first have
-    been known. Nothing published after --as-of is used.
+    been known. Nothing published after --as-of is used. The text timeline also shows pending
+    alerts (a condition waiting out its `for`); --json prints firing, resolved and flagged only.
     """
     from watchdog.replay import replay as run_replay, transition_json
     from watchdog.rules import load_rules
@@ -147,6 +152,8 @@ def replay(db, rule_paths, since, until, as_of, as_json):
         for t in run_replay(store, ruleset, as_of=cutoff):
             if (lo and t.date < lo) or (hi and t.date > hi):
                 continue
+            if as_json and t.state == "pending":
+                continue                      # DESIGN: pending is not printed in JSON
             click.echo(transition_json(t) if as_json else _timeline_line(t))
     finally:
         store.close()
