@@ -154,3 +154,8 @@ def test_importing_the_same_files_twice_adds_nothing(history_db, tmp_path):
 
 def test_audit_of_an_imported_log_without_daemon_is_clean(history_db):
     assert invoke("audit", "--db", str(history_db)).exit_code == 0
+
+
+def test_the_shipped_deploy_config_and_default_rules_check_clean():
+    result = invoke("check", "--config", str(REPO / "deploy" / "watchdog.toml"), "--rules", str(REPO / "rules"))
+    assert result.exit_code == 0, result.output
