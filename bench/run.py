@@ -25,7 +25,7 @@ from watchdog.events import NewEvent  # noqa: E402
 from watchdog.store import SqliteEventStore  # noqa: E402
 
 N = int(os.environ.get("BENCH_EVENTS", "100000"))
-BATCH = 5000
+BATCH = 10000                  # AsyncWriter's max_batch: what one durable transaction holds
 SERIES = ["sofr", "tgcr", "bgcr", "effr", "obfr"]
 
 

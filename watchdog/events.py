@@ -86,7 +86,7 @@ def stdlib_canonical_json(payload: Any) -> str:
 def chain_hash(prev_hash: str, seq: int, type_: str, key: str, published_at: str,
                recorded_at: str, payload_text: str) -> str:
     """DESIGN's row hash: sha256 of the fields joined by newlines, previous hash first."""
-    joined = "\n".join([prev_hash, str(seq), type_, key, published_at, recorded_at, payload_text])
+    joined = f"{prev_hash}\n{seq}\n{type_}\n{key}\n{published_at}\n{recorded_at}\n{payload_text}"
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()
 
 

@@ -14,7 +14,7 @@ _STOP = object()
 
 
 class AsyncWriter:
-    def __init__(self, store, max_batch: int = 5000):
+    def __init__(self, store, max_batch: int = 10000):
         self.store = store
         self.max_batch = max_batch
         self._queue: queue.Queue = queue.Queue()
