@@ -10,7 +10,6 @@ import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from watchdog.calendar import previous_business_day
@@ -49,10 +48,9 @@ class FakeFed:
         rows = [{"effectiveDate": d, "type": "SOFR", "percentRate": v, "percentPercentile1": v,
                  "percentPercentile25": v, "percentPercentile75": v, "percentPercentile99": v,
                  "volumeInBillions": 2000, "revisionIndicator": ""} for d, v in sorted(self.sofr.items(), reverse=True)]
-        text = json.dumps({"refRates": rows}).replace('"__FLOAT__', "").replace('__"', "")
         if self.bad_row:
             rows.append({"effectiveDate": "2020-13-45", "type": "SOFR", "percentRate": "abc"})
-            text = json.dumps({"refRates": rows})
+        text = json.dumps({"refRates": rows})
         # rates as JSON numbers, like the real API (no quotes, trailing zeros kept)
         for v in set(self.sofr.values()):
             text = text.replace(f'"{v}"', v)

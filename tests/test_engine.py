@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from watchdog.engine import Engine
 from watchdog.events import Observation, new_observation

@@ -23,8 +23,8 @@ from watchdog.numbers import is_missing, norm, scale
 from watchdog.redact import REDACTED, redact_url, scrub
 from watchdog.series import spec
 from watchdog.sources.base import failure_event, fetch
-from watchdog.sources.nyfed import (BodyError, Parsed, RowError, failures_of, json_kind,
-                                    load_json, number, parse_day, published_text)
+from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, failures_of,
+                                      json_kind, load_json, number, parse_day, published_text)
 from watchdog.timefmt import NEW_YORK, parse_duration
 
 log = logging.getLogger(__name__)
@@ -130,18 +130,10 @@ def _row_date(row: Any) -> str:
 
 def _observation_rows(body: bytes) -> list[Any]:
     data = load_json(body)
-    if not isinstance(data, dict):
-        raise BodyError(f"expected a JSON object with 'observations', got a JSON {json_kind(data)}")
-    if "error_message" in data:
+    if isinstance(data, dict) and "error_message" in data:
         # FRED's own error envelope, e.g. {"error_code": 400, "error_message": "Bad Request..."}
         raise BodyError(f"FRED error {data.get('error_code', '?')}: {data['error_message']}")
-    if "observations" not in data:
-        found = ", ".join(repr(k) for k in list(data)[:10]) or "none"
-        raise BodyError(f"no 'observations' field in the JSON object (top-level fields: {found})")
-    rows = data["observations"]
-    if not isinstance(rows, list):
-        raise BodyError(f"'observations' is a JSON {json_kind(rows)}, expected an array")
-    return rows
+    return array_field(data, "observations")
 
 
 def parse_graph_csv(body: bytes, *, series: str, fred_id: str, fetched_at: datetime | None,

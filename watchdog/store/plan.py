@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from watchdog.events import (
-    OBSERVATION_RECORDED, OBSERVATION_REVISED, NewEvent, StoredEvent, canonical_json, chain_hash,
+    OBSERVATION_RECORDED, OBSERVATION_REVISED, NewEvent, StoredEvent, canonical_json,
     observation_key, revision_key,
 )
 from watchdog.series import SERIES

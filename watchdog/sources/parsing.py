@@ -1,0 +1,132 @@
+"""Parsing helpers every source shares: exact JSON, precise body and row errors, the failure
+event a parsed payload calls for. Pure except for the failure log line."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from watchdog.events import NewEvent
+from watchdog.numbers import is_missing, to_decimal
+from watchdog.series import nominal_publication
+from watchdog.sources.base import cap_published, failure_event
+from watchdog.timefmt import utc_text
+
+log = logging.getLogger(__name__)
+
+
+class RowError(ValueError):
+    """One row of a payload is unusable; the message names the field and the bad text."""
+
+
+class BodyError(ValueError):
+    """The whole body is unusable (not JSON, not the envelope)."""
+
+
+@dataclass
+class Parsed:
+    """What a payload yielded: good events, named bad rows, or one reason the body is unusable."""
+    events: list[NewEvent] = field(default_factory=list)
+    bad_rows: list[str] = field(default_factory=list)
+    body_error: str | None = None
+
+    def reasons(self) -> list[str]:
+        return [self.body_error] if self.body_error else list(self.bad_rows)
+
+    def in_date_order(self) -> "Parsed":
+        """APIs list newest first; the log (and so the engine, which never moves a rule back in
+        time) must receive each series oldest first."""
+        self.events.sort(key=lambda e: (e.payload["date"], e.payload["series"]))
+        return self
+
+
+def load_json(body: bytes) -> Any:
+    """Decode JSON exactly (every number a Decimal) or raise BodyError saying what is wrong."""
+    if not body.strip():
+        raise BodyError("empty body where JSON was expected")
+    try:
+        return json.loads(body, parse_float=Decimal, parse_int=Decimal)
+    except UnicodeDecodeError as exc:
+        raise BodyError(f"body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise BodyError(_json_error(body, exc)) from None
+
+
+def _json_error(body: bytes, exc: json.JSONDecodeError) -> str:
+    head = body.lstrip()[:60].decode("utf-8", "replace")
+    head = " ".join(head.split())
+    if head.startswith("<"):
+        # An HTML error page or a proxy's login page served with status 200.
+        return f"not JSON: the body looks like HTML/XML, starting {head!r}"
+    # The decoder reports an unterminated string at its opening quote, anything else that ran
+    # out of input at the end: both mean the body was cut off (a dropped connection, a cap).
+    if exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated string"):
+        return f"not JSON: truncated after {len(exc.doc)} characters ({exc.msg})"
+    return f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+
+
+def json_kind(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", Decimal: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def array_field(data: Any, name: str) -> list[Any]:
+    """The array under ``name`` of a JSON object, or a BodyError saying exactly what is there
+    instead (a renamed field lists the fields that are present)."""
+    if not isinstance(data, dict):
+        raise BodyError(f"expected a JSON object with {name!r}, got a JSON {json_kind(data)}")
+    if name not in data:
+        found = ", ".join(repr(k) for k in list(data)[:10]) or "none"
+        raise BodyError(f"no {name!r} field in the JSON object (top-level fields: {found})")
+    rows = data[name]
+    if not isinstance(rows, list):
+        raise BodyError(f"{name!r} is a JSON {json_kind(rows)}, expected an array")
+    return rows
+
+
+def parse_day(raw: Any, field_name: str) -> date:
+    if is_missing(raw):
+        raise RowError(f"{field_name}: missing")
+    if not isinstance(raw, str):
+        raise RowError(f"{field_name}: not a date: {raw!r}")
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise RowError(f"{field_name}: not a date (YYYY-MM-DD): {raw!r}") from None
+
+
+def number(raw: Any, field_name: str) -> Decimal:
+    # Only JSON numbers (already Decimal) and numeric strings; booleans and objects are refused
+    # here so the message does not talk about floats.
+    if not isinstance(raw, (Decimal, str)):
+        raise RowError(f"{field_name}: not a number: {raw!r}")
+    try:
+        return to_decimal(raw)
+    except ValueError as exc:
+        raise RowError(f"{field_name}: {exc}") from None
+
+
+def published_text(series: str, day: date, fetched_at: datetime | None) -> str:
+    """Nominal publication time; live, a fact cannot have been published after we fetched it."""
+    nominal = nominal_publication(series, day)
+    return utc_text(nominal) if fetched_at is None else cap_published(nominal, fetched_at)
+
+
+def failures_of(source: str, parsed: Parsed, what: str, now: datetime,
+                url: str) -> list[NewEvent]:
+    """The failure event a parsed payload calls for: none, a bad body, or bad rows.
+
+    Reasons and URLs reaching here are already redacted (FRED uses this too)."""
+    if parsed.body_error:
+        log.warning("%s %s: bad response body: %s", source, what, parsed.body_error)
+        return [failure_event(source, f"{what}: bad response body: {parsed.body_error}", now,
+                              url=url)]
+    if parsed.bad_rows:
+        n, good = len(parsed.bad_rows), len(parsed.events)
+        log.warning("%s %s: %d bad row(s), %d recorded", source, what, n, good)
+        return [failure_event(source, f"{what}: {n} bad row(s) rejected, {good} recorded", now,
+                              url=url, bad_rows=parsed.bad_rows, recorded_rows=good)]
+    return []
