@@ -177,3 +177,20 @@ async def test_a_crash_after_facts_before_alerts_is_repaired_on_the_next_start(a
     assert "[FIRING" not in out                                 # delivered once, not again
     code, out, err = await watchdog("audit", "--db", str(tmp_path / "events.db"))
     assert code == 0, out + err
+
+
+async def test_run_cycles_until_idle_then_stops_by_itself(aiohttp_server, tmp_path):
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    days = [d.isoformat() for d in recent_business_days(3)]
+    fed.iorb = {days[0]: "3.90"}
+    fed.sofr = {days[1]: "4.22", days[2]: "4.25"}
+    code, out, err = await watchdog("run", "--config", str(config), "--exit-when-idle", "--every", "1s")
+    assert code == 0, err
+    assert out.count("[FIRING warning] sofr-over-iorb") == 1
+    cycles = [line for line in err.splitlines() if line.startswith("cycle:")]
+    assert len(cycles) == 2 and cycles[-1].startswith("cycle: 0 new facts")
+    conn = sqlite3.connect(tmp_path / "events.db")
+    last = conn.execute("SELECT type, payload FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    assert last[0] == "daemon-stopped" and json.loads(last[1])["reason"] == "exit-when-idle"
