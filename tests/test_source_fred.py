@@ -217,7 +217,7 @@ async def serve(aiohttp_server, routes: dict[str, object]):
 
 
 def config(base: str, **kw) -> FredConfig:
-    return FredConfig(base_url=base, csv_base_url=base, **kw)
+    return FredConfig(base_url=base, csv_base_url=base, **{"retries": 0, **kw})   # retries: test_source_base
 
 
 async def poll(source: FredSource, now: datetime = NOW) -> list[NewEvent]:

@@ -218,7 +218,7 @@ def test_missing_percentiles_are_omitted_not_errors():
 # ---- the source against a local server ----
 
 def config(base_url: str, **kw) -> NyFedConfig:
-    return NyFedConfig(base_url=base_url, **kw)
+    return NyFedConfig(base_url=base_url, **{"retries": 0, **kw})   # retries: test_source_base
 
 
 async def serve(aiohttp_server, routes: dict[str, web.StreamResponse | bytes | object]):

@@ -57,6 +57,8 @@ class NyFedConfig(_Strict):
     timeout: str = "30s"
     rates: list[str] = Field(default_factory=lambda: ["sofr", "tgcr", "bgcr", "effr", "obfr"])
     lookback_days: int = Field(default=10, ge=1, le=3650)
+    operations: bool = False          # repo / reverse repo results: SRF and ON RRP take-up
+    retries: int = Field(default=3, ge=0, le=10)
 
     _d1 = field_validator("poll_every", "timeout")(_check_duration)
 
@@ -70,6 +72,10 @@ class FredConfig(_Strict):
     # canonical series -> FRED series id
     series: dict[str, str] = Field(default_factory=lambda: {"iorb": "IORB"})
     lookback_days: int = Field(default=10, ge=1, le=36500)
+    # Revised series (M2, GDP) are taken as first prints (ALFRED), so history has no look-ahead.
+    first_release: list[str] = Field(default_factory=lambda: ["m2", "gdp"])
+    requests_per_minute: int = Field(default=120, ge=1, le=120)   # FRED's published limit
+    retries: int = Field(default=3, ge=0, le=10)
 
     _d1 = field_validator("poll_every", "timeout")(_check_duration)
     _e1 = field_validator("api_key_env")(_check_env_name)
@@ -79,13 +85,18 @@ class FiscalDataConfig(_Strict):
     base_url: str = "https://api.fiscaldata.treasury.gov"
     poll_every: str | None = None
     timeout: str = "30s"
+    lookback_days: int = Field(default=10, ge=1, le=3650)
+    page_size: int = Field(default=1000, ge=1, le=10000)
+    retries: int = Field(default=3, ge=0, le=10)
 
 
 class SpeechesConfig(_Strict):
-    feeds: list[str] = Field(default_factory=list)
-    pages: list[str] = Field(default_factory=list)
+    feeds: list[str] = Field(default_factory=list)     # RSS 2.0 or RSS 1.0/RDF feeds
+    pages: list[str] = Field(default_factory=list)     # index pages of Reserve Bank speeches
     poll_every: str | None = None
     timeout: str = "30s"
+    max_items: int = Field(default=30, ge=1, le=500)   # newest items fetched per feed/page
+    retries: int = Field(default=3, ge=0, le=10)
 
 
 class SourcesConfig(_Strict):

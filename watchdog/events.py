@@ -179,6 +179,35 @@ class ObservationRevision(Observation):
     previous_attributes: dict[str, str] = Field(default_factory=dict)
 
 
+class Speech(_Frozen):
+    """``speech-recorded``: one Fed speech with its full text, recorded once.
+
+    ``content_hash`` is the sha256 of the text, so a changed text under the same URL is visible
+    and the keyword rules can cite exactly what they read."""
+    speaker: str
+    institution: str
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    title: str
+    url: str = ""
+    text: str
+    content_hash: str
+    source: str
+    position: str = ""
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+
+def speech_key(speech: Speech) -> str:
+    """One speech, one key: its URL when it has one, else institution, date and text hash."""
+    if speech.url:
+        return f"speech/{speech.url}"
+    return f"speech/{speech.institution}/{speech.date}/{speech.content_hash[:16]}"
+
+
+def new_speech(speech: Speech, published_at: str) -> NewEvent:
+    return NewEvent(type=SPEECH_RECORDED, key=speech_key(speech), payload=speech.model_dump(),
+                    published_at=published_at)
+
+
 class SourceFailure(_Frozen):
     """``source-failed``: what went wrong, precisely, with secrets already redacted."""
     source: str

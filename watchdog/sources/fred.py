@@ -271,7 +271,7 @@ class FredSource:
                             now: datetime) -> list[NewEvent]:
         url, params = self.request(fred_id, self.start_date(now))
         got = await fetch(session, url, params=params, timeout_s=self._timeout_s,
-                          secrets=self._secrets())
+                          secrets=self._secrets(), retries=self.config.retries)
         what = f"{series} ({fred_id})"
         # A server may echo the request (and so the key) in its body: remove the key from the
         # whole body before any reason quotes a slice of it, or a cut could leave a prefix.

@@ -170,7 +170,8 @@ class NyFedSource:
                           now: datetime) -> list[NewEvent]:
         start, end = self.window(now)
         params = {"startDate": start.isoformat(), "endDate": end.isoformat()}
-        got = await fetch(session, self.search_url(rate), params=params, timeout_s=self._timeout_s)
+        got = await fetch(session, self.search_url(rate), params=params, timeout_s=self._timeout_s,
+                          retries=self.config.retries)
         if got.error is not None:
             log.warning("nyfed %s: %s (%s)", rate, got.error, got.url)
             return [failure_event(SOURCE, f"{rate}: {got.error}", now, url=got.url)]

@@ -1,0 +1,82 @@
+"""Fetching: retries with backoff that honour Retry-After, precise failure reasons, rate limits."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import aiohttp
+from aiohttp import web
+
+from watchdog.sources.base import RateLimiter, fetch, retry_after_s
+
+
+class Flaky:
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.calls = 0
+
+    async def handle(self, request):
+        self.calls += 1
+        status, headers = self.answers.pop(0) if self.answers else (200, {})
+        return web.Response(status=status, headers=headers, text="ok" if status == 200 else "busy")
+
+
+async def serve(aiohttp_server, flaky):
+    app = web.Application()
+    app.router.add_get("/x", flaky.handle)
+    server = await aiohttp_server(app)
+    return str(server.make_url("/x"))
+
+
+async def test_429_with_retry_after_is_retried_after_the_asked_wait(aiohttp_server):
+    flaky = Flaky([(429, {"Retry-After": "7"}), (503, {}), (200, {})])
+    url = await serve(aiohttp_server, flaky)
+    waits = []
+
+    async def sleep(s):
+        waits.append(s)
+    async with aiohttp.ClientSession() as session:
+        got = await fetch(session, url, retries=3, backoff_s=0.5, sleep=sleep)
+    assert got.error is None and got.body == b"ok" and got.attempts == 3
+    assert waits[0] == 7 and 0.5 <= waits[1] <= 0.5 * 2 * 1.25
+
+
+async def test_giving_up_names_the_status_and_the_attempts(aiohttp_server):
+    flaky = Flaky([(500, {})] * 5)
+    url = await serve(aiohttp_server, flaky)
+
+    async def sleep(s):
+        pass
+    async with aiohttp.ClientSession() as session:
+        got = await fetch(session, url, retries=2, sleep=sleep)
+    assert got.error == "HTTP 500: busy (after 3 attempts)" and flaky.calls == 3
+
+
+async def test_client_errors_other_than_429_are_not_retried(aiohttp_server):
+    flaky = Flaky([(404, {}), (200, {})])
+    url = await serve(aiohttp_server, flaky)
+    async with aiohttp.ClientSession() as session:
+        got = await fetch(session, url, retries=3)
+    assert got.error.startswith("HTTP 404") and flaky.calls == 1
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    now = datetime(2025, 11, 3, 13, 0, tzinfo=timezone.utc)
+    assert retry_after_s("120") == 120
+    assert retry_after_s("Mon, 03 Nov 2025 13:00:30 GMT", now=now) == 30
+    assert retry_after_s("soon") is None and retry_after_s(None) is None
+
+
+async def test_rate_limiter_holds_the_121st_request_of_a_minute():
+    clock = [0.0]
+    slept = []
+
+    async def sleep(s):
+        slept.append(s)
+        clock[0] += s
+    limiter = RateLimiter(120, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(120):
+        await limiter.acquire()
+    assert slept == []
+    clock[0] = 10.0
+    await limiter.acquire()
+    assert slept == [50.0]
