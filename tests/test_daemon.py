@@ -194,3 +194,46 @@ async def test_run_cycles_until_idle_then_stops_by_itself(aiohttp_server, tmp_pa
     conn = sqlite3.connect(tmp_path / "events.db")
     last = conn.execute("SELECT type, payload FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     assert last[0] == "daemon-stopped" and json.loads(last[1])["reason"] == "exit-when-idle"
+
+
+async def test_serving_daemon_polls_on_schedule_and_stops_cleanly_on_sigterm(aiohttp_server, tmp_path):
+    import signal
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    config.write_text(config.read_text().replace('rates = ["sofr"]', 'rates = ["sofr"]\npoll_every = "1s"'))
+    days = [d.isoformat() for d in recent_business_days(3)]
+    fed.iorb = {days[0]: "3.90"}
+    fed.sofr = {days[1]: "4.22"}
+    env = {**os.environ, "FRED_TEST_KEY": CANARY, "PYTHONUNBUFFERED": "1"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "watchdog", "run", "--config", str(config),
+                                                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    db = tmp_path / "events.db"
+
+    def sofr_days() -> int:
+        if not db.exists():
+            return 0
+        conn = sqlite3.connect(db)
+        try:
+            return conn.execute("SELECT count(*) FROM events WHERE key LIKE 'obs/sofr/%'").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+        finally:
+            conn.close()
+    for _ in range(100):
+        if sofr_days() == 1:
+            break
+        await asyncio.sleep(0.1)
+    fed.sofr[days[2]] = "4.25"                      # published while the daemon runs
+    for _ in range(100):
+        if sofr_days() == 2:
+            break
+        await asyncio.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert f"[FIRING warning] sofr-over-iorb {days[2]}" in out.decode()
+    conn = sqlite3.connect(db)
+    last = conn.execute("SELECT type FROM events ORDER BY seq DESC LIMIT 1").fetchone()[0]
+    conn.close()
+    assert last == "daemon-stopped"

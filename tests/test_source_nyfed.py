@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import aiohttp
@@ -371,3 +371,22 @@ async def test_unknown_rate_and_refused_connection_are_failures_not_exceptions(a
     events = await poll(NyFedSource(config("http://127.0.0.1:1", rates=["sofr"])))
     [failure] = failures(events)
     assert failure["reason"].startswith("sofr: ClientConnectorError")
+
+
+async def test_backfill_searches_each_year_and_keeps_nominal_publication_times(aiohttp_server):
+    asked = []
+
+    async def search(request):
+        asked.append((request.query["startDate"], request.query["endDate"]))
+        body = fixture(SOFR) if request.query["startDate"].startswith("2024") else b'{"refRates": []}'
+        return web.Response(body=body, content_type="application/json")
+    app = web.Application()
+    app.router.add_get("/api/rates/secured/sofr/search.json", search)
+    server = await aiohttp_server(app)
+    source = NyFedSource(config(str(server.make_url("")).rstrip("/"), rates=["sofr"]))
+    later = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
+    async with aiohttp.ClientSession() as session:
+        events = await source.backfill(session, date(2023, 6, 1), later)
+    assert asked == [("2023-06-01", "2023-12-31"), ("2024-01-01", "2024-12-31"), ("2025-01-01", "2025-03-01")]
+    published = {e.payload["date"]: e.published_at for e in events if e.type == OBSERVATION_RECORDED}
+    assert published["2024-06-06"] == "2024-06-07T12:00:00.000000Z"     # nominal, not the fetch time

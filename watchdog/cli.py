@@ -60,13 +60,16 @@ def cli() -> None:
 @click.option("--once", is_flag=True, help="Poll every source once, evaluate, notify, then exit.")
 @click.option("--exit-when-idle", is_flag=True,
               help="Keep cycling until no source has anything new and the outbox is empty.")
-@click.option("--every", default="5m", show_default=True, help="Pause between cycles (without --once).")
+@click.option("--every", default="2s", show_default=True, help="Pause between cycles with --exit-when-idle.")
 @guarded
 def run(config_path, db, rule_paths, once, exit_when_idle, every):
     """Run the daemon: poll, record, evaluate, notify.
 
-    A source failure is recorded as a `source-failed` event and the run still exits 0: that is
-    the daemon working. Secrets come from the environment, never from the config file.
+    Without --once or --exit-when-idle it runs until SIGTERM/SIGINT, polling each source at its
+    series' publication times (SOFR from 08:00 ET on T+1 until the value is in, an afternoon
+    re-poll for revisions), or every `poll_every` when a source's config sets it. A source
+    failure is recorded as a `source-failed` event and the run still exits 0: that is the daemon
+    working. Secrets come from the environment, never from the config file.
     """
     from watchdog.timefmt import parse_duration
     config = app.resolve_config(config_path)
@@ -82,6 +85,14 @@ async def _run(daemon, once: bool, exit_when_idle: bool, pause: float) -> None:
     if once:
         report = await daemon.run_once()
         _report(report)
+        return
+    if not exit_when_idle:
+        import signal
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await daemon.serve(stop)
         return
     await daemon.start()
     try:

@@ -12,9 +12,11 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import aiohttp
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
 
 from watchdog import __version__
 from watchdog.engine import Engine
@@ -24,10 +26,12 @@ from watchdog.events import (
 )
 from watchdog.outbox import Outbox, outcome, too_old
 from watchdog.rules import RuleSet
+from watchdog.schedule import apscheduler_job_defaults, jittered, plan_poll
 from watchdog.store import EventStore, AsyncWriter, iter_events
-from watchdog.timefmt import utc_text
+from watchdog.timefmt import parse_duration, utc_text
 
 log = logging.getLogger("watchdog.daemon")
+UNSCHEDULED_EVERY = timedelta(minutes=30)
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Daemon:
     engine: Engine = field(default_factory=Engine)
     outbox: Outbox | None = None
     cursor: int = 0
+    _cycle_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def _now(self) -> str:
         return utc_text(self.now())
@@ -90,22 +95,67 @@ class Daemon:
         await self.stop()
         return report
 
-    async def cycle(self) -> CycleReport:
-        report = CycleReport()
-        await self.poll(report)
-        report.transitions = await self.evaluate()
-        await self.deliver(report)
-        return report
+    async def cycle(self, sources: list | None = None) -> CycleReport:
+        """Poll ``sources`` (all by default), append, evaluate, deliver. Cycles never overlap:
+        two at once would feed the engine the same events twice."""
+        async with self._cycle_lock:
+            report = CycleReport()
+            await self.poll(report, sources if sources is not None else self.sources)
+            report.transitions = await self.evaluate()
+            await self.deliver(report)
+            return report
 
-    async def poll(self, report: CycleReport) -> None:
+    async def poll(self, report: CycleReport, sources: list) -> None:
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            results = await asyncio.gather(*[s.poll(session, self.now()) for s in self.sources])
-        for source, events in zip(self.sources, results):
+            results = await asyncio.gather(*[s.poll(session, self.now()) for s in sources])
+        for source, events in zip(sources, results):
             stored = await self.writer.append(events)
             report.facts += sum(1 for e in stored if e.type in FACT_TYPES)
             report.failures += sum(1 for e in stored if e.type == "source-failed")
             log.info("polled %s: %d new events", source.name, len(stored))
+
+    # ---- long-running: one scheduled job per source ----
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set: each source polls at its publication-aware instants
+        (schedule.plan_poll), or every ``poll_every`` when its config says so."""
+        await self.start()
+        scheduler = AsyncIOScheduler(timezone="America/New_York", job_defaults=apscheduler_job_defaults())
+        scheduler.start()
+        try:
+            for source in self.sources:                  # a start-up poll of every source
+                self._arm(scheduler, source, self.now())
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            async with self._cycle_lock:                 # let an in-flight cycle finish
+                await self.stop("stopped")
+
+    def _arm(self, scheduler, source, at: datetime) -> None:
+        scheduler.add_job(self._poll_job, DateTrigger(run_date=at), args=[scheduler, source],
+                          id=source.name, replace_existing=True)
+
+    async def _poll_job(self, scheduler, source) -> None:
+        started = self.now()
+        try:
+            report = await self.cycle([source])
+            log.info("cycle %s: %s", source.name, report)
+        except Exception:                                # re-arm whatever happened
+            log.exception("cycle %s failed", source.name)
+        finally:
+            self._arm(scheduler, source, self.next_poll_at(source, started))
+
+    def next_poll_at(self, source, last_poll: datetime) -> datetime:
+        every = getattr(getattr(source, "config", None), "poll_every", None)
+        if every:
+            return last_poll + parse_duration(every)
+        series = tuple(getattr(source, "series", ()))
+        if not series:                                   # no publication calendar (speeches)
+            return last_poll + UNSCHEDULED_EVERY
+        latest = {s: date.fromisoformat(d[-1]) if (d := self.engine.data.dates.get(s)) else None
+                  for s in series}
+        plan = plan_poll(series, latest, self.now(), last_poll=last_poll)
+        return jittered(plan.at, source.name, 30)
 
     async def evaluate(self) -> int:
         """Feed every committed event after the cursor to the engine and the outbox, in seq order,

@@ -70,8 +70,12 @@ _SPECS = [
           "Treasury General Account closing balance (DTS)"),
     _spec("tga_weekly_avg", "USD bn", "asof", "fed", "fred", 1, (16, 30), (),
           "TGA week average (H.4.1), never spliced into tga"),
-    _spec("m2", "USD bn", "asof", "fed", "fred", 20, (13, 0), (), "M2 money stock (first print)"),
-    _spec("gdp", "USD bn", "asof", "fed", "fred", 20, (8, 30), (), "Nominal GDP, SAAR (first print)"),
+    # Monthly and quarterly series are dated on the first day of their period and published weeks
+    # after it ends (H.6 about four weeks after the month; the advance GDP estimate about four
+    # weeks after the quarter). The nominal lag errs late so a fallback time never leaks a value
+    # early; first prints from ALFRED carry their real vintage date instead.
+    _spec("m2", "USD bn", "asof", "fed", "fred", 45, (13, 0), (), "M2 money stock (first print)"),
+    _spec("gdp", "USD bn", "asof", "fed", "fred", 90, (8, 30), (), "Nominal GDP, SAAR (first print)"),
 ]
 
 SERIES: dict[str, SeriesSpec] = {spec.name: spec for spec in _SPECS}

@@ -148,34 +148,52 @@ class NyFedSource:
         end = now.astimezone(NEW_YORK).date()
         return end - timedelta(days=self.config.lookback_days), end
 
+    @property
+    def series(self) -> tuple[str, ...]:
+        return tuple(rate for rate in self.config.rates if rate in RATE_GROUP)
+
     async def poll(self, session: aiohttp.ClientSession, now: datetime) -> list[NewEvent]:
         results = await asyncio.gather(*(self._poll_rate(session, rate, now)
                                          for rate in self.config.rates))
         return [event for events in results for event in events]
 
-    async def _poll_rate(self, session: aiohttp.ClientSession, rate: str,
-                         now: datetime) -> list[NewEvent]:
+    async def backfill(self, session: aiohttp.ClientSession, since: date,
+                       now: datetime) -> list[NewEvent]:
+        """History from ``since``: one search per rate and calendar year (small responses), with
+        nominal publication times — not capped at the fetch time, which is years later."""
+        end = now.astimezone(NEW_YORK).date()
+        out: list[NewEvent] = []
+        for rate in self.config.rates:
+            start = since
+            while start <= end:
+                stop = min(date(start.year, 12, 31), end)
+                out += await self._poll_rate(session, rate, now, (start, stop))
+                start = stop + timedelta(days=1)
+        return out
+
+    async def _poll_rate(self, session: aiohttp.ClientSession, rate: str, now: datetime,
+                         history: tuple[date, date] | None = None) -> list[NewEvent]:
         if rate not in RATE_GROUP:
             known = ", ".join(sorted(RATE_GROUP))
             return [failure_event(SOURCE, f"unknown rate {rate!r} in [sources.nyfed] rates "
                                           f"(known: {known})", now)]
         try:
-            return await self._fetch_rate(session, rate, now)
+            return await self._fetch_rate(session, rate, now, history)
         except Exception as exc:  # a bug must not stop the daemon: record it and carry on
             log.exception("nyfed %s: unexpected error", rate)
             return [failure_event(SOURCE, f"{rate}: internal error: {type(exc).__name__}: {exc}",
                                   now, url=self.search_url(rate))]
 
-    async def _fetch_rate(self, session: aiohttp.ClientSession, rate: str,
-                          now: datetime) -> list[NewEvent]:
-        start, end = self.window(now)
+    async def _fetch_rate(self, session: aiohttp.ClientSession, rate: str, now: datetime,
+                          history: tuple[date, date] | None) -> list[NewEvent]:
+        start, end = history or self.window(now)
         params = {"startDate": start.isoformat(), "endDate": end.isoformat()}
         got = await fetch(session, self.search_url(rate), params=params, timeout_s=self._timeout_s,
                           retries=self.config.retries)
         if got.error is not None:
             log.warning("nyfed %s: %s (%s)", rate, got.error, got.url)
             return [failure_event(SOURCE, f"{rate}: {got.error}", now, url=got.url)]
-        fetched_at = self._clock_now() if self._clock_now else now
+        fetched_at = None if history else (self._clock_now() if self._clock_now else now)
         parsed = parse_body(got.body, fetched_at=fetched_at, source_url=got.url)
         return parsed.events + failures_of(SOURCE, parsed, f"{rate} search", now, got.url)
 
