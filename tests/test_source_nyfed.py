@@ -390,3 +390,11 @@ async def test_backfill_searches_each_year_and_keeps_nominal_publication_times(a
     assert asked == [("2023-06-01", "2023-12-31"), ("2024-01-01", "2024-12-31"), ("2025-01-01", "2025-03-01")]
     published = {e.payload["date"]: e.published_at for e in events if e.type == OBSERVATION_RECORDED}
     assert published["2024-06-06"] == "2024-06-07T12:00:00.000000Z"     # nominal, not the fetch time
+
+
+def test_a_date_out_of_range_is_a_named_bad_row_not_an_exception():
+    body = b'{"refRates": [{"effectiveDate": "0999-01-01", "type": "SOFR", "percentRate": 5.3},' \
+           b' {"effectiveDate": "2024-06-03", "type": "SOFR", "percentRate": 5.35}]}'
+    events, reasons = parse_reference_rates(body, fetched_at=None, source_url=URL)
+    assert [e.payload["date"] for e in events] == ["2024-06-03"]
+    assert reasons == ["row 1 (SOFR 0999-01-01): effectiveDate: date out of range (1900-2199): '0999-01-01'"]

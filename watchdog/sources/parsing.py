@@ -93,9 +93,14 @@ def parse_day(raw: Any, field_name: str) -> date:
     if not isinstance(raw, str):
         raise RowError(f"{field_name}: not a date: {raw!r}")
     try:
-        return date.fromisoformat(raw.strip())
+        day = date.fromisoformat(raw.strip())
     except ValueError:
         raise RowError(f"{field_name}: not a date (YYYY-MM-DD): {raw!r}") from None
+    # Market data before 1900 or after 2199 is a corrupt row, and a year before 1000 would break
+    # the log's fixed-width time format.
+    if not 1900 <= day.year <= 2199:
+        raise RowError(f"{field_name}: date out of range (1900-2199): {raw!r}")
+    return day
 
 
 def number(raw: Any, field_name: str) -> Decimal:
