@@ -80,3 +80,20 @@ async def test_rate_limiter_holds_the_121st_request_of_a_minute():
     clock[0] = 10.0
     await limiter.acquire()
     assert slept == [50.0]
+
+
+def test_a_failure_quoting_a_lone_surrogate_can_still_be_stored():
+    from watchdog.sources.base import failure_event
+    from watchdog.store import MemoryEventStore
+    event = failure_event("nyfed", "bad row: '\ud800'", datetime(2025, 1, 2, tzinfo=timezone.utc),
+                          bad_rows=["row 1: '\udfff'"])
+    assert len(MemoryEventStore().append([event])) == 1
+
+
+def test_numbers_of_absurd_magnitude_are_bad_rows_not_overflows():
+    import pytest
+    from watchdog.sources.parsing import RowError, number
+    for raw in ["1E+999999999", "1e-50", "9" * 80]:
+        with pytest.raises(RowError):
+            number(raw, "percentRate")
+    assert str(number("0.000001", "x")) == "0.000001" and number("0", "x") == 0

@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from watchdog.config import FredConfig
-from watchdog.events import OBSERVATION_RECORDED, SOURCE_FAILED, NewEvent
-from watchdog.sources.fred import FredSource, parse_graph_csv, parse_observations_json
+from watchdog.events import OBSERVATION_RECORDED, SOURCE_FAILED, NewEvent, canonical_json
+from watchdog.series import nominal_publication_text, spec
+from watchdog.sources.base import RateLimiter
+from watchdog.sources.fred import (FRED_IDS, FRED_SERIES, MIN_LOOKBACK_DAYS, FredSource,
+                                   parse_graph_csv, parse_observations_json)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fred"
 SOFR_JSON = "SOFR_observations_2024-06-01_2024-06-06.json"
@@ -22,6 +28,10 @@ SOFR_CSV_OLD = "fredgraph_SOFR_2024-09_oldformat.csv"
 SOFR_CSV_NEW = "fredgraph_SOFR_2026-06.csv"
 IORB_CSV = "fredgraph_IORB_2026-06.csv"
 WRESBAL_CSV = "fredgraph_WRESBAL_2026-06.csv"
+GDP_FIRST = "GDP_observations_output_type4_initial_release.json"
+GDP_CURRENT = "GDP_observations_current_2024-11.json"
+GDP_URL = ("https://api.stlouisfed.org/fred/series/observations?series_id=GDP&api_key=REDACTED"
+           "&output_type=4&realtime_start=1776-07-04")
 API_URL = "https://api.stlouisfed.org/fred/series/observations?series_id=SOFR&api_key=REDACTED"
 CSV_URL = "https://fred.stlouisfed.org/graph/fredgraph.csv?id=SOFR"
 CANARY = "canary-SECRET-4242"
@@ -112,10 +122,14 @@ def test_json_body_that_is_not_observations_gives_one_reason(body, reason):
 
 
 def test_unknown_or_mismatched_fred_ids_are_refused_rather_than_guessed():
-    assert api(fixture(SOFR_JSON), series="tga_weekly_avg", fred_id="WTREGEN")[1][0].startswith(
-        "FRED series 'WTREGEN' has no checked unit conversion")
+    # WDTGAL (TGA, Wednesday level) has no checked unit: refused, not guessed.
+    assert api(fixture(SOFR_JSON), series="tga", fred_id="WDTGAL")[1][0].startswith(
+        "FRED series 'WDTGAL' has no checked unit conversion")
     assert api(fixture(SOFR_JSON), series="iorb", fred_id="SOFR") == (
         [], ["FRED series 'SOFR' is 'sofr', not 'iorb'"])
+    # The week-average TGA never feeds the daily `tga` series.
+    assert api(fixture(SOFR_JSON), series="tga", fred_id="WTREGEN") == (
+        [], ["FRED series 'WTREGEN' is 'tga_weekly_avg', not 'tga'"])
 
 
 # ---- keyless fredgraph.csv parser ----
@@ -303,10 +317,10 @@ async def test_mixed_good_and_bad_csv_lines_record_the_good_and_name_the_bad(aio
 
 async def test_misconfigured_series_is_a_failure_event_not_an_exception(aiohttp_server):
     base, seen = await serve(aiohttp_server, {})
-    events = await poll(FredSource(config(base, series={"tga_weekly_avg": "WTREGEN"}), env={}))
+    events = await poll(FredSource(config(base, series={"tga": "WTREGEN"}), env={}))
     [failure] = failures(events)
-    assert failure["reason"].startswith("[sources.fred] series tga_weekly_avg = 'WTREGEN': "
-                                        "FRED series 'WTREGEN' has no checked unit conversion")
+    assert failure["reason"] == ("[sources.fred] series tga = 'WTREGEN': "
+                                 "FRED series 'WTREGEN' is 'tga_weekly_avg', not 'tga'")
     assert seen == []
 
 
@@ -336,3 +350,366 @@ async def test_canary_key_appears_in_no_event_and_no_log_line(aiohttp_server, ca
     assert "REDACTED" in dumped
     assert caplog.records and "canary" not in caplog.text.lower()
     assert CANARY not in repr(source)
+
+
+# ---- the series table: every FRED series of DOMAIN.md, exact units ----
+
+def test_every_domain_fred_series_converts_exactly_to_its_catalogue_unit():
+    assert FRED_IDS == {
+        "iorb": "IORB", "fftarget_upper": "DFEDTARU", "fftarget_lower": "DFEDTARL",
+        "effr": "EFFR", "sofr": "SOFR", "onrrp": "RRPONTSYD", "reserves": "WRESBAL",
+        "fed_assets": "WALCL", "primary_credit": "WLCFLPCL", "tga_weekly_avg": "WTREGEN",
+        "m2": "M2SL", "gdp": "GDP"}
+    millions = {"WRESBAL", "WALCL", "WLCFLPCL", "WTREGEN"}
+    for fred_id, (series, factor, raw_unit) in FRED_SERIES.items():
+        assert factor == (Decimal("0.001") if fred_id in millions else 1), fred_id
+        assert raw_unit.startswith("millions" if fred_id in millions else ("billions", "percent"))
+        assert spec(series).unit == ("%" if raw_unit == "percent" else "USD bn"), fred_id
+
+
+@pytest.mark.parametrize("fred_id, series, line, value", [
+    # Rows copied from the shipped history (data/treasury/WTREGEN.csv, data/macro/M2SL.csv,
+    # data/balance_sheet/WALCL.csv, data/facilities/RRPONTSYD.csv); the WLCFLPCL row is made up
+    # (no primary-credit file is shipped) to pin the same $mn conversion.
+    ("WTREGEN", "tga_weekly_avg", "2025-11-19,941926.0", "941.926"),
+    ("WALCL", "fed_assets", "2002-12-18,719542", "719.542"),
+    ("WLCFLPCL", "primary_credit", "2023-03-15,12345", "12.345"),
+    ("M2SL", "m2", "2026-06-01,23155.2", "23155.2"),
+    ("RRPONTSYD", "onrrp", "2003-02-07,2.5", "2.5"),
+])
+def test_amounts_are_recorded_in_usd_billions_exactly(fred_id, series, line, value):
+    body = f"observation_date,{fred_id}\n{line}\n".encode()
+    [event], reasons = csv(body, series=series, fred_id=fred_id)
+    assert reasons == []
+    assert (event.payload["value"], event.payload["unit"]) == (value, "USD bn")
+    assert event.payload["provenance"]["raw_value"] == line.split(",")[1]
+
+
+def test_current_vintage_gdp_has_dot_gaps_and_billions():
+    events, reasons = api(fixture(GDP_CURRENT), series="gdp", fred_id="GDP")
+    assert reasons == []
+    keyed = by_key(events)
+    assert "obs/gdp/1946-01-01" not in keyed          # "." in the real payload
+    assert keyed["obs/gdp/2024-07-01"].payload["value"] == "29349.924"
+    assert keyed["obs/gdp/2024-04-01"].payload["value"] == "29016.714"   # revised since
+
+
+# ---- ALFRED first releases ----
+
+def first(body: bytes, fetched_at=None):
+    return parse_observations_json(body, series="gdp", fred_id="GDP", fetched_at=fetched_at,
+                                   source_url=GDP_URL, first_release=True)
+
+
+def test_first_prints_are_dated_by_their_realtime_start_at_0830_new_york():
+    events, reasons = first(fixture(GDP_FIRST))
+    assert reasons == [] and len(events) == 132
+    keyed = by_key(events)
+    # Checked by hand against the fixture: (first print, day it became public, UTC of 08:30 ET).
+    for day, value, published in [
+        ("1991-10-01", "5736.6", "1992-01-29T13:30:00.000000Z"),     # EST
+        ("2013-07-01", "16857.6", "2013-11-07T13:30:00.000000Z"),    # shutdown-delayed advance
+        ("2018-10-01", "20891.367", "2019-02-28T13:30:00.000000Z"),  # shutdown-delayed too
+        ("2024-04-01", "28629.153", "2024-07-25T12:30:00.000000Z"),  # EDT
+        ("2024-07-01", "29349.924", "2024-10-30T12:30:00.000000Z"),
+    ]:
+        event = keyed[f"obs/gdp/{day}"]
+        assert (event.payload["value"], event.published_at) == (value, published), day
+        assert event.payload["provenance"]["vintage"] == published
+        assert event.payload["provenance"]["realtime_start"] == published[:10]
+        assert event.payload["provenance"]["url"] == GDP_URL
+
+
+def test_first_prints_are_not_todays_revised_values_nor_dated_by_a_fixed_lag():
+    first_prints = {e.payload["date"]: e for e in first(fixture(GDP_FIRST))[0]}
+    current = {e.payload["date"]: e for e in api(fixture(GDP_CURRENT), series="gdp",
+                                                  fred_id="GDP")[0]}
+    # 2024Q2: first printed 28629.153, revised to 29016.714 by 2024-11 — history must not
+    # know the revision.
+    assert first_prints["2024-04-01"].payload["value"] == "28629.153"
+    assert current["2024-04-01"].payload["value"] == "29016.714"
+    # From quarter start to first print took 114 to 150 days (shutdowns delayed 2013Q3 and
+    # 2018Q4): no fixed lag dates them all, the vintage does.
+    lags = {d: (date.fromisoformat(e.published_at[:10]) - date.fromisoformat(d)).days
+            for d, e in first_prints.items()}
+    assert (min(lags.values()), max(lags.values())) == (114, 150)
+    assert lags["2018-10-01"] == 150 and lags["2013-07-01"] == 129
+    assert any(e.published_at != nominal_publication_text("gdp", date.fromisoformat(d))
+               for d, e in first_prints.items())
+
+
+def test_live_first_print_is_capped_at_the_fetch_time_and_its_vintage_agrees():
+    fetched = datetime(2024, 10, 30, 12, 0, tzinfo=timezone.utc)     # 08:00 ET, before 08:30
+    keyed = by_key(first(fixture(GDP_FIRST), fetched_at=fetched)[0])
+    latest = keyed["obs/gdp/2024-07-01"]
+    assert latest.published_at == latest.payload["provenance"]["vintage"] == \
+        "2024-10-30T12:00:00.000000Z"
+    assert keyed["obs/gdp/2024-04-01"].published_at == "2024-07-25T12:30:00.000000Z"
+
+
+def test_a_body_that_is_not_first_releases_is_refused_whole():
+    # output_type 1 lists each date once per vintage: taken as first prints it would leak
+    # revisions into history.
+    assert first(fixture(GDP_CURRENT)) == (
+        [], ["asked ALFRED for first releases (output_type 4), got output_type '1'"])
+
+
+def test_first_release_rows_without_realtime_start_are_named_and_dot_is_a_gap():
+    data = json.loads(fixture(GDP_FIRST))
+    del data["observations"][0]["realtime_start"]
+    data["observations"][1]["realtime_start"] = "1992-13-40"
+    data["observations"][2]["value"] = "."
+    events, reasons = first(json.dumps(data).encode())
+    assert len(events) == 129
+    assert reasons == [
+        "row 1 (GDP 1991-10-01): realtime_start: missing",
+        "row 2 (GDP 1992-01-01): realtime_start: not a date (YYYY-MM-DD): '1992-13-40'",
+    ]
+
+
+@pytest.mark.parametrize("cut, reason", [
+    (5000, "not JSON: truncated after 5000 characters (Expecting ',' delimiter)"),
+    (5001, "not JSON: truncated after 5001 characters "
+           "(Expecting property name enclosed in double quotes)"),
+])
+def test_truncated_json_is_one_reason(cut, reason):
+    assert first(fixture(GDP_FIRST)[:cut]) == ([], [reason])
+
+
+def test_absurd_values_and_dates_are_bad_rows_not_exceptions():
+    events, reasons = api(sofr_json_with({"2024-06-03": "1E+999999999", "2024-06-04": "1e-40"}))
+    data = json.loads(sofr_json_with({}))
+    data["observations"][3]["date"] = "9999-12-31"
+    more_events, more_reasons = api(json.dumps(data).encode())
+    assert [e.payload["date"] for e in events] == ["2024-06-05", "2024-06-06"]
+    assert reasons == ["row 1 (SOFR 2024-06-03): value: implausible magnitude: '1E+999999999'",
+                       "row 2 (SOFR 2024-06-04): value: implausible magnitude: '1e-40'"]
+    assert more_reasons == ["row 4 (SOFR 9999-12-31): date: date out of range (1900-2199): "
+                            "'9999-12-31'"]
+
+
+# ---- the source: ALFRED, backfill, retries, the rate limit ----
+
+def alfred_or_latest(seen_queries: list[dict]):
+    """A FRED stand-in: ALFRED first releases for GDP, the SOFR sample for anything else."""
+    async def handler(request):
+        seen_queries.append(dict(request.query))
+        if request.query["series_id"] == "GDP":
+            assert request.query["output_type"] == "4"
+            return web.Response(body=fixture(GDP_FIRST), content_type="application/json")
+        return web.Response(body=fixture(SOFR_JSON), content_type="application/json")
+    return handler
+
+
+async def test_backfill_asks_every_series_from_since_and_keeps_nominal_and_vintage_times(
+        aiohttp_server):
+    queries: list[dict] = []
+    base, _ = await serve(aiohttp_server, {API_PATH: alfred_or_latest(queries)})
+    source = FredSource(config(base, series={"sofr": "SOFR", "gdp": "GDP"}),
+                        env={"FRED_API_KEY": CANARY})
+    later = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
+    async with aiohttp.ClientSession() as session:
+        events = await source.backfill(session, date(1990, 1, 1), later)
+    assert failures(events) == []
+    assert sorted(queries, key=lambda q: q["series_id"]) == [
+        {"series_id": "GDP", "api_key": CANARY, "file_type": "json",
+         "observation_start": "1990-01-01", "output_type": "4", "realtime_start": "1776-07-04"},
+        {"series_id": "SOFR", "api_key": CANARY, "file_type": "json",
+         "observation_start": "1990-01-01"}]
+    keyed = by_key(events)
+    assert len(keyed) == 4 + 132
+    # Nominal, not the fetch time years later: SOFR T+1 08:00 ET, GDP its first print's day.
+    assert keyed["obs/sofr/2024-06-06"].published_at == "2024-06-07T12:00:00.000000Z"
+    assert keyed["obs/gdp/2013-07-01"].published_at == "2013-11-07T13:30:00.000000Z"
+
+
+async def test_poll_reaches_back_far_enough_for_a_quarterly_first_print(aiohttp_server):
+    queries: list[dict] = []
+    base, _ = await serve(aiohttp_server, {API_PATH: alfred_or_latest(queries)})
+    source = FredSource(config(base, series={"gdp": "GDP"}), env={"FRED_API_KEY": CANARY})
+    now = datetime(2024, 10, 30, 13, 0, tzinfo=timezone.utc)
+    events = await poll(source, now)
+    # GDP for 2024-07-01 was first printed on 2024-10-30: a 10-day lookback by observation
+    # date would never see it.
+    assert MIN_LOOKBACK_DAYS["gdp"] == 400
+    assert queries[0]["observation_start"] == (date(2024, 10, 30) - timedelta(days=400)).isoformat()
+    latest = by_key(events)["obs/gdp/2024-07-01"]
+    assert latest.published_at == "2024-10-30T12:30:00.000000Z"
+
+
+async def test_first_release_without_a_key_is_refused_not_taken_from_the_revised_csv(
+        aiohttp_server):
+    base, seen = await serve(aiohttp_server, {CSV_PATH: b""})
+    events = await poll(FredSource(config(base, series={"m2": "M2SL"}), env={}))
+    [failure] = failures(events)
+    assert failure["reason"].startswith(
+        "m2 (M2SL): first releases come from ALFRED, which needs an API key ($FRED_API_KEY)")
+    assert seen == [] and observations(events) == []
+    # Asking for revised values explicitly is allowed.
+    base, seen = await serve(aiohttp_server, {
+        CSV_PATH: b"observation_date,M2SL\n2026-06-01,23155.2\n"})
+    events = await poll(FredSource(config(base, series={"m2": "M2SL"}, first_release=[]), env={}))
+    assert [e.payload["value"] for e in observations(events)] == ["23155.2"]
+
+
+async def test_429_with_retry_after_waits_as_asked_and_each_attempt_takes_a_rate_turn(
+        aiohttp_server):
+    answers = [web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "7"})]
+
+    async def busy_then_ok(request):
+        if answers:
+            return answers.pop()
+        return web.Response(body=fixture(SOFR_JSON), content_type="application/json")
+
+    class CountingLimiter:
+        turns = 0
+
+        async def acquire(self):
+            self.turns += 1
+
+    waits: list[float] = []
+
+    async def sleep(seconds):
+        waits.append(seconds)
+
+    base, seen = await serve(aiohttp_server, {API_PATH: busy_then_ok})
+    limiter = CountingLimiter()
+    source = FredSource(config(base, series={"sofr": "SOFR"}, retries=1),
+                        env={"FRED_API_KEY": CANARY}, sleep=sleep, limiter=limiter)
+    events = await poll(source)
+    assert failures(events) == [] and len(observations(events)) == 4
+    assert waits == [7.0] and len(seen) == 2 and limiter.turns == 2
+
+
+async def test_giving_up_after_retries_names_the_status_and_attempts(aiohttp_server):
+    async def always_busy(request):
+        return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "1"})
+
+    async def sleep(seconds):
+        pass
+
+    base, seen = await serve(aiohttp_server, {API_PATH: always_busy})
+    source = FredSource(config(base, series={"sofr": "SOFR"}, retries=1),
+                        env={"FRED_API_KEY": CANARY}, sleep=sleep)
+    [failure] = failures(await poll(source))
+    assert failure["reason"] == "sofr (SOFR): HTTP 429: Too Many Requests (after 2 attempts)"
+    assert len(seen) == 2
+
+
+async def test_one_rate_limit_is_shared_by_every_series_of_the_source(aiohttp_server):
+    clock = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds):     # a fake minute: the limiter's clock moves when it waits
+        waits.append(seconds)
+        clock[0] += seconds
+
+    async def one_row(request):
+        return web.Response(text=f"observation_date,{request.query['id']}\n2024-06-03,5.33\n")
+
+    base, seen = await serve(aiohttp_server, {CSV_PATH: one_row})
+    limiter = RateLimiter(2, clock=lambda: clock[0], sleep=sleep)
+    series = {"iorb": "IORB", "sofr": "SOFR", "effr": "EFFR"}
+    source = FredSource(config(base, series=series, requests_per_minute=2), env={},
+                        limiter=limiter)
+    events = await poll(source)
+    assert failures(events) == [] and len(observations(events)) == 3
+    assert len(seen) == 3 and waits == [60.0]
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>",
+     "sofr (SOFR): bad response body: not JSON: the body looks like HTML/XML, starting "
+     "'<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></'"),
+    (fixture(SOFR_JSON)[:300],
+     "sofr (SOFR): bad response body: not JSON: truncated after 300 characters "
+     "(Unterminated string starting at)"),
+    (fixture(SOFR_JSON).replace(b'"observations"', b'"observation"'),
+     "sofr (SOFR): bad response body: no 'observations' field in the JSON object (top-level "
+     "fields: 'realtime_start', 'realtime_end', 'observation_start', 'observation_end', "
+     "'units', 'output_type', 'file_type', 'order_by', 'sort_order', 'count')"),
+])
+async def test_a_200_with_a_body_that_is_not_observations_is_one_failure(aiohttp_server, body,
+                                                                           reason):
+    base, _ = await serve(aiohttp_server, {API_PATH: body})
+    events = await poll(FredSource(config(base, series={"sofr": "SOFR"}),
+                                   env={"FRED_API_KEY": CANARY}))
+    assert observations(events) == []
+    assert [f["reason"] for f in failures(events)] == [reason]
+
+
+async def test_canary_key_never_leaks_from_the_alfred_path(aiohttp_server, caplog):
+    caplog.set_level(logging.DEBUG)
+
+    async def alfred(request):
+        key = request.query["api_key"]
+        if request.query["series_id"] == "M2SL":
+            return web.Response(status=500, text="e" * 114 + key)
+        # A first-release payload whose bad row quotes the key back.
+        data = json.loads(fixture(GDP_FIRST))
+        data["observations"][0]["value"] = "x" + key
+        data["observations"][1]["date"] = key
+        return web.Response(body=json.dumps(data).encode(), content_type="application/json")
+
+    base, seen = await serve(aiohttp_server, {API_PATH: alfred})
+    source = FredSource(config(base, series={"gdp": "GDP", "m2": "M2SL"}),
+                        env={"FRED_API_KEY": CANARY})
+    events = await poll(source, datetime(2025, 1, 1, tzinfo=timezone.utc))
+    assert all(r.query["realtime_start"] == "1776-07-04" for r in seen) and len(seen) == 2
+    assert len(observations(events)) == 130 and len(failures(events)) == 2
+    dumped = json.dumps([e.model_dump() for e in events])
+    assert "canary" not in dumped.lower() and "api_key=REDACTED" in dumped
+    assert caplog.records and "canary" not in caplog.text.lower()
+
+
+# ---- fuzzing: no body makes a parser raise, and whatever it records can be hashed ----
+
+FUZZ = settings(max_examples=150, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+    | st.floats(allow_nan=True) | st.dates().map(date.isoformat)
+    | st.decimals(allow_nan=False, allow_infinity=False).map(str)
+    | st.sampled_from([".", "", "\ud800", "9999-12-31", "1E+999999999"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12)
+observation_rows = st.lists(st.dictionaries(
+    st.sampled_from(["date", "value", "realtime_start", "realtime_end"]), json_values), max_size=6)
+
+
+def assert_hashable(events: list[NewEvent], reasons: list[str]) -> None:
+    for event in events:
+        canonical_json(event.payload).encode("utf-8")
+    for reason in reasons:
+        reason.encode("utf-8")
+
+
+@FUZZ
+@given(body=st.binary(max_size=400), first_release=st.booleans())
+def test_fuzz_json_parser_never_raises_on_arbitrary_bytes(body, first_release):
+    assert_hashable(*parse_observations_json(body, series="reserves", fred_id="WRESBAL",
+                                             fetched_at=NOW, source_url=API_URL,
+                                             first_release=first_release))
+
+
+@FUZZ
+@given(envelope=json_values, rows=observation_rows, output_type=json_values,
+       first_release=st.booleans())
+def test_fuzz_json_parser_never_raises_on_json_like_structures(envelope, rows, output_type,
+                                                                first_release):
+    for document in (envelope, {"output_type": output_type, "observations": rows}):
+        body = json.dumps(document).encode()
+        assert_hashable(*parse_observations_json(body, series="gdp", fred_id="GDP",
+                                                 fetched_at=None, source_url=GDP_URL,
+                                                 first_release=first_release))
+
+
+@FUZZ
+@given(text=st.text(alphabet=st.sampled_from(list('0123456789-.,"eE+ \r\nabcDATEobservation_'))
+                    | st.characters(), max_size=300),
+       header=st.sampled_from(["", "observation_date,SOFR\n", "DATE,SOFR\r\n"]))
+def test_fuzz_csv_parser_never_raises_on_csv_text(text, header):
+    body = (header + text).encode("utf-8", "surrogatepass")
+    assert_hashable(*parse_graph_csv(body, series="sofr", fred_id="SOFR", fetched_at=NOW,
+                                     source_url=CSV_URL))

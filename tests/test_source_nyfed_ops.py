@@ -371,7 +371,7 @@ def test_bad_operations_are_named_and_never_leave_a_short_daily_sum():
 
 @pytest.mark.parametrize("change, reason", [
     ({"totalAmtAccepted": -5, "details": []}, "totalAmtAccepted: implausible amount -5"),
-    ({"totalAmtAccepted": 10 ** 400, "details": []}, "totalAmtAccepted: implausible amount"),
+    ({"totalAmtAccepted": 10 ** 400, "details": []}, "totalAmtAccepted: implausible magnitude"),
     ({"details": [], "totalAmtAccepted": None},
      "no accepted amount: neither details[].amtAccepted nor totalAmtAccepted"),
     ({"details": "none"}, "details: a JSON string, expected an array"),

@@ -135,11 +135,17 @@ class RateLimiter:
 
 def failure_event(source: str, reason: str, now: datetime, *, url: str = "",
                   bad_rows: list[str] | None = None, recorded_rows: int = 0) -> NewEvent:
-    """A ``source-failed`` event; the key is unique per failure (time and a process counter)."""
-    payload = SourceFailure(source=source, reason=reason, url=url, bad_rows=bad_rows or [],
-                            recorded_rows=recorded_rows)
+    """A ``source-failed`` event; the key is unique per failure (time and a process counter).
+    Reasons quote hostile payloads: anything that is not valid UTF-8 (a lone surrogate from a JSON
+    escape) is escaped, or the log could not hash the event."""
+    payload = SourceFailure(source=source, reason=_utf8(reason), url=_utf8(url),
+                            bad_rows=[_utf8(row) for row in bad_rows or []], recorded_rows=recorded_rows)
     key = f"fail/{source}/{utc_text(now)}/{next(_counter)}"
     return NewEvent(type=SOURCE_FAILED, key=key, payload=payload.model_dump())
+
+
+def _utf8(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def cap_published(nominal: datetime, fetched_at: datetime) -> str:

@@ -108,10 +108,22 @@ def number(raw: Any, field_name: str) -> Decimal:
     # here so the message does not talk about floats.
     if not isinstance(raw, (Decimal, str)):
         raise RowError(f"{field_name}: not a number: {raw!r}")
+    if isinstance(raw, str) and len(raw) > 64:
+        raise RowError(f"{field_name}: not a plausible number ({len(raw)} characters)")
     try:
-        return to_decimal(raw)
+        value = to_decimal(raw)
     except ValueError as exc:
         raise RowError(f"{field_name}: {exc}") from None
+    # No rate or dollar amount needs more than 30 digits either side of the point; a huge
+    # exponent (1E+999999999) would overflow scaling or make norm() build a giant string.
+    if value != 0 and not -30 <= value.adjusted() <= 30:
+        raise RowError(f"{field_name}: implausible magnitude: {_short(raw)}")
+    return value
+
+
+def _short(raw: Any) -> str:
+    text = str(raw)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def published_text(series: str, day: date, fetched_at: datetime | None) -> str:
