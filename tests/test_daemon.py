@@ -237,3 +237,22 @@ async def test_serving_daemon_polls_on_schedule_and_stops_cleanly_on_sigterm(aio
     last = conn.execute("SELECT type FROM events ORDER BY seq DESC LIMIT 1").fetchone()[0]
     conn.close()
     assert last == "daemon-stopped"
+
+
+async def test_backfill_fetches_history_through_the_same_parsers_without_duplicates(aiohttp_server, tmp_path):
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    fed.sofr = {"2019-09-16": "2.43", "2019-09-17": "5.25"}
+    db = str(tmp_path / "events.db")
+    code, out, err = await watchdog("backfill", "--config", str(config), "--source", "nyfed", "--since", "2019-09-01")
+    assert code == 0, err
+    assert "2 new facts" in out
+    code, out, err = await watchdog("backfill", "--config", str(config), "--source", "nyfed", "--since", "2019-09-01")
+    assert "0 new facts" in out
+    conn = sqlite3.connect(db)
+    published = conn.execute("SELECT published_at FROM events WHERE key = 'obs/sofr/2019-09-17'").fetchone()[0]
+    conn.close()
+    assert published == "2019-09-18T12:00:00.000000Z"          # its real publication, not the fetch time
+    code, out, err = await watchdog("backfill", "--config", str(config), "--source", "nope", "--since", "2019-09-01")
+    assert code == 1 and "no source 'nope'" in err and "Traceback" not in err

@@ -14,8 +14,11 @@ from watchdog.errors import ConfigError
 from watchdog.events import canonical_json, content_hash
 from watchdog.notify.console import ConsoleNotifier
 from watchdog.rules import RuleSet, load_rules
+from watchdog.sources.fiscaldata import FiscalDataSource
 from watchdog.sources.fred import FredSource
 from watchdog.sources.nyfed import NyFedSource
+from watchdog.sources.nyfed_ops import NyFedOperationsSource
+from watchdog.sources.speeches import SpeechesSource
 from watchdog.store import AsyncWriter, SqliteEventStore
 from watchdog.timefmt import parse_duration
 
@@ -47,12 +50,29 @@ def resolve_config(config_path: str | None) -> Config:
 
 
 def build_sources(config: Config, env: Mapping[str, str]) -> list:
-    sources = []
-    if config.sources.nyfed is not None:
-        sources.append(NyFedSource(config.sources.nyfed))
-    if config.sources.fred is not None:
-        sources.append(FredSource(config.sources.fred, env))
+    """Every configured source (a missing table disables it)."""
+    cfg = config.sources
+    sources: list = []
+    if cfg.nyfed is not None:
+        sources.append(NyFedSource(cfg.nyfed))
+        if cfg.nyfed.operations:
+            sources.append(NyFedOperationsSource(cfg.nyfed))
+    if cfg.fred is not None:
+        sources.append(FredSource(cfg.fred, env))
+    if cfg.fiscaldata is not None:
+        sources.append(FiscalDataSource(cfg.fiscaldata))
+    if cfg.speeches is not None:
+        sources.append(SpeechesSource(cfg.speeches))
     return sources
+
+
+def source_named(config: Config, name: str, env: Mapping[str, str]):
+    """The configured source called ``name`` (for ``backfill``), or a ConfigError listing them."""
+    sources = {s.name: s for s in build_sources(config, env)}
+    if name not in sources:
+        known = ", ".join(sorted(sources)) or "none configured"
+        raise ConfigError(f"no source {name!r} in the config (configured: {known})")
+    return sources[name]
 
 
 def build_notifiers(config: Config) -> dict:

@@ -180,10 +180,11 @@ class ObservationRevision(Observation):
 
 
 class Speech(_Frozen):
-    """``speech-recorded``: one Fed speech with its full text, recorded once.
+    """``speech-recorded``: one Fed speech with its full text, recorded once (the first text seen
+    under its key is kept; a later edit of the page is not recorded again).
 
-    ``content_hash`` is the sha256 of the text, so a changed text under the same URL is visible
-    and the keyword rules can cite exactly what they read."""
+    ``content_hash`` is the sha256 of the text, so anyone can check that the text the keyword
+    rules read is the text that was recorded."""
     speaker: str
     institution: str
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -199,7 +200,9 @@ class Speech(_Frozen):
 def speech_key(speech: Speech) -> str:
     """One speech, one key: its URL when it has one, else institution, date and text hash."""
     if speech.url:
-        return f"speech/{speech.url}"
+        # the 2016 feeds say http://, today's https://: one speech, one key
+        url = "https://" + speech.url[len("http://"):] if speech.url.startswith("http://") else speech.url
+        return f"speech/{url}"
     return f"speech/{speech.institution}/{speech.date}/{speech.content_hash[:16]}"
 
 
