@@ -19,3 +19,30 @@ def history_db(tmp_path_factory) -> Path:
     import_paths(store, [REPO / "data" / "history"])
     store.close()
     return path
+
+
+_LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
+
+
+@pytest.fixture(autouse=True)
+def no_network_but_loopback(monkeypatch):
+    """Tests talk only to local servers: a lookup or connection to any other host fails loudly
+    instead of reaching (or timing out on) the internet."""
+    import socket
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def local(host) -> bool:
+        host = host.decode() if isinstance(host, bytes) else str(host or "")
+        return host in _LOCAL_HOSTS or host.startswith("127.")
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not local(host):
+            raise OSError(f"test tried to resolve {host!r}: tests use 127.0.0.1 only")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not local(address[0]):
+            raise OSError(f"test tried to connect to {address!r}: tests use 127.0.0.1 only")
+        return real_connect(self, address)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
