@@ -5,11 +5,23 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from watchdog.importer import import_paths
 from watchdog.store import SqliteEventStore, verify_file
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "events.db.example"
+# The head of the example log shipped before the balance-sheet, TGA, macro and speech files were
+# added: new files are appended to the registry, so that log is a prefix of this one.
+EARLIER_HEAD = (14741, "0f7177a041cd925bf827f2d4f78012b99905cd0a13cc763a0d73fa60c666b075")
+
+
+@pytest.fixture(scope="module")
+def conn():
+    conn = sqlite3.connect(f"file:{EXAMPLE}?mode=ro", uri=True)
+    yield conn
+    conn.close()
 
 
 def test_example_log_verifies_and_is_rebuilt_to_the_same_chain_head(tmp_path):
@@ -18,18 +30,51 @@ def test_example_log_verifies_and_is_rebuilt_to_the_same_chain_head(tmp_path):
     store = SqliteEventStore(tmp_path / "rebuilt.db", now=lambda: fixed)
     import_paths(store, [REPO / "data" / "history"])
     assert store.head() == (seq, head)
+    # Importing the same files again adds nothing.
+    counts = import_paths(store, [REPO / "data" / "history"])
+    assert [added for _, added in counts.values()] == [0]
+    assert store.head() == (seq, head)
     store.close()
 
 
-def test_example_log_holds_the_spot_values_in_normalised_units():
-    conn = sqlite3.connect(f"file:{EXAMPLE}?mode=ro", uri=True)
+def test_the_earlier_example_log_is_a_prefix_of_this_one(conn):
+    seq, digest = EARLIER_HEAD
+    assert conn.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone() == (digest,)
+    assert verify_file(EXAMPLE, head_hash=digest)[0] > seq
 
+
+def test_example_log_holds_the_spot_values_in_normalised_units(conn):
     def value(series, date):
-        row = conn.execute("SELECT json_extract(payload, '$.value'), published_at FROM events "
-                           "WHERE key = ?", (f"obs/{series}/{date}",)).fetchone()
-        return row
+        return conn.execute("SELECT json_extract(payload, '$.value'), published_at FROM events "
+                            "WHERE key = ?", (f"obs/{series}/{date}",)).fetchone()
     assert value("sofr", "2019-09-17") == ("5.25", "2019-09-18T12:00:00.000000Z")
     assert value("effr", "2019-09-17")[0] == "2.3"
     assert value("iorb", "2019-09-19") == ("1.8", "2019-09-18T18:00:00.000000Z")
     assert value("sofr", "2025-10-31")[0] == "4.22"
-    conn.close()
+    assert value("reserves", "2019-09-18") == ("1394.122", "2019-09-19T20:30:00.000000Z")
+    assert value("onrrp", "2025-10-31") == ("51.802", "2025-10-31T17:15:00.000000Z")
+    assert value("tga", "2025-10-31") == ("926.328", "2025-11-03T21:00:00.000000Z")
+    assert value("tga", "2025-10-30")[0] == "1000.632"
+    assert value("gdp", "2019-04-01") == ("21337.898", "2019-07-26T12:30:00.000000Z")  # first print
+
+
+EXPECTED_SERIES = {"sofr", "tgcr", "bgcr", "effr", "iorb", "fftarget_upper", "fftarget_lower",
+                   "onrrp", "reserves", "fed_assets", "tga", "m2", "gdp"}
+
+
+def test_example_log_holds_every_imported_series_and_the_speeches(conn):
+    counts = dict(conn.execute(
+        "SELECT json_extract(payload, '$.series'), count(*) FROM events "
+        "WHERE type = 'observation-recorded' GROUP BY 1").fetchall())
+    assert EXPECTED_SERIES <= set(counts)
+    assert set(counts) == EXPECTED_SERIES | {"onrrp_rate", "srf_rate", "tga_weekly_avg"}
+    assert "obfr" not in counts                  # no OBFR history is shipped for these years
+    assert conn.execute("SELECT count(*) FROM events WHERE type = 'observation-revised'").fetchone() == (0,)
+    speeches = dict(conn.execute(
+        "SELECT json_extract(payload, '$.institution'), count(*) FROM events "
+        "WHERE type = 'speech-recorded' GROUP BY 1").fetchall())
+    assert speeches == {"Board of Governors": 444, "New York Fed": 79}
+    # The log holds facts only, each published no later than the log learned it.
+    assert conn.execute("SELECT count(*) FROM events WHERE published_at > recorded_at").fetchone() == (0,)
+    assert {t for (t,) in conn.execute("SELECT DISTINCT type FROM events")} == {
+        "observation-recorded", "speech-recorded"}

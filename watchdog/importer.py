@@ -1,37 +1,81 @@
 """History importer: turn the shipped history files (``data/history``) into fact events.
 
-Pure-ish: the parsers read files and yield ``NewEvent``s of type ``observation-recorded``; they
-never touch the store, the network, asyncio or the clock. Appending them (and deduplicating by
-``(series, date)``, keeping each series' primary source) is the store's job.
+Pure-ish: the parsers read files and yield ``NewEvent``s (``observation-recorded`` and
+``speech-recorded``); they never touch the store, the network, asyncio or the clock. Appending
+them (and deduplicating by key, keeping each series' primary source) is the store's job.
 
-Every event carries:
+Every observation carries:
 
-- ``value``: the file's number parsed **as text** into a ``Decimal`` (never through a float) and
-  normalised with ``numbers.norm`` (``"2.30"``, ``"2.3"`` and ``"2.300"`` are all ``"2.3"``);
+- ``value``: the file's number parsed **as text** into a ``Decimal`` (never through a float),
+  converted exactly to the catalogue unit (``$ millions`` -> ``USD bn``: ``1394122`` ->
+  ``"1394.122"``) and normalised with ``numbers.norm`` (``"2.30"``, ``"2.3"`` and ``"2.300"`` are
+  all ``"2.3"``);
 - ``unit`` from the series catalogue, ``source`` naming where the number came from (``nyfed``,
-  ``fomc``, ``fred``);
+  ``fomc``, ``fred``, ``fiscaldata``);
 - ``provenance``: ``file`` (the name relative to the history folder, e.g. ``rates/SOFR.csv``, so
   events do not depend on where the folder lives), ``raw_value`` (the text exactly as in the
-  file), ``raw_unit`` and a few source-specific fields (URLs, FRED series id, raw percentiles);
+  file), ``raw_unit`` and a few source-specific fields (URLs, FRED series id, raw percentiles,
+  the DTS row a TGA balance was read from, the ``vintage`` of a revised series);
 - ``published_at``: the real publication instant. Where the file gives one (FOMC
-  implementation-note tables: announcement date, time and zone) it is that instant; otherwise it
-  is the series' nominal publication time (``series.nominal_publication``: SOFR for T at T+1
-  SIFMA business day 08:00 New York time, EFFR T+1 Fed business day 09:00, ...).
+  implementation-note tables: announcement date, time and zone; ALFRED: the vintage date) it is
+  that instant; otherwise it is the series' nominal publication time
+  (``series.nominal_publication``: SOFR for T at T+1 SIFMA business day 08:00 New York time, EFFR
+  T+1 Fed business day 09:00, ON RRP T 13:15, H.4.1 the next Fed business day after the Wednesday
+  at 16:30, DTS T+1 Fed business day 16:00, ...). See "Vintages" and "Speeches" for the two
+  exceptions.
 
-Order (``iter_history_events``): files in the fixed order of ``HISTORY_FILES`` -- primary sources
-first (NY Fed JSON with percentiles, then the FOMC tables), FRED fills last -- so the fact the
-store keeps for a ``(series, date)`` is the primary's; within a file, ascending observation date.
+Vintages (M2 and GDP are revised for years after their first print; DOMAIN.md: history must use
+first prints, or replay would show a later revision at the original publication time):
+
+- GDP first prints come from an ALFRED ``output_type=4`` (initial release) payload
+  (``fred/GDP_observations_output_type4_initial_release.json``): each value is published at its
+  ``realtime_start`` date, 08:30 New York (BEA's release time), and ``provenance.vintage`` is
+  that instant. It covers 1991 Q4 .. 2024 Q3.
+- ``macro/M2SL.csv`` and ``macro/GDP.csv`` are *current* (revised) vintages. No first print is
+  invented: M2 (every month) and the GDP quarters the first-release file does not cover (1980 Q1
+  .. 1991 Q3 and 2024 Q4 .. 2025 Q3) are imported with their current-vintage value, published at
+  the file's snapshot instant -- the end (23:59:59.999999 New York) of the origin commit date in
+  ``data/history/PROVENANCE.md`` (M2SL 2026-07-29, GDP 2026-01-02) -- which is when this vintage
+  is known to have existed: honest, but late. Replay therefore has no M2 before 2026-07-29 and,
+  for 2024 Q4 onwards, no GDP before 2026-01-02. Quarters the first-release file covers are *not*
+  imported from the current vintage at all. The snapshot date is bound to the exact bytes of the
+  shipped copy (SHA-256); another ``M2SL.csv``/``GDP.csv`` is refused, because nothing says when
+  its vintage was taken.
+
+TGA (``treasury/DTS_OpCashBal_*.csv``, the fiscaldata.treasury.gov website export of DTS Table I;
+$ millions): see ``_dts_events`` for how the closing balance is read and, before 2022-04-18,
+derived, and how that derivation was verified. FRED's ``WTREGEN`` (a week average) goes to
+``tga_weekly_avg``, never into ``tga``.
+
+Speeches (``speeches/bog_speeches_<YEAR>.json``, ``newyork_speeches_<YEAR>.json``): one
+``speech-recorded`` event per speech with text (``events.Speech``; ``text`` is ``content`` as
+given, ``content_hash`` its SHA-256). The archive has dates but no time of day, so ``published_at``
+is the **end** of the speech date in New York (23:59:59.999999 ET): the latest instant it can
+have become public, so replay never shows a speech early (it may show it up to a day late). A
+record with no ``content`` (one 2024 Board entry, an interview page) has nothing to record and
+is skipped. Duplicates (same ``events.speech_key``) are the store's business: the first is kept.
+
+Files shipped but not imported are listed in ``REFERENCE_FILES`` with the reason.
+
+Order (``iter_history_events``): files in the fixed order of ``HISTORY_FILES``. For every series,
+its primary source's files come before any fill (NY Fed JSON before FRED's SOFR/EFFR copies, the
+FOMC tables before FRED IORB, ALFRED first prints before the current GDP vintage), so the fact
+the store keeps for a ``(series, date)`` is the primary's. Files added later are appended, so a
+log built from the earlier registry is a prefix of the one built from this one. Within a file,
+ascending observation date.
 
 Malformed input raises ``ImportFailed("FILE:LINE: reason")``. A value that is clearly missing
 (``numbers.is_missing``: empty, ``.``, ``NA`` ...) is skipped, not an error.
 
-Memory: CSV files are streamed row by row (and must therefore be sorted by date: out-of-order or
-duplicate dates are an error). The NY Fed JSON files are single documents (newest first); each is
-loaded whole (under 0.5 MB) and its records sorted, events are still produced lazily.
+Memory: date-sorted CSV files are streamed row by row (out-of-order or duplicate dates are an
+error). The DTS export is newest first: its rows are streamed and one small tuple per record date
+is kept to emit ascending. The JSON files are single documents (each under 2 MB) loaded whole and
+sorted; events are still produced lazily.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -43,21 +87,26 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from watchdog.calendar import next_business_day
 from watchdog.errors import ImportFailed
-from watchdog.events import NewEvent, Observation, new_observation
-from watchdog.numbers import is_missing, norm, to_decimal
+from watchdog.events import NewEvent, Observation, Speech, content_hash, new_observation, new_speech
+from watchdog.numbers import is_missing, norm, scale, to_decimal
 from watchdog.redact import redact_url
 from watchdog.series import SERIES, nominal_publication
-from watchdog.timefmt import utc_text
+from watchdog.timefmt import NEW_YORK, new_york, utc_text
 
 __all__ = [
-    "COMPANION_FILES", "HISTORY_FILES", "KINDS", "HistoryParser", "infer_kind",
+    "COMPANION_FILES", "HISTORY_FILES", "KINDS", "REFERENCE_FILES", "HistoryParser", "infer_kind",
     "iter_file_events", "iter_history_events",
 ]
 
 SOURCE_FRED = "fred"
 SOURCE_FOMC = "fomc"
 SOURCE_NYFED = "nyfed"
+SOURCE_FISCALDATA = "fiscaldata"
+SOURCE_SPEECHES = "fed-speeches-archive"
+
+_MILLIONS_TO_BILLIONS = Decimal("0.001")
 
 # A plain decimal as written by FRED, the FOMC tables and the NY Fed API: no exponent, no
 # thousands separator, no NaN/Infinity. Anything else is malformed (and reported), not guessed.
@@ -154,7 +203,15 @@ _FRED_DATE_COLUMNS = {"observation_date", "date"}
 
 
 def _fred_events(path: Path, rel: str, display: str, *, series: str, fred_id: str,
-                 change_points_only: bool) -> Iterator[NewEvent]:
+                 change_points_only: bool = False, raw_unit: str = "percent",
+                 factor: Decimal | None = None,
+                 published: Callable[[date], datetime] | None = None,
+                 skip: frozenset[date] = frozenset(),
+                 extra_provenance: dict[str, str] | None = None) -> Iterator[NewEvent]:
+    """One observation per dated value of a FRED CSV. ``factor`` converts the file's unit to the
+    catalogue's exactly (``0.001``: $ millions -> USD bn); ``published`` replaces the nominal
+    publication time (current vintages: their snapshot instant); dates in ``skip`` are left out
+    (GDP quarters that have a first print)."""
     rows = _csv_rows(path, display)
     header = next(rows, None)
     if header is None:
@@ -185,9 +242,15 @@ def _fred_events(path: Path, rel: str, display: str, *, series: str, fred_id: st
         if change_points_only and previous_value is not None and value == previous_value:
             continue
         previous_value = value
-        provenance = {"file": rel, "raw_value": raw, "raw_unit": "percent", "fred_series": fred_id}
+        if day in skip:
+            continue
+        if factor is not None:
+            value = scale(value, factor)
+        provenance = {"file": rel, "raw_value": raw, "raw_unit": raw_unit, "fred_series": fred_id}
+        if extra_provenance:
+            provenance.update(extra_provenance)
         yield _observation(series, day, value, SOURCE_FRED, provenance,
-                           nominal_publication(series, day))
+                           published(day) if published else nominal_publication(series, day))
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,8 +323,8 @@ _PERCENTILES = (("p1", "percentPercentile1"), ("p25", "percentPercentile25"),
                 ("p75", "percentPercentile75"), ("p99", "percentPercentile99"))
 
 
-def _load_ref_rates(path: Path, display: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line, record) for each element of ``refRates``, in file order."""
+def _load_json(path: Path, display: str) -> tuple[str, Any]:
+    """(text, document) of a JSON file; numbers come back as their exact source text."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -269,25 +332,34 @@ def _load_ref_rates(path: Path, display: str) -> list[tuple[int, dict[str, Any]]
     except OSError as exc:
         raise ImportFailed(f"{display}: cannot read: {exc.strerror or exc}") from None
     try:
-        document = _JSON_DECODER.decode(text)
+        return text, _JSON_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ImportFailed(f"{display}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
     except ValueError as exc:
         raise ImportFailed(f"{display}:1: invalid JSON: {exc}") from None
+
+
+_REF_RATES_OPENING = r'\s*\{\s*"refRates"\s*:\s*\['
+
+
+def _load_ref_rates(path: Path, display: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line, record) for each element of ``refRates``, in file order."""
+    text, document = _load_json(path, display)
     if not isinstance(document, dict) or not isinstance(document.get("refRates"), list):
         raise ImportFailed(f"{display}:1: expected an object with a \"refRates\" array")
     records = document["refRates"]
-    return list(zip(_record_lines(text, len(records)), records))
+    return list(zip(_record_lines(text, len(records), _REF_RATES_OPENING), records))
 
 
-def _record_lines(text: str, count: int) -> list[int]:
-    """The line on which each ``refRates`` element starts (for error messages). The document was
+def _record_lines(text: str, count: int, opening: str) -> list[int]:
+    """The line on which each element of the array that ``opening`` (a regex matched at the start
+    of the text, ending with the array's ``[``) opens starts, for error messages. The document was
     already validated; this walk only locates the elements. Falls back to line 1."""
-    match = re.match(r'\s*\{\s*"refRates"\s*:\s*\[', text)
+    match = re.match(opening, text)
     if match is None:
         return [1] * count
     lines, position = [], match.end()
-    newlines_before, counted_to = 0, 0
+    newlines_before, counted_to = text.count("\n", 0, position), position
     for _ in range(count):
         position = _WS.match(text, position).end()
         newlines_before += text.count("\n", counted_to, position)
@@ -396,6 +468,314 @@ def _volume_only(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
 
 
 # --------------------------------------------------------------------------------------------
+# ALFRED initial-release payload (FRED API JSON, ``output_type=4``): first prints with the date
+# each became public.
+
+_ALFRED_OPENING = r'[^\[]*"observations"\s*:\s*\['
+
+
+def _alfred_first_release(path: Path, display: str) -> list[tuple[int, date, date, str, str]]:
+    """(line, observation date, realtime_start, realtime_end text, raw value) per first print, in
+    ascending date; missing values (``"."``) are left out. Refuses any payload that is not an
+    initial-release (``output_type`` 4) response: other output types mix in revised values."""
+    text, document = _load_json(path, display)
+    if not isinstance(document, dict) or not isinstance(document.get("observations"), list):
+        raise ImportFailed(f"{display}:1: expected a FRED API object with an \"observations\" array")
+    if str(document.get("output_type")) != "4":
+        raise ImportFailed(f"{display}:1: output_type is {document.get('output_type')!r}, not 4: only an "
+                           "initial-release (first print) payload can be dated by its realtime_start")
+    records = document["observations"]
+    parsed: list[tuple[int, date, date, str, str]] = []
+    seen: dict[date, int] = {}
+    for line, record in zip(_record_lines(text, len(records), _ALFRED_OPENING), records):
+        try:
+            if not isinstance(record, dict):
+                raise _RowError("observation is not an object")
+            day = _date(record.get("date"), "date")
+            start = _date(record.get("realtime_start"), "realtime_start")
+            if start <= day:
+                raise _RowError(f"realtime_start {start} is not after the observation date {day}")
+            if day in seen:
+                raise _RowError(f"date {day} appears twice (first on line {seen[day]})")
+            seen[day] = line
+            raw = record.get("value")
+            if is_missing(raw):
+                continue
+            _decimal(raw, "value")
+        except _RowError as exc:
+            raise ImportFailed(f"{display}:{line}: {exc}") from None
+        parsed.append((line, day, start, str(record.get("realtime_end", "")), raw))
+    parsed.sort(key=lambda item: item[1])
+    return parsed
+
+
+def _alfred_events(path: Path, rel: str, display: str, *, series: str, fred_id: str,
+                   raw_unit: str) -> Iterator[NewEvent]:
+    """First prints, each published at its ``realtime_start`` date at the series' release time
+    (GDP: 08:30 New York); ``provenance.vintage`` is that instant."""
+    hour, minute = SERIES[series].publish_at
+    for _, day, start, end, raw in _alfred_first_release(path, display):
+        published = new_york(start, hour, minute)
+        provenance = {"file": rel, "raw_value": raw, "raw_unit": raw_unit, "fred_series": fred_id,
+                      "output_type": "4", "realtime_start": start.isoformat(),
+                      "realtime_end": end, "vintage": utc_text(published)}
+        yield _observation(series, day, _decimal(raw, "value"), SOURCE_FRED, provenance, published)
+
+
+# --------------------------------------------------------------------------------------------
+# Current (revised) vintages of revised series: dated by the snapshot they were taken from.
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A current-vintage file we know the age of: the origin commit that holds these bytes."""
+    repo: str
+    commit: str
+    committed_on: date          # the commit date recorded in data/history/PROVENANCE.md
+
+    @property
+    def instant(self) -> datetime:
+        """The end of the commit date in New York: by then this vintage certainly existed."""
+        return _end_of_day_new_york(self.committed_on)
+
+
+# SHA-256 of the exact bytes -> the snapshot they come from. A file not listed here cannot be
+# dated, so it is refused rather than imported at a guessed time.
+_CURRENT_VINTAGES: dict[str, _Snapshot] = {
+    "452b9747d2a457bf717952a79cd41871064b1e44536116531f5b031332fcac08":     # macro/M2SL.csv
+        _Snapshot("Thecoderstef/Macro-Charts", "f47e819c2262bb25e57d15420e1b406362d18082", date(2026, 7, 29)),
+    "4cf662f6d09f7fe90b984cdc3f37390eb5cce8eec069d5f1e31cb102ab3b45c4":     # macro/GDP.csv
+        _Snapshot("sivamsapingali/Codex_Macro-Monitor", "8d636dd589646aa850fbf7f75bcafa51542aab4f",
+                  date(2026, 1, 2)),
+}
+
+
+def _end_of_day_new_york(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59, 999999), NEW_YORK)
+
+
+def _snapshot_of(path: Path, display: str) -> _Snapshot:
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ImportFailed(f"{display}: cannot read: {exc.strerror or exc}") from None
+    snapshot = _CURRENT_VINTAGES.get(digest)
+    if snapshot is None:
+        raise ImportFailed(
+            f"{display}: a current (revised) vintage whose snapshot date is unknown (sha256 {digest}): "
+            "its values carry later revisions and cannot be dated; add its origin commit to "
+            "importer._CURRENT_VINTAGES and data/history/PROVENANCE.md")
+    return snapshot
+
+
+def _first_release_companion(path: Path, name: str) -> Path | None:
+    """The ALFRED first-release file ``name`` beside ``path`` or in ``../fred/``, if any."""
+    for candidate in (path.with_name(name), path.parent.parent / "fred" / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _current_vintage_events(path: Path, rel: str, display: str, *, series: str, fred_id: str,
+                            raw_unit: str, first_release: str | None = None,
+                            snapshot: _Snapshot | None = None) -> Iterator[NewEvent]:
+    """A current-vintage FRED CSV, every value published at the snapshot instant (honest but
+    late). With ``first_release`` (the ALFRED payload's file name) present beside the file or in
+    ``../fred/``, the dates it has a first print for are left out entirely."""
+    snapshot = snapshot or _snapshot_of(path, display)
+    skip: frozenset[date] = frozenset()
+    companion = _first_release_companion(path, first_release) if first_release else None
+    if companion is not None:
+        skip = frozenset(day for _, day, _, _, _ in _alfred_first_release(companion, str(companion)))
+    instant = snapshot.instant
+    provenance = {"vintage": utc_text(instant), "vintage_kind": "current",
+                  "origin": f"{snapshot.repo}@{snapshot.commit}"}
+    return _fred_events(path, rel, display, series=series, fred_id=fred_id, raw_unit=raw_unit,
+                        published=lambda _day: instant, skip=skip, extra_provenance=provenance)
+
+
+# --------------------------------------------------------------------------------------------
+# Daily Treasury Statement, Table I "Operating Cash Balance" (fiscaldata.treasury.gov website
+# CSV export: human column labels, UTF-8 BOM, newest first, $ millions)
+
+_DTS_DATE, _DTS_ACCOUNT, _DTS_OPENING = "Record Date", "Type of Account", "Opening Balance Today"
+_DTS_CLOSING_ROW = "Treasury General Account (TGA) Closing Balance"
+# The Treasury's account at the Fed, by era: one of these rows per record date holds its opening
+# balance. "Federal Reserve Account" was renamed "Treasury General Account (TGA)" on 2021-10-01.
+_DTS_OPENING_ROWS = frozenset({"Federal Reserve Account", "Treasury General Account (TGA)",
+                               "Treasury General Account (TGA) Opening Balance"})
+_DTS_OTHER_ROWS = frozenset({"Supplementary Financing Program Account",
+                             "Short-Term Cash Investments (Table V)",
+                             "Total TGA Deposits (Table II)", "Total TGA Withdrawals (Table II) (-)"})
+
+
+@dataclass
+class _DtsDay:
+    opening: tuple[Decimal, str, str] | None = None   # value, raw text, row label
+    closing: tuple[Decimal, str] | None = None        # value, raw text
+
+
+def _dts_days(path: Path, display: str) -> dict[date, _DtsDay]:
+    rows = _csv_rows(path, display)
+    header = next(rows, None)
+    if header is None:
+        raise ImportFailed(f"{display}:1: empty file (expected a header with {_DTS_DATE}, "
+                           f"{_DTS_ACCOUNT}, {_DTS_OPENING})")
+    line, names = header
+    names = [n.strip() for n in names]
+    missing = [c for c in (_DTS_DATE, _DTS_ACCOUNT, _DTS_OPENING) if c not in names]
+    if missing:
+        raise ImportFailed(f"{display}:{line}: header lacks column(s) {', '.join(missing)}")
+    i_date, i_account, i_open = (names.index(c) for c in (_DTS_DATE, _DTS_ACCOUNT, _DTS_OPENING))
+    days: dict[date, _DtsDay] = {}
+    current: date | None = None
+    for line, cells in rows:
+        try:
+            if len(cells) != len(names):
+                raise _RowError(f"expected {len(names)} columns, got {len(cells)}")
+            day = _date(cells[i_date], _DTS_DATE)
+            if day != current:
+                if current is not None and day > current:
+                    raise _RowError(f"record date {day} is after the previous row's {current} "
+                                    "(the export must be sorted newest first)")
+                if day in days:
+                    raise _RowError(f"record date {day} appears again after other dates")
+                days[day] = _DtsDay()
+                current = day
+            account = cells[i_account].strip()
+            raw = cells[i_open].strip()
+            if account in _DTS_OTHER_ROWS:
+                continue
+            if account not in _DTS_OPENING_ROWS and account != _DTS_CLOSING_ROW:
+                raise _RowError(f"{_DTS_ACCOUNT}: unexpected account {account!r}")
+            record = days[day]
+            if account == _DTS_CLOSING_ROW:
+                if record.closing is not None:
+                    raise _RowError(f"a second {account!r} row for {day}")
+                if not is_missing(raw):
+                    record.closing = (_decimal(raw, _DTS_OPENING), raw)
+            else:
+                if record.opening is not None:
+                    raise _RowError(f"a second opening-balance row for {day} ({account!r})")
+                if not is_missing(raw):
+                    record.opening = (_decimal(raw, _DTS_OPENING), raw, account)
+        except _RowError as exc:
+            raise ImportFailed(f"{display}:{line}: {exc}") from None
+    return days
+
+
+def _dts_events(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+    """``tga``: the TGA closing balance for each record date T, $ millions -> USD bn exactly.
+
+    - From 2022-04-18 the export has a row "Treasury General Account (TGA) Closing Balance"; its
+      ``Opening Balance Today`` column holds T's closing balance (the export has no "Closing
+      Balance Today" column at all). ``provenance.method`` = ``closing-row``.
+    - Before that (2021-06-24 .. 2022-04-15) the export has opening balances only, so T's closing
+      balance is taken as the opening balance of the **next record date** of the same account
+      ("Federal Reserve Account" to 2021-09-30, renamed "Treasury General Account (TGA)" on
+      2021-10-01, then the "... Opening Balance" row from 2022-04-18): ``method`` =
+      ``next-opening``, ``derived_from`` names that date and row. This is done only when the next
+      record date is the next Fed business day after T (no statement missing in between);
+      otherwise T is not imported.
+
+    Verified on the shipped export (tests/test_importer.py): (1) on all 1,046 consecutive pairs
+    from 2022-04-18, where both are printed, T's closing balance equals the next record date's
+    opening balance exactly (0 differences), and the record dates are consecutive Fed business
+    days with no gap; (2) the derived 2021-06-24 .. 2022-04-15 closings, averaged over each H.4.1
+    week (Thursday..Wednesday, a weekend or holiday carrying the previous balance), reproduce
+    FRED WTREGEN (an independent series) within $1 million on every week, as the printed
+    closings do; (3) 2021-10-01's "Opening Balance This Fiscal Year" equals its opening balance,
+    i.e. the closing of 2021-09-30 across the renaming. The derivation is exact, so every record
+    date is imported (the last one, 2026-06-23, has its closing row).
+
+    ``published_at`` is the DTS nominal publication, T+1 Fed business day 16:00 New York, also for
+    derived dates: the statement for T printed T's closing balance (the column the export drops);
+    the value read here is the same number, as printed one statement later.
+    """
+    days = _dts_days(path, display)
+    ordered = sorted(days)
+    for index, day in enumerate(ordered):
+        record = days[day]
+        provenance = {"file": rel, "raw_unit": "USD mn", "column": _DTS_OPENING}
+        if record.closing is not None:
+            value, raw = record.closing
+            provenance.update(raw_value=raw, account=_DTS_CLOSING_ROW, method="closing-row")
+        else:
+            following = ordered[index + 1] if index + 1 < len(ordered) else None
+            if (following is None or following != next_business_day("fed", day)
+                    or days[following].opening is None):
+                continue
+            value, raw, account = days[following].opening
+            provenance.update(raw_value=raw, account=account, method="next-opening",
+                              derived_from=f"{following.isoformat()} {account}")
+        yield _observation("tga", day, scale(value, _MILLIONS_TO_BILLIONS), SOURCE_FISCALDATA,
+                           provenance, nominal_publication("tga", day))
+
+
+# --------------------------------------------------------------------------------------------
+# Fed speeches archive (JSON arrays, newest first; dates like "December 18, 2019")
+
+_MONTHS = {name: number for number, name in enumerate(
+    ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+     "October", "November", "December"), start=1)}
+_SPEECH_DATE = re.compile(r"([A-Z][a-z]+) (\d{1,2}), (\d{4})")
+
+
+def _speech_date(text: Any) -> date:
+    match = _SPEECH_DATE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None or match.group(1) not in _MONTHS:
+        raise _RowError(f"date: not a date like 'December 18, 2019': {text!r}")
+    try:
+        return date(int(match.group(3)), _MONTHS[match.group(1)], int(match.group(2)))
+    except ValueError:
+        raise _RowError(f"date: not a valid date: {text!r}") from None
+
+
+def _text_field(record: dict[str, Any], name: str, required: bool) -> str:
+    value = record.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise _RowError(f"{name}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _speech_events(path: Path, rel: str, display: str, *, institution: str) -> Iterator[NewEvent]:
+    """One ``speech-recorded`` per record with text, ascending by date (records of one date in
+    the reverse of the file's newest-first order). ``published_at``: end of the speech date in
+    New York (the archive gives no time of day). A record without ``content`` is skipped."""
+    text, document = _load_json(path, display)
+    if not isinstance(document, list):
+        raise ImportFailed(f"{display}:1: expected a JSON array of speeches")
+    parsed: list[tuple[date, Speech]] = []
+    for line, record in zip(_record_lines(text, len(document), r"\s*\["), document):
+        try:
+            if not isinstance(record, dict):
+                raise _RowError("speech is not an object")
+            day = _speech_date(record.get("date"))
+            speaker = _text_field(record, "speaker", True)
+            title = _text_field(record, "title", True)
+            position = _text_field(record, "position", False)
+            href = _text_field(record, "href", False)
+            content = record.get("content")
+            if content is None or (isinstance(content, str) and not content.strip()):
+                continue
+            if not isinstance(content, str):
+                raise _RowError(f"content: expected a string, got {type(content).__name__}")
+        except _RowError as exc:
+            raise ImportFailed(f"{display}:{line}: {exc}") from None
+        speech = Speech(speaker=speaker, institution=institution, date=day.isoformat(),
+                        title=title, url=redact_url(href.strip()) if href.strip() else "",
+                        text=content, content_hash=content_hash(content), source=SOURCE_SPEECHES,
+                        position=position,
+                        provenance={"file": rel, "raw_date": record["date"]})
+        parsed.append((day, speech))
+    parsed.reverse()                          # the files are newest first
+    parsed.sort(key=lambda item: item[0])     # stable: ties keep the reversed file order
+    for day, speech in parsed:
+        yield new_speech(speech, utc_text(_end_of_day_new_york(day)))
+
+
+# --------------------------------------------------------------------------------------------
 # registry
 
 @dataclass(frozen=True)
@@ -416,11 +796,35 @@ class HistoryParser:
 
 
 def _fred(kind: str, series: str, fred_id: str, *, change_points_only: bool = False,
+          raw_unit: str = "percent", factor: Decimal | None = None,
           description: str = "") -> HistoryParser:
     def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
         return _fred_events(path, rel, display, series=series, fred_id=fred_id,
-                            change_points_only=change_points_only)
+                            change_points_only=change_points_only, raw_unit=raw_unit,
+                            factor=factor)
     return HistoryParser(kind, series, SOURCE_FRED, (f"{fred_id}.csv",), parse, description)
+
+
+def _fred_current(kind: str, series: str, fred_id: str, *, raw_unit: str,
+                  first_release: str | None = None, description: str = "") -> HistoryParser:
+    def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+        return _current_vintage_events(path, rel, display, series=series, fred_id=fred_id,
+                                       raw_unit=raw_unit, first_release=first_release)
+    return HistoryParser(kind, series, SOURCE_FRED, (f"{fred_id}.csv",), parse, description)
+
+
+def _alfred(kind: str, series: str, fred_id: str, *, raw_unit: str,
+            description: str = "") -> HistoryParser:
+    def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+        return _alfred_events(path, rel, display, series=series, fred_id=fred_id, raw_unit=raw_unit)
+    pattern = f"{fred_id}_observations_output_type4_*.json"
+    return HistoryParser(kind, series, SOURCE_FRED, (pattern,), parse, description)
+
+
+def _speeches(kind: str, institution: str, pattern: str, description: str) -> HistoryParser:
+    def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+        return _speech_events(path, rel, display, institution=institution)
+    return HistoryParser(kind, "", SOURCE_SPEECHES, (pattern,), parse, description)
 
 
 def _fomc(kind: str, series: str, pattern: str, *, extra: tuple[str, ...], urls: tuple[str, ...],
@@ -468,13 +872,47 @@ _FRED_TARL = _fred("fred-fftarget-lower", "fftarget_lower", "DFEDTARL", change_p
 _NYFED_SOFR_VOLUME = HistoryParser(
     "nyfed-sofr-volume", "sofr", SOURCE_NYFED, ("sofr_volume_*.json",), _volume_only,
     "NY Fed SOFR volume: joined into the sofr percentile file's events, not imported alone")
+_DTS_TGA = HistoryParser(
+    "fiscaldata-dts-tga", "tga", SOURCE_FISCALDATA, ("DTS_OpCashBal_*.csv",),
+    lambda path, rel, display: _dts_events(path, rel, display),
+    "DTS Table I website export: TGA closing balance ($ mn -> USD bn; derived before 2022-04-18)")
+_FRED_RESERVES = _fred("fred-reserves", "reserves", "WRESBAL", raw_unit="USD mn",
+                       factor=_MILLIONS_TO_BILLIONS,
+                       description="H.4.1 reserve balances, week average ($ mn -> USD bn)")
+_FRED_FED_ASSETS = _fred("fred-fed-assets", "fed_assets", "WALCL", raw_unit="USD mn",
+                         factor=_MILLIONS_TO_BILLIONS,
+                         description="H.4.1 Fed total assets, Wednesday level ($ mn -> USD bn)")
+_FRED_TGA_WEEKLY = _fred("fred-tga-weekly-avg", "tga_weekly_avg", "WTREGEN", raw_unit="USD mn",
+                         factor=_MILLIONS_TO_BILLIONS,
+                         description="H.4.1 TGA week average ($ mn -> USD bn); never spliced into tga")
+_GDP_FIRST_RELEASE_FILE = "GDP_observations_output_type4_initial_release.json"
+_ALFRED_GDP = _alfred("alfred-gdp-first-release", "gdp", "GDP", raw_unit="USD bn SAAR",
+                      description="GDP first prints (ALFRED output_type=4), at their vintage date 08:30")
+_FRED_GDP_CURRENT = _fred_current(
+    "fred-gdp-current", "gdp", "GDP", raw_unit="USD bn SAAR", first_release=_GDP_FIRST_RELEASE_FILE,
+    description="GDP current vintage, only quarters without a first print, at the snapshot instant")
+_FRED_M2_CURRENT = _fred_current(
+    "fred-m2-current", "m2", "M2SL", raw_unit="USD bn",
+    description="M2 current vintage (no first prints available), at the snapshot instant")
+_FRED_ONRRP = _fred("fred-onrrp", "onrrp", "RRPONTSYD", raw_unit="USD bn",
+                    description="FRED ON RRP take-up (fills dates the NY Fed primary lacks)")
+_SPEECHES_BOARD = _speeches("speeches-board", "Board of Governors", "bog_speeches_*.json",
+                            "Board of Governors speeches with full text (federalreserve.gov)")
+_SPEECHES_NEW_YORK = _speeches("speeches-new-york", "New York Fed", "newyork_speeches_*.json",
+                               "New York Fed speeches with full text (newyorkfed.org)")
 
 KINDS: dict[str, HistoryParser] = {p.kind: p for p in (
     _NYFED_SOFR, _NYFED_TGCR, _NYFED_BGCR, _FOMC_IORB, _FOMC_ONRRP, _FOMC_SRF,
-    _FRED_SOFR, _FRED_EFFR, _FRED_IORB, _FRED_TARU, _FRED_TARL, _NYFED_SOFR_VOLUME)}
+    _FRED_SOFR, _FRED_EFFR, _FRED_IORB, _FRED_TARU, _FRED_TARL, _NYFED_SOFR_VOLUME,
+    _DTS_TGA, _FRED_RESERVES, _FRED_FED_ASSETS, _FRED_TGA_WEEKLY, _ALFRED_GDP, _FRED_GDP_CURRENT,
+    _FRED_M2_CURRENT, _FRED_ONRRP, _SPEECHES_BOARD, _SPEECHES_NEW_YORK)}
 
-# The shipped history, in import order: primary sources first (NY Fed with percentiles, FOMC
-# announcement tables), then FRED, which only fills dates the primary lacks.
+_SPEECH_YEARS = range(2019, 2025)
+
+# The shipped history, in import order. For each series its primary source comes first (NY Fed
+# with percentiles and the FOMC announcement tables before FRED's copies; ALFRED first prints
+# before the current GDP vintage); a later file only fills dates the earlier ones lack. Files
+# added later are appended, so the log built from the earlier registry stays a prefix.
 HISTORY_FILES: dict[str, HistoryParser] = {
     "nyfed/sofr_rate_percentiles_2018-04-03_2026-09-03.json": _NYFED_SOFR,
     "nyfed/tgcr_rate_percentiles_2018-04-03_2026-09-04.json": _NYFED_TGCR,
@@ -487,12 +925,32 @@ HISTORY_FILES: dict[str, HistoryParser] = {
     "rates/IORB.csv": _FRED_IORB,
     "rates/DFEDTARU.csv": _FRED_TARU,
     "rates/DFEDTARL.csv": _FRED_TARL,
+    "treasury/DTS_OpCashBal_20210624_20260623.csv": _DTS_TGA,
+    "balance_sheet/WRESBAL.csv": _FRED_RESERVES,
+    "balance_sheet/WALCL.csv": _FRED_FED_ASSETS,
+    "treasury/WTREGEN.csv": _FRED_TGA_WEEKLY,
+    f"fred/{_GDP_FIRST_RELEASE_FILE}": _ALFRED_GDP,
+    "macro/GDP.csv": _FRED_GDP_CURRENT,
+    "macro/M2SL.csv": _FRED_M2_CURRENT,
+    "facilities/RRPONTSYD.csv": _FRED_ONRRP,
+    **{f"speeches/bog_speeches_{year}.json": _SPEECHES_BOARD for year in _SPEECH_YEARS},
+    **{f"speeches/newyork_speeches_{year}.json": _SPEECHES_NEW_YORK for year in _SPEECH_YEARS},
 }
 
 # Files that produce no events of their own but are joined into another file's events.
 COMPANION_FILES: dict[str, str] = {
     "nyfed/sofr_volume_2018-04-03_2026-09-03.json":
         "nyfed/sofr_rate_percentiles_2018-04-03_2026-09-03.json",
+}
+
+# Files shipped in data/history but not imported, and why.
+REFERENCE_FILES: dict[str, str] = {
+    "balance_sheet/qt_runoff_caps.csv":
+        "QT runoff caps (Treasury and MBS, $bn/month) map to no series of the catalogue "
+        "(watchdog/series.py); add a series such as qt_cap_treasury/qt_cap_mbs first",
+    "speeches/bog_speech_infos.json":
+        "metadata only (no text): for 2019-2024 it equals the speech files' speaker, position, "
+        "date, title and URL exactly (checked by the tests), and 2006-2018 have no text to record",
 }
 
 
@@ -502,6 +960,9 @@ def infer_kind(path: Path) -> str:
     for kind, parser in KINDS.items():
         if any(fnmatchcase(name, pattern) for pattern in parser.patterns):
             return kind
+    for rel, reason in REFERENCE_FILES.items():
+        if name == Path(rel).name:
+            raise ImportFailed(f"{path}: not imported: {reason}")
     raise ImportFailed(f"{path}: unknown history file name; known kinds: {', '.join(KINDS)} "
                        "(pass kind= to choose one)")
 
