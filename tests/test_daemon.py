@@ -256,3 +256,59 @@ async def test_backfill_fetches_history_through_the_same_parsers_without_duplica
     assert published == "2019-09-18T12:00:00.000000Z"          # its real publication, not the fetch time
     code, out, err = await watchdog("backfill", "--config", str(config), "--source", "nope", "--since", "2019-09-01")
     assert code == 1 and "no source 'nope'" in err and "Traceback" not in err
+
+
+async def test_every_source_in_one_run_records_its_real_fixture(aiohttp_server, tmp_path):
+    fixtures = Path(__file__).parent / "fixtures"
+    bodies: dict[str, bytes] = {
+        "/api/rates/secured/sofr/search.json": (fixtures / "nyfed/sofr_search_2024-06-01_2024-06-06.json").read_bytes(),
+        "/api/rp/results/search.json": (fixtures / "nyfed/rp_all_all_results_last_500.json").read_bytes(),
+        "/graph/fredgraph.csv": (fixtures / "fred/fredgraph_IORB_2026-06.csv").read_bytes(),
+        "/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance":
+            (fixtures / "fiscaldata/operating_cash_balance_2025-07-07_2025-07-11.json").read_bytes(),
+        "/newsevents/speech/powell20160628a.htm": (fixtures / "fedspeeches/speech_powell20160628a_legacy-layout.html").read_bytes(),
+    }
+
+    async def handle(request):
+        body = bodies.get(request.path)
+        return web.Response(body=body) if body is not None else web.Response(status=404, text="no such page")
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    bodies["/feeds/speeches.xml"] = (fixtures / "fedspeeches/speeches_2016-08_rss1-rdf.xml").read_bytes() \
+        .replace(b"http://www.federalreserve.gov", base.encode())
+    config = tmp_path / "all.toml"
+    config.write_text(f'''
+[store]
+path = "{tmp_path / 'events.db'}"
+[rules]
+paths = ["{Path(__file__).parent.parent / 'rules'}"]
+[sources.nyfed]
+base_url = "{base}"
+rates = ["sofr"]
+operations = true
+retries = 0
+[sources.fred]
+base_url = "{base}"
+csv_base_url = "{base}"
+api_key_env = "NO_SUCH_KEY_IN_THIS_TEST"
+retries = 0
+[sources.fiscaldata]
+base_url = "{base}"
+retries = 0
+[sources.speeches]
+feeds = ["{base}/feeds/speeches.xml"]
+retries = 0
+''')
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err
+    conn = sqlite3.connect(tmp_path / "events.db")
+    series = {s for (s,) in conn.execute(
+        "SELECT DISTINCT json_extract(payload, '$.series') FROM events WHERE type = 'observation-recorded'")}
+    speakers = [s for (s,) in conn.execute("SELECT json_extract(payload, '$.speaker') FROM events WHERE type = 'speech-recorded'")]
+    conn.close()
+    assert {"sofr", "srf", "onrrp", "iorb", "tga"} <= series
+    assert speakers == ["Jerome H. Powell"]           # the only speech page this server has
+    code, out, err = await watchdog("audit", "--db", str(tmp_path / "events.db"))
+    assert code == 0, out + err
