@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watchdog.config import FredConfig
-from watchdog.events import OBSERVATION_RECORDED, SOURCE_FAILED, NewEvent, canonical_json
+from watchdog.events import NewEvent, canonical_json
 from watchdog.series import nominal_publication_text, spec
 from watchdog.sources.base import RateLimiter
 from watchdog.sources.fred import (FRED_IDS, FRED_SERIES, MIN_LOOKBACK_DAYS, FredSource,
                                    parse_graph_csv, parse_observations_json)
+from helpers import by_key, failures, observations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fred"
 SOFR_JSON = "SOFR_observations_2024-06-01_2024-06-06.json"
@@ -40,18 +41,6 @@ NOW = datetime(2024, 6, 7, 14, 0, tzinfo=timezone.utc)
 
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-def by_key(events: list[NewEvent]) -> dict[str, NewEvent]:
-    return {e.key: e for e in events}
-
-
-def failures(events: list[NewEvent]) -> list[dict]:
-    return [e.payload for e in events if e.type == SOURCE_FAILED]
-
-
-def observations(events: list[NewEvent]) -> list[NewEvent]:
-    return [e for e in events if e.type == OBSERVATION_RECORDED]
 
 
 def csv(body: bytes, series: str = "sofr", fred_id: str = "SOFR", fetched_at=None):

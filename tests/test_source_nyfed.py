@@ -13,8 +13,9 @@ import pytest
 from aiohttp import web
 
 from watchdog.config import NyFedConfig
-from watchdog.events import OBSERVATION_RECORDED, SOURCE_FAILED, NewEvent, canonical_json
+from watchdog.events import OBSERVATION_RECORDED, NewEvent, canonical_json
 from watchdog.sources.nyfed import NyFedSource, parse_reference_rates
+from helpers import by_key, failures, observations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nyfed"
 SOFR = "sofr_search_2024-06-01_2024-06-06.json"
@@ -33,18 +34,6 @@ def fixture(name: str) -> bytes:
 
 def parse(body: bytes, fetched_at: datetime | None = None):
     return parse_reference_rates(body, fetched_at=fetched_at, source_url=URL)
-
-
-def by_key(events: list[NewEvent]) -> dict[str, NewEvent]:
-    return {e.key: e for e in events}
-
-
-def failures(events: list[NewEvent]) -> list[dict]:
-    return [e.payload for e in events if e.type == SOURCE_FAILED]
-
-
-def observations(events: list[NewEvent]) -> list[NewEvent]:
-    return [e for e in events if e.type == OBSERVATION_RECORDED]
 
 
 def sofr_rows() -> list[dict]:

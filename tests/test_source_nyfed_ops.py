@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watchdog.config import NyFedConfig
-from watchdog.events import (OBSERVATION_RECORDED, OBSERVATION_REVISED, SOURCE_FAILED, NewEvent,
+from watchdog.events import (OBSERVATION_REVISED, NewEvent,
                              Observation, canonical_json)
 from watchdog.sources.nyfed_ops import NyFedOperationsSource, parse_operations, quarters
 from watchdog.sources.parsing import Parsed
 from watchdog.store.memory import MemoryEventStore
+from helpers import by_key, failures, observations
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nyfed" / "rp_all_all_results_last_500.json"
 URL = "https://markets.newyorkfed.org/api/rp/all/all/results/last/500.json"
@@ -57,18 +58,6 @@ def parse(body: bytes, fetched_at: datetime | None = None) -> Parsed:
 def real() -> Parsed:
     """The whole real payload parsed once (as history); tests only read it."""
     return parse(FIXTURE.read_bytes())
-
-
-def by_key(events: list[NewEvent]) -> dict[str, NewEvent]:
-    return {e.key: e for e in events}
-
-
-def failures(events: list[NewEvent]) -> list[dict]:
-    return [e.payload for e in events if e.type == SOURCE_FAILED]
-
-
-def observations(events: list[NewEvent]) -> list[NewEvent]:
-    return [e for e in events if e.type == OBSERVATION_RECORDED]
 
 
 # ---- the parser on the real payload ----

@@ -12,10 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watchdog.config import SpeechesConfig
-from watchdog.events import SOURCE_FAILED, SPEECH_RECORDED, NewEvent, content_hash
+from watchdog.events import SPEECH_RECORDED, NewEvent, content_hash
 from watchdog.sources.speeches import (FeedItem, SpeechesSource, institution_of, parse_feed,
                                        parse_index_page, parse_speech_page, read_speech_page,
                                        split_title)
+from helpers import failures
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fedspeeches"
 RDF_FEED = "speeches_2016-08_rss1-rdf.xml"
@@ -410,10 +411,6 @@ async def poll(source: SpeechesSource, now: datetime = NOW) -> list[NewEvent]:
 
 def speeches(events: list[NewEvent]) -> dict[str, NewEvent]:
     return {e.payload["url"]: e for e in events if e.type == SPEECH_RECORDED}
-
-
-def failures(events: list[NewEvent]) -> list[dict]:
-    return [e.payload for e in events if e.type == SOURCE_FAILED]
 
 
 SPEECH_PATH = "/newsevents/speech/"
