@@ -58,7 +58,7 @@ def test_example_log_holds_the_spot_values_in_normalised_units(conn):
     assert value("gdp", "2019-04-01") == ("21337.898", "2019-07-26T12:30:00.000000Z")  # first print
 
 
-EXPECTED_SERIES = {"sofr", "tgcr", "bgcr", "effr", "iorb", "fftarget_upper", "fftarget_lower",
+EXPECTED_SERIES = {"sofr", "tgcr", "bgcr", "effr", "obfr", "iorb", "fftarget_upper", "fftarget_lower",
                    "onrrp", "reserves", "fed_assets", "tga", "m2", "gdp"}
 
 
@@ -68,7 +68,6 @@ def test_example_log_holds_every_imported_series_and_the_speeches(conn):
         "WHERE type = 'observation-recorded' GROUP BY 1").fetchall())
     assert EXPECTED_SERIES <= set(counts)
     assert set(counts) == EXPECTED_SERIES | {"onrrp_rate", "srf_rate", "tga_weekly_avg"}
-    assert "obfr" not in counts                  # no OBFR history is shipped for these years
     assert conn.execute("SELECT count(*) FROM events WHERE type = 'observation-revised'").fetchone() == (0,)
     speeches = dict(conn.execute(
         "SELECT json_extract(payload, '$.institution'), count(*) FROM events "
@@ -78,3 +77,12 @@ def test_example_log_holds_every_imported_series_and_the_speeches(conn):
     assert conn.execute("SELECT count(*) FROM events WHERE published_at > recorded_at").fetchone() == (0,)
     assert {t for (t,) in conn.execute("SELECT DISTINCT type FROM events")} == {
         "observation-recorded", "speech-recorded"}
+
+
+def test_example_log_has_obfr_from_the_nyfed_export():
+    conn = sqlite3.connect(f"file:{EXAMPLE}?mode=ro", uri=True)
+    row = conn.execute("SELECT json_extract(payload, '$.value'), json_extract(payload, '$.attributes.p99'), "
+                       "published_at FROM events WHERE key = 'obs/obfr/2026-08-03'").fetchone()
+    count = conn.execute("SELECT count(*) FROM events WHERE key LIKE 'obs/obfr/%'").fetchone()[0]
+    conn.close()
+    assert row == ("3.63", "3.69", "2026-08-04T13:00:00.000000Z") and count == 148

@@ -36,6 +36,8 @@ SHA256 = {
     "rates/SOFR.csv": "242284f0e090ca19bc9e45143534fe7948ab90fdafd3615d1d407b8ae9729432",
     "rates/EFFR.csv": "1ac4e2ecc15e99e06c20cc0ad9a2d5b9aa300223c5f7111e61b9ec4cbbb48788",
     "rates/IORB.csv": "c17d4839307d9fb599036a2573f0f64e9e07e5fe703cb6a0c9ef6c39a01fa574",
+    "rates/nyfed_reference_rates_2026-01-02_2026-08-03.csv":
+        "8151157afcab67a5d67a90b6a1b8c365f4faf0252e7db46c0ce5197eaacdec6a",
     "rates/DFEDTARU.csv": "7f87298b21ecdcc018c92a50bca827ec6e3f34be62897f856b9579dbc05b822a",
     "rates/DFEDTARL.csv": "569678c35a159a1e414dd66f8c3550c9a39d57349ca314e6e9f722620a3b5356",
     "rates/iorb_ioer_changes.csv": "793c5a8234053b1bc2dc7538c5e6cdac81799418744d4eee83f8cc07cb7d536b",
@@ -81,6 +83,7 @@ EXPECTED_COUNTS = {
     "rates/SOFR.csv": 2079,       # 2,173 rows, 94 empty (holidays)
     "rates/EFFR.csv": 6508,
     "rates/IORB.csv": 1791,
+    "rates/nyfed_reference_rates_2026-01-02_2026-08-03.csv": 148,
     "rates/DFEDTARU.csv": 32,     # change points of 6,381 daily rows
     "rates/DFEDTARL.csv": 32,
     DTS: 1252,                    # every record date: 1,047 closing rows + 205 derived

@@ -75,6 +75,7 @@ sorted; events are still produced lazily.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import re
@@ -778,6 +779,43 @@ def _speech_events(path: Path, rel: str, display: str, *, institution: str) -> I
 # --------------------------------------------------------------------------------------------
 # registry
 
+# --------------------------------------------------------------------------------------------
+# NY Fed Markets "reference rates" CSV export (all five rates, MM/DD/YYYY, newest first)
+
+_NYFED_CSV_ATTRIBUTES = {"1st Percentile (%)": "p1", "25th Percentile (%)": "p25",
+                         "75th Percentile (%)": "p75", "99th Percentile (%)": "p99",
+                         "Volume ($Billions)": "volume"}
+
+
+def _nyfed_csv_events(path: Path, rel: str, display: str, *, series: str,
+                      rate_type: str) -> Iterator[NewEvent]:
+    """The rows of one ``Rate Type``: value = ``Rate (%)``, percentiles and volume as attributes,
+    published at the series' nominal time (OBFR: T+1 09:00 ET, Fed calendar). Only one rate type
+    is taken: the others are already in the log from the NY Fed JSON history with the same
+    values, and a second, differently shaped copy would only add attribute-only revisions."""
+    rows = _csv_rows(path, display)
+    header = next(rows, (1, []))[1]
+    column = {name.strip().lstrip("\ufeff"): i for i, name in enumerate(header)}
+    needed = ["Effective Date", "Rate Type", "Rate (%)", *_NYFED_CSV_ATTRIBUTES]
+    if missing := [name for name in needed if name not in column]:
+        raise ImportFailed(f"{display}:1: not a NY Fed reference-rates export (missing {', '.join(missing)})")
+    records = []
+    for line, cells in rows:
+        if cells[column["Rate Type"]].strip() != rate_type:
+            continue
+        try:
+            day = datetime.strptime(cells[column["Effective Date"]].strip(), "%m/%d/%Y").date()
+            value = _decimal(cells[column["Rate (%)"]], "Rate (%)")
+            attributes = {name: norm(_decimal(cells[column[label]], label))
+                          for label, name in _NYFED_CSV_ATTRIBUTES.items() if cells[column[label]].strip()}
+        except (ValueError, _RowError) as exc:
+            raise ImportFailed(f"{display}:{line}: {exc}") from None
+        records.append((day, value, attributes, cells[column["Rate (%)"]].strip()))
+    for day, value, attributes, raw in sorted(records):
+        yield _observation(series, day, value, SOURCE_NYFED, {"file": rel, "raw_value": raw, "raw_unit": "percent"},
+                           nominal_publication(series, day), attributes)
+
+
 @dataclass(frozen=True)
 class HistoryParser:
     """A parser for one kind of history file: ``parser(path, rel)`` yields its events.
@@ -896,6 +934,10 @@ _FRED_M2_CURRENT = _fred_current(
     description="M2 current vintage (no first prints available), at the snapshot instant")
 _FRED_ONRRP = _fred("fred-onrrp", "onrrp", "RRPONTSYD", raw_unit="USD bn",
                     description="FRED ON RRP take-up (fills dates the NY Fed primary lacks)")
+_NYFED_CSV_OBFR = HistoryParser(
+    "nyfed-csv-obfr", "obfr", SOURCE_NYFED, ("nyfed_reference_rates_*.csv",),
+    functools.partial(_nyfed_csv_events, series="obfr", rate_type="OBFR"),
+    "NY Fed reference-rates CSV export: its OBFR rows (the only OBFR history shipped)")
 _SPEECHES_BOARD = _speeches("speeches-board", "Board of Governors", "bog_speeches_*.json",
                             "Board of Governors speeches with full text (federalreserve.gov)")
 _SPEECHES_NEW_YORK = _speeches("speeches-new-york", "New York Fed", "newyork_speeches_*.json",
@@ -905,7 +947,7 @@ KINDS: dict[str, HistoryParser] = {p.kind: p for p in (
     _NYFED_SOFR, _NYFED_TGCR, _NYFED_BGCR, _FOMC_IORB, _FOMC_ONRRP, _FOMC_SRF,
     _FRED_SOFR, _FRED_EFFR, _FRED_IORB, _FRED_TARU, _FRED_TARL, _NYFED_SOFR_VOLUME,
     _DTS_TGA, _FRED_RESERVES, _FRED_FED_ASSETS, _FRED_TGA_WEEKLY, _ALFRED_GDP, _FRED_GDP_CURRENT,
-    _FRED_M2_CURRENT, _FRED_ONRRP, _SPEECHES_BOARD, _SPEECHES_NEW_YORK)}
+    _FRED_M2_CURRENT, _FRED_ONRRP, _SPEECHES_BOARD, _SPEECHES_NEW_YORK, _NYFED_CSV_OBFR)}
 
 _SPEECH_YEARS = range(2019, 2025)
 
@@ -935,7 +977,8 @@ HISTORY_FILES: dict[str, HistoryParser] = {
     "facilities/RRPONTSYD.csv": _FRED_ONRRP,
     **{f"speeches/bog_speeches_{year}.json": _SPEECHES_BOARD for year in _SPEECH_YEARS},
     **{f"speeches/newyork_speeches_{year}.json": _SPEECHES_NEW_YORK for year in _SPEECH_YEARS},
-}
+    "rates/nyfed_reference_rates_2026-01-02_2026-08-03.csv": _NYFED_CSV_OBFR,   # appended last:
+}                                                     # earlier example logs stay a prefix
 
 # Files that produce no events of their own but are joined into another file's events.
 COMPANION_FILES: dict[str, str] = {
