@@ -330,9 +330,22 @@ def _parse_for(text: str | None) -> tuple[int, timedelta | None]:
     return 1, duration
 
 
+class Proximity(BaseModel):
+    """``near``: a word of ``left`` within ``within`` words of a word of ``right`` (either order),
+    e.g. left = ["reserves"], right = ["ample", "abundant", "scarce"], within = 8."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    left: list[str] = Field(min_length=1)
+    right: list[str] = Field(min_length=1)
+    within: int = Field(default=10, ge=1, le=100)
+
+    _lists = field_validator("left", "right")(_check_phrase_list)
+
+
 class KeywordRule(_RuleBase):
-    """``[[keyword_rule]]``: flag a speech that contains one of ``phrases`` (matched without
-    the ``ignore`` stop-phrases), optionally only from some speakers or institutions."""
+    """``[[keyword_rule]]``: flag a speech that contains ``phrases`` (matched case-insensitively
+    on word boundaries with simple inflections, never inside an ``ignore`` stop-phrase) or a
+    ``near`` proximity pair, at least ``min_hits`` times, optionally only from some speakers or
+    institutions."""
     KIND: ClassVar[str] = "keyword"
     PLACEHOLDERS: ClassVar[frozenset[str]] = KEYWORD_PLACEHOLDERS
 
@@ -341,6 +354,8 @@ class KeywordRule(_RuleBase):
     ignore: list[str] = Field(default_factory=list)
     speakers: list[str] = Field(default_factory=list)
     institutions: list[str] = Field(default_factory=list)
+    near: list[Proximity] = Field(default_factory=list)
+    min_hits: int = Field(default=1, ge=1, le=1000)
     severity: Severity = "info"
     summary: str = ""
     description: str = ""
