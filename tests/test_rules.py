@@ -169,10 +169,12 @@ def test_syntax_error_gives_the_toml_line(tmp_path):
     assert problems_of(tmp_path, text) == ["r.toml:3: TOML syntax error: Invalid value (column 8)"]
 
 
+RULE_FIELDS = ", ".join(sorted(info.alias or name for name, info in Rule.model_fields.items()))
+
+
 def test_unknown_field_names_the_known_fields(tmp_path):
     assert problems_of(tmp_path, one_rule(treshold="10")) == [
-        "r.toml:6: rule r1: treshold: unknown field; known fields: above, below, description, "
-        "expr, for, id, labels, recover_above, recover_below, severity, summary"]
+        f"r.toml:6: rule r1: treshold: unknown field; known fields: {RULE_FIELDS}"]
 
 
 def test_unknown_series_is_refused(tmp_path):
@@ -182,17 +184,17 @@ def test_unknown_series_is_refused(tmp_path):
 
 
 def test_unknown_function_is_refused(tmp_path):
-    assert problems_of(tmp_path, one_rule(expr='"log(sofr)"')) == [
-        "r.toml:3: rule r1: expr: unknown function 'log'; functions: abs, bp, max, min (column 1)"]
+    [problem] = problems_of(tmp_path, one_rule(expr='"log(sofr)"'))
+    assert problem.startswith("r.toml:3: rule r1: expr: unknown function 'log'; functions: abs, avg, bp, ")
+    assert problem.endswith("(column 1)")
 
 
 def test_unsafe_expression_is_refused(tmp_path):
     assert problems_of(tmp_path, one_rule(expr='"().__class__.__bases__"')) == [
         "r.toml:3: rule r1: expr: attribute access '.__bases__' is not allowed "
         "(only series attributes such as sofr.p99) (column 1)"]
-    assert problems_of(tmp_path, one_rule(expr='"__import__(\'os\').system(\'true\')"'), "s.toml") == [
-        "s.toml:3: rule r1: expr: calling attribute '.system' is not allowed "
-        "(functions: abs, bp, max, min) (column 1)"]
+    [problem] = problems_of(tmp_path, one_rule(expr='"__import__(\'os\').system(\'true\')"'), "s.toml")
+    assert problem.startswith("s.toml:3: rule r1: expr: calling attribute '.system' is not allowed (functions: ")
 
 
 def test_condition_expression_is_refused_because_thresholds_compare_numbers(tmp_path):
@@ -308,7 +310,8 @@ def test_unknown_top_level_table_is_refused(tmp_path):
     text = one_rule() + "\n[alerts]\nx = 1\n"
     assert problems_of(tmp_path, text) == [
         "r.toml:7: unknown table or key 'alerts'; "
-        "a rules file holds [[rule]] and [[keyword_rule]] tables"]
+        "a rules file holds [[rule]], [[keyword_rule]], [[composite_rule]], "
+        "[[revision_rule]] and [[staleness_rule]] tables"]
 
 
 def test_rule_written_as_a_plain_table_is_refused(tmp_path):
@@ -354,11 +357,10 @@ for = "3 days"
 '''
     assert problems_of(tmp_path, text) == [
         "r.toml:1: unknown table or key 'title_is_not_allowed_but_first'; "
-        "a rules file holds [[rule]] and [[keyword_rule]] tables",
-        "r.toml:10: rule first: notes: unknown field; known fields: above, below, description, "
-        "expr, for, id, labels, recover_above, recover_below, severity, summary",
-        "r.toml:13: rule first: phrases: unknown field; known fields: above, below, "
-        "description, expr, for, id, labels, recover_above, recover_below, severity, summary",
+        "a rules file holds [[rule]], [[keyword_rule]], [[composite_rule]], "
+        "[[revision_rule]] and [[staleness_rule]] tables",
+        f"r.toml:10: rule first: notes: unknown field; known fields: {RULE_FIELDS}",
+        f"r.toml:13: rule first: phrases: unknown field; known fields: {RULE_FIELDS}",
         "r.toml:18: rule first: for: bad duration '3 days': use business days such as '2bd' "
         "or a duration such as '30m', '6h', '3d'",
     ]
@@ -463,7 +465,7 @@ def test_placeholder_may_name_a_dotted_input():
 
 
 def test_unclosed_placeholder_is_refused():
-    with pytest.raises(ValueError, match="unclosed placeholder"):
+    with pytest.raises(ValueError, match="template syntax error"):
         Rule(id="x", expr="sofr", above=1, summary="at {{ value")
 
 

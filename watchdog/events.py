@@ -242,6 +242,9 @@ class AlertTransition(_Frozen):
     summary: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
     cause_seq: int = 0
+    deadline: str = ""               # deadline-driven transitions (staleness): the instant
+    link: str = ""                   # the source: a speech URL, the data source's page
+    sentences: list[str] = Field(default_factory=list)   # keyword flags: what matched
 
 
 ALERT_EVENT_TYPE = {
@@ -264,8 +267,10 @@ def new_observation(obs: Observation, published_at: str) -> NewEvent:
 
 
 def alert_key(t: AlertTransition) -> str:
-    """Deterministic, so re-deriving the same transition after a crash appends nothing."""
-    return f"alert/{t.rule}/{t.rule_hash[:16]}/{t.state}/{t.date}/{t.cause_seq}"
+    """Deterministic, so re-deriving the same transition after a crash appends nothing. A
+    deadline-driven transition is keyed by its deadline, which live, audit and replay share."""
+    cause = f"t{t.deadline}" if t.deadline else str(t.cause_seq)
+    return f"alert/{t.rule}/{t.rule_hash[:16]}/{t.state}/{t.date}/{cause}"
 
 
 def new_alert(t: AlertTransition) -> NewEvent:

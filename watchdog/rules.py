@@ -22,19 +22,23 @@ import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
-                      ValidationInfo, field_serializer, field_validator)
+                      ValidationInfo, field_serializer, field_validator, model_validator)
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.sandbox import SandboxedEnvironment
 from pydantic_core import PydanticCustomError
 
 from watchdog import tomlpos
+from watchdog.calterms import TERMS
 from watchdog.errors import RuleError
 from watchdog.events import canonical_json, content_hash
 from watchdog.expr import Expr, ExprError, compile_expr
 from watchdog.numbers import norm
+from watchdog.series import SERIES
 from watchdog.timefmt import parse_duration
 
 Severity = Literal["info", "warning", "critical"]
@@ -44,14 +48,24 @@ _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_LABELS = frozenset({"rule", "severity"})  # set from the rule itself
 _BUSINESS_DAYS = re.compile(r"^(\d+)bd$")
 MAX_BUSINESS_DAYS = 260  # a year of business days: bounds the engine's warm-up window
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_PLACEHOLDER_NAME = re.compile(r"^[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)?$")
+_JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 # What a summary may mention. Threshold rules also get every input name of their expression.
 THRESHOLD_PLACEHOLDERS = frozenset({"value", "threshold", "date", "rule", "severity"})
 KEYWORD_PLACEHOLDERS = frozenset({"rule", "severity", "date", "speaker", "institution",
                                   "title", "url", "phrase"})
 MISSING_VALUE = "n/a"  # rendered for a placeholder the caller has no value for
+
+
+def _business_days(text: str | None) -> int:
+    match = _BUSINESS_DAYS.match(text or "")
+    days = int(match.group(1)) if match else 0
+    return days if 1 <= days <= MAX_BUSINESS_DAYS else 0
+
+
+def _check_term(term: str) -> None:
+    if term not in TERMS:
+        raise _problem(f"unknown calendar term {term!r}; known: {', '.join(TERMS)}")
 
 
 def _problem(message: str) -> PydanticCustomError:
@@ -137,17 +151,15 @@ def _check_phrase_list(value: list[str]) -> list[str]:
 
 
 def _check_placeholders(text: str, allowed: frozenset[str]) -> None:
-    """Refuse a summary the renderer could not fill: a typo would otherwise reach the pager."""
-    for match in _PLACEHOLDER.finditer(text):
-        name = match.group(1).strip()
-        if not _PLACEHOLDER_NAME.match(name):
-            raise _problem(f"unsupported placeholder {match.group(0)!r}: "
-                           "only names such as {{ value }} are allowed")
-        if name not in allowed:
-            raise _problem(f"unknown placeholder {{{{ {name} }}}}; "
-                           f"known: {', '.join(sorted(allowed))}")
-    if "{{" in _PLACEHOLDER.sub("", text):
-        raise _problem("unclosed placeholder: '{{' without '}}'")
+    """Refuse a summary the renderer could not fill: a template syntax error or an unknown name
+    would otherwise reach the pager. Summaries are Jinja2 (sandboxed, StrictUndefined)."""
+    try:
+        parsed = _JINJA.parse(text)
+    except TemplateSyntaxError as exc:
+        raise _problem(f"template syntax error: {exc.message}") from None
+    bases = {name.split(".")[0] for name in allowed}
+    if unknown := sorted(meta.find_undeclared_variables(parsed) - bases):
+        raise _problem(f"unknown placeholder {{{{ {unknown[0]} }}}}; known: {', '.join(sorted(allowed))}")
 
 
 def _number(value: Any, info: ValidationInfo) -> Decimal | None:
@@ -198,16 +210,64 @@ class Rule(_RuleBase):
     summary: str = ""
     description: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
+    # Keep firing until the recovery has held this many business days ("Nbd").
+    keep_firing_for: str | None = None
+    # Calendar terms (watchdog.calterms.TERMS) on whose dates the rule is not evaluated, or the
+    # only dates it is: how "pressure on selected dates" is told apart from persistence.
+    skip_on: list[str] = Field(default_factory=list)
+    only_on: list[str] = Field(default_factory=list)
+    # Calendar-dependent thresholds: e.g. above_on = { quarter_turn = 25 } uses 25 on those dates.
+    above_on: dict[str, Decimal] = Field(default_factory=dict)
+    below_on: dict[str, Decimal] = Field(default_factory=dict)
 
     _id = field_validator("id")(_check_id)
     _labels = field_validator("labels")(_check_labels)
     _numbers = field_validator("below", "above", "recover_below", "recover_above",
                                mode="before")(_number)
 
+    @field_validator("keep_firing_for")
+    @classmethod
+    def _keep_firing(cls, value: str | None) -> str | None:
+        if value is not None and not _business_days(value.strip()):
+            raise _problem(f"use business days such as '2bd' (1 to {MAX_BUSINESS_DAYS}), got {value!r}")
+        return value.strip() if value is not None else None
+
+    @field_validator("skip_on", "only_on")
+    @classmethod
+    def _terms(cls, value: list[str]) -> list[str]:
+        for term in value:
+            _check_term(term)
+        return value
+
+    @field_validator("above_on", "below_on", mode="before")
+    @classmethod
+    def _term_thresholds(cls, value: Any, info: ValidationInfo) -> dict[str, Decimal]:
+        if not isinstance(value, dict):
+            raise _problem("must be a table of calendar term = threshold")
+        out = {}
+        for term, number in value.items():
+            _check_term(term)
+            out[term] = _number(number, info)
+        return out
+
+    @model_validator(mode="after")
+    def _calendar_consistency(self) -> "Rule":
+        if self.above_on and self.above is None:
+            raise _problem("above_on goes with above")
+        if self.below_on and self.below is None:
+            raise _problem("below_on goes with below")
+        if both := set(self.skip_on) & set(self.only_on):
+            raise _problem(f"a term cannot be in both skip_on and only_on: {sorted(both)}")
+        return self
+
     @field_serializer("below", "above", "recover_below", "recover_above", when_used="json")
     def _exact(self, value: Decimal | None) -> str | None:
         # pydantic would write str(Decimal), which can be "1E-7"; the log wants "0.0000001".
         return None if value is None else norm(value)
+
+    @field_serializer("above_on", "below_on", when_used="json")
+    def _exact_terms(self, value: dict[str, Decimal]) -> dict[str, str]:
+        return {term: norm(number) for term, number in value.items()}
 
     @field_validator("expr")
     @classmethod
@@ -295,6 +355,18 @@ class Rule(_RuleBase):
         return self.threshold if level is None else level
 
     @property
+    def keep_firing_business_days(self) -> int:
+        """Business days the recovery must hold before a firing alert resolves (0 = at once)."""
+        return _business_days(self.keep_firing_for) if self.keep_firing_for else 0
+
+    def threshold_on(self, terms: frozenset[str]) -> Decimal:
+        """The threshold on a date with these calendar terms: the highest matching above_on
+        (the lowest below_on), else the plain threshold."""
+        if self.above is not None:
+            return max([self.above, *(v for t, v in self.above_on.items() if t in terms)])
+        return min([self.below, *(v for t, v in self.below_on.items() if t in terms)])  # type: ignore[list-item]
+
+    @property
     def for_business_days(self) -> int:
         """Consecutive business days the condition must hold; 1 = fire on the first day."""
         days, _ = _parse_for(self.for_)
@@ -372,20 +444,189 @@ class KeywordRule(_RuleBase):
         return value
 
 
-AnyRule = Rule | KeywordRule
-_KINDS: dict[str, type[_RuleBase]] = {"threshold": Rule, "keyword": KeywordRule}
-_TABLES: dict[str, type[_RuleBase]] = {"rule": Rule, "keyword_rule": KeywordRule}
+def _check_series(value: str) -> str:
+    if value not in SERIES:
+        raise _problem(f"unknown series {value!r}; known: {', '.join(sorted(SERIES))}")
+    return value
+
+
+class CompositeRule(_RuleBase):
+    """``[[composite_rule]]``: fire while ``all`` (or ``any``, or ``at_least`` of ``of``) of the
+    named rules are firing, e.g. a "funding stress" rule over several spreads. Evaluated whenever
+    one of them changes state; its date is the date of that change."""
+    KIND: ClassVar[str] = "composite"
+    PLACEHOLDERS: ClassVar[frozenset[str]] = frozenset({"rule", "severity", "date", "firing"})
+
+    id: str
+    all: list[str] = Field(default_factory=list)
+    any: list[str] = Field(default_factory=list)
+    at_least: int | None = Field(default=None, ge=1)
+    of: list[str] = Field(default_factory=list)
+    severity: Severity = "warning"
+    summary: str = ""
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    _id = field_validator("id")(_check_id)
+    _labels = field_validator("labels")(_check_labels)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "CompositeRule":
+        forms = [bool(self.all), bool(self.any), self.at_least is not None or bool(self.of)]
+        if sum(forms) != 1:
+            raise _problem("give exactly one of all = [...], any = [...], or at_least = k with of = [...]")
+        if (self.at_least is None) != (not self.of) or (self.at_least or 0) > len(self.of):
+            if self.at_least is not None or self.of:
+                raise _problem("at_least = k needs of = [...] with at least k rule ids")
+        if self.id in self.members:
+            raise _problem("a composite rule cannot include itself")
+        _check_placeholders(self.summary, self.PLACEHOLDERS)
+        return self
+
+    @property
+    def members(self) -> list[str]:
+        return self.all or self.any or self.of
+
+    def holds(self, firing: set[str]) -> bool:
+        count = sum(1 for rule_id in self.members if rule_id in firing)
+        if self.all:
+            return count == len(self.all)
+        if self.any:
+            return count >= 1
+        return count >= (self.at_least or 1)
+
+
+class RevisionRule(_RuleBase):
+    """``[[revision_rule]]``: flag a published value of ``series`` revised by ``bp`` basis
+    points or more (one-shot: a ``flagged`` alert dated with the revised observation date)."""
+    KIND: ClassVar[str] = "revision"
+    PLACEHOLDERS: ClassVar[frozenset[str]] = frozenset({"rule", "severity", "date", "series", "value",
+                                                        "previous", "change"})
+
+    id: str
+    series: str
+    bp: Decimal = Field(default=Decimal(1))
+    severity: Severity = "info"
+    summary: str = ""
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    _id = field_validator("id")(_check_id)
+    _labels = field_validator("labels")(_check_labels)
+    _series = field_validator("series")(_check_series)
+    _bp = field_validator("bp", mode="before")(_number)
+
+    @field_serializer("bp", when_used="json")
+    def _exact(self, value: Decimal) -> str:
+        return norm(value)
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> "RevisionRule":
+        _check_placeholders(self.summary, self.PLACEHOLDERS)
+        if self.bp < 0:
+            raise _problem("bp must be >= 0")
+        return self
+
+
+class StalenessRule(_RuleBase):
+    """``[[staleness_rule]]``: fire when ``series`` has not published its latest expected value
+    ``grace`` after its nominal publication time on its own calendar (SOFR for T is expected at
+    T+1 08:00 New York); resolves when the value arrives. Deadline-driven: it can fire without
+    any new event."""
+    KIND: ClassVar[str] = "staleness"
+    PLACEHOLDERS: ClassVar[frozenset[str]] = frozenset({"rule", "severity", "date", "series", "value"})
+
+    id: str
+    series: str
+    grace: str = "1h"
+    severity: Severity = "warning"
+    summary: str = ""
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    _id = field_validator("id")(_check_id)
+    _labels = field_validator("labels")(_check_labels)
+
+    @field_validator("series")
+    @classmethod
+    def _market_series(cls, value: str) -> str:
+        _check_series(value)
+        if SERIES[value].join != "market":
+            raise _problem(f"{value!r} has no value per business day to be late with "
+                           "(staleness applies to market series)")
+        return value
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, value: str) -> str:
+        try:
+            grace = parse_duration(value)
+        except ValueError as exc:
+            raise _problem(str(exc)) from None
+        if grace <= timedelta(0):
+            raise _problem("grace must be positive: a value is never late at its publication instant")
+        return value
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> "StalenessRule":
+        _check_placeholders(self.summary, self.PLACEHOLDERS)
+        return self
+
+    @property
+    def grace_period(self) -> timedelta:
+        return parse_duration(self.grace)
+
+
+AnyRule = Rule | KeywordRule | CompositeRule | RevisionRule | StalenessRule
+_KINDS: dict[str, type[_RuleBase]] = {"threshold": Rule, "keyword": KeywordRule, "composite": CompositeRule,
+                                      "revision": RevisionRule, "staleness": StalenessRule}
+_TABLES: dict[str, type[_RuleBase]] = {"rule": Rule, "keyword_rule": KeywordRule,
+                                       "composite_rule": CompositeRule, "revision_rule": RevisionRule,
+                                       "staleness_rule": StalenessRule}
+
+
+class _Value(str):
+    """A rendered value that also answers its attributes: ``{{ sofr }}`` and ``{{ sofr.p99 }}``."""
+
+    def __new__(cls, text: str, attributes: Mapping[str, str]):
+        value = super().__new__(cls, text)
+        value._attributes = dict(attributes)
+        return value
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self.__dict__["_attributes"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@lru_cache(maxsize=1024)
+def _template(text: str):
+    return _JINJA.from_string(text)
 
 
 def render_summary(rule: AnyRule, values: Mapping[str, str]) -> str:
-    """Fill ``{{ name }}`` placeholders from ``values`` (already formatted text).
+    """Render the rule's summary (Jinja2, sandboxed, StrictUndefined) from ``values``
+    (already formatted text; dotted names such as ``sofr.p99`` become attributes).
 
     Names were checked when the rule was loaded; one the caller has no value for (say, no
     threshold on a keyword flag) renders as ``n/a`` rather than failing a notification.
     """
-    def fill(match: re.Match[str]) -> str:
-        return str(values.get(match.group(1).strip(), MISSING_VALUE))
-    return _PLACEHOLDER.sub(fill, rule.summary)
+    if not rule.summary:
+        return ""
+    plain = {k: v for k, v in values.items() if "." not in k}
+    dotted: dict[str, dict[str, str]] = {}
+    for key, value in values.items():
+        if "." in key:
+            base, attr = key.split(".", 1)
+            dotted.setdefault(base, {})[attr] = value
+    context = {name: _Value(str(plain.get(name, MISSING_VALUE)), dotted.get(name, {}))
+               for name in set(plain) | set(dotted)}
+    context.update({name: MISSING_VALUE for name in rule.placeholders() if name.split(".")[0] not in context})
+    try:
+        return _template(rule.summary).render(context)
+    except Exception as exc:       # a summary must never stop an alert from being recorded
+        return f"{rule.id}: summary could not be rendered ({type(exc).__name__}: {exc})"
 
 
 # ---- rule sets ----
@@ -395,18 +636,21 @@ class RuleSet:
     """The rules in force. Ordered by id, so the same rules always give the same set."""
     rules: tuple[Rule, ...] = ()
     keyword_rules: tuple[KeywordRule, ...] = ()
+    composite_rules: tuple[CompositeRule, ...] = ()
+    revision_rules: tuple[RevisionRule, ...] = ()
+    staleness_rules: tuple[StalenessRule, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rules", tuple(sorted(self.rules, key=lambda r: r.id)))
-        object.__setattr__(self, "keyword_rules",
-                           tuple(sorted(self.keyword_rules, key=lambda r: r.id)))
+        for name in ("rules", "keyword_rules", "composite_rules", "revision_rules", "staleness_rules"):
+            object.__setattr__(self, name, tuple(sorted(getattr(self, name), key=lambda r: r.id)))
         ids = [rule.id for rule in self.all_rules]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate rule ids: {sorted({i for i in ids if ids.count(i) > 1})}")
 
     @property
     def all_rules(self) -> tuple[AnyRule, ...]:
-        return tuple(sorted((*self.rules, *self.keyword_rules), key=lambda r: r.id))
+        return tuple(sorted((*self.rules, *self.keyword_rules, *self.composite_rules,
+                             *self.revision_rules, *self.staleness_rules), key=lambda r: r.id))
 
     @cached_property
     def by_id(self) -> Mapping[str, AnyRule]:
@@ -431,7 +675,7 @@ class RuleSet:
         return hash(self.hash)
 
     def __len__(self) -> int:
-        return len(self.rules) + len(self.keyword_rules)
+        return len(self.all_rules)
 
 
 def rule_from_canonical(text: str, source: str = "<canonical>") -> AnyRule:
@@ -468,7 +712,10 @@ def ruleset_from_canonical(texts: Sequence[str], source: str = "<canonical>") ->
 
 def _ruleset(rules: Sequence[AnyRule]) -> RuleSet:
     return RuleSet(rules=tuple(r for r in rules if isinstance(r, Rule)),
-                   keyword_rules=tuple(r for r in rules if isinstance(r, KeywordRule)))
+                   keyword_rules=tuple(r for r in rules if isinstance(r, KeywordRule)),
+                   composite_rules=tuple(r for r in rules if isinstance(r, CompositeRule)),
+                   revision_rules=tuple(r for r in rules if isinstance(r, RevisionRule)),
+                   staleness_rules=tuple(r for r in rules if isinstance(r, StalenessRule)))
 
 
 # ---- loading files ----
@@ -491,6 +738,7 @@ def load_rules(paths: Sequence[str | os.PathLike[str]]) -> RuleSet:
         loaded.extend(rules)
         problems.extend(file_problems)
     problems.extend(_duplicates(loaded))
+    problems.extend(_composite_references(loaded))
     if problems:
         raise RuleError(problems)
     return _ruleset([rule for rule, _ in loaded])
@@ -500,6 +748,7 @@ def parse_rules(text: str, filename: str = "<rules>") -> RuleSet:
     """Validate the text of one rules file (``filename`` is only used in messages)."""
     loaded, problems = _parse_text(text, filename)
     problems.extend(_duplicates(loaded))
+    problems.extend(_composite_references(loaded))
     if problems:
         raise RuleError(problems)
     return _ruleset([rule for rule, _ in loaded])
@@ -559,7 +808,8 @@ def _parse_text(text: str, file: str) -> tuple[list[tuple[AnyRule, str]], list[s
         line = where.line_of((key,))
         if key not in _TABLES:
             problems.append((line, f"{file}:{line}: unknown table or key {key!r}; "
-                                   "a rules file holds [[rule]] and [[keyword_rule]] tables"))
+                                   "a rules file holds [[rule]], [[keyword_rule]], [[composite_rule]], "
+                                   "[[revision_rule]] and [[staleness_rule]] tables"))
         elif not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
             problems.append((line, f"{file}:{line}: {key!r} must be written as [[{key}]] tables"))
         else:
@@ -598,6 +848,29 @@ def _duplicates(loaded: Sequence[tuple[AnyRule, str]]) -> list[str]:
         else:
             first[rule.id] = id_location
     return problems
+
+
+def _composite_references(loaded: Sequence[tuple[AnyRule, str]]) -> list[str]:
+    """Composite rules name rules that exist, and never (through others) themselves."""
+    ids = {rule.id for rule, _ in loaded}
+    members = {rule.id: rule.members for rule, _ in loaded if isinstance(rule, CompositeRule)}
+    problems = []
+    for rule, _ in loaded:
+        if not isinstance(rule, CompositeRule):
+            continue
+        if unknown := [m for m in rule.members if m not in ids]:
+            problems.append(f"{rule.source}: rule {rule.id}: members: unknown rule ids {unknown}")
+        elif _reaches(rule.id, rule.id, members, set()):
+            problems.append(f"{rule.source}: rule {rule.id}: members: composite rules form a cycle")
+    return problems
+
+
+def _reaches(start: str, target: str, members: Mapping[str, list[str]], seen: set[str]) -> bool:
+    for member in members.get(start, []):
+        if member == target or (member not in seen and (seen.add(member) or True)
+                                and _reaches(member, target, members, seen)):
+            return True
+    return False
 
 
 def _display_id(raw: object, number: int) -> str:
