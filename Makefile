@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/lint-imports --config pyproject.toml
+	$(BIN)/watchdog check --rules rules --config deploy/watchdog.toml
+	$(BIN)/watchdog test-rules rules/tests/
 	$(BIN)/python -m pytest
 
 # The main job on the embedded default: the shipped real history (events.db.example) replayed

@@ -131,8 +131,39 @@ def check(rule_paths, config_path):
         click.echo(f"ok: config {config_path}")
     if rule_paths:
         ruleset = load_rules(list(rule_paths))
-        click.echo(f"ok: {len(ruleset.rules)} rules, {len(ruleset.keyword_rules)} keyword rules "
-                   f"(rule set {ruleset.hash[:12]})")
+        kinds = [(len(ruleset.rules), "threshold"), (len(ruleset.keyword_rules), "keyword"),
+                 (len(ruleset.composite_rules), "composite"), (len(ruleset.revision_rules), "revision"),
+                 (len(ruleset.staleness_rules), "staleness")]
+        shown = ", ".join(f"{n} {kind}" for n, kind in kinds if n)
+        click.echo(f"ok: {len(ruleset)} rules ({shown}; rule set {ruleset.hash[:12]})")
+
+
+# ---- test-rules ----
+@cli.command("test-rules")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Also write JUnit XML here (for CI).")
+@guarded
+def test_rules(files, junit_path):
+    """Run promtool-style unit tests of rules: input series by date, expected alerts by date.
+
+    Each test file names its rule files (`rule_files`), gives `[test.series]` values by date
+    (gaps are holidays), and lists `[[test.expect]]` transitions (rule, state, date, value).
+    Exit 1 if any test fails.
+    """
+    from watchdog.ruletest import exit_code, junit_xml, render_text, run_rule_tests
+    results = run_rule_tests(list(files))
+    click.echo(render_text(results), nl=False)
+    if junit_path:
+        Path(junit_path).write_text(junit_xml(results), encoding="utf-8")
+    sys.exit(exit_code(results))
+
+
+# ---- schema ----
+@cli.command()
+def schema():
+    """Print the JSON Schema of rule files (for editors: point your TOML plugin at it)."""
+    from watchdog.ruleschema import rules_json_schema_text
+    click.echo(rules_json_schema_text(), nl=False)
 
 
 # ---- replay ----

@@ -28,7 +28,7 @@ from watchdog.outbox import Outbox, outcome, too_old
 from watchdog.rules import RuleSet
 from watchdog.schedule import apscheduler_job_defaults, jittered, plan_poll
 from watchdog.store import EventStore, AsyncWriter, iter_events
-from watchdog.timefmt import parse_duration, utc_text
+from watchdog.timefmt import parse_duration, parse_utc, utc_text
 
 log = logging.getLogger("watchdog.daemon")
 UNSCHEDULED_EVERY = timedelta(minutes=30)
@@ -125,11 +125,29 @@ class Daemon:
         try:
             for source in self.sources:                  # a start-up poll of every source
                 self._arm(scheduler, source, self.now())
+            self._arm_deadline(scheduler)
             await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
             async with self._cycle_lock:                 # let an in-flight cycle finish
                 await self.stop("stopped")
+
+    def _arm_deadline(self, scheduler) -> None:
+        """Staleness needs evaluation without any new event: wake at the engine's next deadline."""
+        due = self.engine.next_deadline()
+        if due is not None:
+            scheduler.add_job(self._deadline_job, DateTrigger(run_date=max(parse_utc(due), self.now())),
+                              args=[scheduler], id="engine-deadline", replace_existing=True)
+
+    async def _deadline_job(self, scheduler) -> None:
+        try:
+            async with self._cycle_lock:
+                report = CycleReport(transitions=await self.evaluate())
+                await self.deliver(report)
+        except Exception:
+            log.exception("deadline evaluation failed")
+        finally:
+            self._arm_deadline(scheduler)
 
     def _arm(self, scheduler, source, at: datetime) -> None:
         scheduler.add_job(self._poll_job, DateTrigger(run_date=at), args=[scheduler, source],
@@ -144,6 +162,7 @@ class Daemon:
             log.exception("cycle %s failed", source.name)
         finally:
             self._arm(scheduler, source, self.next_poll_at(source, started))
+            self._arm_deadline(scheduler)
 
     def next_poll_at(self, source, last_poll: datetime) -> datetime:
         every = getattr(getattr(source, "config", None), "poll_every", None)
@@ -167,9 +186,12 @@ class Daemon:
                 return appended
             transitions = []
             for event in events:
+                # deadlines that passed before this event was recorded, exactly as audit does
+                transitions += self.engine.tick(event.recorded_at)
                 transitions += self.engine.feed(event, now=self._now())
                 self.outbox.apply(event)
                 self.cursor = event.seq
+            transitions += self.engine.tick(self._now())
             stored = await self.writer.append([new_alert(t) for t in transitions])
             appended += len(stored)
 
@@ -195,4 +217,4 @@ class Daemon:
 
 def _rules_payload(ruleset: RuleSet, paths: list[str]) -> dict:
     return {"hash": ruleset.hash, "paths": list(paths),
-            "rules": [{"id": r.id, "hash": r.hash, "text": r.canonical_text} for r in ruleset.rules]}
+            "rules": [{"id": r.id, "hash": r.hash, "text": r.canonical_text} for r in ruleset.all_rules]}

@@ -1,31 +1,46 @@
 """The rules engine: pure. It folds fact events into series data and rule states and returns alert
-transitions. Time comes in as ``now`` (the engine time of the event being applied); it never
-reads a clock, never does I/O.
+transitions. Time comes in as ``now`` (the engine time of the event being applied, or of a
+deadline being ticked); it never reads a clock, never does I/O.
 
-Joining (series.py): a rule is evaluated for an observation date D of its *driver* series (its
-``market`` series, or all of them when it has none) once every input has a value for D: a market
-series exactly on D — never forward-filled — and step/as-of series from their latest value on or
-before D. ``for = "Nbd"`` fires on the N-th consecutive evaluated date on which the condition
-holds, so days on which an input was not published neither count nor break the streak.
+Joining (series.py): a threshold rule is evaluated for an observation date D of its *driver*
+series (its ``market`` series, or all of them when it has none) once every input has a value for
+D: a market series exactly on D — never forward-filled — and step/as-of series from their latest
+value on or before D. ``for = "Nbd"`` fires on the N-th consecutive evaluated date on which the
+condition holds, so days on which an input was not published neither count nor break the streak;
+so do dates excluded by ``skip_on``/``only_on``. ``keep_firing_for = "Nbd"`` keeps a recovered
+alert firing until the recovery has held N more evaluated dates.
 
 A fact for a date older than the rule's last evaluated date is kept as data but does not move the
 rule backwards in time; a fact for the same date (a revision, a late input) re-evaluates that date
 from the state before it, so a revision can fire or resolve an alert.
+
+Other kinds: keyword rules flag speeches (one-shot ``flagged``), revision rules flag revised
+values, composite rules follow the firing states of other rules, and staleness rules fire on
+deadlines (``next_deadline``/``tick``) when a series has not published what its calendar says
+is due — the only transitions that need no new event.
 """
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, replace
+from datetime import date as Date
 from decimal import Decimal
 from typing import Any
 
+from watchdog.calterms import business_day_of_month, is_term, terms_on
 from watchdog.events import (
-    OBSERVATION_RECORDED, OBSERVATION_REVISED, RULES_LOADED, AlertTransition, InputValue,
+    OBSERVATION_RECORDED, OBSERVATION_REVISED, RULES_LOADED, SPEECH_RECORDED, AlertTransition,
+    InputValue,
 )
 from watchdog.expr import EvalError
+from watchdog.keywords import compile_keyword_rule
 from watchdog.numbers import norm
-from watchdog.rules import Rule, RuleSet, render_summary, ruleset_from_canonical
+from watchdog.rules import (
+    CompositeRule, Rule, RuleSet, StalenessRule, render_summary, ruleset_from_canonical,
+)
 from watchdog.series import SERIES
+from watchdog.staleness import expected_date, next_deadline
+from watchdog.timefmt import parse_utc, utc_text
 
 _FACTS = (OBSERVATION_RECORDED, OBSERVATION_REVISED)
 
@@ -34,6 +49,7 @@ _FACTS = (OBSERVATION_RECORDED, OBSERVATION_REVISED)
 class RuleState:
     status: str = "inactive"          # inactive | pending | firing
     streak: int = 0                   # consecutive evaluated dates with the condition true
+    recovering: int = 0               # consecutive evaluated dates recovered while firing
     last_date: str | None = None
     before_last: "RuleState | None" = None   # the state before last_date was applied
 
@@ -82,7 +98,7 @@ def _base(name: str) -> tuple[str, str | None]:
 
 
 class _Compiled:
-    """A rule plus what the engine precomputes about it."""
+    """A threshold rule plus what the engine precomputes about it."""
 
     def __init__(self, rule: Rule):
         self.rule = rule
@@ -90,33 +106,81 @@ class _Compiled:
         self.series = sorted({_base(n)[0] for n in self.names})
         market = [s for s in self.series if SERIES[s].join == "market"]
         self.drivers = frozenset(market or self.series)
+        # calendar terms are read on the calendar of the rule's first driver (SOFR: SIFMA)
+        self.calendar = SERIES[sorted(self.drivers)[0]].calendar
+        self.calendar_aware = bool(rule.skip_on or rule.only_on or rule.above_on or rule.below_on)
+
+
+class _Context:
+    """What an expression may read at a date (expr.EvalContext), for one rule: joined values,
+    the rule's own evaluation dates for windows, and calendar terms on its driver's calendar."""
+
+    def __init__(self, data: SeriesData, compiled: _Compiled):
+        self.data, self.compiled = data, compiled
+        self._values: dict[tuple[str, str], Decimal | None] = {}
+
+    def value(self, name: str, date: str) -> Decimal | None:
+        key = (name, date)
+        if key not in self._values:
+            series, attr = _base(name)
+            found = self.data.at(series, date, SERIES[series].join)
+            point = found[1] if found else None
+            self._values[key] = None if point is None else (point.value if attr is None else point.attributes.get(attr))
+        return self._values[key]
+
+    def history(self, date: str, n: int) -> list[str]:
+        """The last ``n`` evaluation dates of the rule ending at ``date``: its drivers' dates."""
+        found: set[str] = set()
+        for series in self.compiled.drivers:
+            dates = self.data.dates.get(series, [])
+            end = bisect.bisect_right(dates, date)
+            found.update(dates[max(0, end - n):end])
+        return sorted(found)[-n:]
+
+    def latest_date(self, name: str, date: str) -> str | None:
+        found = self.data.at(_base(name)[0], date, "asof")
+        return found[0] if found else None
+
+    def term(self, term: str, date: str, window: int) -> bool:
+        return is_term(term, Date.fromisoformat(date), self.compiled.calendar, window)
+
+    def business_day_of_month(self, date: str) -> int:
+        return business_day_of_month(Date.fromisoformat(date), self.compiled.calendar)
 
 
 class Engine:
-    """Feed events with ``apply(event, now)``; load rule sets with ``load(ruleset, ...)``."""
+    """Feed events with ``feed``/``apply``; tick deadlines with ``tick``; switch rule sets with
+    ``load``."""
 
     def __init__(self, ruleset: RuleSet | None = None):
         self.data = SeriesData()
         self.rules: dict[str, _Compiled] = {}
         self.states: dict[str, RuleState] = {}
-        self.emitted: dict[str, str] = {}        # rule id -> last emitted state
+        self.emitted: dict[str, str] = {}        # rule id -> last emitted firing/resolved
         self.by_series: dict[str, list[str]] = {}
+        self.ruleset = RuleSet()
+        self.keywords: list = []
+        self.deadlines: dict[str, str] = {}      # staleness rule id -> next deadline (UTC text)
         if ruleset is not None:
             self._install(ruleset)
 
     # ---- rule sets ----
     def _install(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
         self.rules = {r.id: _Compiled(r) for r in ruleset.rules}
         self.by_series = {}
         for rule_id, compiled in self.rules.items():
             for series in compiled.series:
                 self.by_series.setdefault(series, []).append(rule_id)
+        self.keywords = [(rule, compile_keyword_rule(rule)) for rule in ruleset.keyword_rules]
+        self.deadlines = {rule_id: d for rule_id, d in self.deadlines.items()
+                          if rule_id in {r.id for r in ruleset.staleness_rules}}
 
     def load(self, ruleset: RuleSet, now: str, cause_seq: int) -> list[AlertTransition]:
         """Switch to ``ruleset``. Unchanged rules keep their state; new and changed rules are warmed
         up silently on the data so far; a change in firing state is reported with reason
         ``rules-changed`` (``rule-removed`` for a rule that is gone)."""
-        old = self.rules
+        old, old_all = self.rules, self.ruleset.by_id
         self._install(ruleset)
         out: list[AlertTransition] = []
         for rule_id, compiled in self.rules.items():
@@ -128,21 +192,28 @@ class Engine:
                 target = "firing" if state.status == "firing" else "resolved"
                 out.append(self._transition(compiled, target, state.last_date, now, cause_seq,
                                             "rules-changed"))
-        for rule_id in set(old) - set(self.rules):
+        for rule_id in set(old_all) - set(ruleset.by_id):
             self.states.pop(rule_id, None)
             if self.emitted.get(rule_id) == "firing":
-                out.append(self._removed(old[rule_id], now, cause_seq))
-        return out
+                out.append(self._removed(old_all[rule_id], now, cause_seq))
+        for rule in ruleset.staleness_rules:
+            self._arm(rule, now)
+        return out + self._composites(out, now, cause_seq)
 
     def _warm_up(self, compiled: _Compiled) -> RuleState:
         dates = sorted({d for s in compiled.drivers for d in self.data.dates.get(s, [])})
         state = RuleState()
         for date in dates:
+            terms = self._terms(compiled, date)
+            if not self._applies(compiled.rule, terms):
+                continue
             evaluated = self._evaluate(compiled, date)
             if evaluated is not None:
-                state = self._step(compiled, state, date, evaluated[0])[0]
+                threshold = compiled.rule.threshold_on(terms)
+                state = self._step(compiled, state, date, evaluated[0], threshold)[0]
         return state
 
+    # ---- events ----
     def feed(self, event: Any, now: str) -> list[AlertTransition]:
         """The daemon's fold, shared by live and audit: rule sets as recorded, then facts."""
         if event.type == RULES_LOADED:
@@ -150,9 +221,10 @@ class Engine:
             return self.load(ruleset, now=now, cause_seq=event.seq)
         return self.apply(event, now)
 
-    # ---- facts ----
     def apply(self, event: Any, now: str) -> list[AlertTransition]:
         """Fold one stored event; returns the transitions it causes (empty for non-facts)."""
+        if event.type == SPEECH_RECORDED:
+            return self._speech(event, now)
         if event.type not in _FACTS:
             return []
         payload = event.payload
@@ -160,8 +232,138 @@ class Engine:
         out: list[AlertTransition] = []
         for rule_id in self.by_series.get(payload["series"], ()):
             out.extend(self._consider(self.rules[rule_id], payload, now, event.seq))
+        if event.type == OBSERVATION_REVISED:
+            out.extend(self._revision(payload, now, event.seq))
+        out.extend(self._stale_on_fact(payload["series"], now, event.seq))
+        return out + self._composites(out, now, event.seq)
+
+    # ---- deadlines (staleness) ----
+    def next_deadline(self) -> str | None:
+        """The next instant the engine must be ticked at without a new event, if any."""
+        return min(self.deadlines.values(), default=None)
+
+    def tick(self, until: str) -> list[AlertTransition]:
+        """Process every deadline at or before ``until``, each at its own instant (the engine
+        time of a deadline-driven transition is its deadline, live, in audit and in replay)."""
+        out: list[AlertTransition] = []
+        while (due := self.next_deadline()) is not None and due <= until:
+            for rule in self.ruleset.staleness_rules:
+                if self.deadlines.get(rule.id) == due:
+                    out.extend(self._stale_check(rule, due, deadline=due))
+                    self._arm(rule, due)
+            out.extend(self._composites(out, due, 0))
         return out
 
+    def _arm(self, rule: StalenessRule, now: str) -> None:
+        if self.data.dates.get(rule.series):     # a series never seen is not late yet
+            self.deadlines[rule.id] = utc_text(next_deadline(rule.series, parse_utc(now), rule.grace_period))
+
+    def _stale_on_fact(self, series: str, now: str, seq: int) -> list[AlertTransition]:
+        out = []
+        for rule in self.ruleset.staleness_rules:
+            if rule.series == series:
+                if rule.id not in self.deadlines:
+                    self._arm(rule, now)
+                out.extend(self._stale_check(rule, now, cause_seq=seq))
+        return out
+
+    def _stale_check(self, rule: StalenessRule, now: str, *, deadline: str = "",
+                     cause_seq: int = 0) -> list[AlertTransition]:
+        dates = self.data.dates.get(rule.series)
+        if not dates:
+            return []
+        expected = expected_date(rule.series, parse_utc(now), rule.grace_period).isoformat()
+        latest, firing = dates[-1], self.emitted.get(rule.id) == "firing"
+        if (latest < expected) == firing:
+            return []
+        state, date = ("firing", expected) if latest < expected else ("resolved", latest)
+        late = _business_days_late(rule.series, latest, expected)
+        reason = (f"{rule.series} for {expected} not published {rule.grace} after it was due "
+                  f"(latest {latest})" if state == "firing" else f"{rule.series} for {latest} arrived")
+        values = {"rule": rule.id, "severity": rule.severity, "date": date, "series": rule.series,
+                  "value": str(late)}
+        self.emitted[rule.id] = state
+        return [AlertTransition(rule=rule.id, rule_hash=rule.hash, state=state, date=date,
+                                value=str(late) if state == "firing" else "0", severity=rule.severity,
+                                evaluated_at=now, reason=reason, summary=render_summary(rule, values),
+                                labels=dict(rule.labels), cause_seq=cause_seq, deadline=deadline)]
+
+    # ---- speeches and revisions (one-shot flags) ----
+    def _speech(self, event: Any, now: str) -> list[AlertTransition]:
+        out = []
+        p = event.payload
+        for rule, matcher in self.keywords:
+            match = matcher.match(p)
+            if match is None:
+                continue
+            phrases = sorted({hit.phrase for hit in match.hits})
+            values = {"rule": rule.id, "severity": rule.severity, "date": p["date"],
+                      "speaker": p.get("speaker", ""), "institution": p.get("institution", ""),
+                      "title": p.get("title", ""), "url": p.get("url", ""), "phrase": match.hits[0].phrase}
+            out.append(AlertTransition(
+                rule=rule.id, rule_hash=rule.hash, state="flagged", date=p["date"],
+                value=str(len(match.hits)), severity=rule.severity, evaluated_at=now,
+                reason=f"{len(match.hits)} hits: {', '.join(phrases)}",
+                summary=render_summary(rule, values), labels=dict(rule.labels),
+                cause_seq=event.seq, link=p.get("url", ""), sentences=list(match.sentences)))
+        return out
+
+    def _revision(self, payload: dict, now: str, seq: int) -> list[AlertTransition]:
+        out = []
+        for rule in self.ruleset.revision_rules:
+            if rule.series != payload["series"]:
+                continue
+            change = abs(Decimal(payload["value"]) - Decimal(payload["previous_value"])) * 100
+            if change < rule.bp or (change == 0 and rule.bp > 0):
+                continue
+            values = {"rule": rule.id, "severity": rule.severity, "date": payload["date"],
+                      "series": rule.series, "value": payload["value"],
+                      "previous": payload["previous_value"], "change": norm(change)}
+            out.append(AlertTransition(
+                rule=rule.id, rule_hash=rule.hash, state="flagged", date=payload["date"],
+                value=norm(change), severity=rule.severity, threshold=norm(rule.bp),
+                evaluated_at=now, reason=f"{rule.series} {payload['date']} revised "
+                f"{payload['previous_value']} -> {payload['value']} ({norm(change)} bp)",
+                summary=render_summary(rule, values), labels=dict(rule.labels), cause_seq=seq))
+        return out
+
+    # ---- composites ----
+    def _composites(self, changed: list[AlertTransition], now: str, seq: int) -> list[AlertTransition]:
+        """Re-evaluate composite rules whose members just changed state (to a fixpoint, so a
+        composite of composites follows)."""
+        out: list[AlertTransition] = []
+        moved = [t for t in changed if t.state in ("firing", "resolved")]
+        for _ in range(len(self.ruleset.composite_rules) + 1):
+            new = [t for rule in self.ruleset.composite_rules
+                   if (t := self._composite(rule, moved, now, seq)) is not None]
+            if not new:
+                return out
+            out += new
+            moved = new
+        return out
+
+    def _composite(self, rule: CompositeRule, moved: list[AlertTransition], now: str,
+                   seq: int) -> AlertTransition | None:
+        causes = [t for t in moved if t.rule in rule.members]
+        if not causes:
+            return None
+        firing = {r for r, state in self.emitted.items() if state == "firing"}
+        holds, was = rule.holds(firing), rule.id in firing
+        if holds == was:
+            return None
+        state = "firing" if holds else "resolved"
+        self.emitted[rule.id] = state
+        count = sum(1 for m in rule.members if m in firing)
+        date = max(t.date for t in causes)
+        values = {"rule": rule.id, "severity": rule.severity, "date": date, "firing": str(count)}
+        return AlertTransition(
+            rule=rule.id, rule_hash=rule.hash, state=state, date=date, value=str(count),
+            severity=rule.severity, evaluated_at=now, labels=dict(rule.labels), cause_seq=seq,
+            reason=f"{count} of {len(rule.members)} member rules firing "
+                   f"({', '.join(m for m in rule.members if m in firing) or 'none'})",
+            summary=render_summary(rule, values), deadline=causes[0].deadline)
+
+    # ---- threshold rules ----
     def _consider(self, compiled: _Compiled, payload: dict, now: str, seq: int) -> list[AlertTransition]:
         state = self.states.get(compiled.rule.id, RuleState())
         date, last = payload["date"], state.last_date
@@ -185,27 +387,44 @@ class Engine:
                     found.add(d)
         return sorted(found)
 
+    def _terms(self, compiled: _Compiled, date: str) -> frozenset[str]:
+        if not compiled.calendar_aware:
+            return frozenset()
+        return terms_on(Date.fromisoformat(date), compiled.calendar)
+
+    @staticmethod
+    def _applies(rule: Rule, terms: frozenset[str]) -> bool:
+        if rule.skip_on and terms.intersection(rule.skip_on):
+            return False
+        return not rule.only_on or bool(terms.intersection(rule.only_on))
+
     def _advance(self, compiled: _Compiled, dates: list[str], now: str, seq: int) -> list[AlertTransition]:
         """Evaluate ``dates`` in order; a date equal to the last evaluated one is re-evaluated
         from the state before it and reports only a change of firing state."""
         out: list[AlertTransition] = []
         for date in dates:
+            terms = self._terms(compiled, date)
+            if not self._applies(compiled.rule, terms):
+                continue                       # skip_on / only_on: neither counts nor breaks
             state = self.states.get(compiled.rule.id, RuleState())
             again = date == state.last_date
             evaluated = self._evaluate(compiled, date)
             if evaluated is None:
                 continue
             value, inputs = evaluated
+            threshold = compiled.rule.threshold_on(terms)
             start = (state.before_last or RuleState()) if again else state
-            new_state, target, reason = self._step(compiled, start, date, value)
+            new_state, target, reason = self._step(compiled, start, date, value, threshold)
             self.states[compiled.rule.id] = new_state
             if again:
-                target, reason = self._correction(compiled, state, new_state)
+                target, reason = self._correction(state, new_state)
             if target is not None:
-                out.append(self._transition(compiled, target, date, now, seq, reason, value, inputs))
+                out.append(self._transition(compiled, target, date, now, seq, reason, value, inputs,
+                                            threshold, terms))
         return out
 
-    def _correction(self, compiled: _Compiled, old: RuleState, new: RuleState):
+    @staticmethod
+    def _correction(old: RuleState, new: RuleState):
         """Re-evaluating the same date: report only a change of firing state."""
         if old.status == "firing" and new.status != "firing":
             return "resolved", "revised input: condition no longer holds"
@@ -213,57 +432,63 @@ class Engine:
             return "firing", "revised input: condition now holds"
         return None, ""
 
-    # ---- evaluation (pure functions of data and state) ----
     def _evaluate(self, compiled: _Compiled, date: str):
-        values: dict[str, Decimal] = {}
-        inputs: dict[str, tuple[str, Decimal, str]] = {}
-        for name in compiled.names:
-            series, attr = _base(name)
-            found = self.data.at(series, date, SERIES[series].join)
-            if found is None:
-                return None
-            on, point = found
-            value = point.value if attr is None else point.attributes.get(attr)
-            if value is None:
-                return None
-            values[name] = value
-            inputs[name] = (on, value, point.published_at)
+        """(value, inputs) of the rule at ``date``, or None when an input is missing (or a
+        window is not yet full): that date is then simply not evaluated."""
+        context = _Context(self.data, compiled)
         try:
-            result = compiled.rule.compiled.evaluate(values)
+            result = compiled.rule.compiled.evaluate_at(context, date)
         except EvalError:
             return None
         if isinstance(result, bool):
             result = Decimal(int(result))
+        inputs = {}
+        for name in compiled.names:          # what the alert shows: each input as of the date
+            series, attr = _base(name)
+            found = self.data.at(series, date, SERIES[series].join)
+            value = None if found is None else (found[1].value if attr is None else found[1].attributes.get(attr))
+            if value is not None:
+                inputs[name] = (found[0], value, found[1].published_at)
         return result, inputs
 
-    def _step(self, compiled: _Compiled, state: RuleState, date: str, value: Decimal):
+    def _step(self, compiled: _Compiled, state: RuleState, date: str, value: Decimal,
+              threshold: Decimal):
         """Next state for one evaluated date, and the transition it causes (if any)."""
         rule = compiled.rule
-        breach = value > rule.above if rule.above is not None else value < rule.below
+        breach = value > threshold if rule.above is not None else value < threshold
         base = replace(state, last_date=date, before_last=state)
         if state.status == "firing":
-            if _recovered(rule, value, breach):
-                return replace(base, status="inactive", streak=0), "resolved", _recovery_reason(rule, value)
-            return replace(base, streak=state.streak + 1 if breach else 0), None, ""
+            if not _recovered(rule, value, breach):
+                return replace(base, streak=state.streak + 1 if breach else 0, recovering=0), None, ""
+            recovering = state.recovering + 1
+            if recovering <= rule.keep_firing_business_days:
+                return replace(base, recovering=recovering), None, ""   # keep_firing_for
+            return (replace(base, status="inactive", streak=0, recovering=0), "resolved",
+                    _recovery_reason(rule, value, recovering))
         if not breach:
             return replace(base, status="inactive", streak=0), None, ""
         streak = state.streak + 1
         if streak >= rule.for_business_days:
-            return replace(base, status="firing", streak=streak), "firing", _breach_reason(rule, value, streak)
+            return (replace(base, status="firing", streak=streak, recovering=0), "firing",
+                    _breach_reason(rule, value, streak, threshold))
         new = replace(base, status="pending", streak=streak)
-        return new, ("pending" if state.status != "pending" else None), f"{streak} of {rule.for_business_days} business days"
+        return (new, ("pending" if state.status != "pending" else None),
+                f"{streak} of {rule.for_business_days} business days")
 
     def _transition(self, compiled: _Compiled, state: str, date: str, now: str, seq: int,
-                    reason: str, value: Decimal | None = None, inputs=None) -> AlertTransition:
+                    reason: str, value: Decimal | None = None, inputs=None,
+                    threshold: Decimal | None = None, terms: frozenset[str] = frozenset()) -> AlertTransition:
         if inputs is None:
             evaluated = self._evaluate(compiled, date)
             value, inputs = evaluated if evaluated else (None, {})
         rule = compiled.rule
-        threshold = rule.above if rule.above is not None else rule.below
+        threshold = rule.threshold if threshold is None else threshold
         shown = {name: norm(v) for name, (_, v, _) in inputs.items()}
         summary = render_summary(rule, {"value": norm(value) if value is not None else "",
                                         "threshold": norm(threshold), "date": date, "rule": rule.id,
                                         "severity": rule.severity, **shown})
+        if terms:
+            reason = f"{reason} [{', '.join(sorted(terms))}]"
         if state in ("firing", "resolved"):
             self.emitted[rule.id] = state
         return AlertTransition(
@@ -273,17 +498,17 @@ class Engine:
             labels=dict(rule.labels), cause_seq=seq,
             inputs={n: InputValue(date=d, value=norm(v), published_at=p) for n, (d, v, p) in inputs.items()})
 
-    def _removed(self, compiled: _Compiled, now: str, seq: int) -> AlertTransition:
-        rule = compiled.rule
+    def _removed(self, rule: Any, now: str, seq: int) -> AlertTransition:
         self.emitted[rule.id] = "resolved"
         last = self.states.get(rule.id, RuleState()).last_date or ""
         return AlertTransition(rule=rule.id, rule_hash=rule.hash, state="resolved", date=last, value=None,
                                severity=rule.severity, evaluated_at=now, reason="rule-removed",
                                labels=dict(rule.labels), cause_seq=seq)
 
-    def remember_emitted(self, rule_id: str, state: str) -> None:
-        if state in ("firing", "resolved"):
-            self.emitted[rule_id] = state
+
+def _business_days_late(series: str, latest: str, expected: str) -> int:
+    from watchdog.calendar import business_days_between
+    return business_days_between(SERIES[series].calendar, Date.fromisoformat(latest), Date.fromisoformat(expected))
 
 
 def _recovered(rule: Rule, value: Decimal, breach: bool) -> bool:
@@ -294,17 +519,18 @@ def _recovered(rule: Rule, value: Decimal, breach: bool) -> bool:
     return not breach
 
 
-def _breach_reason(rule: Rule, value: Decimal, streak: int) -> str:
-    op, limit = (">", rule.above) if rule.above is not None else ("<", rule.below)
+def _breach_reason(rule: Rule, value: Decimal, streak: int, threshold: Decimal) -> str:
+    op = ">" if rule.above is not None else "<"
     days = f" for {streak} business days" if rule.for_business_days > 1 else ""
-    return f"{norm(value)} {op} {norm(limit)}{days}"
+    return f"{norm(value)} {op} {norm(threshold)}{days}"
 
 
-def _recovery_reason(rule: Rule, value: Decimal) -> str:
+def _recovery_reason(rule: Rule, value: Decimal, recovering: int = 1) -> str:
     if rule.above is not None:
         limit = rule.recover_below if rule.recover_below is not None else rule.above
         op = "<" if rule.recover_below is not None else "<="
     else:
         limit = rule.recover_above if rule.recover_above is not None else rule.below
         op = ">" if rule.recover_above is not None else ">="
-    return f"recovered: {norm(value)} {op} {norm(limit)}"
+    held = f" for {recovering} business days" if rule.keep_firing_business_days else ""
+    return f"recovered: {norm(value)} {op} {norm(limit)}{held}"

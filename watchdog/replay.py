@@ -20,15 +20,25 @@ from watchdog.store import EventStore, iter_events, iter_published
 
 
 def replay(store: EventStore, ruleset: RuleSet, as_of: str | None = None) -> Iterator[AlertTransition]:
-    """Transitions in (known_at, rule, date) order, known_at being the engine time."""
+    """Transitions in (known_at, rule, date) order, known_at being the engine time: a fact's
+    publication, or a deadline (staleness) merged into the stream at its own instant."""
     engine = Engine(ruleset)
-    batch: list[AlertTransition] = []
+    pending: list[AlertTransition] = []
+    last = None
     for event in iter_published(store, types=FACT_TYPES, until=as_of):
-        if batch and batch[0].evaluated_at != event.published_at:
-            yield from sorted(batch, key=_order)
-            batch = []
-        batch.extend(engine.apply(event, now=event.published_at))
-    yield from sorted(batch, key=_order)
+        for t in engine.tick(event.published_at) + engine.apply(event, now=event.published_at):
+            if pending and t.evaluated_at != pending[0].evaluated_at:
+                yield from sorted(pending, key=_order)
+                pending = []
+            pending.append(t)
+        last = event.published_at
+    if as_of or last:                           # deadlines up to the end of what is known
+        for t in engine.tick(as_of or last):
+            if pending and t.evaluated_at != pending[0].evaluated_at:
+                yield from sorted(pending, key=_order)
+                pending = []
+            pending.append(t)
+    yield from sorted(pending, key=_order)
 
 
 def _order(t: AlertTransition) -> tuple:
@@ -41,6 +51,7 @@ def transition_json(t: AlertTransition) -> str:
         "rule": t.rule, "state": t.state, "date": t.date, "known_at": t.evaluated_at,
         "value": _number(t.value), "severity": t.severity, "threshold": _number(t.threshold),
         "reason": t.reason, "summary": t.summary, "rule_hash": t.rule_hash,
+        **({"link": t.link} if t.link else {}), **({"sentences": t.sentences} if t.sentences else {}),
         "inputs": {n: {"date": i.date, "value": _number(i.value), "published_at": i.published_at}
                    for n, i in t.inputs.items()},
     }
@@ -70,7 +81,8 @@ def derive(store: EventStore) -> Iterator[tuple[object, list[AlertTransition]]]:
     event with the transitions the engine derives at it."""
     engine = Engine()
     for event in iter_events(store):
-        yield event, engine.feed(event, now=event.recorded_at)
+        ticked = engine.tick(event.recorded_at)     # the daemon ticks deadlines as they pass
+        yield event, ticked + engine.feed(event, now=event.recorded_at)
 
 
 def audit(store: EventStore) -> AuditReport:
