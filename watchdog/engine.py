@@ -25,6 +25,7 @@ import bisect
 from dataclasses import dataclass, replace
 from datetime import date as Date
 from decimal import Decimal
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from watchdog.calterms import business_day_of_month, is_term, terms_on
@@ -504,6 +505,19 @@ class Engine:
         return AlertTransition(rule=rule.id, rule_hash=rule.hash, state="resolved", date=last, value=None,
                                severity=rule.severity, evaluated_at=now, reason="rule-removed",
                                labels=dict(rule.labels), cause_seq=seq)
+
+
+def replay_events(engine: Engine, events: Iterable[Any], until: str | None = None) -> Iterator[AlertTransition]:
+    """Facts in (``published_at``, ``seq``) order with the engine's deadlines merged in, each at
+    its own instant — what ``watchdog replay`` and ``watchdog test-rules`` run — then deadlines
+    up to ``until`` (or the last publication). Engine time is each fact's ``published_at``."""
+    last = None
+    for event in events:
+        yield from engine.tick(event.published_at)
+        yield from engine.apply(event, now=event.published_at)
+        last = event.published_at
+    if until or last:
+        yield from engine.tick(until or last)
 
 
 def _business_days_late(series: str, latest: str, expected: str) -> int:

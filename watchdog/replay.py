@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from watchdog.engine import Engine
+from watchdog.engine import Engine, replay_events
 from watchdog.events import ALERT_TYPES, FACT_TYPES, AlertTransition, alert_key
 from watchdog.rules import RuleSet
 from watchdog.store import EventStore, iter_events, iter_published
@@ -22,22 +22,13 @@ from watchdog.store import EventStore, iter_events, iter_published
 def replay(store: EventStore, ruleset: RuleSet, as_of: str | None = None) -> Iterator[AlertTransition]:
     """Transitions in (known_at, rule, date) order, known_at being the engine time: a fact's
     publication, or a deadline (staleness) merged into the stream at its own instant."""
-    engine = Engine(ruleset)
+    facts = iter_published(store, types=FACT_TYPES, until=as_of)
     pending: list[AlertTransition] = []
-    last = None
-    for event in iter_published(store, types=FACT_TYPES, until=as_of):
-        for t in engine.tick(event.published_at) + engine.apply(event, now=event.published_at):
-            if pending and t.evaluated_at != pending[0].evaluated_at:
-                yield from sorted(pending, key=_order)
-                pending = []
-            pending.append(t)
-        last = event.published_at
-    if as_of or last:                           # deadlines up to the end of what is known
-        for t in engine.tick(as_of or last):
-            if pending and t.evaluated_at != pending[0].evaluated_at:
-                yield from sorted(pending, key=_order)
-                pending = []
-            pending.append(t)
+    for t in replay_events(Engine(ruleset), facts, until=as_of):
+        if pending and t.evaluated_at != pending[0].evaluated_at:
+            yield from sorted(pending, key=_order)     # same instant: (rule, date) order
+            pending = []
+        pending.append(t)
     yield from sorted(pending, key=_order)
 
 

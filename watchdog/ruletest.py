@@ -80,7 +80,7 @@ from decimal import Decimal
 from typing import Any
 
 from watchdog import tomlpos
-from watchdog.engine import Engine
+from watchdog.engine import Engine, replay_events
 from watchdog.errors import RuleError
 from watchdog.events import (FACT_TYPES, AlertTransition, NewEvent, Observation, Speech,
                              new_observation, new_speech)
@@ -589,9 +589,7 @@ def _transitions(ruleset: RuleSet, events: list[NewEvent], as_of: str | None = N
     each fact and, at the end, up to ``as_of`` or the last publication. Also the ids of the rules
     the engine evaluated at least once (None if the engine does not say)."""
     engine = Engine(ruleset)
-    tick = getattr(engine, "tick", None)      # engines with deadline-driven rules
     out: list[AlertTransition] = []
-    last = None
     if events:
         events = sorted(events, key=lambda e: (e.published_at or "", e.key))
         # The log "learns" every fact once all are public: a store caps published_at at
@@ -599,13 +597,7 @@ def _transitions(ruleset: RuleSet, events: list[NewEvent], as_of: str | None = N
         learned = parse_utc(events[-1].published_at or "")
         store = MemoryEventStore(now=lambda: learned)
         store.append(events)
-        for event in iter_published(store, types=FACT_TYPES, until=as_of):
-            if tick is not None:
-                out.extend(tick(event.published_at))
-            out.extend(engine.apply(event, now=event.published_at))
-            last = event.published_at
-    if tick is not None and (as_of or last):
-        out.extend(tick(as_of or last))
+        out = list(replay_events(engine, iter_published(store, types=FACT_TYPES, until=as_of), until=as_of))
     return sorted(out, key=lambda t: (t.evaluated_at, t.rule, t.date)), _evaluated(engine)
 
 
