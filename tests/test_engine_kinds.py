@@ -161,3 +161,24 @@ def test_restart_mid_for_and_mid_keep_firing_for_resumes_without_refiring(tmp_pa
             resumed.apply(e, e.published_at)
         rest = [(t.state, t.date) for e in events[cut:] for t in resumed.apply(e, e.published_at)]
         assert rest == [t for ts in per_event[cut:] for t in ts], cut
+
+
+def test_a_wall_clock_for_fires_at_its_deadline_only_if_the_breach_still_holds(tmp_path):
+    rules = ruleset(tmp_path, BASE + 'for = "6h"\n')
+    log = Log().obs("iorb", "2025-10-01", "3.9").obs("sofr", "2025-10-30", "4.22")
+    engine = Engine(rules)
+    got = log.replay(engine, until="2025-10-31T20:00:00.000000Z")
+    # SOFR for 10-30 published 10-31 08:00 ET (12:00Z): pending then, firing 6 hours later
+    assert got == [("spread", "firing", "2025-10-30")]
+    assert engine.tick("2025-10-31T20:00:00.000000Z") == []     # a deadline fires once
+
+
+def test_a_recovery_before_the_wall_clock_deadline_cancels_the_alert(tmp_path):
+    # pending from 10-31 12:00Z (SOFR for 10-30); the recovery (SOFR for 10-31) is published
+    # 11-03 08:00 EST = 13:00Z, before the 4-day deadline of 11-04 12:00Z: nothing fires
+    rules = ruleset(tmp_path, BASE + 'for = "4d"\n')
+    log = Log().obs("iorb", "2025-10-01", "3.9").obs("sofr", "2025-10-30", "4.22").obs("sofr", "2025-10-31", "3.85")
+    assert log.replay(Engine(rules), until="2025-11-10T00:00:00.000000Z") == []
+    # with 3 days the deadline (11-03 12:00Z) comes first: it fires, then resolves
+    rules = ruleset(tmp_path, BASE + 'for = "3d"\n')
+    assert log.replay(Engine(rules)) == [("spread", "firing", "2025-10-30"), ("spread", "resolved", "2025-10-31")]

@@ -51,6 +51,7 @@ class RuleState:
     status: str = "inactive"          # inactive | pending | firing
     streak: int = 0                   # consecutive evaluated dates with the condition true
     recovering: int = 0               # consecutive evaluated dates recovered while firing
+    since: str | None = None          # engine time a wall-clock `for` started (pending)
     last_date: str | None = None
     before_last: "RuleState | None" = None   # the state before last_date was applied
 
@@ -174,8 +175,8 @@ class Engine:
             for series in compiled.series:
                 self.by_series.setdefault(series, []).append(rule_id)
         self.keywords = [(rule, compile_keyword_rule(rule)) for rule in ruleset.keyword_rules]
-        self.deadlines = {rule_id: d for rule_id, d in self.deadlines.items()
-                          if rule_id in {r.id for r in ruleset.staleness_rules}}
+        timed = {r.id for r in ruleset.staleness_rules} | {r.id for r in ruleset.rules if r.for_duration}
+        self.deadlines = {rule_id: d for rule_id, d in self.deadlines.items() if rule_id in timed}
 
     def load(self, ruleset: RuleSet, now: str, cause_seq: int) -> list[AlertTransition]:
         """Switch to ``ruleset``. Unchanged rules keep their state; new and changed rules are warmed
@@ -252,8 +253,21 @@ class Engine:
                 if self.deadlines.get(rule.id) == due:
                     out.extend(self._stale_check(rule, due, deadline=due))
                     self._arm(rule, due)
+            for rule_id in [r for r, d in self.deadlines.items() if d == due and r in self.rules]:
+                del self.deadlines[rule_id]
+                out.extend(self._duration_elapsed(self.rules[rule_id], due))
             out.extend(self._composites(out, due, 0))
         return out
+
+    def _duration_elapsed(self, compiled: _Compiled, due: str) -> list[AlertTransition]:
+        """A wall-clock ``for`` ran out: still pending means it held the whole time — fire."""
+        state = self.states.get(compiled.rule.id, RuleState())
+        if state.status != "pending" or state.last_date is None:
+            return []
+        self.states[compiled.rule.id] = replace(state, status="firing", since=None)
+        t = self._transition(compiled, "firing", state.last_date, due, 0,
+                             f"held for {compiled.rule.for_} (since {state.since})")
+        return [t.model_copy(update={"deadline": due})]
 
     def _arm(self, rule: StalenessRule, now: str) -> None:
         if self.data.dates.get(rule.series):     # a series never seen is not late yet
@@ -416,6 +430,8 @@ class Engine:
             threshold = compiled.rule.threshold_on(terms)
             start = (state.before_last or RuleState()) if again else state
             new_state, target, reason = self._step(compiled, start, date, value, threshold)
+            if compiled.rule.for_duration:
+                new_state, target, reason = self._wall_clock_for(compiled, start, new_state, target, reason, now)
             self.states[compiled.rule.id] = new_state
             if again:
                 target, reason = self._correction(state, new_state)
@@ -423,6 +439,19 @@ class Engine:
                 out.append(self._transition(compiled, target, date, now, seq, reason, value, inputs,
                                             threshold, terms))
         return out
+
+    def _wall_clock_for(self, compiled: _Compiled, start: RuleState, new: RuleState, target, reason, now: str):
+        """``for = "6h"``: a breach goes pending and fires at ``now + 6h`` (a deadline) if it
+        still holds then; a recovery before that cancels it."""
+        rule = compiled.rule
+        if target == "firing" and start.status != "firing":
+            if start.status == "pending":             # still holding: wait for the deadline
+                return replace(new, status="pending", since=start.since), None, ""
+            self.deadlines[rule.id] = utc_text(parse_utc(now) + rule.for_duration)
+            return replace(new, status="pending", since=now), "pending", f"holding; fires after {rule.for_}"
+        if new.status == "inactive":
+            self.deadlines.pop(rule.id, None)
+        return new, target, reason
 
     @staticmethod
     def _correction(old: RuleState, new: RuleState):
