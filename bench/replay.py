@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))
 
 import baselines  # noqa: E402
 
-from watchdog.calendar import is_business_day  # noqa: E402
+from watchdog.calendar import is_business_day, next_business_day  # noqa: E402
 from watchdog.events import NewEvent  # noqa: E402
 from watchdog.replay import replay  # noqa: E402
 from watchdog.rules import load_rules  # noqa: E402
@@ -145,6 +145,7 @@ class History:
     def __init__(self, seed: int = 20190917):
         self.rng = random.Random(seed)
         self.lower = 200                      # target range bottom, bp
+        self.started = False
         self.stress = 0                       # days of stress left
         self.stress_bp = 0
         self.onrrp, self.tga, self.reserves = 400_000, 700_000, 3_000_000     # USD mn
@@ -178,18 +179,19 @@ class History:
                 upper = self.lower + 25
                 for series, bp in zip(STEPS, (upper, self.lower, upper - 10, self.lower, upper)):
                     out.append(self.obs(series, day, _pct(bp)))
-        if day.day == 1 and not out and day.year % 50 == 0 and day.month == 1:
-            for series, bp in zip(STEPS, (self.lower + 25, self.lower, self.lower + 15, self.lower,
-                                          self.lower + 25)):
-                out.append(self.obs(series, day, _pct(bp)))          # the range restated
+        if not self.started:                                           # the rates in force
+            self.started = True
+            if not out:
+                upper = self.lower + 25
+                for series, bp in zip(STEPS, (upper, self.lower, upper - 10, self.lower, upper)):
+                    out.append(self.obs(series, day, _pct(bp)))
         iorb = self.lower + 15
         weekday = day.weekday()
         if weekday < 5:
             sifma, fed = is_business_day("sifma", day), is_business_day("fed", day)
             if self.stress == 0 and r.random() < 1 / 900:               # a repo squeeze
                 self.stress, self.stress_bp = r.randint(1, 6), r.randint(8, 300)
-            month_end = (day + timedelta(days=1)).month != day.month or (
-                (day + timedelta(days=3)).month != day.month and weekday == 4)
+            month_end = sifma and next_business_day("sifma", day).month != day.month
             bump = (r.randint(3, 20) if month_end else 0) + (self.stress_bp if self.stress else 0)
             if self.stress:
                 self.stress -= 1

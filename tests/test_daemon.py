@@ -312,3 +312,25 @@ retries = 0
     assert speakers == ["Jerome H. Powell"]           # the only speech page this server has
     code, out, err = await watchdog("audit", "--db", str(tmp_path / "events.db"))
     assert code == 0, out + err
+
+
+async def test_a_stale_feed_fires_once_across_runs_and_audit_re_derives_it(aiohttp_server, tmp_path):
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    (tmp_path / "rules" / "stale.toml").write_text(
+        '[[staleness_rule]]\nid = "sofr-stale"\nseries = "sofr"\ngrace = "1h"\nsummary = "SOFR for {{ date }} is late"\n')
+    days = [d.isoformat() for d in recent_business_days(5)]
+    fed.iorb = {days[0]: "3.90"}
+    fed.sofr = {days[0]: "3.95", days[1]: "3.96"}       # the NY Fed stopped three business days ago
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err
+    assert "[FIRING warning] sofr-stale" in out
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert "FIRING" not in out                              # still stale: not fired again
+    code, out, err = await watchdog("audit", "--db", str(tmp_path / "events.db"))
+    assert code == 0, out + err
+    conn = sqlite3.connect(tmp_path / "events.db")
+    firing = conn.execute("SELECT count(*) FROM events WHERE type = 'alert-firing' AND key LIKE 'alert/sofr-stale/%'").fetchone()[0]
+    conn.close()
+    assert firing == 1
