@@ -184,3 +184,113 @@ def test_config_file_path_is_accepted_as_path_object(tmp_path):
     path = Path(tmp_path) / "c.toml"
     path.write_text('[http]\nlisten = "127.0.0.1:1"\n', encoding="utf-8")
     assert load_config(path).http.listen == "127.0.0.1:1"
+
+
+# ---- routes, inhibit rules and mute intervals: typed, strict, cross-checked ----
+
+def test_design_example_routes_inhibit_and_mute_are_typed_models():
+    from watchdog.config import InhibitRule, MuteInterval, Route
+    config = parse_config(DESIGN_EXAMPLE, "watchdog.toml")
+    (route,) = config.routes
+    assert isinstance(route, Route)
+    assert (route.match, route.receivers, route.continue_, route.group_by) == (
+        {"severity": "critical"}, ["desk", "oncall"], False, ["rule"])
+    assert (route.group_wait, route.group_interval, route.repeat_interval) == ("30s", "5m", "1d")
+    assert (route.send_resolved, route.fallback, route.mute) == (True, "screen", None)
+    assert route["continue"] is False and route.get("match_re") == {}   # the old dict access
+    (rule,) = config.inhibit
+    assert isinstance(rule, InhibitRule)
+    assert (rule.source, rule.target, rule.equal) == (
+        {"severity": "critical"}, {"severity": "warning"}, ["area"])
+    weekends = config.mute["weekends"]
+    assert isinstance(weekends, MuteInterval)
+    assert (weekends.timezone, weekends.weekdays, weekends.weekday_numbers()) == (
+        "America/New_York", ["saturday", "sunday"], frozenset({5, 6}))
+    # the config-loaded dump keeps the TOML key names
+    assert config.model_dump(mode="json", by_alias=True)["routes"][0]["continue"] is False
+
+
+def test_route_defaults_follow_alertmanager():
+    config = parse_config('[receivers.screen]\ntype = "console"\n'
+                          '[[routes]]\nreceivers = ["screen"]\n')
+    route = config.routes[0]
+    assert (route.match, route.group_by, route.group_wait, route.group_interval,
+            route.repeat_interval, route.send_resolved) == ({}, ["rule"], "30s", "5m", "4h", True)
+
+
+def test_bad_route_duration_is_reported_on_its_line():
+    text = DESIGN_EXAMPLE.replace('group_interval = "5m"', 'group_interval = "5 minutes"')
+    assert problems_of(text) == [
+        "watchdog.toml:37: routes[0].group_interval: bad duration '5 minutes': use a number and "
+        "one of s, m, h, d, w (e.g. '6h')"]
+    text = DESIGN_EXAMPLE.replace('repeat_interval = "1d"', 'repeat_interval = "0s"')
+    assert problems_of(text) == [
+        "watchdog.toml:38: routes[0].repeat_interval: must be longer than zero"]
+
+
+def test_unknown_receiver_names_in_a_route_are_each_reported_on_their_line():
+    text = DESIGN_EXAMPLE.replace('receivers = ["desk", "oncall"]',
+                                  'receivers = [\n  "desk",\n  "pager",\n]').replace(
+        'fallback = "screen"', 'fallback = "sms"')
+    assert problems_of(text) == [
+        "watchdog.toml:35: routes[0].receivers[1]: unknown receiver 'pager'; configured "
+        "receivers: desk, oncall, screen",
+        "watchdog.toml:43: routes[0].fallback: unknown receiver 'sms'; configured receivers: "
+        "desk, oncall, screen",
+    ]
+
+
+def test_route_references_to_mutes_and_resolved_receivers_are_checked():
+    text = ('[receivers.desk]\ntype = "console"\n[receivers.oncall]\ntype = "console"\n'
+            '[[routes]]\nreceivers = ["desk"]\nsend_resolved = ["oncall"]\nmute = ["nights"]\n'
+            'fallback = "desk"\n'
+            '[mute.weekends]\nweekdays = ["saturday", "sunday"]\n')
+    assert problems_of(text) == [
+        "watchdog.toml:7: routes[0].send_resolved[0]: 'oncall' is not one of this route's "
+        "receivers (desk)",
+        "watchdog.toml:8: routes[0].mute[0]: unknown mute interval 'nights'; configured: weekends",
+        "watchdog.toml:9: routes[0].fallback: 'desk' is already a receiver of this route",
+    ]
+
+
+def test_routes_without_receivers_configured_name_the_fix():
+    assert problems_of('[[routes]]\nreceivers = ["desk"]\n') == [
+        "watchdog.toml:2: routes[0].receivers[0]: unknown receiver 'desk'; configured "
+        "receivers: none: add a [receivers.NAME] table"]
+
+
+def test_route_match_values_keys_and_regexes_are_validated():
+    text = ('[receivers.desk]\ntype = "console"\n'
+            '[[routes]]\nmatch = { severity = "crit" }\nmatch_re = { rule = "sofr-(" }\n'
+            'receivers = ["desk"]\ncontinu = true\nsend_resolved = "yes"\n')
+    problems = problems_of(text)
+    assert problems[0] == ("watchdog.toml:4: routes[0].match: unknown severity 'crit' "
+                           "(info, warning, critical)")
+    assert problems[1].startswith("watchdog.toml:5: routes[0].match_re: rule: bad regular "
+                                  "expression: missing ), unterminated subpattern")
+    assert problems[2].startswith("watchdog.toml:7: routes[0].continu: unknown key; known keys: "
+                                  "continue, fallback, group_by, group_interval")
+    assert problems[3] == ("watchdog.toml:8: routes[0].send_resolved: must be true, false or a "
+                           "list of this route's receivers")
+
+
+def test_inhibit_rules_need_both_sides():
+    assert problems_of('[[inhibit]]\nsource = { severity = "critical" }\nequal = ["area"]\n') == [
+        "watchdog.toml:1: inhibit[0]: needs target (or target_re) matchers"]
+
+
+def test_mute_intervals_are_validated():
+    text = ('[mute.nights]\ntimezone = "America/NewYork"\nweekdays = ["Sat"]\n'
+            'times = [{ start = "17:00", end = "25:00" }]\ncalendar = "nyse"\n'
+            '[mute.always]\ntimezone = "UTC"\n')
+    assert problems_of(text) == [
+        "watchdog.toml:2: mute.nights.timezone: unknown IANA time zone 'America/NewYork' "
+        "(e.g. America/New_York)",
+        "watchdog.toml:3: mute.nights.weekdays: bad weekday 'Sat': use lowercase English names "
+        "(monday … sunday) or a range such as 'monday:friday'",
+        "watchdog.toml:4: mute.nights.times[0].end: bad time '25:00': use HH:MM, 00:00 to 23:59 "
+        "(end may be 24:00)",
+        "watchdog.toml:5: mute.nights.calendar: Input should be 'sifma', 'fed' or 'daily'",
+        "watchdog.toml:6: mute.always: needs weekdays, times or calendar (an interval without "
+        "them would mute every notification)",
+    ]

@@ -9,9 +9,12 @@ import os
 import re
 import tomllib
 import types
-from typing import Any, Mapping, Union, get_args, get_origin
+from typing import Any, Literal, Mapping, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from watchdog import tomlpos
@@ -137,6 +140,221 @@ class ReceiverConfig(_Strict):
         return value
 
 
+# ---- routing: routes, inhibition, mute intervals (decided by watchdog.routing) ----
+
+SEVERITIES = ("info", "warning", "critical")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MUTE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+
+
+class _Routing(_Strict):
+    """Route, inhibit and mute tables were plain dicts before they were typed: item access
+    (``route["match"]``, ``route["continue"]``) keeps working, by TOML key."""
+
+    def __getitem__(self, key: str) -> Any:
+        for name, info in type(self).model_fields.items():
+            if key in (name, info.alias):
+                return getattr(self, name)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def _problem(message: str) -> PydanticCustomError:
+    return PydanticCustomError("routing_field", "{msg}", {"msg": message})
+
+
+def check_matchers(value: dict[str, str], regex: bool = False) -> dict[str, str]:
+    """Label matchers: ``rule`` (the rule id), ``severity`` or any rule label. Exact values, or
+    Python regular expressions matched against the whole value (``match_re``)."""
+    for name, wanted in value.items():
+        if not _LABEL_NAME.match(name):
+            raise _problem(f"label name {name!r} must be letters, digits and underscores")
+        if regex:
+            try:
+                re.compile(wanted)
+            except re.error as exc:
+                raise _problem(f"{name}: bad regular expression: {exc}") from None
+        elif name == "severity" and wanted not in SEVERITIES:
+            raise _problem(f"unknown severity {wanted!r} ({', '.join(SEVERITIES)})")
+    return value
+
+
+def _exact(value: dict[str, str]) -> dict[str, str]:
+    return check_matchers(value, regex=False)
+
+
+def _regex(value: dict[str, str]) -> dict[str, str]:
+    return check_matchers(value, regex=True)
+
+
+def _positive_duration(value: str) -> str:
+    if parse_duration(value).total_seconds() <= 0:
+        raise _problem("must be longer than zero")
+    return value
+
+
+def _label_names(value: list[str]) -> list[str]:
+    for name in value:
+        if name != "..." and not _LABEL_NAME.match(name):
+            raise _problem(f"label name {name!r} must be letters, digits and underscores "
+                           "(or '...' for all labels)")
+    if "..." in value and len(value) > 1:
+        raise _problem("'...' (every label) stands alone")
+    return value
+
+
+class Route(_Routing):
+    """One ``[[routes]]`` table, tried in order; the first match stops unless ``continue``.
+
+    ``match`` compares labels exactly (``rule`` is the rule id, ``severity``, any rule label),
+    ``match_re`` with a regular expression on the whole value; a route with neither matches
+    every alert. ``group_by = ["..."]`` groups by every label (one group per alert)."""
+    name: str | None = None
+    match: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+    receivers: list[str] = Field(min_length=1)
+    continue_: bool = Field(default=False, alias="continue")
+    group_by: list[str] = Field(default_factory=lambda: ["rule"])
+    group_wait: str = "30s"
+    group_interval: str = "5m"
+    repeat_interval: str = "4h"
+    send_resolved: bool | list[str] = True   # or the receivers of this route that get resolves
+    fallback: str | None = None              # when a receiver fails permanently
+    mute: list[str] | None = None            # [mute.NAME] intervals for this route; None = all
+
+    _m1 = field_validator("match")(_exact)
+    _m2 = field_validator("match_re")(_regex)
+    _d1 = field_validator("group_wait")(_check_duration)
+    _d2 = field_validator("group_interval", "repeat_interval")(_positive_duration)
+    _g1 = field_validator("group_by")(_label_names)
+
+    @field_validator("receivers")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise _problem("a receiver is listed twice")
+        return value
+
+    @field_validator("send_resolved", mode="before")
+    @classmethod
+    def _resolved(cls, value: Any) -> Any:
+        # One clear message instead of one per member of the union.
+        if isinstance(value, bool) or (isinstance(value, list)
+                                       and all(isinstance(item, str) for item in value)):
+            return value
+        raise _problem("must be true, false or a list of this route's receivers")
+
+
+class InhibitRule(_Routing):
+    """One ``[[inhibit]]`` table: while an alert matching ``source`` fires, alerts matching
+    ``target`` whose ``equal`` labels have the same values (absent on both counts as equal) are
+    not notified. An alert never inhibits itself."""
+    name: str | None = None
+    source: dict[str, str] = Field(default_factory=dict)
+    source_re: dict[str, str] = Field(default_factory=dict)
+    target: dict[str, str] = Field(default_factory=dict)
+    target_re: dict[str, str] = Field(default_factory=dict)
+    equal: list[str] = Field(default_factory=list)
+
+    _m1 = field_validator("source", "target")(_exact)
+    _m2 = field_validator("source_re", "target_re")(_regex)
+
+    @field_validator("equal")
+    @classmethod
+    def _equal(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _LABEL_NAME.match(name):
+                raise _problem(f"label name {name!r} must be letters, digits and underscores")
+        return value
+
+    @model_validator(mode="after")
+    def _both_sides(self) -> "InhibitRule":
+        # An empty side would match every alert: a typo must not silence everything.
+        if not (self.source or self.source_re):
+            raise _problem("needs source (or source_re) matchers")
+        if not (self.target or self.target_re):
+            raise _problem("needs target (or target_re) matchers")
+        return self
+
+
+class TimeRange(_Routing):
+    """``{start = "17:00", end = "08:00"}``: local wall-clock times, start inclusive, end
+    exclusive; an end at or before the start wraps past midnight (17:00-24:00 and
+    00:00-08:00 of each matching day); ``end = "24:00"`` is the end of the day."""
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str, info) -> str:
+        if not _CLOCK.match(value) or (info.field_name == "start" and value == "24:00"):
+            raise _problem(f"bad time {value!r}: use HH:MM, 00:00 to 23:59 (end may be 24:00)")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "TimeRange":
+        if self.start == self.end:
+            raise _problem("start and end are equal: the range is empty (omit times for whole days)")
+        return self
+
+
+class MuteInterval(_Routing):
+    """One ``[mute.NAME]`` table: notifications are muted at the instants that satisfy every
+    condition given (weekday, time of day, calendar closed), in ``timezone``. ``match`` /
+    ``match_re`` narrow the alerts it applies to; a route's ``mute`` list picks intervals."""
+    timezone: str = "America/New_York"
+    weekdays: list[str] = Field(default_factory=list)   # "saturday", or a range "monday:friday"
+    times: list[TimeRange] = Field(default_factory=list)
+    calendar: Literal["sifma", "fed", "daily"] | None = None   # mute days this calendar is closed
+    match: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+
+    _m1 = field_validator("match")(_exact)
+    _m2 = field_validator("match_re")(_regex)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _problem(f"unknown IANA time zone {value!r} (e.g. America/New_York)") from None
+        return value
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parts = item.split(":")
+            if len(parts) > 2 or any(part not in WEEKDAYS for part in parts):
+                raise _problem(f"bad weekday {item!r}: use lowercase English names "
+                               "(monday … sunday) or a range such as 'monday:friday'")
+        return value
+
+    @model_validator(mode="after")
+    def _some_condition(self) -> "MuteInterval":
+        if not (self.weekdays or self.times or self.calendar):
+            raise _problem("needs weekdays, times or calendar (an interval without them would "
+                           "mute every notification)")
+        return self
+
+    def weekday_numbers(self) -> frozenset[int]:
+        """The weekdays named (0 = Monday), ranges expanded; empty when none are named."""
+        days: set[int] = set()
+        for item in self.weekdays:
+            first, _, last = item.partition(":")
+            a, b = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        return frozenset(days)
+
+
 class DaemonConfig(_Strict):
     catchup_horizon: str = "3d"
     _d1 = field_validator("catchup_horizon")(_check_duration)
@@ -151,11 +369,63 @@ class Config(_Strict):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     receivers: dict[str, ReceiverConfig] = Field(default_factory=dict)
-    routes: list[dict] = Field(default_factory=list)
-    inhibit: list[dict] = Field(default_factory=list)
-    mute: dict[str, dict] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
+    inhibit: list[InhibitRule] = Field(default_factory=list)
+    mute: dict[str, MuteInterval] = Field(default_factory=dict)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+
+    @field_validator("mute")
+    @classmethod
+    def _mute_names(cls, value: dict[str, MuteInterval]) -> dict[str, MuteInterval]:
+        for name in value:
+            if not _MUTE_NAME.match(name):
+                raise PydanticCustomError(
+                    "mute_name", "mute interval name {name!r} must be letters, digits, _ or -",
+                    {"name": name})
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> "Config":
+        """Every receiver and mute interval a route names must exist. Reported together, each at
+        its own place (``parse_config`` turns the ``problems`` into FILE:LINE lines)."""
+        problems = _reference_problems(self)
+        if problems:
+            raise PydanticCustomError(
+                "cross_reference", "{summary}",
+                {"summary": "; ".join(f"{tomlpos.dotted(loc)}: {msg}" for loc, msg in problems),
+                 "problems": tuple(problems)})
+        return self
+
+
+def _reference_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    receivers = sorted(config.receivers)
+    known = ", ".join(receivers) if receivers else "none: add a [receivers.NAME] table"
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for i, route in enumerate(config.routes):
+        for j, name in enumerate(route.receivers):
+            if name not in config.receivers:
+                problems.append((("routes", i, "receivers", j),
+                                 f"unknown receiver {name!r}; configured receivers: {known}"))
+        if route.fallback is not None:
+            if route.fallback not in config.receivers:
+                problems.append((("routes", i, "fallback"),
+                                 f"unknown receiver {route.fallback!r}; configured receivers: {known}"))
+            elif route.fallback in route.receivers:
+                problems.append((("routes", i, "fallback"),
+                                 f"{route.fallback!r} is already a receiver of this route"))
+        if isinstance(route.send_resolved, list):
+            for j, name in enumerate(route.send_resolved):
+                if name not in route.receivers:
+                    problems.append((("routes", i, "send_resolved", j),
+                                     f"{name!r} is not one of this route's receivers "
+                                     f"({', '.join(route.receivers)})"))
+        for j, name in enumerate(route.mute or ()):
+            if name not in config.mute:
+                names = ", ".join(sorted(config.mute)) or "none: add a [mute.NAME] table"
+                problems.append((("routes", i, "mute", j),
+                                 f"unknown mute interval {name!r}; configured: {names}"))
+    return problems
 
 
 # ---- loading ----
@@ -187,9 +457,11 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         where = tomlpos.positions(text)
         problems = []
         for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            line = where.line_of(loc)
-            problems.append((line, f"{filename}:{line}: {tomlpos.dotted(loc)}: {_message(err)}"))
+            located = (err["ctx"]["problems"] if err["type"] == "cross_reference"
+                       else [(tuple(err["loc"]), _message(err))])
+            for loc, message in located:
+                line = where.line_of(loc)
+                problems.append((line, f"{filename}:{line}: {tomlpos.dotted(loc)}: {message}"))
         problems.sort(key=lambda item: item[0])
         raise ConfigError("\n".join(text for _, text in problems)) from None
 
