@@ -13,6 +13,8 @@ from watchdog.daemon import Daemon
 from watchdog.errors import ConfigError
 from watchdog.events import canonical_json, content_hash
 from watchdog.notify.console import ConsoleNotifier
+from watchdog.notify.email import EmailNotifier
+from watchdog.notify.slack import SlackNotifier
 from watchdog.rules import RuleSet, load_rules
 from watchdog.sources.fiscaldata import FiscalDataSource
 from watchdog.sources.fred import FredSource
@@ -75,13 +77,18 @@ def source_named(config: Config, name: str, env: Mapping[str, str]):
     return sources[name]
 
 
-def build_notifiers(config: Config) -> dict:
-    notifiers = {}
+def build_notifiers(config: Config, env: Mapping[str, str] | None = None) -> dict:
+    """One notifier per configured receiver (secrets read from the environment or systemd
+    credentials); with none configured, the console."""
+    env = os.environ if env is None else env
+    notifiers: dict = {}
     for name, receiver in config.receivers.items():
-        if receiver.type != "console":
-            raise ConfigError(f"receiver {name!r}: type {receiver.type!r} is not supported by this "
-                              f"version yet (only 'console')")
-        notifiers[name] = ConsoleNotifier()
+        if receiver.type == "slack":
+            notifiers[name] = SlackNotifier(name, receiver, env)
+        elif receiver.type == "email":
+            notifiers[name] = EmailNotifier(name, receiver, env)
+        else:
+            notifiers[name] = ConsoleNotifier()
     return notifiers or {"console": ConsoleNotifier()}
 
 
@@ -99,7 +106,7 @@ def build_daemon(config: Config, *, db: str | None = None, rule_paths: list[str]
     store = open_store(db or config.store.path, now=now)
     return Daemon(store=store, writer=AsyncWriter(store), sources=build_sources(config, env or os.environ),
                   ruleset=ruleset, rule_paths=paths, config_payload=config_payload(config),
-                  notifiers=build_notifiers(config), now=now,
+                  notifiers=build_notifiers(config, env), config=config, now=now,
                   catchup_horizon=parse_duration(config.daemon.catchup_horizon))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from watchdog.notify import SendResult
+
 
 def format_line(alert: dict) -> str:
     state = alert["state"].upper()
@@ -16,5 +18,6 @@ class ConsoleNotifier:
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream or sys.stdout
 
-    async def send(self, alert: dict) -> None:
+    async def send(self, alert: dict, *, key: str = "") -> SendResult:
         print(format_line(alert), file=self.stream, flush=True)
+        return SendResult("sent")
