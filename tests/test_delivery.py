@@ -77,3 +77,26 @@ fallback = "screen"
     assert "FIRING" not in out and len(slack.received) == 1     # delivered once, not again
     code, out, err = await watchdog("audit", "--db", str(tmp_path / "events.db"))
     assert code == 0, out + err
+
+
+async def test_a_silence_added_from_the_cli_suppresses_the_notification_with_its_reason(aiohttp_server, tmp_path):
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    db = str(tmp_path / "events.db")
+    code, out, err = await watchdog("silence", "add", "--db", db, "--rule", "sofr-over-iorb", "--until", "2h",
+                                    "--comment", "month-end, known", "--by", "desk")
+    assert code == 0, err
+    days = [d.isoformat() for d in recent_business_days(3)]
+    fed.iorb = {days[0]: "3.90"}
+    fed.sofr = {days[1]: "4.22", days[2]: "4.25"}
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err
+    assert "FIRING" not in out
+    conn = sqlite3.connect(db)
+    [(payload,)] = conn.execute("SELECT payload FROM events WHERE type = 'notification-suppressed'").fetchall()
+    conn.close()
+    suppressed = json.loads(payload)
+    assert suppressed["reason"] == "silence" and "month-end, known" in suppressed["detail"]
+    code, out, err = await watchdog("audit", "--db", db)
+    assert code == 0, out + err

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import json
 import sys
 from pathlib import Path
@@ -293,6 +294,154 @@ async def _backfill(source, since):
     import aiohttp
     async with aiohttp.ClientSession() as session:
         return await source.backfill(session, since, app.system_now())
+
+
+# ---- silence ----
+@cli.group()
+def silence():
+    """Silence alerts for a while (stored as events: live, audit and the status page see them)."""
+
+
+@silence.command("add")
+@click.option("--db", required=True, help=DB_HELP)
+@click.option("--rule", "rule_id", help="Silence this rule id.")
+@click.option("--match", "matchers", multiple=True, help="LABEL=VALUE to match (repeatable), e.g. area=repo.")
+@click.option("--until", "until", required=True, help="End: ISO 8601 with offset, or a duration such as 4h or 2d.")
+@click.option("--comment", required=True, help="Why (shown with every suppressed notification).")
+@click.option("--by", "created_by", default=lambda: os.environ.get("USER", "unknown"), help="Who.")
+@guarded
+def silence_add(db, rule_id, matchers, until, comment, created_by):
+    """Add a silence; prints its id."""
+    import uuid
+    from watchdog.routing import SilenceAdded, silence_added_event
+    from watchdog.timefmt import parse_duration, parse_user_time, utc_text
+    now = app.system_now()
+    try:
+        end = now + parse_duration(until)
+    except ValueError:
+        end = parse_user_time(until)
+    exact = dict(m.split("=", 1) for m in matchers if "=" in m)
+    if bad := [m for m in matchers if "=" not in m]:
+        raise click.UsageError(f"--match takes LABEL=VALUE, got {bad[0]!r}")
+    if rule_id:
+        exact["rule"] = rule_id
+    if not exact:
+        raise click.UsageError("give --rule and/or --match")
+    added = SilenceAdded(id=uuid.uuid4().hex[:12], matchers=exact, starts_at=utc_text(now),
+                         ends_at=utc_text(end), comment=comment, created_by=created_by)
+    store = app.open_store(db)
+    try:
+        store.append([silence_added_event(added)])
+    finally:
+        store.close()
+    click.echo(f"{added.id}  until {added.ends_at}  {exact}")
+
+
+@silence.command("list")
+@click.option("--db", required=True, help=DB_HELP)
+@click.option("--all", "show_all", is_flag=True, help="Also expired silences.")
+@guarded
+def silence_list(db, show_all):
+    """List active (or all) silences."""
+    from watchdog.events import SILENCE_ADDED, SILENCE_EXPIRED
+    from watchdog.routing import fold_silences
+    from watchdog.store import iter_events
+    store = app.open_store(_existing(db), readonly=True)
+    try:
+        silences = fold_silences(iter_events(store, types={SILENCE_ADDED, SILENCE_EXPIRED}))
+    finally:
+        store.close()
+    now = app.system_now()
+    for s in sorted(silences.values(), key=lambda s: s.starts_at):
+        if show_all or s.active(now):
+            state = "active" if s.active(now) else "ended"
+            click.echo(f"{s.id}  {state:<6}  until {s.end.isoformat()}  {dict(s.matchers)}  "
+                       f"{s.created_by}: {s.comment}")
+
+
+@silence.command("expire")
+@click.option("--db", required=True, help=DB_HELP)
+@click.argument("silence_id")
+@guarded
+def silence_expire(db, silence_id):
+    """End a silence now."""
+    from watchdog.routing import SilenceExpired, silence_expired_event
+    from watchdog.timefmt import utc_text
+    store = app.open_store(db)
+    try:
+        if store.get(f"silence/{silence_id}/added") is None:
+            raise WatchdogError(f"no silence {silence_id!r} in {db}")
+        store.append([silence_expired_event(SilenceExpired(
+            id=silence_id, expired_at=utc_text(app.system_now()),
+            expired_by=os.environ.get("USER", "unknown")))])
+    finally:
+        store.close()
+    click.echo(f"expired {silence_id}")
+
+
+# ---- render / notify-test ----
+SAMPLE_ALERT = {
+    "rule": "sofr-over-iorb", "rule_hash": "0" * 64, "state": "firing", "date": "2019-09-17",
+    "value": "315", "severity": "warning", "threshold": "10", "evaluated_at": "2019-09-18T12:00:00.000000Z",
+    "reason": "315 > 10 for 2 business days", "summary": "SOFR is 315 bp over IORB",
+    "labels": {"area": "repo"}, "cause_seq": 0, "deadline": "", "link": "", "sentences": [],
+    "inputs": {"sofr": {"date": "2019-09-17", "value": "5.25", "published_at": "2019-09-18T12:00:00.000000Z"},
+               "iorb": {"date": "2019-08-01", "value": "2.1", "published_at": "2019-07-31T18:00:00.000000Z"}},
+}
+
+
+@cli.command()
+@click.option("--rule", "rule_id", help="Render the latest recorded alert of this rule (needs --db).")
+@click.option("--db", help=DB_HELP)
+@click.option("--format", "fmt", type=click.Choice(["slack", "email", "console"]), default="slack", show_default=True)
+@guarded
+def render(rule_id, db, fmt):
+    """Print exactly what a receiver would get for an alert (the latest of --rule, or a sample)."""
+    alert = _latest_alert(db, rule_id) if rule_id else SAMPLE_ALERT
+    if fmt == "slack":
+        from watchdog.notify.slack import format_slack_message
+        click.echo(json.dumps(format_slack_message(alert), indent=2, ensure_ascii=False))
+    elif fmt == "email":
+        from watchdog.notify.email import format_email
+        click.echo(format_email(alert, sender="watchdog@localhost", to=["you@localhost"], receiver="render").as_string())
+    else:
+        from watchdog.notify.console import format_line
+        click.echo(format_line(alert))
+
+
+def _latest_alert(db: str | None, rule_id: str) -> dict:
+    from watchdog.events import ALERT_FIRING, ALERT_FLAGGED, ALERT_RESOLVED
+    from watchdog.store import iter_events
+    if not db:
+        raise click.UsageError("--rule needs --db")
+    store = app.open_store(_existing(db), readonly=True)
+    try:
+        latest = None
+        for event in iter_events(store, types={ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED}):
+            if event.payload.get("rule") == rule_id:
+                latest = event.payload
+    finally:
+        store.close()
+    if latest is None:
+        raise WatchdogError(f"no recorded alert of rule {rule_id!r} in {db}")
+    return latest
+
+
+@cli.command("notify-test")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Daemon config (TOML).")
+@click.option("--receiver", required=True, help="The receiver to send a sample alert to.")
+@guarded
+def notify_test(config_path, receiver):
+    """Send a clearly marked sample alert through one configured receiver; exit 1 if it fails."""
+    config = app.resolve_config(config_path)
+    notifiers = app.build_notifiers(config)
+    if receiver not in notifiers:
+        raise WatchdogError(f"no receiver {receiver!r} (configured: {', '.join(sorted(notifiers))})")
+    sample = dict(SAMPLE_ALERT, summary="watchdog notify-test: this is a test message, not an alert",
+                  rule="notify-test")
+    result = asyncio.run(notifiers[receiver].send(sample, key=f"notify-test/{receiver}/{app.system_now().timestamp()}"))
+    click.echo(f"{receiver}: {result.outcome}{' (permanent)' if result.permanent else ''} {result.detail}".rstrip())
+    sys.exit(0 if result.outcome == "sent" else 1)
 
 
 # ---- events ----
