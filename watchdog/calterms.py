@@ -39,6 +39,8 @@ value there to explain.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import calendar as _stdcal
 from datetime import date
 
@@ -129,6 +131,7 @@ def is_term(term: str, day: date, calendar: str = "sifma", window: int = 0) -> b
     return any(_is_instance(term, calendar, d) for d in business_days(calendar, start, end))
 
 
+@lru_cache(maxsize=65536)   # replay asks the same (date, calendar) for every rule and event
 def terms_on(day: date, calendar: str = "sifma", window: int = 0) -> frozenset[str]:
     """Every term ``day`` carries (see ``is_term``); empty on an ordinary day."""
     return frozenset(term for term in TERMS if is_term(term, day, calendar, window))

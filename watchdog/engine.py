@@ -292,7 +292,7 @@ class Engine:
         if (latest < expected) == firing:
             return []
         state, date = ("firing", expected) if latest < expected else ("resolved", latest)
-        late = _business_days_late(rule.series, latest, expected)
+        late = max(0, _business_days_late(rule.series, latest, expected))
         reason = (f"{rule.series} for {expected} not published {rule.grace} after it was due "
                   f"(latest {latest})" if state == "firing" else f"{rule.series} for {latest} arrived")
         values = {"rule": rule.id, "severity": rule.severity, "date": date, "series": rule.series,
