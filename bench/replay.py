@@ -98,6 +98,11 @@ def _bn(millions: int) -> str:
     return f"{whole}.{frac:03d}".rstrip("0").rstrip(".") if frac else str(whole)
 
 
+def _revert(level: int, mean: int, shock: int) -> int:
+    """One step of a mean-reverting walk (levels stay plausible over centuries)."""
+    return max(0, level + (mean - level) // 20 + shock)
+
+
 @lru_cache(maxsize=None)
 def _published(calendar: str, lag: int, at: tuple[int, int], day: date) -> str:
     return nominal_publication_text(_REPRESENTATIVE[(calendar, lag, at)], day)
@@ -163,9 +168,8 @@ class History:
 
     def rate(self, series: str, day: date, bp: int) -> NewEvent:
         r = self.rng
-        spread = r.randint(2, 12)
-        attributes = {"p1": _pct(bp - spread - r.randint(0, 20)), "p25": _pct(bp - r.randint(0, 3)),
-                      "p75": _pct(bp + r.randint(0, 3)), "p99": _pct(bp + spread + r.randint(0, 30)),
+        attributes = {"p1": _pct(bp - r.randint(3, 25)), "p25": _pct(bp - r.randint(0, 3)),
+                      "p75": _pct(bp + r.randint(0, 3)), "p99": _pct(bp + r.randint(2, 10)),
                       "volume": str(r.randint(80, 3200) if series in ("sofr", "tgcr", "bgcr")
                                     else r.randint(60, 300))}
         return self.obs(series, day, _pct(bp), attributes)
@@ -200,14 +204,14 @@ class History:
                 out.append(self.rate("sofr", day, sofr))
                 out.append(self.rate("tgcr", day, sofr - r.randint(0, 3)))
                 out.append(self.rate("bgcr", day, sofr - r.randint(0, 2)))
-                self.onrrp = max(0, self.onrrp + r.randint(-40_000, 40_000))
+                self.onrrp = _revert(self.onrrp, 500_000, r.randint(-40_000, 40_000))
                 out.append(self.obs("onrrp", day, _bn(self.onrrp)))
-                out.append(self.obs("srf", day, _bn(r.randint(0, 5_000) if bump > 10 else 0)))
+                out.append(self.obs("srf", day, _bn(r.randint(0, 5_000) if bump > 15 else 0)))
             if fed:
                 effr = iorb - 7 + r.randint(-1, 1) + bump // 4
                 out.append(self.rate("effr", day, effr))
                 out.append(self.rate("obfr", day, effr + r.randint(-1, 1)))
-                self.tga = max(20_000, self.tga + r.randint(-60_000, 60_000))
+                self.tga = _revert(self.tga, 700_000, r.randint(-40_000, 40_000))
                 out.append(self.obs("tga", day, _bn(self.tga), raw=str(self.tga)))
             if sifma and r.random() < 1 / 500:                          # revised the next day
                 rev = self.rate("sofr", day, sofr + r.choice((-1, 1)))
@@ -215,17 +219,17 @@ class History:
                 rev.payload["provenance"]["vintage"] = nxt
                 out.append(NewEvent(rev.type, rev.key, rev.payload, nxt))
         if weekday == 2:
-            self.reserves = max(10_000, self.reserves + r.randint(-80_000, 80_000))
-            self.assets = max(100_000, self.assets + r.randint(-50_000, 50_000))
+            self.reserves = _revert(self.reserves, 3_300_000, r.randint(-60_000, 60_000))
+            self.assets = _revert(self.assets, 7_000_000, r.randint(-50_000, 50_000))
             out.append(self.obs("reserves", day, _bn(self.reserves), raw=f"{self.reserves}.0"))
             out.append(self.obs("fed_assets", day, _bn(self.assets), raw=str(self.assets)))
             out.append(self.obs("tga_weekly_avg", day, _bn(self.tga), raw=f"{self.tga}.0"))
             out.append(self.obs("primary_credit", day, _bn(r.randint(0, 9_000)), raw="0"))
         if day.day == 1:
-            self.m2 += r.randint(-50_000, 150_000)
+            self.m2 = _revert(self.m2, 20_000_000, r.randint(-100_000, 100_000))
             out.append(self.obs("m2", day, _bn(self.m2), raw=_bn(self.m2)))
             if day.month in (1, 4, 7, 10):
-                self.gdp += r.randint(-100_000, 400_000)
+                self.gdp = _revert(self.gdp, 25_000_000, r.randint(-300_000, 300_000))
                 out.append(self.obs("gdp", day, _bn(self.gdp), raw=_bn(self.gdp)))
         return out
 

@@ -4,6 +4,14 @@
     BENCH append <ratio> target 0.5
         100k events appended through the store (validation, canonical JSON, hashing, dedup
         look-ups, durable batches) / raw executemany of the very rows the store wrote.
+    BENCH replay <ratio> target 0.5
+        market events/s of `watchdog replay` with the default rules over a synthetic 1M-event
+        market log / a raw sqlite3 + json.loads scan of the same events (bench/replay.py).
+    BENCH keywords <ratio> target 0.5
+        speech MB/s through the default keyword rules / one plain regex (bench/keywords.py).
+
+Environment: BENCH_EVENTS (append, default 100000), BENCH_EVENTS_REPLAY (replay log size,
+default 1000000; e.g. 100000 for a quick check).
 """
 from __future__ import annotations
 
@@ -19,12 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import baselines  # noqa: E402
+import keywords as keywords_bench  # noqa: E402
+import replay as replay_bench  # noqa: E402
 
 from watchdog.app import tune_gc  # noqa: E402
 from watchdog.events import NewEvent  # noqa: E402
 from watchdog.store import SqliteEventStore  # noqa: E402
 
 N = int(os.environ.get("BENCH_EVENTS", "100000"))
+N_REPLAY = int(os.environ.get("BENCH_EVENTS_REPLAY", "1000000"))
 BATCH = 10000                  # AsyncWriter's max_batch: what one durable transaction holds
 SERIES = ["sofr", "tgcr", "bgcr", "effr", "obfr"]
 
@@ -65,7 +76,10 @@ def main() -> None:
     rows: list = []
     ours(raw, rows)                     # warm-up, and the rows the store wrote for the yardstick
     ratio = baselines.ratio(lambda: ours(raw, [1]), lambda: baselines.raw_append_rate(rows), repeats=5)
-    print(f"BENCH append {ratio:.2f} target 0.5")
+    print(f"BENCH append {ratio:.2f} target 0.5", flush=True)
+    del raw, rows
+    print(replay_bench.measure(N_REPLAY), flush=True)
+    print(keywords_bench.measure(), flush=True)
 
 
 if __name__ == "__main__":

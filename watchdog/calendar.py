@@ -54,6 +54,7 @@ def _check(calendar: str) -> None:
         raise ValueError(f"unknown calendar {calendar!r}; known: {', '.join(CALENDARS)}")
 
 
+@lru_cache(maxsize=None)   # hot in replay (calendar terms, staleness); OVERRIDES never change at run time
 def is_business_day(calendar: str, day: date) -> bool:
     _check(calendar)
     if calendar == "daily":

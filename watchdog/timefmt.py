@@ -25,7 +25,7 @@ def parse_utc(text: str) -> datetime:
     """Parse the fixed UTC format back into an aware datetime."""
     if not _FIXED.match(text):
         raise ValueError(f"not a fixed-width UTC time: {text!r}")
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)      # 3.11 reads the Z suffix; ~10x faster than strptime
 
 
 def parse_user_time(text: str) -> datetime:
