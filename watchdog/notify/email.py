@@ -46,7 +46,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import aiosmtplib
@@ -56,6 +55,7 @@ from watchdog.errors import ConfigError
 from watchdog.notify import SendResult
 from watchdog.numbers import norm
 from watchdog.redact import REDACTED, scrub
+from watchdog.secrets import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -344,26 +344,9 @@ def format_email(alert: dict, *, sender: str, to: list[str], receiver: str,
 # ---- sending ----
 
 def read_password(env: Mapping[str, str], var: str) -> str | None:
-    """``$var``, else the systemd credential ``$CREDENTIALS_DIRECTORY/<var lowercased>`` (or
-    ``<var>`` exactly); None if neither. A credential file's trailing newline is dropped."""
-    value = env.get(var) or ""
-    if value:
-        return value
-    directory = env.get("CREDENTIALS_DIRECTORY")
-    if not directory:
-        return None
-    for name in dict.fromkeys((var.lower(), var)):
-        path = Path(directory) / name
-        if path.is_file():
-            try:
-                value = path.read_text(encoding="utf-8").rstrip("\r\n")
-            except (OSError, UnicodeDecodeError) as exc:
-                # The path is not secret; the content might be, so it is never shown.
-                log.warning("email: cannot read credential %s: %s", path, type(exc).__name__)
-                continue
-            if value:
-                return value
-    return None
+    """The SMTP password from the environment or a systemd credential; spaces are kept (a
+    password may hold them), only a credential file's trailing newline is dropped."""
+    return read_secret(env, var, keep_spaces=True)
 
 
 def _secret_forms(username: str | None, password: str | None) -> list[str]:

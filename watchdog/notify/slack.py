@@ -59,7 +59,6 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -73,6 +72,7 @@ from watchdog.notify import SendResult
 from watchdog.redact import scrub
 from watchdog.series import SERIES
 from watchdog.timefmt import NEW_YORK, parse_utc
+from watchdog.secrets import read_secret as _read_secret
 
 log = logging.getLogger(__name__)
 
@@ -426,25 +426,8 @@ RETRIED = frozenset({"ratelimited", "server", "timeout", "unreachable"})
 
 
 def read_secret(env: Mapping[str, str], var: str) -> str | None:
-    """A secret from the environment, else from ``$CREDENTIALS_DIRECTORY/<var lowercased>`` (or
-    ``<var>``); None if neither has it. The value is never logged, only the path."""
-    value = (env.get(var) or "").strip()
-    if value:
-        return value
-    directory = env.get("CREDENTIALS_DIRECTORY")
-    if not directory:
-        return None
-    for name in (var.lower(), var):
-        path = Path(directory) / name
-        if path.is_file():
-            try:
-                value = path.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                log.warning("slack: cannot read credential %s: %s", path, type(exc).__name__)
-                continue
-            if value:
-                return value
-    return None
+    """The webhook URL or token from the environment or a systemd credential (never logged)."""
+    return _read_secret(env, var)
 
 
 def _retry_after(headers: Any) -> float:

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -36,6 +35,7 @@ from watchdog.sources.base import (Fetched, RateLimiter, Sleep, cap_published, f
 from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, failures_of,
                                       json_kind, load_json, number, parse_day, published_text)
 from watchdog.timefmt import NEW_YORK, new_york, parse_duration, utc_text
+from watchdog.secrets import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -270,24 +270,7 @@ def _csv_lines(body: bytes, fred_id: str) -> list[tuple[int, list[str]]]:
 
 def read_api_key(env: Mapping[str, str], var: str) -> str | None:
     """The key from the environment, else from a systemd credential file; None if neither."""
-    key = (env.get(var) or "").strip()
-    if key:
-        return key
-    directory = env.get("CREDENTIALS_DIRECTORY")
-    if not directory:
-        return None
-    for name in (var.lower(), var):
-        path = Path(directory) / name
-        if path.is_file():
-            try:
-                key = path.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                # The path is not secret; the content might be, so it is never shown.
-                log.warning("fred: cannot read credential %s: %s", path, type(exc).__name__)
-                continue
-            if key:
-                return key
-    return None
+    return read_secret(env, var)
 
 
 # ---- the source ----
