@@ -14,7 +14,8 @@ The log (built once per run in a temporary directory, through the real store: ``
 ``SqliteEventStore.append`` in durable batches of 10,000 with a fixed ``now``, then
 ``verify_file``): ``n_events`` observations of the canonical series on their own calendars and
 nominal publication times (``series.nominal_publication``), one business day after another,
-ending by 2026-09-04:
+from a start chosen so that the daily and periodic series alone would reach 2026-09-04 (step
+changes and revisions take their share, so a million ends around 2022):
 
 - daily: sofr, tgcr, bgcr (SIFMA), effr, obfr (Fed), each with p1/p25/p75/p99/volume; onrrp and
   srf take-up (SIFMA); tga (Fed, DTS);
@@ -25,8 +26,9 @@ ending by 2026-09-04:
 - a few ``observation-revised`` events (a rate revised the next business day, vintage-dated).
 
 Rates sit a few bp around IORB with month-end bumps and rare multi-day stress episodes, so the
-default rules go pending, fire and resolve now and then, as on real history. About 2,240 events
-make a year, so the default million covers roughly 450 years of business days: the calendars
+default rules go pending, fire and resolve now and then, as on real history (about 7,000
+transitions per million events). About 2,240 events make a year, so the default million covers
+roughly 430 years of business days (1592-2022): the calendars
 (holidays from the ``holidays`` library, weekdays only before it has data) and New York time
 (local mean time before 1883) are used exactly as the importer uses them.
 

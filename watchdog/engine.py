@@ -21,12 +21,13 @@ is due — the only transitions that need no new event.
 """
 from __future__ import annotations
 
+import ast
 import bisect
 from dataclasses import dataclass, replace
-from datetime import date as Date
+from datetime import date as Date, timedelta
 from decimal import Decimal
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from watchdog.calterms import business_day_of_month, is_term, terms_on
 from watchdog.events import (
@@ -39,11 +40,13 @@ from watchdog.numbers import norm
 from watchdog.rules import (
     CompositeRule, Rule, RuleSet, StalenessRule, render_summary, ruleset_from_canonical,
 )
-from watchdog.series import SERIES
-from watchdog.staleness import expected_date, next_deadline
+from watchdog.calendar import next_business_day
+from watchdog.series import SERIES, nominal_publication
+from watchdog.staleness import expected_date
 from watchdog.timefmt import parse_utc, utc_text
 
 _FACTS = (OBSERVATION_RECORDED, OBSERVATION_REVISED)
+_NO_TERMS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,36 @@ class RuleState:
     before_last: "RuleState | None" = None   # the state before last_date was applied
 
 
-@dataclass(frozen=True)
-class Point:
+_INACTIVE = RuleState()
+
+
+def _cut(state: RuleState) -> RuleState:
+    """``state`` without its own ``before_last``: only one level is ever read (re-evaluating
+    ``last_date`` starts from ``before_last``), and the full chain kept every state ever reached
+    alive (memory and GC time grow with the history)."""
+    return RuleState(status=state.status, streak=state.streak, recovering=state.recovering,
+                     since=state.since, last_date=state.last_date)
+
+
+def _next(state: RuleState, date: str, prev: RuleState, *, status: str | None = None,
+          streak: int | None = None, recovering: int | None = None) -> RuleState:
+    """``dataclasses.replace`` without its per-call introspection (a third of ``_step``)."""
+    return RuleState(status=state.status if status is None else status,
+                     streak=state.streak if streak is None else streak,
+                     recovering=state.recovering if recovering is None else recovering,
+                     since=state.since, last_date=date, before_last=prev)
+
+
+class Point(NamedTuple):
     value: Decimal
-    attributes: dict[str, Decimal]
+    attributes: dict[str, str]       # as in the payload: parsed only when a rule reads one
     published_at: str
+
+    def get(self, attr: str | None) -> Decimal | None:
+        if attr is None:
+            return self.value
+        text = self.attributes.get(attr)
+        return None if text is None else Decimal(text)
 
 
 class SeriesData:
@@ -72,15 +100,17 @@ class SeriesData:
 
     def add(self, payload: dict[str, Any], published_at: str) -> None:
         series, date = payload["series"], payload["date"]
-        attrs = {k: Decimal(v) for k, v in payload.get("attributes", {}).items()}
-        by_date = self.points.setdefault(series, {})
+        by_date = self.points.get(series)
+        if by_date is None:
+            by_date = self.points[series] = {}
+            self.dates[series] = []
         if date not in by_date:
-            dates = self.dates.setdefault(series, [])
+            dates = self.dates[series]
             if not dates or dates[-1] < date:
                 dates.append(date)
             else:
                 bisect.insort(dates, date)
-        by_date[date] = Point(Decimal(payload["value"]), attrs, published_at)
+        by_date[date] = Point(Decimal(payload["value"]), payload.get("attributes") or {}, published_at)
 
     def at(self, series: str, date: str, join: str) -> tuple[str, Point] | None:
         by_date = self.points.get(series)
@@ -99,6 +129,46 @@ def _base(name: str) -> tuple[str, str | None]:
     return series, attr or None
 
 
+_NAMES: dict[str, tuple[str, str | None, str]] = {}
+
+
+def _name(name: str) -> tuple[str, str | None, str]:
+    """(series, attribute, join) of an input name, parsed once."""
+    found = _NAMES.get(name)
+    if found is None:
+        series, attr = _base(name)
+        found = _NAMES[name] = (series, attr, SERIES[series].join)
+    return found
+
+
+_EAGER = frozenset({"bp", "abs", "min", "max"})   # functions that evaluate every argument at d
+
+
+def _strict_series(node: ast.AST) -> set[str]:
+    """Series read at the evaluation date on every evaluation path of an expression: both sides
+    of arithmetic, the arguments of bp/abs and value-form min/max, the first comparison of a
+    chain, the first operand of and/or. Windows, lag, days_since and later operands are left out
+    (they read other dates, or may not be reached)."""
+    if isinstance(node, ast.Expression):
+        return _strict_series(node.body)
+    if isinstance(node, ast.Name):
+        return {node.id} if node.id in SERIES else set()
+    if isinstance(node, ast.Attribute):
+        return {node.value.id} if isinstance(node.value, ast.Name) and node.value.id in SERIES else set()
+    if isinstance(node, ast.BinOp):
+        return _strict_series(node.left) | _strict_series(node.right)
+    if isinstance(node, ast.UnaryOp):
+        return _strict_series(node.operand)
+    if isinstance(node, ast.Compare):
+        return _strict_series(node.left) | _strict_series(node.comparators[0])
+    if isinstance(node, ast.BoolOp):
+        return _strict_series(node.values[0])
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _EAGER
+            and not any(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)):
+        return set().union(*(_strict_series(a) for a in node.args))
+    return set()
+
+
 class _Compiled:
     """A threshold rule plus what the engine precomputes about it."""
 
@@ -111,6 +181,28 @@ class _Compiled:
         # calendar terms are read on the calendar of the rule's first driver (SOFR: SIFMA)
         self.calendar = SERIES[sorted(self.drivers)[0]].calendar
         self.calendar_aware = bool(rule.skip_on or rule.only_on or rule.above_on or rule.below_on)
+        # the only terms that decide anything for this rule (the full set is shown on alerts)
+        self.terms_used = tuple(sorted({*rule.skip_on, *rule.only_on, *rule.above_on, *rule.below_on}))
+        # read once: these are properties that re-parse their text on every access
+        self.expr = rule.compiled
+        self.for_business_days = rule.for_business_days
+        self.for_duration = rule.for_duration
+        self.keep_firing_business_days = rule.keep_firing_business_days
+        self.above = rule.above is not None
+        self.plain_threshold = rule.threshold_on(frozenset())
+        self.thresholds: dict[frozenset[str], Decimal] = {}
+        # market series the expression reads at the date itself on every path: without a value
+        # on that date the evaluation cannot succeed, so it is not attempted (see _value)
+        self.market_inputs = tuple(sorted(
+            s for s in _strict_series(ast.parse(rule.expr, mode="eval")) if SERIES[s].join == "market"))
+
+    def threshold_on(self, terms: frozenset[str]) -> Decimal:
+        if not terms:
+            return self.plain_threshold
+        found = self.thresholds.get(terms)
+        if found is None:
+            found = self.thresholds[terms] = self.rule.threshold_on(terms)
+        return found
 
 
 class _Context:
@@ -123,12 +215,12 @@ class _Context:
 
     def value(self, name: str, date: str) -> Decimal | None:
         key = (name, date)
-        if key not in self._values:
-            series, attr = _base(name)
-            found = self.data.at(series, date, SERIES[series].join)
-            point = found[1] if found else None
-            self._values[key] = None if point is None else (point.value if attr is None else point.attributes.get(attr))
-        return self._values[key]
+        values = self._values
+        if key not in values:
+            series, attr, join = _name(name)
+            found = self.data.at(series, date, join)
+            values[key] = None if found is None else found[1].get(attr)
+        return values[key]
 
     def history(self, date: str, n: int) -> list[str]:
         """The last ``n`` evaluation dates of the rule ending at ``date``: its drivers' dates."""
@@ -163,6 +255,11 @@ class Engine:
         self.ruleset = RuleSet()
         self.keywords: list = []
         self.deadlines: dict[str, str] = {}      # staleness rule id -> next deadline (UTC text)
+        self._terms_used: dict[tuple, frozenset[str]] = {}             # (calendar, terms, date)
+        # staleness rule id -> (from, until, expected ISO date, expected date): expected_date is
+        # constant on [from, until), until being the rule's next deadline
+        self._expected: dict[str, tuple[str, str, str, Date]] = {}
+        self._grace: dict[str, timedelta] = {}
         if ruleset is not None:
             self._install(ruleset)
 
@@ -176,6 +273,8 @@ class Engine:
                 self.by_series.setdefault(series, []).append(rule_id)
         self.keywords = [(rule, compile_keyword_rule(rule)) for rule in ruleset.keyword_rules]
         timed = {r.id for r in ruleset.staleness_rules} | {r.id for r in ruleset.rules if r.for_duration}
+        self._grace = {r.id: r.grace_period for r in ruleset.staleness_rules}
+        self._expected = {}
         self.deadlines = {rule_id: d for rule_id, d in self.deadlines.items() if rule_id in timed}
 
     def load(self, ruleset: RuleSet, now: str, cause_seq: int) -> list[AlertTransition]:
@@ -271,7 +370,28 @@ class Engine:
 
     def _arm(self, rule: StalenessRule, now: str) -> None:
         if self.data.dates.get(rule.series):     # a series never seen is not late yet
-            self.deadlines[rule.id] = utc_text(next_deadline(rule.series, parse_utc(now), rule.grace_period))
+            self.deadlines[rule.id] = self._expected_at(rule, now)[1]
+
+    def _expected_at(self, rule: StalenessRule, now: str) -> tuple[str, str, str, Date]:
+        """(from, until, expected, expected as a date): ``staleness.expected_date`` at ``now``,
+        which holds until the next deadline ``until`` (= ``staleness.next_deadline``). Computed
+        once per deadline; at the deadline itself the expected date is the business day whose
+        value fell due then (publication times increase with the date), so no search."""
+        cached = self._expected.get(rule.id)
+        if cached is not None:
+            if cached[0] <= now < cached[1]:
+                return cached
+            calendar = SERIES[rule.series].calendar
+            if now == cached[1]:
+                day = next_business_day(calendar, cached[3])
+            else:
+                day = expected_date(rule.series, parse_utc(now), self._grace[rule.id])
+        else:
+            calendar = SERIES[rule.series].calendar
+            day = expected_date(rule.series, parse_utc(now), self._grace[rule.id])
+        until = nominal_publication(rule.series, next_business_day(calendar, day)) + self._grace[rule.id]
+        cached = self._expected[rule.id] = (now, utc_text(until), day.isoformat(), day)
+        return cached
 
     def _stale_on_fact(self, series: str, now: str, seq: int) -> list[AlertTransition]:
         out = []
@@ -287,7 +407,7 @@ class Engine:
         dates = self.data.dates.get(rule.series)
         if not dates:
             return []
-        expected = expected_date(rule.series, parse_utc(now), rule.grace_period).isoformat()
+        expected = self._expected_at(rule, now)[2]
         latest, firing = dates[-1], self.emitted.get(rule.id) == "firing"
         if (latest < expected) == firing:
             return []
@@ -346,6 +466,8 @@ class Engine:
     def _composites(self, changed: list[AlertTransition], now: str, seq: int) -> list[AlertTransition]:
         """Re-evaluate composite rules whose members just changed state (to a fixpoint, so a
         composite of composites follows)."""
+        if not changed or not self.ruleset.composite_rules:
+            return []
         out: list[AlertTransition] = []
         moved = [t for t in changed if t.state in ("firing", "resolved")]
         for _ in range(len(self.ruleset.composite_rules) + 1):
@@ -403,8 +525,21 @@ class Engine:
         return sorted(found)
 
     def _terms(self, compiled: _Compiled, date: str) -> frozenset[str]:
+        """The terms of ``date`` this rule reads (skip_on, only_on, above_on, below_on): all that
+        decides its evaluation. ``_all_terms`` is what an alert shows."""
         if not compiled.calendar_aware:
-            return frozenset()
+            return _NO_TERMS
+        key = (compiled.calendar, compiled.terms_used, date)
+        terms = self._terms_used.get(key)
+        if terms is None:
+            day, calendar = Date.fromisoformat(date), compiled.calendar
+            terms = self._terms_used[key] = frozenset(
+                t for t in compiled.terms_used if is_term(t, day, calendar))
+        return terms
+
+    def _all_terms(self, compiled: _Compiled, date: str) -> frozenset[str]:
+        if not compiled.calendar_aware:
+            return _NO_TERMS
         return terms_on(Date.fromisoformat(date), compiled.calendar)
 
     @staticmethod
@@ -421,23 +556,23 @@ class Engine:
             terms = self._terms(compiled, date)
             if not self._applies(compiled.rule, terms):
                 continue                       # skip_on / only_on: neither counts nor breaks
-            state = self.states.get(compiled.rule.id, RuleState())
+            state = self.states.get(compiled.rule.id, _INACTIVE)
             again = date == state.last_date
-            evaluated = self._evaluate(compiled, date)
-            if evaluated is None:
+            value = self._value(compiled, date)
+            if value is None:
                 continue
-            value, inputs = evaluated
-            threshold = compiled.rule.threshold_on(terms)
-            start = (state.before_last or RuleState()) if again else state
+            threshold = compiled.threshold_on(terms)
+            start = (state.before_last or _INACTIVE) if again else state
             new_state, target, reason = self._step(compiled, start, date, value, threshold)
-            if compiled.rule.for_duration:
+            if compiled.for_duration:
                 new_state, target, reason = self._wall_clock_for(compiled, start, new_state, target, reason, now)
             self.states[compiled.rule.id] = new_state
             if again:
                 target, reason = self._correction(state, new_state)
             if target is not None:
-                out.append(self._transition(compiled, target, date, now, seq, reason, value, inputs,
-                                            threshold, terms))
+                out.append(self._transition(compiled, target, date, now, seq, reason, value,
+                                            self._inputs(compiled, date), threshold,
+                                            self._all_terms(compiled, date)))
         return out
 
     def _wall_clock_for(self, compiled: _Compiled, start: RuleState, new: RuleState, target, reason, now: str):
@@ -465,45 +600,60 @@ class Engine:
     def _evaluate(self, compiled: _Compiled, date: str):
         """(value, inputs) of the rule at ``date``, or None when an input is missing (or a
         window is not yet full): that date is then simply not evaluated."""
-        context = _Context(self.data, compiled)
+        value = self._value(compiled, date)
+        return None if value is None else (value, self._inputs(compiled, date))
+
+    def _value(self, compiled: _Compiled, date: str) -> Decimal | None:
+        """The rule's value at ``date``, or None when an input is missing (or a window is not
+        yet full). A market input the expression must read on ``date`` itself and that has no
+        value then is seen before evaluating: the common case (SOFR is published an hour before
+        EFFR), and raising EvalError through the expression costs more."""
+        points = self.data.points
+        for series in compiled.market_inputs:
+            by_date = points.get(series)
+            if by_date is None or date not in by_date:
+                return None
         try:
-            result = compiled.rule.compiled.evaluate_at(context, date)
+            result = compiled.expr.evaluate_at(_Context(self.data, compiled), date)
         except EvalError:
             return None
-        if isinstance(result, bool):
-            result = Decimal(int(result))
+        return Decimal(int(result)) if isinstance(result, bool) else result
+
+    def _inputs(self, compiled: _Compiled, date: str) -> dict:
+        """What an alert shows: each input as of ``date`` (only built for a transition)."""
         inputs = {}
-        for name in compiled.names:          # what the alert shows: each input as of the date
-            series, attr = _base(name)
-            found = self.data.at(series, date, SERIES[series].join)
-            value = None if found is None else (found[1].value if attr is None else found[1].attributes.get(attr))
+        for name in compiled.names:
+            series, attr, join = _name(name)
+            found = self.data.at(series, date, join)
+            value = None if found is None else found[1].get(attr)
             if value is not None:
                 inputs[name] = (found[0], value, found[1].published_at)
-        return result, inputs
+        return inputs
 
     def _step(self, compiled: _Compiled, state: RuleState, date: str, value: Decimal,
               threshold: Decimal):
         """Next state for one evaluated date, and the transition it causes (if any)."""
         rule = compiled.rule
-        breach = value > threshold if rule.above is not None else value < threshold
-        base = replace(state, last_date=date, before_last=state)
-        if state.status == "firing":
+        breach = value > threshold if compiled.above else value < threshold
+        prev = state if state.before_last is None else _cut(state)
+        status, streak, recovering = state.status, state.streak, state.recovering
+        if status == "firing":
             if not _recovered(rule, value, breach):
-                return replace(base, streak=state.streak + 1 if breach else 0, recovering=0), None, ""
-            recovering = state.recovering + 1
-            if recovering <= rule.keep_firing_business_days:
-                return replace(base, recovering=recovering), None, ""   # keep_firing_for
-            return (replace(base, status="inactive", streak=0, recovering=0), "resolved",
+                return _next(state, date, prev, streak=streak + 1 if breach else 0, recovering=0), None, ""
+            recovering += 1
+            if recovering <= compiled.keep_firing_business_days:
+                return _next(state, date, prev, recovering=recovering), None, ""   # keep_firing_for
+            return (_next(state, date, prev, status="inactive", streak=0, recovering=0), "resolved",
                     _recovery_reason(rule, value, recovering))
         if not breach:
-            return replace(base, status="inactive", streak=0), None, ""
-        streak = state.streak + 1
-        if streak >= rule.for_business_days:
-            return (replace(base, status="firing", streak=streak, recovering=0), "firing",
+            return _next(state, date, prev, status="inactive", streak=0), None, ""
+        streak += 1
+        if streak >= compiled.for_business_days:
+            return (_next(state, date, prev, status="firing", streak=streak, recovering=0), "firing",
                     _breach_reason(rule, value, streak, threshold))
-        new = replace(base, status="pending", streak=streak)
-        return (new, ("pending" if state.status != "pending" else None),
-                f"{streak} of {rule.for_business_days} business days")
+        return (_next(state, date, prev, status="pending", streak=streak),
+                ("pending" if status != "pending" else None),
+                f"{streak} of {compiled.for_business_days} business days")
 
     def _transition(self, compiled: _Compiled, state: str, date: str, now: str, seq: int,
                     reason: str, value: Decimal | None = None, inputs=None,
