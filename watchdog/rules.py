@@ -354,7 +354,7 @@ class Rule(_RuleBase):
         level = self.recover_below if self.direction == "above" else self.recover_above
         return self.threshold if level is None else level
 
-    @property
+    @cached_property    # frozen: parsed once, not on every engine evaluation
     def keep_firing_business_days(self) -> int:
         """Business days the recovery must hold before a firing alert resolves (0 = at once)."""
         return _business_days(self.keep_firing_for) if self.keep_firing_for else 0
@@ -366,13 +366,13 @@ class Rule(_RuleBase):
             return max([self.above, *(v for t, v in self.above_on.items() if t in terms)])
         return min([self.below, *(v for t, v in self.below_on.items() if t in terms)])  # type: ignore[list-item]
 
-    @property
+    @cached_property    # frozen: parsed once, not on every engine evaluation
     def for_business_days(self) -> int:
         """Consecutive business days the condition must hold; 1 = fire on the first day."""
         days, _ = _parse_for(self.for_)
         return days
 
-    @property
+    @cached_property    # frozen: parsed once, not on every engine evaluation
     def for_duration(self) -> timedelta | None:
         """A wall-clock persistence (``for = "6h"``), or None."""
         _, duration = _parse_for(self.for_)
@@ -572,7 +572,7 @@ class StalenessRule(_RuleBase):
         _check_placeholders(self.summary, self.PLACEHOLDERS)
         return self
 
-    @property
+    @cached_property    # frozen: parsed once, not on every engine evaluation
     def grace_period(self) -> timedelta:
         return parse_duration(self.grace)
 
@@ -866,10 +866,14 @@ def _composite_references(loaded: Sequence[tuple[AnyRule, str]]) -> list[str]:
 
 
 def _reaches(start: str, target: str, members: Mapping[str, list[str]], seen: set[str]) -> bool:
+    """Whether ``target`` is among the (transitive) members of ``start``."""
     for member in members.get(start, []):
-        if member == target or (member not in seen and (seen.add(member) or True)
-                                and _reaches(member, target, members, seen)):
+        if member == target:
             return True
+        if member not in seen:
+            seen.add(member)
+            if _reaches(member, target, members, seen):
+                return True
     return False
 
 
