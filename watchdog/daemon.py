@@ -21,14 +21,12 @@ from apscheduler.triggers.date import DateTrigger
 from watchdog import __version__
 from watchdog.engine import Engine
 from watchdog.events import (
-    CONFIG_LOADED, DAEMON_STARTED, DAEMON_STOPPED, NOTIFICATION_ATTEMPTED, NOTIFICATION_FAILED,
-    NOTIFICATION_SENT, NOTIFICATION_SUPPRESSED, NOTIFICATION_UNKNOWN, RULES_LOADED, FACT_TYPES,
-    NewEvent, new_alert,
+    CONFIG_LOADED, DAEMON_STARTED, DAEMON_STOPPED, RULES_LOADED, FACT_TYPES, NewEvent, new_alert,
 )
 from watchdog.config import Config
-from watchdog.notify import SendResult
-from watchdog.outbox import MAX_ATTEMPTS, Outbox, backoff, outcome, too_old
-from watchdog.routing import default_receivers, suppression_reason
+from watchdog.delivery import Delivery
+from watchdog.outbox import Outbox
+from watchdog.routing import default_receivers
 from watchdog.rules import RuleSet
 from watchdog.schedule import apscheduler_job_defaults, jittered, plan_poll
 from watchdog.store import EventStore, AsyncWriter, iter_events
@@ -202,89 +200,9 @@ class Daemon:
             appended += len(stored)
 
     async def deliver(self, report: CycleReport) -> None:
-        """Send what the outbox owes; a permanent failure makes its fallback owed, which the next
-        round sends at once (bounded: retryable failures wait out their backoff)."""
-        for _ in range(3):
-            before = (report.sent, report.suppressed, report.failed)
-            await self._deliver_round(report)
-            if (report.sent, report.suppressed, report.failed) == before:
-                return
-
-    async def _deliver_round(self, report: CycleReport) -> None:
-        """One pass: suppress (catch-up, silence, inhibition, mute), reconcile an unknown
-        outcome, else attempt; every step is recorded before and after the send."""
-        now = self.now()
-        for delivery in self.outbox.owed(utc_text(now)):
-            suppressed = self._suppression(delivery, now)
-            if suppressed is not None:
-                reason, detail = suppressed
-                await self.writer.append([outcome(delivery, NOTIFICATION_SUPPRESSED, reason=reason, detail=detail)])
-                report.suppressed += 1
-                continue
-            if await self._reconciled(delivery):
-                report.sent += 1
-                continue
-            await self._attempt(delivery, report)
-        await self.evaluate()
-
-    def _suppression(self, delivery, now: datetime) -> tuple[str, str] | None:
-        if too_old(delivery.alert, now, self.catchup_horizon):
-            return "catch-up", f"observation date {delivery.alert['date']} is older than the catch-up horizon"
-        if delivery.routed is None:                  # a fallback delivery: only catch-up applies
-            return None
-        why = suppression_reason(delivery.alert, now, silences=self.outbox.silences(),
-                                 firing_alerts=list(self.outbox.firing.values()),
-                                 inhibit_rules=self.config.inhibit, mutes=self.config.mute,
-                                 delivery=delivery.routed)
-        return (why.reason, why.detail) if why else None
-
-    async def _reconciled(self, delivery) -> bool:
-        """After an unknown outcome, a receiver that can look its messages up is asked first."""
-        notifier = self.notifiers.get(delivery.receiver)
-        if not self.outbox.status(delivery.key).unknown or not getattr(notifier, "can_reconcile", False):
-            return False
-        try:
-            found = await notifier.find_delivered(delivery.key)
-        except Exception as exc:
-            log.warning("reconcile %s: %s", delivery.key, exc)
-            return False
-        if found:
-            await self.writer.append([outcome(delivery, NOTIFICATION_SENT, reference=found, reconciled=True)])
-        return bool(found)
-
-    async def _attempt(self, delivery, report: CycleReport) -> None:
-        notifier = self.notifiers.get(delivery.receiver)
-        attempt = self.outbox.status(delivery.key).attempts + 1
-        await self.writer.append([outcome(delivery, NOTIFICATION_ATTEMPTED, attempt=attempt)])
-        if notifier is None:
-            result = SendResult("failed", permanent=True, detail=f"no receiver named {delivery.receiver!r}")
-        else:
-            try:
-                extra = {"firing_reference": self.outbox.firing_reference(delivery.receiver, delivery.alert)} \
-                    if delivery.alert["state"] == "resolved" and getattr(notifier, "can_reconcile", False) else {}
-                result = await notifier.send(delivery.alert, key=delivery.key, **extra)
-            except Exception as exc:                 # one receiver's failure never stops the rest
-                result = SendResult("failed", detail=f"{type(exc).__name__}: {exc}")
-        await self._record(delivery, attempt, result, report)
-
-    async def _record(self, delivery, attempt: int, result, report: CycleReport) -> None:
-        if result.outcome == "sent":
-            await self.writer.append([outcome(delivery, NOTIFICATION_SENT, attempt=attempt, reference=result.reference)])
-            report.sent += 1
-            return
-        if result.outcome == "unknown":
-            await self.writer.append([outcome(delivery, NOTIFICATION_UNKNOWN, attempt=attempt, detail=result.detail)])
-            return
-        permanent = result.permanent or attempt >= MAX_ATTEMPTS
-        fallback = delivery.routed.route.fallback if (permanent and delivery.routed) else None
-        wait = backoff(attempt, result.retry_after)
-        await self.writer.append([outcome(
-            delivery, NOTIFICATION_FAILED, attempt=attempt, detail=result.detail, permanent=permanent,
-            **({"fallback": fallback} if fallback else {}),
-            **({} if permanent else {"not_before": utc_text(self.now() + wait)}))])
-        log.warning("notify %s via %s failed (%s): %s", delivery.alert_key, delivery.receiver,
-                    "permanent" if permanent else f"retry in {wait}", result.detail)
-        report.failed += 1
+        """Send what the outbox owes (watchdog.delivery), folding each round's outcomes back."""
+        await Delivery(self.writer, self.outbox, self.notifiers, self.config, self.now,
+                       self.catchup_horizon).deliver(report, self.evaluate)
 
 
 def _rules_payload(ruleset: RuleSet, paths: list[str]) -> dict:
