@@ -40,7 +40,7 @@ class Delivery:
             if (report.sent, report.suppressed, report.failed) == before:
                 return
 
-    async def _deliver_round(self, report: CycleReport) -> None:
+    async def _deliver_round(self, report) -> None:
         """One pass: suppress (catch-up, silence, inhibition, mute), reconcile an unknown
         outcome, else attempt; every step is recorded before and after the send."""
         now = self.now()
@@ -81,7 +81,7 @@ class Delivery:
             await self.writer.append([outcome(delivery, NOTIFICATION_SENT, reference=found, reconciled=True)])
         return bool(found)
 
-    async def _attempt(self, delivery, report: CycleReport) -> None:
+    async def _attempt(self, delivery, report) -> None:
         notifier = self.notifiers.get(delivery.receiver)
         attempt = self.outbox.status(delivery.key).attempts + 1
         await self.writer.append([outcome(delivery, NOTIFICATION_ATTEMPTED, attempt=attempt)])
@@ -96,7 +96,7 @@ class Delivery:
                 result = SendResult("failed", detail=f"{type(exc).__name__}: {exc}")
         await self._record(delivery, attempt, result, report)
 
-    async def _record(self, delivery, attempt: int, result, report: CycleReport) -> None:
+    async def _record(self, delivery, attempt: int, result, report) -> None:
         if result.outcome == "sent":
             await self.writer.append([outcome(delivery, NOTIFICATION_SENT, attempt=attempt, reference=result.reference)])
             report.sent += 1
