@@ -83,6 +83,7 @@ def run(config_path, db, rule_paths, once, exit_when_idle, every):
 
 
 async def _run(daemon, once: bool, exit_when_idle: bool, pause: float) -> None:
+    daemon.one_shot = once or exit_when_idle
     if once:
         report = await daemon.run_once()
         _report(report)

@@ -61,6 +61,7 @@ class Daemon:
     engine: Engine = field(default_factory=Engine)
     outbox: Outbox | None = None
     cursor: int = 0
+    one_shot: bool = False        # run --once / --exit-when-idle: no later instant to wait for
     _cycle_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def _now(self) -> str:
@@ -202,7 +203,7 @@ class Daemon:
     async def deliver(self, report: CycleReport) -> None:
         """Send what the outbox owes (watchdog.delivery), folding each round's outcomes back."""
         await Delivery(self.writer, self.outbox, self.notifiers, self.config, self.now,
-                       self.catchup_horizon).deliver(report, self.evaluate)
+                       self.catchup_horizon, one_shot=self.one_shot).deliver(report, self.evaluate)
 
 
 def _rules_payload(ruleset: RuleSet, paths: list[str]) -> dict:

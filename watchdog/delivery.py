@@ -29,6 +29,7 @@ class Delivery:
     config: Config
     now: Callable[[], datetime]
     catchup_horizon: timedelta
+    one_shot: bool = False
 
     async def deliver(self, report, evaluate: Callable[[], Awaitable[int]]) -> None:
         """Send what the outbox owes; a permanent failure makes its fallback owed, which the next
