@@ -62,6 +62,7 @@ class Daemon:
     outbox: Outbox | None = None
     cursor: int = 0
     one_shot: bool = False        # run --once / --exit-when-idle: no later instant to wait for
+    next_delivery_at: datetime | None = None   # a held group's timer or a retry's backoff
     _cycle_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def _now(self) -> str:
@@ -140,8 +141,9 @@ class Daemon:
     def _arm_deadline(self, scheduler) -> None:
         """Staleness needs evaluation without any new event: wake at the engine's next deadline."""
         due = self.engine.next_deadline()
-        if due is not None:
-            scheduler.add_job(self._deadline_job, DateTrigger(run_date=max(parse_utc(due), self.now())),
+        wakes = [t for t in (due and parse_utc(due), self.next_delivery_at) if t is not None]
+        if wakes:                          # engine deadlines and outbox timers share one job
+            scheduler.add_job(self._deadline_job, DateTrigger(run_date=max(min(wakes), self.now())),
                               args=[scheduler], id="engine-deadline", replace_existing=True)
 
     async def _deadline_job(self, scheduler) -> None:
@@ -202,8 +204,9 @@ class Daemon:
 
     async def deliver(self, report: CycleReport) -> None:
         """Send what the outbox owes (watchdog.delivery), folding each round's outcomes back."""
-        await Delivery(self.writer, self.outbox, self.notifiers, self.config, self.now,
-                       self.catchup_horizon, one_shot=self.one_shot).deliver(report, self.evaluate)
+        self.next_delivery_at = await Delivery(
+            self.writer, self.outbox, self.notifiers, self.config, self.now, self.catchup_horizon,
+            one_shot=self.one_shot).deliver(report, self.evaluate)
 
 
 def _rules_payload(ruleset: RuleSet, paths: list[str]) -> dict:
