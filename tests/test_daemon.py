@@ -100,6 +100,19 @@ catchup_horizon = "10d"
     return config
 
 
+def count(db: Path, kind: str) -> int:
+    """Events of one type in the log (0 while it does not exist yet)."""
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*) FROM events WHERE type = ?", (kind,)).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
 async def watchdog(*args: str) -> tuple[int, str, str]:
     env = {**os.environ, "FRED_TEST_KEY": CANARY, "PYTHONUNBUFFERED": "1"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "watchdog", *args, env=env,
@@ -201,7 +214,8 @@ async def test_serving_daemon_polls_on_schedule_and_stops_cleanly_on_sigterm(aio
     fed = FakeFed()
     server = await aiohttp_server(fed.app())
     config = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
-    config.write_text(config.read_text().replace('rates = ["sofr"]', 'rates = ["sofr"]\npoll_every = "1s"'))
+    config.write_text(config.read_text().replace('rates = ["sofr"]', 'rates = ["sofr"]\npoll_every = "1s"')
+                      + '[[routes]]\nreceivers = ["screen"]\ngroup_wait = "1s"\n')
     days = [d.isoformat() for d in recent_business_days(3)]
     fed.iorb = {days[0]: "3.90"}
     fed.sofr = {days[1]: "4.22"}
@@ -227,6 +241,10 @@ async def test_serving_daemon_polls_on_schedule_and_stops_cleanly_on_sigterm(aio
     fed.sofr[days[2]] = "4.25"                      # published while the daemon runs
     for _ in range(100):
         if sofr_days() == 2:
+            break
+        await asyncio.sleep(0.1)
+    for _ in range(100):                            # group_wait (1s) held the flush: the
+        if count(db, "notification-sent") == 1:     # outbox timer wakes the daemon for it
             break
         await asyncio.sleep(0.1)
     proc.send_signal(signal.SIGTERM)

@@ -27,7 +27,6 @@ from watchdog.errors import ConfigError
 from watchdog.events import AlertTransition, alert_key
 from watchdog.notify.email import (EmailNotifier, delivery_key, format_email, message_id,
                                    read_password)
-from watchdog.outbox import Delivery
 
 GOLDEN = Path(__file__).parent / "golden"
 CANARY = "canary-SMTP-pass-4242"
@@ -287,10 +286,10 @@ def test_html_has_no_external_resources_or_style_blocks():
         assert "src=" not in page and "url(" not in page
 
 
-def test_default_key_is_the_outbox_delivery_key_and_message_id_follows_it():
+def test_default_key_names_the_receiver_and_the_alert_and_message_id_follows_it():
     for payload in (SOFR_FIRING, {**SOFR_FIRING, "deadline": "2019-09-18T13:00:00.000000Z"}):
         transition = AlertTransition(**payload)
-        expected = Delivery("oncall", alert_key(transition), payload, 1).key
+        expected = f"notify/oncall/{alert_key(transition)}"
         assert delivery_key(transition.model_dump(), "oncall") == expected
         message = format_email(payload, sender=SENDER, to=[DESK], receiver="oncall")
         assert message["X-Watchdog-Key"] == expected

@@ -1,5 +1,6 @@
-"""Delivery at the edge: send what the outbox owes, recording every step as an event (attempted
-before the send; sent, failed or unknown after), so a crash at any point loses nothing."""
+"""Delivery at the edge: ask the outbox what to flush, then send what it owes, recording every
+step as an event (attempted before the send; sent, failed or unknown after), so a crash at any
+point loses nothing and nothing is decided twice."""
 from __future__ import annotations
 
 import logging
@@ -13,12 +14,12 @@ from watchdog.events import (
     NOTIFICATION_UNKNOWN,
 )
 from watchdog.notify import SendResult
-from watchdog.outbox import MAX_ATTEMPTS, Outbox, backoff, outcome, too_old
-from watchdog.routing import suppression_reason
+from watchdog.outbox import MAX_ATTEMPTS, Notification, Outbox, backoff, outcome
 from watchdog.store import AsyncWriter
 from watchdog.timefmt import utc_text
 
 log = logging.getLogger("watchdog.delivery")
+ROUNDS = 3
 
 
 @dataclass
@@ -31,89 +32,97 @@ class Delivery:
     catchup_horizon: timedelta
     one_shot: bool = False
 
-    async def deliver(self, report, evaluate: Callable[[], Awaitable[int]]) -> None:
-        """Send what the outbox owes; a permanent failure makes its fallback owed, which the next
-        round sends at once (bounded: retryable failures wait out their backoff)."""
-        for _ in range(3):
+    async def deliver(self, report, evaluate: Callable[[], Awaitable[int]]) -> datetime | None:
+        """Plan flushes, send what is owed, fold the outcomes back; a permanent failure makes its
+        fallback owed, which the next round sends at once (bounded: retryable failures wait out
+        their backoff). Returns when to look again: a held group's timer or a retry's backoff."""
+        next_check = None
+        for _ in range(ROUNDS):
             before = (report.sent, report.suppressed, report.failed)
+            next_check = await self._plan(report)
+            await evaluate()                     # fold the requests before asking what is owed
             await self._deliver_round(report)
-            await evaluate()          # fold this round's outcomes into the outbox
+            await evaluate()                     # fold this round's outcomes into the outbox
             if (report.sent, report.suppressed, report.failed) == before:
-                return
+                break
+        retry = self.outbox.next_retry_at()
+        wakes = [t for t in (next_check, retry) if t is not None]
+        return min(wakes) if wakes else None
+
+    async def _plan(self, report) -> datetime | None:
+        plan = self.outbox.plan(self.now(), horizon=self.catchup_horizon, inhibit=list(self.config.inhibit),
+                                mutes=dict(self.config.mute), wait_over=self.one_shot)
+        stored = await self.writer.append(plan.events)
+        report.suppressed += sum(1 for e in stored if e.type == NOTIFICATION_SUPPRESSED)
+        return plan.next_check_at
 
     async def _deliver_round(self, report) -> None:
-        """One pass: suppress (catch-up, silence, inhibition, mute), reconcile an unknown
-        outcome, else attempt; every step is recorded before and after the send."""
-        now = self.now()
-        for delivery in self.outbox.owed(utc_text(now)):
-            suppressed = self._suppression(delivery, now)
-            if suppressed is not None:
-                reason, detail = suppressed
-                await self.writer.append([outcome(delivery, NOTIFICATION_SUPPRESSED, reason=reason, detail=detail)])
-                report.suppressed += 1
+        """One pass over what is owed: reconcile an unknown outcome, else attempt. A receiver
+        that asked us to wait (429 Retry-After) gets nothing more this round."""
+        paused: set[str] = set()
+        for n in self.outbox.owed(utc_text(self.now())):
+            if n.receiver in paused:
                 continue
-            if await self._reconciled(delivery):
+            if await self._reconciled(n):
                 report.sent += 1
                 continue
-            await self._attempt(delivery, report)
+            result = await self._attempt(n, report)
+            if result is not None and result.outcome == "failed" and not result.permanent:
+                paused.add(n.receiver)
 
-    def _suppression(self, delivery, now: datetime) -> tuple[str, str] | None:
-        if too_old(delivery.alert, now, self.catchup_horizon):
-            return "catch-up", f"observation date {delivery.alert['date']} is older than the catch-up horizon"
-        if delivery.routed is None:                  # a fallback delivery: only catch-up applies
-            return None
-        why = suppression_reason(delivery.alert, now, silences=self.outbox.silences(),
-                                 firing_alerts=list(self.outbox.firing.values()),
-                                 inhibit_rules=self.config.inhibit, mutes=self.config.mute,
-                                 delivery=delivery.routed)
-        return (why.reason, why.detail) if why else None
-
-    async def _reconciled(self, delivery) -> bool:
-        """After an unknown outcome, a receiver that can look its messages up is asked first."""
-        notifier = self.notifiers.get(delivery.receiver)
-        if not self.outbox.status(delivery.key).unknown or not getattr(notifier, "can_reconcile", False):
+    async def _reconciled(self, n: Notification) -> bool:
+        """After a crash mid-send or an unknown outcome, a receiver that can look its messages up
+        is asked first; one that cannot is sent again (at-least-once)."""
+        notifier = self.notifiers.get(n.receiver)
+        if not self.outbox.status(n.key).unknown or not getattr(notifier, "can_reconcile", False):
             return False
         try:
-            found = await notifier.find_delivered(delivery.key)
+            found = await notifier.find_delivered(n.key)
         except Exception as exc:
-            log.warning("reconcile %s: %s", delivery.key, exc)
+            log.warning("reconcile %s: %s", n.key, exc)
             return False
         if found:
-            await self.writer.append([outcome(delivery, NOTIFICATION_SENT, reference=found, reconciled=True)])
+            await self.writer.append([outcome(n, NOTIFICATION_SENT, reference=found, reconciled=True)])
         return bool(found)
 
-    async def _attempt(self, delivery, report) -> None:
-        notifier = self.notifiers.get(delivery.receiver)
-        attempt = self.outbox.status(delivery.key).attempts + 1
-        await self.writer.append([outcome(delivery, NOTIFICATION_ATTEMPTED, attempt=attempt)])
+    async def _attempt(self, n: Notification, report) -> SendResult:
+        notifier = self.notifiers.get(n.receiver)
+        attempt = self.outbox.status(n.key).attempts + 1
+        await self.writer.append([outcome(n, NOTIFICATION_ATTEMPTED, attempt=attempt)])
         if notifier is None:
-            result = SendResult("failed", permanent=True, detail=f"no receiver named {delivery.receiver!r}")
+            result = SendResult("failed", permanent=True, detail=f"no receiver named {n.receiver!r}")
         else:
             try:
-                extra = {"firing_reference": self.outbox.firing_reference(delivery.receiver, delivery.alert)} \
-                    if delivery.alert["state"] == "resolved" and getattr(notifier, "can_reconcile", False) else {}
-                result = await notifier.send(delivery.alert, key=delivery.key, **extra)
+                result = await self._send(notifier, n)
             except Exception as exc:                 # one receiver's failure never stops the rest
                 result = SendResult("failed", detail=f"{type(exc).__name__}: {exc}")
-        await self._record(delivery, attempt, result, report)
+        await self._record(n, attempt, result, report)
+        return result
 
-    async def _record(self, delivery, attempt: int, result, report) -> None:
+    async def _send(self, notifier, n: Notification) -> SendResult:
+        if len(n.alerts) > 1:
+            return await notifier.send_group(list(n.alerts), key=n.key, group=n.group)
+        extra = {}
+        if getattr(notifier, "can_reconcile", False) and n.alert.get("state") == "resolved":
+            extra["firing_reference"] = self.outbox.firing_reference(n)
+        return await notifier.send(n.alert, key=n.key, **extra)
+
+    async def _record(self, n: Notification, attempt: int, result: SendResult, report) -> None:
         if result.outcome == "sent":
-            await self.writer.append([outcome(delivery, NOTIFICATION_SENT, attempt=attempt, reference=result.reference)])
+            await self.writer.append([outcome(n, NOTIFICATION_SENT, attempt=attempt, reference=result.reference,
+                                              sent_at=utc_text(self.now()))])
             report.sent += 1
             return
         if result.outcome == "unknown":
-            await self.writer.append([outcome(delivery, NOTIFICATION_UNKNOWN, attempt=attempt, detail=result.detail)])
+            await self.writer.append([outcome(n, NOTIFICATION_UNKNOWN, attempt=attempt, detail=result.detail)])
             return
         permanent = result.permanent or attempt >= MAX_ATTEMPTS
-        fallback = delivery.routed.route.fallback if (permanent and delivery.routed) else None
+        fallback = n.routed.route.fallback if (permanent and n.routed) else None
         wait = backoff(attempt, result.retry_after)
         await self.writer.append([outcome(
-            delivery, NOTIFICATION_FAILED, attempt=attempt, detail=result.detail, permanent=permanent,
+            n, NOTIFICATION_FAILED, attempt=attempt, detail=result.detail, permanent=permanent,
             **({"fallback": fallback} if fallback else {}),
             **({} if permanent else {"not_before": utc_text(self.now() + wait)}))])
-        log.warning("notify %s via %s failed (%s): %s", delivery.alert_key, delivery.receiver,
+        log.warning("notify %s via %s failed (%s): %s", n.key, n.receiver,
                     "permanent" if permanent else f"retry in {wait}", result.detail)
         report.failed += 1
-
-

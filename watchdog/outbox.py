@@ -1,18 +1,24 @@
-"""The outbox, decided purely from the log: which alert notifications are still owed, to whom.
+"""The outbox, decided purely from the log: which notifications are owed, to whom, and why not.
 
-Every delivery step is an event (``notification-attempted`` before the send, then ``-sent``,
-``-failed`` or ``-unknown``), so after a crash the owed deliveries are exactly the alert events
-whose delivery has no final outcome: at-least-once, never lost.
+Alert events are routed (watchdog.routing) into groups: (receiver, route, ``group_by`` labels).
+Each group's timers (group_wait, group_interval, repeat_interval) decide when it *flushes*; a
+flush is recorded as ``notification-requested`` whose key (``flush/<group>/<n>``) is the
+idempotency key of the notification, so re-deciding after a crash appends nothing. Then every
+delivery step is an event: ``notification-attempted`` before the send, ``-sent``, ``-failed`` or
+``-unknown`` after. After a crash the owed notifications are exactly the requested flushes with
+no final outcome: at-least-once, never lost; group timers are rebuilt by folding the same events.
 
-- Routing (watchdog.routing) picks each alert's receivers; a resolved alert goes only to the
-  receivers whose route sends resolved notifications.
+- Within a group, flushes are delivered in order: a later flush waits while an earlier one is
+  owed (so "resolved" never overtakes "firing" under a sustained 429).
 - A retryable failure stays owed and is retried after a backoff (honouring the receiver's
   Retry-After); after ``MAX_ATTEMPTS`` it becomes permanent.
-- A permanent failure is final for that receiver and owes the alert to the route's ``fallback``.
-- An ``unknown`` outcome (the send may or may not have happened) is reconciled before a resend
-  where the receiver can look its messages up (Slack bot token), else resent (at-least-once).
-- Suppressions (silence, inhibition, mute, catch-up) are final ``notification-suppressed``
-  outcomes with their reason.
+- A permanent failure is final for that receiver and owes the flush to the route's ``fallback``.
+- An attempt with no outcome (a crash mid-send) or an ``unknown`` outcome is reconciled before a
+  resend where the receiver can look its messages up (Slack bot token), else resent.
+- Alerts left out of a flush are ``notification-suppressed`` events with their reason, once per
+  alert instance and group: ``silence``, ``inhibition``, ``catch-up`` (observation older than the
+  horizon), and ``mute`` (a mute holds the flush until it ends: alerts still firing then are sent
+  then, as in Alertmanager).
 """
 from __future__ import annotations
 
@@ -20,14 +26,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from watchdog.config import InhibitRule, MuteInterval
 from watchdog.events import (
     ALERT_FIRING, ALERT_FLAGGED, ALERT_RESOLVED, NOTIFICATION_ATTEMPTED, NOTIFICATION_FAILED,
-    NOTIFICATION_SENT, NOTIFICATION_SUPPRESSED, NOTIFICATION_UNKNOWN, SILENCE_ADDED,
-    SILENCE_EXPIRED, NewEvent,
+    NOTIFICATION_REQUESTED, NOTIFICATION_SENT, NOTIFICATION_SUPPRESSED, NOTIFICATION_UNKNOWN,
+    SILENCE_ADDED, SILENCE_EXPIRED, NewEvent,
 )
 from watchdog.routing import Delivery as Routed
-from watchdog.routing import fold_silences, route, sends_resolved
-from watchdog.timefmt import NEW_YORK
+from watchdog.routing import (
+    GroupState, Suppression, flush_requested, fold_silences, plan_flush, route,
+)
+from watchdog.timefmt import NEW_YORK, parse_utc, utc_text
 
 NOTIFIED_TYPES = frozenset({ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED})
 MAX_ATTEMPTS = 8
@@ -36,58 +45,120 @@ BACKOFF_MAX = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Notification:
+    """One flush of one group, owed to one receiver (the group's, or a fallback)."""
     receiver: str
-    alert_key: str
-    alert: dict
-    alert_seq: int
-    routed: Routed | None = None
+    key: str                         # idempotency key: receiver, group key and flush number
+    group: str
+    flush: int
+    reason: str
+    alerts: tuple[dict, ...]         # firing, then resolved, then flagged
+    instances: tuple[str, ...]
+    seq: int                         # of the notification-requested event
+    routed: Routed | None = None     # None: a fallback delivery
 
     @property
-    def key(self) -> str:
-        """The idempotency key of this delivery (receiver + alert)."""
-        return f"notify/{self.receiver}/{self.alert_key}"
+    def alert(self) -> dict:
+        """The alert of a one-alert flush (the usual case with ``group_by = ["rule"]``)."""
+        return self.alerts[0]
 
 
 @dataclass
 class _Status:
     attempts: int = 0
     done: bool = False
-    unknown: bool = False
+    unknown: bool = False            # attempted with no outcome yet, or an unknown outcome
     not_before: str = ""
     reference: str = ""
 
 
+@dataclass(frozen=True)
+class _Flush:
+    group: str
+    flush: int
+    reason: str
+    instances: tuple[str, ...]
+    firing: frozenset[str]
+    seq: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the outbox decided at ``now``: events to append (flush requests, suppressions) and
+    when to look again (None: only on news)."""
+    events: list[NewEvent]
+    next_check_at: datetime | None
+
+
 @dataclass
 class Outbox:
-    """Folds alert, notification and silence events; ``owed(now)`` lists what to send."""
+    """Folds alert, notification and silence events; ``plan(now)`` decides flushes and
+    suppressions, ``owed(now)`` lists what to send."""
     routes: list = field(default_factory=list)
     default_receivers: list[str] = field(default_factory=lambda: ["console"])
-    _alerts: dict[str, tuple[int, dict]] = field(default_factory=dict)
-    _status: dict[str, _Status] = field(default_factory=dict)
-    _fallbacks: dict[str, list[str]] = field(default_factory=dict)   # alert key -> receivers
-    _silence_events: list = field(default_factory=list)
+    groups: dict[str, GroupState] = field(default_factory=dict)
     firing: dict[str, dict] = field(default_factory=dict)            # rule -> firing alert
+    _routed: dict[str, Routed] = field(default_factory=dict)          # group -> its routing
+    _instances: dict[str, dict] = field(default_factory=dict)        # instance -> latest alert
+    _flushes: dict[str, _Flush] = field(default_factory=dict)        # delivery key -> flush
+    _status: dict[str, _Status] = field(default_factory=dict)
+    _fallbacks: dict[str, list[str]] = field(default_factory=dict)   # delivery key -> receivers
+    _suppressed: set[str] = field(default_factory=set)
+    _sent_refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (receiver, instance)
+    _silence_events: list = field(default_factory=list)
 
+    # ---- the fold ----
     def apply(self, event: Any) -> None:
         p = event.payload
         if event.type in NOTIFIED_TYPES:
-            self._alerts[event.key] = (event.seq, p)
-            if event.type == ALERT_FIRING:
-                self.firing[p["rule"]] = p
-            elif event.type == ALERT_RESOLVED:
-                self.firing.pop(p["rule"], None)
+            self._alert(event)
         elif event.type in (SILENCE_ADDED, SILENCE_EXPIRED):
             self._silence_events.append(event)
+        elif event.type == NOTIFICATION_REQUESTED and "flush" in p:
+            self._requested(event)
+        elif event.type == NOTIFICATION_SUPPRESSED:
+            self._suppressed.add(event.key)
         elif event.type.startswith("notification-") and "delivery" in p:
             self._outcome(event.type, p)
+            if "group" in p and p["group"] in self.groups:
+                self.groups[p["group"]] = self.groups[p["group"]].apply(event)
+
+    def _alert(self, event: Any) -> None:
+        p = event.payload
+        if event.type == ALERT_FIRING:
+            self.firing[p["rule"]] = p
+        elif event.type == ALERT_RESOLVED:
+            self.firing.pop(p["rule"], None)
+        at = parse_utc(p.get("evaluated_at") or event.recorded_at)
+        for routed in route(p, self.routes, self.default_receivers):
+            state = self.groups.get(routed.group) or GroupState(group=routed.group, receiver=routed.receiver)
+            state = state.with_alert(p, at, event.key)
+            member = state.members.get(event.key if event.type == ALERT_FLAGGED else p["rule"])
+            if member is not None:
+                self._instances[member.instance] = member.alert
+            self.groups[routed.group] = state
+            self._routed[routed.group] = routed
+
+    def _requested(self, event: Any) -> None:
+        p = event.payload
+        instances = tuple(p.get("firing", [])) + tuple(p.get("resolved", [])) + tuple(p.get("flagged", []))
+        flush = _Flush(p["group"], int(p["flush"]), p.get("reason", ""), instances,
+                       frozenset(p.get("firing", [])), event.seq)
+        self._flushes[delivery_key(p["group"], flush.flush)] = flush
+        state = self.groups.get(p["group"]) or GroupState(group=p["group"], receiver=p.get("receiver", ""))
+        self.groups[p["group"]] = state.apply(event)
 
     def _outcome(self, kind: str, p: dict) -> None:
         status = self._status.setdefault(p["delivery"], _Status())
         if kind == NOTIFICATION_ATTEMPTED:
             status.attempts = max(status.attempts, int(p.get("attempt", 1)))
+            status.unknown = True            # until an outcome says otherwise (crash mid-send)
         elif kind in (NOTIFICATION_SENT, NOTIFICATION_SUPPRESSED):
             status.done, status.unknown, status.reference = True, False, p.get("reference", "")
+            flush = self._flushes.get(p.get("flush_delivery", p["delivery"]))
+            if kind == NOTIFICATION_SENT and flush is not None and status.reference:
+                for instance in flush.firing:
+                    self._sent_refs[(p.get("receiver", ""), instance)] = status.reference
         elif kind == NOTIFICATION_UNKNOWN:
             status.unknown = True
         elif kind == NOTIFICATION_FAILED:
@@ -96,35 +167,105 @@ class Outbox:
             if p.get("permanent"):
                 status.done = True
                 if p.get("fallback"):
-                    self._fallbacks.setdefault(p["alert"], []).append(p["fallback"])
+                    self._fallbacks.setdefault(p["delivery"], []).append(p["fallback"])
 
+    # ---- queries ----
     def silences(self):
         return list(fold_silences(self._silence_events).values())
 
     def status(self, delivery_key: str) -> _Status:
         return self._status.get(delivery_key, _Status())
 
-    def firing_reference(self, receiver: str, alert: dict) -> str:
-        """The message of the firing alert a resolved one answers (Slack: to update it)."""
-        found = ""
-        for key, (_, p) in self._alerts.items():
-            if p["rule"] == alert["rule"] and p["state"] == "firing" and p["date"] <= alert["date"]:
-                found = self.status(f"notify/{receiver}/{key}").reference or found
-        return found
+    def firing_reference(self, notification: Notification) -> str:
+        """The message that announced the firing alert a one-alert resolved flush answers
+        (Slack bot token: to update it), or ''."""
+        if len(notification.instances) != 1 or notification.alert.get("state") != "resolved":
+            return ""
+        return self._sent_refs.get((notification.receiver, notification.instances[0]), "")
 
-    def owed(self, now: str | None = None) -> list[Delivery]:
-        out = []
-        for key, (seq, payload) in sorted(self._alerts.items(), key=lambda kv: kv[1][0]):
-            targets = [(r.receiver, r) for r in route(payload, self.routes, self.default_receivers)
-                       if payload["state"] != "resolved" or sends_resolved(r.route, r.receiver)]
-            targets += [(f, None) for f in self._fallbacks.get(key, [])]
-            for receiver, routed in targets:
-                delivery = Delivery(receiver, key, payload, seq, routed)
-                status = self.status(delivery.key)
-                if status.done or (now and status.not_before and status.not_before > now):
+    def owed(self, now: str | None = None) -> list[Notification]:
+        """Requested flushes not yet delivered, oldest first; within a group in order."""
+        out: list[Notification] = []
+        blocked: set[str] = set()
+        for key, flush in sorted(self._flushes.items(), key=lambda kv: kv[1].seq):
+            routed = self._routed.get(flush.group)
+            targets = [(routed.receiver if routed else flush.group.split("/", 1)[0], key, routed)]
+            targets += [(f, f"{key}/fallback/{f}", None) for f in self._fallbacks.get(key, [])]
+            for receiver, dkey, via in targets:
+                status = self.status(dkey)
+                if status.done:
                     continue
-                out.append(delivery)
+                lane = f"{receiver}|{flush.group}"
+                if lane in blocked:
+                    continue
+                blocked.add(lane)            # later flushes of this group wait for this one
+                if now and status.not_before and status.not_before > now:
+                    continue
+                alerts = tuple(self._instances.get(i, {"rule": i.split("@")[0], "state": "unknown"})
+                               for i in flush.instances)
+                out.append(Notification(receiver, dkey, flush.group, flush.flush, flush.reason,
+                                        alerts, flush.instances, flush.seq, via))
         return out
+
+    def next_retry_at(self) -> datetime | None:
+        """The earliest backoff expiry of an owed delivery (the daemon wakes then)."""
+        times = [parse_utc(s.not_before) for k, s in self._status.items()
+                 if not s.done and s.not_before]
+        return min(times) if times else None
+
+    # ---- decisions ----
+    def plan(self, now: datetime, *, horizon: timedelta, inhibit: list[InhibitRule] = (),
+             mutes: dict[str, MuteInterval] | None = None, wait_over: bool = False) -> Plan:
+        """Every group's flush decision at ``now`` (routing.plan_flush), with catch-up applied:
+        the events to append and the next instant a held group must be looked at again. Pure:
+        the caller appends the events and folds them back (``apply``) before asking ``owed``."""
+        events: list[NewEvent] = []
+        checks: list[datetime] = []
+        silences, firing = self.silences(), list(self.firing.values())
+        for name, state in sorted(self.groups.items()):
+            routed = self._routed.get(name)
+            if routed is None or not state.members and not state.notified_firing:
+                continue
+            old = {m.alert_id: Suppression("catch-up", f"observation date {m.alert.get('date')} is "
+                                                       f"older than the catch-up horizon ({horizon})")
+                   for m in state.members.values() if m.status != "resolved" and too_old(m.alert, now, horizon)}
+            result = plan_flush(state, routed, now, silences=silences, firing_alerts=firing,
+                                inhibit_rules=inhibit, mutes=mutes, exclude=old, wait_over=wait_over)
+            events += self._suppressions(state, routed, result, now)
+            decision = result.decision
+            if decision.send:
+                events.append(flush_requested(state, routed, decision, now))
+            elif decision.next_check_at is not None:
+                checks.append(decision.next_check_at)
+        return Plan(events, min(checks) if checks else None)
+
+    def _suppressions(self, state: GroupState, routed: Routed, result, now: datetime) -> list[NewEvent]:
+        out: list[NewEvent] = []
+        members = {m.alert_id: m for m in state.members.values()}
+        left_out = list(result.suppressed)
+        if result.decision.reason == "mute":
+            news = [m for m in members.values() if m.status == "flagged"
+                    or (m.status == "firing" and m.instance not in state.notified_firing)]
+            mute = Suppression("mute", "a mute interval of the route is in force; the flush waits for its end")
+            left_out += [(m.alert_id, mute) for m in news if m.alert_id not in dict(left_out)]
+        for alert_id, why in left_out:
+            member = members.get(alert_id)
+            if member is None:
+                continue
+            key = f"suppressed/{state.group}/{member.instance}/{why.reason}"
+            if key in self._suppressed:
+                continue
+            self._suppressed.add(key)
+            out.append(NewEvent(type=NOTIFICATION_SUPPRESSED, key=key, payload={
+                "group": state.group, "receiver": routed.receiver, "route": routed.route_id,
+                "rule": member.alert.get("rule", ""), "instance": member.instance,
+                "date": member.alert.get("date", ""), "reason": why.reason, "detail": why.detail,
+                "decided_at": utc_text(now)}))
+        return out
+
+
+def delivery_key(group: str, flush: int) -> str:
+    return f"notify/{group}/{flush}"
 
 
 def backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -141,11 +282,15 @@ def too_old(alert: dict, now: datetime, horizon: timedelta) -> bool:
     return date.fromisoformat(alert["date"]) < today - horizon if alert.get("date") else False
 
 
-def outcome(delivery: Delivery, kind: str, **details) -> NewEvent:
+def outcome(n: Notification, kind: str, **details) -> NewEvent:
+    """A delivery step of ``n``. The primary delivery's events carry ``group`` and ``flush`` (the
+    group's state folds them); a fallback's name the flush it stands in for."""
     suffix = {NOTIFICATION_ATTEMPTED: f"attempt/{details.get('attempt', 1)}",
               NOTIFICATION_FAILED: f"failed/{details.get('attempt', 1)}",
               NOTIFICATION_UNKNOWN: f"unknown/{details.get('attempt', 1)}"}.get(kind, "outcome")
-    payload = {"delivery": delivery.key, "receiver": delivery.receiver, "alert": delivery.alert_key,
-               "rule": delivery.alert.get("rule", ""), **details}
-    return NewEvent(type=kind, key=f"{delivery.key}/{suffix}", payload=payload)
-
+    where = ({"group": n.group, "flush": n.flush} if n.routed is not None
+             else {"fallback_for": n.group, "flush_number": n.flush,
+                   "flush_delivery": delivery_key(n.group, n.flush)})
+    payload = {"delivery": n.key, "receiver": n.receiver, **where,
+               "rules": sorted({a.get("rule", "") for a in n.alerts}), **details}
+    return NewEvent(type=kind, key=f"{n.key}/{suffix}", payload=payload)

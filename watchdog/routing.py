@@ -325,13 +325,17 @@ class FlushDecision:
 
 
 def decide_flush(group_state: GroupState, now: datetime, route: Route, *,
-                 exclude: Collection[str] = ()) -> FlushDecision:
+                 exclude: Collection[str] = (), wait_over: bool = False) -> FlushDecision:
     """Alertmanager's aggregation-group timers plus its dedup stage, for one group at ``now``
     (reasons: module docstring). ``exclude`` names members (alert ids) left out of this flush,
-    e.g. silenced or inhibited ones: they do not count as firing, nor as resolved."""
+    e.g. silenced or inhibited ones: they do not count as firing, nor as resolved.
+    ``wait_over``: a one-shot run (``run --once``) has no later instant to wait for, so
+    group_wait and group_interval are taken as elapsed; repeat_interval still holds."""
     _aware(now)
     s = group_state
     wait, interval = _duration(route.group_wait), _duration(route.group_interval)
+    if wait_over:
+        wait = interval = timedelta(0)
     repeat = _duration(route.repeat_interval)
     firing_all = {m.instance for m in s.firing}
     firing = tuple(sorted(m.instance for m in s.firing if m.alert_id not in exclude))
@@ -683,7 +687,7 @@ def silenced(alert: Mapping[str, Any], silences: Iterable[Silence], now: datetim
 class Suppression:
     """A ``notification-suppressed`` reason (``silence``, ``inhibition`` or ``mute``) and the
     detail that says which silence, inhibit rule or mute interval."""
-    reason: Literal["silence", "inhibition", "mute"]
+    reason: Literal["silence", "inhibition", "mute", "catch-up"]
     detail: str
 
 
@@ -732,21 +736,24 @@ def plan_flush(group_state: GroupState, delivery: Delivery, now: datetime, *,
                silences: Iterable[Silence] = (),
                firing_alerts: Iterable[Mapping[str, Any]] = (),
                inhibit_rules: Sequence[InhibitRule] = (),
-               mutes: Mapping[str, MuteInterval] | None = None) -> FlushPlan:
+               mutes: Mapping[str, MuteInterval] | None = None,
+               exclude: Mapping[str, Suppression] | None = None,
+               wait_over: bool = False) -> FlushPlan:
     """One group's flush at ``now``: silenced and inhibited members are left out (so they are
     news once the silence ends or the source resolves), then the timers decide, then a mute of
-    the route in force holds a due flush until it ends (reason ``mute``)."""
+    the route in force holds a due flush until it ends (reason ``mute``). ``exclude``: members
+    left out for a reason decided by the caller (the outbox's catch-up horizon)."""
     silences, firing_alerts, mutes = list(silences), list(firing_alerts), mutes or {}
-    left_out: list[tuple[str, Suppression]] = []
+    left_out: list[tuple[str, Suppression]] = list((exclude or {}).items())
     for member in group_state.members.values():
-        if member.status == "resolved":
+        if member.status == "resolved" or member.alert_id in (exclude or {}):
             continue
         why = suppression_reason(member.alert, now, silences=silences, firing_alerts=firing_alerts,
                                  inhibit_rules=inhibit_rules)
         if why:
             left_out.append((member.alert_id, why))
     decision = decide_flush(group_state, now, delivery.route,
-                            exclude={alert_id for alert_id, _ in left_out})
+                            exclude={alert_id for alert_id, _ in left_out}, wait_over=wait_over)
     if decision.send:
         in_force = [mutes[n] for n in _route_mutes(group_state, delivery, mutes) if muted(now, mutes[n])]
         if in_force:

@@ -21,3 +21,11 @@ class ConsoleNotifier:
     async def send(self, alert: dict, *, key: str = "") -> SendResult:
         print(format_line(alert), file=self.stream, flush=True)
         return SendResult("sent")
+
+    async def send_group(self, alerts: list[dict], *, key: str = "", group: str = "") -> SendResult:
+        """A flush of several alerts: one line each, under a line naming the group."""
+        print(f"[GROUP {len(alerts)} alerts] {group.split('/', 2)[-1]}", file=self.stream)
+        for alert in alerts:
+            print("  " + format_line(alert), file=self.stream)
+        self.stream.flush()
+        return SendResult("sent")

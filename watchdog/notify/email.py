@@ -237,6 +237,26 @@ def _link_html(url: str) -> str:
 
 def format_html(alert: dict, *, receiver: str, key: str, subject: str) -> str:
     """The HTML part: tables and inline CSS only, as mail clients strip ``<style>``."""
+    return _page(subject, _card(alert, receiver=receiver, key=key))
+
+
+def _page(subject: str, cards: list[str]) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+        f"<title>{_e(subject)}</title></head>",
+        '<body style="margin:0;padding:16px;background:#f2f4f7;color:#101828;'
+        'font-family:-apple-system,\'Segoe UI\',Helvetica,Arial,sans-serif;font-size:14px;">',
+        *cards,
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _card(alert: dict, *, receiver: str, key: str) -> list[str]:
+    """One alert as a table (a page holds one, or a group's several)."""
     state = _text(alert.get("state"))
     severity = _text(alert.get("severity"))
     colour = _STATE_COLOURS.get(state) or _SEVERITY_COLOURS.get(severity, _DEFAULT_COLOUR)
@@ -247,12 +267,6 @@ def format_html(alert: dict, *, receiver: str, key: str, subject: str) -> str:
         rows.append(f'<tr><th align="left" style="{cell}color:#475467;font-weight:normal;'
                     f'white-space:nowrap;">{_e(label)}</th><td style="{cell}">{shown}</td></tr>')
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
-        f"<title>{_e(subject)}</title></head>",
-        '<body style="margin:0;padding:16px;background:#f2f4f7;color:#101828;'
-        'font-family:-apple-system,\'Segoe UI\',Helvetica,Arial,sans-serif;font-size:14px;">',
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
         'style="max-width:720px;border-collapse:collapse;background:#ffffff;'
         'border:1px solid #d0d5dd;">',
@@ -297,10 +311,8 @@ def format_html(alert: dict, *, receiver: str, key: str, subject: str) -> str:
         '<tr><td style="padding:12px 16px;border-top:1px solid #eaecf0;color:#667085;'
         f'font-size:12px;">{footer}</td></tr>',
         "</table>",
-        "</body>",
-        "</html>",
     ]
-    return "\n".join(parts) + "\n"
+    return parts
 
 
 def _header(text: str) -> str:
@@ -336,6 +348,43 @@ def format_email(alert: dict, *, sender: str, to: list[str], receiver: str,
     message["X-Watchdog-Key"] = _header(key)
     text = format_text(alert, receiver=receiver, key=key)
     page = format_html(alert, receiver=receiver, key=key, subject=subject)
+    message.set_content(text, subtype="plain", charset="utf-8", cte=_transfer_encoding(text))
+    message.add_alternative(page, subtype="html", charset="utf-8", cte=_transfer_encoding(page))
+    return message
+
+
+def format_group_subject(alerts: list[dict]) -> str:
+    """``[watchdog] 3 alerts: 2 firing, 1 resolved: sofr-over-iorb, effr-over-iorb, …``."""
+    counts: dict[str, int] = {}
+    for alert in alerts:
+        state = _text(alert.get("state"))
+        counts[state] = counts.get(state, 0) + 1
+    rules = list(dict.fromkeys(_text(a.get("rule")) for a in alerts))
+    subject = _one_line(f"[watchdog] {len(alerts)} alerts: "
+                        + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+                        + ": " + ", ".join(rules))
+    if len(subject) > SUBJECT_MAX:
+        subject = subject[:SUBJECT_MAX - 1].rstrip() + "…"
+    return subject
+
+
+def format_group_email(alerts: list[dict], *, sender: str, to: list[str], receiver: str,
+                       key: str) -> EmailMessage:
+    """One flush of a group with several alerts: every alert's text and card in one email."""
+    subject = format_group_subject(alerts)
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = _header(sender)
+    message["To"] = ", ".join(_header(address) for address in to)
+    message["Subject"] = subject
+    message["Message-ID"] = message_id(key, sender)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Watchdog-Key"] = _header(key)
+    rule = "\n" + "=" * 72 + "\n\n"
+    text = rule.join(format_text(a, receiver=receiver, key=key) for a in alerts)
+    cards: list[str] = []
+    for alert in alerts:
+        cards += [*_card(alert, receiver=receiver, key=key), '<div style="height:16px;"></div>']
+    page = _page(subject, cards)
     message.set_content(text, subtype="plain", charset="utf-8", cte=_transfer_encoding(text))
     message.add_alternative(page, subtype="html", charset="utf-8", cte=_transfer_encoding(page))
     return message
@@ -440,6 +489,17 @@ class EmailNotifier:
 
     async def send(self, alert: dict, *, key: str) -> SendResult:
         """Deliver one alert to every configured recipient. Never raises (module table)."""
+        return await self._send(lambda: self.message(alert, key=key))
+
+    async def send_group(self, alerts: list[dict], *, key: str, group: str = "") -> SendResult:
+        """Deliver one flush of several alerts as one email. Never raises."""
+        def build() -> EmailMessage:
+            message = format_group_email(alerts, sender=self.sender, to=self.to, receiver=self.name, key=key)
+            message["Date"] = email.utils.format_datetime(self.now().astimezone(timezone.utc))
+            return message
+        return await self._send(build)
+
+    async def _send(self, build: Callable[[], EmailMessage]) -> SendResult:
         password = None
         if self.config.username:
             password = read_password(self.env, self.config.password_env or "")
@@ -447,7 +507,7 @@ class EmailNotifier:
                 return SendResult("failed", permanent=True, detail=self._missing_password())
         secrets = _secret_forms(self.config.username, password)
         try:
-            message = self.message(alert, key=key)
+            message = build()
             envelope_from = email.utils.parseaddr(self.sender)[1] or self.sender
             envelope_to = [email.utils.parseaddr(a)[1] or a for a in self.to]
             data = message.as_bytes(policy=email.policy.SMTP)

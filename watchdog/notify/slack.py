@@ -169,6 +169,29 @@ def format_slack_message(alert: dict, *, sparkline_values: list[str] | None = No
     }
 
 
+GROUP_SHOWN = 20          # alerts shown in one grouped message (Slack caps attachments)
+
+
+def format_group_message(alerts: list[dict], *, group: str = "") -> dict:
+    """One flush of a group with several alerts: a headline with the counts, then each alert
+    as its own coloured attachment (the one-alert message's blocks). Pure, golden-tested."""
+    shown = [format_slack_message(a) for a in alerts[:GROUP_SHOWN]]
+    counts: dict[str, int] = {}
+    for alert in alerts:
+        counts[alert.get("state", "")] = counts.get(alert.get("state", ""), 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    head = f"*{len(alerts)} alerts* · {_esc(summary)}"
+    if group:
+        head += f"\n`{_esc(group.split('/', 2)[-1])}`"
+    attachments = [{"color": m["attachments"][0]["color"],
+                    "blocks": m["blocks"] + m["attachments"][0]["blocks"]} for m in shown]
+    if len(alerts) > GROUP_SHOWN:
+        attachments.append({"color": _colour("", ""), "blocks": [_section(
+            f"… and {len(alerts) - GROUP_SHOWN} more alerts in this group")]})
+    text = f"{len(alerts)} alerts ({summary}): " + "; ".join(m["text"] for m in shown)
+    return {"text": text[:3000], "blocks": [_section(head)], "attachments": attachments}
+
+
 def _section(text: str) -> dict:
     if len(text) > SECTION_CHARS:
         text = text[:SECTION_CHARS - 1] + "…"
@@ -552,6 +575,28 @@ class SlackNotifier:
         level = logging.INFO if result.outcome == "sent" else logging.WARNING
         log.log(level, "slack %s: %s %s: %s", self.name, alert.get("rule", "?"),
                 result.outcome, result.detail)
+        return result
+
+    async def send_group(self, alerts: list[dict], *, key: str, group: str = "") -> SendResult:
+        """Deliver one flush of several alerts as one message (no resolve-in-place: the firing
+        messages it answers may be several). Never raises."""
+        if self._problem:
+            result = SendResult("failed", permanent=True, detail=self._problem)
+        else:
+            try:
+                message = format_group_message(alerts, group=group)
+                if self.mode == "webhook":
+                    result = self._result(await self._attempt(lambda: self._post_webhook(message)),
+                                          "posted via webhook")
+                else:
+                    metadata = {"event_type": EVENT_TYPE, "event_payload": {
+                        "key": key, "rule": "", "state": "group", "date": ""}}
+                    result = self._result(await self._post(message, metadata, key), "posted")
+            except Exception as exc:   # noqa: BLE001 — the outbox needs an outcome, not a crash
+                result = SendResult("failed", detail=f"unexpected {type(exc).__name__} while sending")
+        result = replace(result, detail=self._scrub(result.detail))
+        log.log(logging.INFO if result.outcome == "sent" else logging.WARNING,
+                "slack %s: group of %d %s: %s", self.name, len(alerts), result.outcome, result.detail)
         return result
 
     async def find_delivered(self, key: str) -> str | None:
