@@ -80,6 +80,7 @@ class _Flush:
     instances: tuple[str, ...]
     firing: frozenset[str]
     seq: int
+    alerts: tuple[dict, ...]         # as they were when the flush was decided
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,12 @@ class Outbox:
     def _requested(self, event: Any) -> None:
         p = event.payload
         instances = tuple(p.get("firing", [])) + tuple(p.get("resolved", [])) + tuple(p.get("flagged", []))
+        # The message says what was true when the flush was decided: a firing flush still
+        # owed when its alert resolves must not turn into the resolve (that is the next flush).
+        alerts = tuple(self._instances.get(i, {"rule": i.split("@")[0], "state": "unknown"})
+                       for i in instances)
         flush = _Flush(p["group"], int(p["flush"]), p.get("reason", ""), instances,
-                       frozenset(p.get("firing", [])), event.seq)
+                       frozenset(p.get("firing", [])), event.seq, alerts)
         self._flushes[delivery_key(p["group"], flush.flush)] = flush
         state = self.groups.get(p["group"]) or GroupState(group=p["group"], receiver=p.get("receiver", ""))
         self.groups[p["group"]] = state.apply(event)
@@ -201,10 +206,8 @@ class Outbox:
                 blocked.add(lane)            # later flushes of this group wait for this one
                 if now and status.not_before and status.not_before > now:
                     continue
-                alerts = tuple(self._instances.get(i, {"rule": i.split("@")[0], "state": "unknown"})
-                               for i in flush.instances)
                 out.append(Notification(receiver, dkey, flush.group, flush.flush, flush.reason,
-                                        alerts, flush.instances, flush.seq, via))
+                                        flush.alerts, flush.instances, flush.seq, via))
         return out
 
     def next_retry_at(self) -> datetime | None:
