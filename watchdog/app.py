@@ -3,13 +3,14 @@ Everything below it takes its collaborators as arguments."""
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
 from watchdog.config import Config, load_config
-from watchdog.daemon import Daemon
+from watchdog.daemon import Daemon, Reloaded
 from watchdog.errors import ConfigError
 from watchdog.events import canonical_json, content_hash
 from watchdog.notify.console import ConsoleNotifier
@@ -100,14 +101,39 @@ def config_payload(config: Config) -> dict:
 
 def build_daemon(config: Config, *, db: str | None = None, rule_paths: list[str] | None = None,
                  env: Mapping[str, str] | None = None,
-                 now: Callable[[], datetime] = system_now) -> Daemon:
+                 now: Callable[[], datetime] = system_now,
+                 config_path: str | None = None, http: bool = True) -> Daemon:
+    """The daemon over ``config``. ``config_path`` is what SIGHUP re-reads (with the same
+    ``db``/``rule_paths`` overrides); ``http=False`` keeps ``serve`` off the network."""
     paths = list(rule_paths or config.rules.paths)
     ruleset: RuleSet = load_rules(paths)
     store = open_store(db or config.store.path, now=now)
     return Daemon(store=store, writer=AsyncWriter(store), sources=build_sources(config, env or os.environ),
                   ruleset=ruleset, rule_paths=paths, config_payload=config_payload(config),
                   notifiers=build_notifiers(config, env), config=config, now=now,
-                  catchup_horizon=parse_duration(config.daemon.catchup_horizon))
+                  catchup_horizon=parse_duration(config.daemon.catchup_horizon),
+                  reload_config=lambda: reload_files(config_path, db=db, rule_paths=rule_paths, env=env),
+                  start_http=http_starter() if http else None)
+
+
+def reload_files(config_path: str | None, *, db: str | None, rule_paths: list[str] | None,
+                 env: Mapping[str, str] | None) -> Reloaded:
+    """What SIGHUP re-reads: the config file (if the daemon was given one) and the rule files.
+    Raises ConfigError/RuleError (FILE:LINE: ...) for an invalid set."""
+    env = os.environ if env is None else env
+    config = resolve_config(config_path)
+    paths = list(rule_paths or config.rules.paths)
+    return Reloaded(config=config, ruleset=load_rules(paths), rule_paths=paths,
+                    config_payload=config_payload(config), notifiers=build_notifiers(config, env),
+                    sources=build_sources(config, env), store_path=str(db or config.store.path))
+
+
+def http_starter():
+    """``watchdog.web.start_http`` where that module is installed."""
+    if importlib.util.find_spec("watchdog.web") is None:
+        return None
+    from watchdog.web import start_http
+    return start_http
 
 
 def close_daemon(daemon: Daemon) -> None:

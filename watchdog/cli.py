@@ -62,19 +62,31 @@ def cli() -> None:
 @click.option("--exit-when-idle", is_flag=True,
               help="Keep cycling until no source has anything new and the outbox is empty.")
 @click.option("--every", default="2s", show_default=True, help="Pause between cycles with --exit-when-idle.")
+@click.option("--no-http", is_flag=True, help="Do not serve /healthz, /readyz, /metrics (overrides [http]).")
+@click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default="auto", show_default=True,
+              help="auto: text on a terminal, JSON lines otherwise (journald-aware).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
 @guarded
-def run(config_path, db, rule_paths, once, exit_when_idle, every):
+def run(config_path, db, rule_paths, once, exit_when_idle, every, no_http, log_format, log_level):
     """Run the daemon: poll, record, evaluate, notify.
 
     Without --once or --exit-when-idle it runs until SIGTERM/SIGINT, polling each source at its
     series' publication times (SOFR from 08:00 ET on T+1 until the value is in, an afternoon
-    re-poll for revisions), or every `poll_every` when a source's config sets it. A source
-    failure is recorded as a `source-failed` event and the run still exits 0: that is the daemon
-    working. Secrets come from the environment, never from the config file.
+    re-poll for revisions), or every `poll_every` when a source's config sets it. SIGHUP re-reads
+    the config and rule files (an invalid set is refused and the old one keeps running). Under
+    systemd (Type=notify) it reports READY=1, STATUS= and WATCHDOG=1. A source failure is
+    recorded as a `source-failed` event and the run still exits 0: that is the daemon working.
+    Secrets come from the environment or systemd credentials, never from the config file, and
+    are scrubbed from every log line.
     """
+    from watchdog.logs import secret_values, setup_logging
     from watchdog.timefmt import parse_duration
+    secret_filter = setup_logging(level=log_level, fmt=log_format)
     config = app.resolve_config(config_path)
-    daemon = app.build_daemon(config, db=db, rule_paths=list(rule_paths) or None)
+    secret_filter.add(secret_values(config))
+    daemon = app.build_daemon(config, db=db, rule_paths=list(rule_paths) or None,
+                              config_path=config_path, http=not no_http)
     pause = parse_duration(every).total_seconds()
     try:
         asyncio.run(_run(daemon, once, exit_when_idle, pause))

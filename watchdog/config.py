@@ -357,10 +357,17 @@ class MuteInterval(_Routing):
 
 class DaemonConfig(_Strict):
     catchup_horizon: str = "3d"
-    _d1 = field_validator("catchup_horizon")(_check_duration)
+    # The deadman timer (not a rule: the engine cannot notice that it is not being run): no
+    # completed evaluation for this long -> an error log, not ready, a deadman-tripped event.
+    deadman_after: str = "30m"
+    # Evaluate (deadlines, silences and outbox timers included) at least this often even when
+    # no source has anything new: the deadman measures a heartbeat, not market activity.
+    evaluate_every: str = "1m"
+    _d1 = field_validator("catchup_horizon", "deadman_after", "evaluate_every")(_check_duration)
 
 
 class HttpConfig(_Strict):
+    enabled: bool = True
     listen: str = "127.0.0.1:9464"
 
 

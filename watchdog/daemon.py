@@ -4,36 +4,52 @@ of exactly the code the long-running loop repeats.
 Start-up re-folds the whole log in seq order (as ``audit`` does), so a crash at any point loses
 nothing: facts committed but never evaluated are evaluated now, and alert events are keyed
 deterministically, so re-deriving one that was already recorded appends nothing.
+
+In production (``serve``) the daemon also: reloads config and rules on SIGHUP (a bad set is
+refused and recorded, the old one keeps running); speaks systemd's notify protocol (``READY=1``
+once the log is folded, ``STATUS=``, ``WATCHDOG=1`` only while the event loop and the writer make
+progress, ``STOPPING=1``); evaluates at least every ``[daemon].evaluate_every``; and runs a
+deadman timer beside the engine that trips when no evaluation completed for
+``[daemon].deadman_after``.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+import signal
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from watchdog import __version__
 from watchdog.engine import Engine
 from watchdog.events import (
-    CONFIG_LOADED, DAEMON_STARTED, DAEMON_STOPPED, RULES_LOADED, FACT_TYPES, NewEvent, new_alert,
+    CONFIG_LOADED, DAEMON_STARTED, DAEMON_STOPPED, DEADMAN_CLEARED, DEADMAN_TRIPPED, FACT_TYPES,
+    RELOAD_REFUSED, RULES_LOADED, SPEECH_RECORDED, NewEvent, new_alert,
 )
 from watchdog.config import Config
 from watchdog.delivery import Delivery
+from watchdog.errors import ConfigError, RuleError, StoreError
+from watchdog.metrics import Metrics
 from watchdog.outbox import Outbox
 from watchdog.routing import default_receivers
 from watchdog.rules import RuleSet
 from watchdog.schedule import apscheduler_job_defaults, jittered, plan_poll
+from watchdog.sdnotify import Notifier as SystemdNotifier
 from watchdog.store import EventStore, AsyncWriter, iter_events
 from watchdog.timefmt import parse_duration, parse_utc, utc_text
 
 log = logging.getLogger("watchdog.daemon")
 UNSCHEDULED_EVERY = timedelta(minutes=30)
+EVALUATE_PAGE = 5000       # events read per query while folding (short read transactions)
+YIELD_EVERY = 1000         # events folded between two yields to the loop (pings keep flowing)
 
 
 @dataclass
@@ -44,6 +60,30 @@ class CycleReport:
     sent: int = 0
     suppressed: int = 0
     failed: int = 0
+
+
+@dataclass
+class Health:
+    """Liveness and readiness as the daemon sees them (``STATUS=``, ``/healthz``, ``/readyz``).
+    Liveness is the loop and the writer making progress; readiness also needs the log folded and
+    an evaluation within ``deadman_after`` — a late source never makes the daemon unready."""
+    ready: bool = False
+    reason: str = "starting: folding the event log"
+    last_evaluation: datetime | None = None
+    writer_alive_at: datetime | None = None
+    deadman_tripped: bool = False
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """What a SIGHUP re-reads (built by ``app``, the composition root)."""
+    config: Config
+    ruleset: RuleSet
+    rule_paths: list[str]
+    config_payload: dict
+    notifiers: dict
+    sources: list
+    store_path: str
 
 
 @dataclass
@@ -63,36 +103,71 @@ class Daemon:
     cursor: int = 0
     one_shot: bool = False        # run --once / --exit-when-idle: no later instant to wait for
     next_delivery_at: datetime | None = None   # a held group's timer or a retry's backoff
+    metrics: Metrics = field(default_factory=Metrics)
+    health: Health = field(default_factory=Health)
+    systemd: SystemdNotifier = field(default_factory=SystemdNotifier)
+    reload_config: Callable[[], Reloaded] | None = None      # SIGHUP: re-read config and rules
+    start_http: Callable[["Daemon", str], Awaitable] | None = None   # watchdog.web.start_http
     _cycle_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _started_seq: int = 0          # events after it were appended while this process ran
+    _stopping: bool = False
+    _scheduler: object = None
+    _tasks: set = field(default_factory=set)
 
     def _now(self) -> str:
         return utc_text(self.now())
 
+    @property
+    def deadman_after(self) -> timedelta:
+        return parse_duration(self.config.daemon.deadman_after)
+
+    @property
+    def evaluate_every(self) -> timedelta:
+        return parse_duration(self.config.daemon.evaluate_every)
+
+    async def _append(self, events: list[NewEvent]) -> list:
+        """Append through the writer, keeping the store's health figures."""
+        try:
+            stored = await self.writer.append(events)
+        except StoreError:
+            self.metrics.store_write(False)
+            raise
+        if events:
+            self.metrics.store_write(True)
+        return stored
+
     # ---- start and stop ----
     async def start(self) -> None:
         seq, digest = self.store.head()
-        await self.writer.append([NewEvent(type=DAEMON_STARTED, key=f"daemon-started/{self._now()}/{os.getpid()}",
-                                           payload={"version": __version__, "pid": os.getpid(),
-                                                    "head_seq": seq, "head_hash": digest})])
+        self._started_seq = seq
+        await self._append([NewEvent(type=DAEMON_STARTED, key=f"daemon-started/{self._now()}/{os.getpid()}",
+                                     payload={"version": __version__, "pid": os.getpid(),
+                                              "head_seq": seq, "head_hash": digest,
+                                              # audit re-derives flush timing with this
+                                              "mode": "one-shot" if self.one_shot else "serve"})])
         await self._record_if_changed(CONFIG_LOADED, self.config_payload["hash"], self.config_payload)
         await self._record_if_changed(RULES_LOADED, self.ruleset.hash, _rules_payload(self.ruleset, self.rule_paths))
-        self.outbox = Outbox(routes=list(self.config.routes),
-                             default_receivers=default_receivers(self.config))
+        self.outbox = self._new_outbox(self.config)
         await self.evaluate()
+        self._set_ready(True, "ready")
 
-    async def _record_if_changed(self, kind: str, digest: str, payload: dict) -> None:
+    def _new_outbox(self, config: Config) -> Outbox:
+        return Outbox(routes=list(config.routes), default_receivers=default_receivers(config))
+
+    async def _record_if_changed(self, kind: str, digest: str, payload: dict) -> bool:
         last = None
         for event in iter_events(self.store, types={kind}):
             last = event
         if last is not None and last.payload["hash"] == digest:
-            return
+            return False
         after = last.seq if last else 0
-        await self.writer.append([NewEvent(type=kind, key=f"{kind}/{digest[:16]}/after/{after}", payload=payload)])
+        await self._append([NewEvent(type=kind, key=f"{kind}/{digest[:16]}/after/{after}", payload=payload)])
+        return True
 
     async def stop(self, reason: str = "finished") -> None:
         seq, digest = self.store.head()
-        await self.writer.append([NewEvent(type=DAEMON_STOPPED, key=f"daemon-stopped/{self._now()}/{os.getpid()}",
-                                           payload={"reason": reason, "head_seq": seq + 1, "previous_hash": digest})])
+        await self._append([NewEvent(type=DAEMON_STOPPED, key=f"daemon-stopped/{self._now()}/{os.getpid()}",
+                                     payload={"reason": reason, "head_seq": seq + 1, "previous_hash": digest})])
 
     # ---- one cycle ----
     async def run_once(self) -> CycleReport:
@@ -106,6 +181,8 @@ class Daemon:
         two at once would feed the engine the same events twice."""
         async with self._cycle_lock:
             report = CycleReport()
+            if self._stopping:                   # SIGTERM came while this job waited its turn
+                return report
             await self.poll(report, sources if sources is not None else self.sources)
             report.transitions = await self.evaluate()
             await self.deliver(report)
@@ -114,29 +191,87 @@ class Daemon:
     async def poll(self, report: CycleReport, sources: list) -> None:
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            results = await asyncio.gather(*[s.poll(session, self.now()) for s in sources])
+            results = await asyncio.gather(*[self._timed_poll(s, session) for s in sources])
         for source, events in zip(sources, results):
-            stored = await self.writer.append(events)
+            stored = await self._append(events)
             report.facts += sum(1 for e in stored if e.type in FACT_TYPES)
             report.failures += sum(1 for e in stored if e.type == "source-failed")
-            log.info("polled %s: %d new events", source.name, len(stored))
+            log.info("polled %s: %d new events", source.name, len(stored),
+                     extra={"source": source.name, "new_events": len(stored)})
+
+    async def _timed_poll(self, source, session) -> list:
+        started = time.monotonic()
+        try:
+            return await source.poll(session, self.now())
+        finally:
+            self.metrics.fetch_seconds.labels(source.name).observe(time.monotonic() - started)
 
     # ---- long-running: one scheduled job per source ----
     async def serve(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set: each source polls at its publication-aware instants
-        (schedule.plan_poll), or every ``poll_every`` when its config says so."""
-        await self.start()
-        scheduler = AsyncIOScheduler(timezone="America/New_York", job_defaults=apscheduler_job_defaults())
-        scheduler.start()
+        (schedule.plan_poll), or every ``poll_every`` when its config says so. SIGHUP reloads."""
+        self._spawn(self._watchdog_pings())              # from the start: the re-fold may be long
+        runner = None
         try:
-            for source in self.sources:                  # a start-up poll of every source
-                self._arm(scheduler, source, self.now())
-            self._arm_deadline(scheduler)
+            await self.start()
+            runner = await self._start_http()
+            self._schedule()
+            self._spawn(self._deadman())
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
+            self.systemd.notify(READY=1, STATUS=self.status_line())
+            log.info("ready: %s", self.status_line())
             await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
-            async with self._cycle_lock:                 # let an in-flight cycle finish
-                await self.stop("stopped")
+            await self._shutdown(runner)
+
+    def _schedule(self) -> None:
+        self._scheduler = scheduler = AsyncIOScheduler(timezone="America/New_York",
+                                                       job_defaults=apscheduler_job_defaults())
+        scheduler.start()
+        for source in self.sources:                  # a start-up poll of every source
+            self._arm(scheduler, source, self.now())
+        self._arm_deadline(scheduler)
+        self._arm_heartbeat(scheduler)
+
+    def _arm_heartbeat(self, scheduler) -> None:
+        scheduler.add_job(self._deadline_job, IntervalTrigger(seconds=self.evaluate_every.total_seconds()),
+                          args=[scheduler], id="evaluate-every", replace_existing=True)
+
+    async def _shutdown(self, runner) -> None:
+        """SIGTERM: no new cycle starts, the one in flight finishes, ``daemon-stopped`` is the
+        log's last word."""
+        self._stopping = True
+        self.systemd.notify(STOPPING=1, STATUS="stopping: finishing the current cycle")
+        loop = asyncio.get_running_loop()
+        loop.remove_signal_handler(signal.SIGHUP)
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        async with self._cycle_lock:                 # let an in-flight cycle finish
+            await self.stop("stopped")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+        self.systemd.close()
+
+    async def _start_http(self):
+        """``/healthz``, ``/readyz``, ``/metrics`` (watchdog.web). A port that cannot be bound is
+        an error in the log, not a dead daemon: alerting matters more than its status page."""
+        http = self.config.http
+        if self.start_http is None or not http.enabled or not http.listen:
+            return None
+        try:
+            return await self.start_http(self, http.listen)
+        except OSError as exc:
+            log.error("cannot serve HTTP on %s: %s; running without /metrics and /healthz", http.listen, exc)
+            return None
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _arm_deadline(self, scheduler) -> None:
         """Staleness needs evaluation without any new event: wake at the engine's next deadline."""
@@ -149,12 +284,15 @@ class Daemon:
     async def _deadline_job(self, scheduler) -> None:
         try:
             async with self._cycle_lock:
+                if self._stopping:
+                    return
                 report = CycleReport(transitions=await self.evaluate())
                 await self.deliver(report)
         except Exception:
             log.exception("deadline evaluation failed")
         finally:
-            self._arm_deadline(scheduler)
+            if not self._stopping:
+                self._arm_deadline(scheduler)
 
     def _arm(self, scheduler, source, at: datetime) -> None:
         scheduler.add_job(self._poll_job, DateTrigger(run_date=at), args=[scheduler, source],
@@ -164,12 +302,13 @@ class Daemon:
         started = self.now()
         try:
             report = await self.cycle([source])
-            log.info("cycle %s: %s", source.name, report)
+            log.info("cycle %s: %s", source.name, report, extra={"source": source.name})
         except Exception:                                # re-arm whatever happened
             log.exception("cycle %s failed", source.name)
         finally:
-            self._arm(scheduler, source, self.next_poll_at(source, started))
-            self._arm_deadline(scheduler)
+            if not self._stopping and source in self.sources:     # a reload may have dropped it
+                self._arm(scheduler, source, self.next_poll_at(source, started))
+                self._arm_deadline(scheduler)
 
     def next_poll_at(self, source, last_poll: datetime) -> datetime:
         every = getattr(getattr(source, "config", None), "poll_every", None)
@@ -183,30 +322,214 @@ class Daemon:
         plan = plan_poll(series, latest, self.now(), last_poll=last_poll)
         return jittered(plan.at, source.name, 30)
 
+    # ---- evaluation ----
     async def evaluate(self) -> int:
         """Feed every committed event after the cursor to the engine and the outbox, in seq order,
-        and append the transitions; repeat until nothing new (other writers may append too)."""
+        and append the transitions; repeat until nothing new (other writers may append too).
+        Deadlines up to now are ticked once caught up, so an evaluation with no new event still
+        fires a staleness rule whose deadline passed."""
         appended = 0
         while True:
-            events = list(iter_events(self.store, after=self.cursor))
-            if not events:
-                return appended
-            transitions = []
-            for event in events:
-                # deadlines that passed before this event was recorded, exactly as audit does
-                transitions += self.engine.tick(event.recorded_at)
-                transitions += self.engine.feed(event, now=self._now())
-                self.outbox.apply(event)
-                self.cursor = event.seq
-            transitions += self.engine.tick(self._now())
-            stored = await self.writer.append([new_alert(t) for t in transitions])
+            events = self.store.read(after=self.cursor, limit=EVALUATE_PAGE)
+            transitions = await self._fold(events)
+            if len(events) < EVALUATE_PAGE:
+                transitions += self.engine.tick(self._now())
+            stored = await self._append([new_alert(t) for t in transitions])
             appended += len(stored)
+            if not events and not stored:
+                break
+        await self._evaluated()
+        return appended
+
+    async def _fold(self, events: list) -> list:
+        """Fold a page of events, yielding to the loop every YIELD_EVERY of them: a start-up
+        re-fold of a long log must not starve the WATCHDOG=1 pings (or the HTTP server)."""
+        transitions: list = []
+        for i, event in enumerate(events, 1):
+            # deadlines that passed before this event was recorded, exactly as audit does
+            transitions += self.engine.tick(event.recorded_at)
+            transitions += self.engine.feed(event, now=self._now())
+            self.outbox.apply(event)
+            self.cursor = event.seq
+            if event.seq > self._started_seq:
+                self._observe(event)
+            if i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return transitions
+
+    def _observe(self, event) -> None:
+        self.metrics.observe_event(event)
+        if event.type in FACT_TYPES and event.type != SPEECH_RECORDED:
+            self.metrics.rule_evaluations.inc(len(self.engine.by_series.get(event.payload.get("series"), ())))
+        elif event.type == SPEECH_RECORDED:
+            self.metrics.rule_evaluations.inc(len(self.engine.keywords))
+
+    async def _evaluated(self) -> None:
+        moment = self.now()
+        self.health.last_evaluation = moment
+        m = self.metrics
+        m.evaluations.inc()
+        m.last_evaluation.set(moment.timestamp())
+        m.head_seq.set(self.cursor)
+        m.outbox_depth.set(len(self.outbox.owed()))
+        if self.writer.last_error is not None:       # delivery's own appends failed
+            m.store_writable.set(0)
+        if self.health.deadman_tripped:
+            await self._deadman_cleared(moment)
+        self.systemd.notify(STATUS=self.status_line())
+
+    def status_line(self) -> str:
+        last = self.health.last_evaluation
+        return (f"head seq {self.cursor}; {len(self.ruleset)} rules ({self.ruleset.hash[:12]}); "
+                f"last evaluation {utc_text(last)[:19] + 'Z' if last else 'never'}; {self.health.reason}")
+
+    def _set_ready(self, ready: bool, reason: str) -> None:
+        self.health.ready, self.health.reason = ready, reason
+        self.metrics.ready.set(1 if ready else 0)
 
     async def deliver(self, report: CycleReport) -> None:
         """Send what the outbox owes (watchdog.delivery), folding each round's outcomes back."""
         self.next_delivery_at = await Delivery(
             self.writer, self.outbox, self.notifiers, self.config, self.now, self.catchup_horizon,
             one_shot=self.one_shot).deliver(report, self.evaluate)
+
+    # ---- SIGHUP: reload ----
+    def _on_sighup(self) -> None:
+        log.info("SIGHUP: reloading config and rules")
+        self._spawn(self.reload())
+
+    async def reload(self) -> str:
+        """Re-read config and rules. A valid set replaces the old one exactly as a restart would
+        (``config-loaded``/``rules-loaded`` recorded, the engine warmed up on the new rules by
+        folding that event, the outbox re-folded with the new routes); an invalid one is refused,
+        recorded as ``reload-refused`` and the daemon keeps running on what it had.
+        Returns ``applied``, ``unchanged`` or ``refused``."""
+        if self.reload_config is None:
+            return await self._refuse("this daemon was started without files to re-read")
+        async with self._cycle_lock:
+            try:
+                new = self.reload_config()
+            except (RuleError, ConfigError, OSError, ValueError) as exc:
+                return await self._refuse(str(exc))
+            if new.store_path != getattr(self.store, "path", new.store_path):
+                return await self._refuse(f"[store].path changed to {new.store_path}: restart the daemon to "
+                                          "switch event logs")
+            result = await self._apply(new)
+            report = CycleReport(transitions=await self.evaluate())
+            await self.deliver(report)
+        self.metrics.reloads.labels(result).inc()
+        log.info("reload %s: %s", result, self.status_line())
+        return result
+
+    async def _refuse(self, reason: str) -> str:
+        problems = reason.splitlines() or [reason]
+        for line in problems:
+            log.error("reload refused: %s", line)
+        log.error("reload refused: still running rule set %s (%d rules)", self.ruleset.hash[:12], len(self.ruleset))
+        await self._append([NewEvent(type=RELOAD_REFUSED, key=f"reload-refused/{self._now()}/{os.getpid()}",
+                                     payload={"reason": reason, "problems": problems,
+                                              "kept_rules_hash": self.ruleset.hash,
+                                              "kept_config_hash": self.config_payload["hash"]})])
+        self.metrics.reloads.labels("refused").inc()
+        return "refused"
+
+    async def _apply(self, new: Reloaded) -> str:
+        old_config = self.config
+        self.config, self.config_payload, self.notifiers = new.config, new.config_payload, new.notifiers
+        self.ruleset, self.rule_paths = new.ruleset, new.rule_paths
+        self.catchup_horizon = parse_duration(new.config.daemon.catchup_horizon)
+        config_changed = await self._record_if_changed(CONFIG_LOADED, new.config_payload["hash"], new.config_payload)
+        rules_changed = await self._record_if_changed(RULES_LOADED, new.ruleset.hash,
+                                                      _rules_payload(new.ruleset, new.rule_paths))
+        if (old_config.routes, old_config.receivers) != (new.config.routes, new.config.receivers):
+            self.outbox = await self._refold_outbox(self._new_outbox(new.config))
+        if old_config.sources != new.config.sources:
+            self._replace_sources(new.sources)
+        if old_config.daemon != new.config.daemon and self._scheduler is not None:
+            self._arm_heartbeat(self._scheduler)
+        if old_config.http != new.config.http:
+            log.warning("[http] changes take effect at the next restart")
+        return "applied" if (config_changed or rules_changed) else "unchanged"
+
+    async def _refold_outbox(self, outbox: Outbox) -> Outbox:
+        """A new routing tree applies to the whole log, as it would after a restart."""
+        for i, event in enumerate(iter_events(self.store), 1):
+            if event.seq > self.cursor:
+                break
+            outbox.apply(event)
+            if i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return outbox
+
+    def _replace_sources(self, sources: list) -> None:
+        old = {s.name for s in self.sources}
+        self.sources = sources
+        if self._scheduler is None:
+            return
+        for name in old - {s.name for s in sources}:
+            if self._scheduler.get_job(name) is not None:
+                self._scheduler.remove_job(name)
+        for source in sources:                       # new settings: poll each once now
+            self._arm(self._scheduler, source, self.now())
+
+    # ---- systemd watchdog and the deadman ----
+    async def _watchdog_pings(self) -> None:
+        """``WATCHDOG=1`` every WatchdogSec/2, sent only when the loop runs this task on time and
+        the writer thread answers a probe: a hung loop or writer is restarted by systemd, while a
+        late source or a full disk (the writer answers with an error) is not a reason to."""
+        interval = self.systemd.watchdog_interval
+        if not interval:
+            return
+        while True:
+            if await self._writer_alive(timeout=interval):
+                self.systemd.notify(WATCHDOG=1)
+            await asyncio.sleep(interval)
+
+    async def _writer_alive(self, timeout: float) -> bool:
+        """An empty append queues behind whatever the writer has (FIFO) and returns at once when
+        it gets its turn, without touching the disk."""
+        try:
+            await asyncio.wait_for(self.writer.append([]), timeout)
+        except asyncio.TimeoutError:
+            log.error("the event-log writer did not answer within %.1fs: withholding the watchdog ping", timeout)
+            return False
+        except Exception:                            # an answer, even an error, is progress
+            pass
+        self.health.writer_alive_at = self.now()
+        return True
+
+    async def _deadman(self) -> None:
+        """A timer beside the engine (the engine cannot notice it is not being run)."""
+        after = self.deadman_after
+        period = min(max(after.total_seconds() / 10, 0.2), 30.0)
+        while True:
+            await asyncio.sleep(period)
+            last = self.health.last_evaluation
+            if last is None or self.health.deadman_tripped or self.now() - last <= self.deadman_after:
+                continue
+            self.health.deadman_tripped = True
+            silent = self.now() - last
+            self._set_ready(False, f"deadman: no evaluation for {_duration_text(silent)}")
+            log.error("deadman: no evaluation completed since %s (deadman_after = %s)", utc_text(last),
+                      self.config.daemon.deadman_after, extra={"last_evaluation": utc_text(last)})
+            self.systemd.notify(STATUS=self.status_line())
+            # recorded in its own task: a hung writer must not hang the timer too
+            self._spawn(self._append([NewEvent(type=DEADMAN_TRIPPED, key=f"deadman-tripped/{utc_text(last)}",
+                                               payload={"last_evaluation": utc_text(last),
+                                                        "deadman_after": self.config.daemon.deadman_after,
+                                                        "detected_at": self._now()})]))
+
+    async def _deadman_cleared(self, moment: datetime) -> None:
+        self.health.deadman_tripped = False
+        self._set_ready(True, "ready")
+        log.warning("deadman cleared: evaluation completed again at %s", utc_text(moment))
+        await self._append([NewEvent(type=DEADMAN_CLEARED, key=f"deadman-cleared/{utc_text(moment)}",
+                                     payload={"evaluated_at": utc_text(moment)})])
+
+
+def _duration_text(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def _rules_payload(ruleset: RuleSet, paths: list[str]) -> dict:
