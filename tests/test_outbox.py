@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 from test_notify_slack import CHANNEL, TOKEN, WEBHOOK_TAIL, Sleeps, slack  # noqa: F401 (fixture)
 
 from watchdog.config import ReceiverConfig, parse_config
+from watchdog.app import config_payload
 from watchdog.daemon import CycleReport
+from watchdog.decisions import audit_decisions
 from watchdog.delivery import Delivery
 from watchdog.events import AlertTransition, NewEvent, new_alert
 from watchdog.notify.console import ConsoleNotifier
@@ -67,6 +69,13 @@ class Desk:
         self.outbox = Outbox(routes=list(self.config.routes), default_receivers=default_receivers(self.config))
         self.cursor = 0
         self.wake: datetime | None = None
+        if store is None:                     # what the daemon records at start, for audit
+            payload = config_payload(self.config)
+            self.store.append([NewEvent(type="config-loaded", key=f"config-loaded/{payload['hash'][:16]}",
+                                        payload=payload)])
+
+    def audit(self) -> list[str]:
+        return audit_decisions(iter_events(self.store)).differences
 
     def at(self, text: str) -> Desk:
         self.clock = utc(text)
@@ -119,6 +128,8 @@ async def test_two_rules_of_one_area_are_one_message_after_group_wait():
     assert sent.payload["delivery"] == 'notify/screen/routes[0]/{area="repo"}/1'
     await desk.at("2025-10-31T13:01:00Z").deliver()
     assert len(desk.events("notification-requested")) == 1        # nothing new: not sent again
+    assert desk.audit() == []
+    assert audit_decisions(iter_events(desk.store)).checked == 2   # the request and the attempt
 
 
 async def test_a_restarted_outbox_rebuilds_the_group_timers_from_the_log():
@@ -135,6 +146,7 @@ async def test_a_restarted_outbox_rebuilds_the_group_timers_from_the_log():
     flushes = [e.payload["flush"] for e in second.events("notification-requested")]
     assert flushes == [1, 2]                                        # flush 1 was not re-decided
     assert second.events("notification-requested")[1].payload["reason"] == "firing-changed"
+    assert second.audit() == []
 
 
 async def test_repeat_interval_resends_a_still_firing_alert_from_friday_into_the_weekend():
@@ -179,6 +191,7 @@ async def test_every_flush_reaches_slack_in_order_per_rule_after_a_sustained_429
     keys = [e.payload["delivery"] for e in desk.events("notification-sent")]
     assert len(keys) == len(set(keys)) == 4
     assert len(desk.events("notification-failed")) >= 3
+    assert desk.audit() == []
 
 
 async def test_a_silence_leaves_the_alert_out_once_then_it_is_news_when_the_silence_ends():
@@ -194,6 +207,7 @@ async def test_a_silence_leaves_the_alert_out_once_then_it_is_news_when_the_sile
     assert desk.lines() == []
     await desk.at("2025-10-31T15:00:00Z").deliver()
     assert desk.lines() == ["[FIRING warning] sofr-over-iorb 2025-10-31: sofr-over-iorb firing (threshold)"]
+    assert desk.audit() == []
 
 
 async def test_a_firing_critical_inhibits_a_warning_of_the_same_area():
@@ -218,6 +232,7 @@ async def test_a_weekend_mute_holds_saturday_news_until_monday_midnight_new_york
     assert len(desk.events("notification-suppressed")) == 1 and desk.lines() == []
     await desk.at("2025-11-03T05:00:00Z").deliver()
     assert desk.lines() == ["[FIRING warning] reserves-low 2025-10-31: reserves-low firing (threshold)"]
+    assert desk.audit() == []
 
 
 async def test_transitions_older_than_the_catch_up_horizon_are_recorded_not_sent():
@@ -249,3 +264,24 @@ async def test_a_crash_mid_send_is_reconciled_from_slack_metadata_not_posted_twi
     assert report.sent == 1 and len(slack.api_calls("chat.postMessage")) == 1
     [sent] = restarted.events("notification-sent")
     assert sent.payload["reconciled"] is True and sent.payload["reference"].startswith(CHANNEL)
+
+
+async def test_audit_names_a_flush_or_suppression_the_log_does_not_justify():
+    desk = Desk()
+    await desk.fire("funding-stress", severity="critical")
+    await desk.fire("sofr-over-iorb", severity="warning")
+    await desk.at("2025-10-31T13:00:30Z").deliver()
+    assert desk.audit() == []
+    forged = []
+    for e in iter_events(desk.store):
+        payload = dict(e.payload)
+        if e.type == "notification-requested":
+            payload["firing"] = payload["firing"] + ["sofr-over-iorb@2025-10-31T13:00:00.000000Z"]
+        forged.append(NewEvent(type=e.type, key=e.key, payload=payload, published_at=e.published_at))
+    forged.append(NewEvent(type="notification-attempted", key="notify/screen/nowhere/1/attempt/1",
+                           payload={"delivery": "notify/screen/nowhere/1", "receiver": "screen", "attempt": 1}))
+    store = MemoryEventStore(now=lambda: desk.clock)
+    store.append(forged)
+    differences = audit_decisions(iter_events(store)).differences
+    assert any("differs in firing" in d for d in differences)
+    assert any("attempted notify/screen/nowhere/1, which was not owed" in d for d in differences)

@@ -233,20 +233,28 @@ def _existing(db: str) -> str:
 @click.option("--db", required=True, help=DB_HELP)
 @guarded
 def audit(db):
-    """Re-derive what the daemon did (seq order, recorded rule sets) and diff it against the log.
+    """Re-derive what the daemon did (seq order, recorded rule sets and config) and diff it
+    against the log: every alert transition, and every notification decision — each flush
+    requested (routing, grouping, timers), each suppression (silence, inhibition, mute,
+    catch-up) and each attempt (was it owed, was its backoff over).
 
-    Exit 0 when every recorded alert matches, 1 listing each difference.
+    Exit 0 when everything matches, 1 listing each difference with its seq.
     """
+    from watchdog.decisions import audit_decisions
     from watchdog.replay import audit as run_audit
+    from watchdog.store import iter_events
     store = app.open_store(_existing(db), readonly=True)
     try:
         report = run_audit(store)
+        decisions = audit_decisions(iter_events(store))
     finally:
         store.close()
-    for line in report.differences:
+    differences = report.differences + decisions.differences
+    for line in differences:
         click.echo(line)
-    click.echo(f"audit: {report.checked} alert transitions re-derived, {len(report.differences)} differences", err=True)
-    sys.exit(1 if report.differences else 0)
+    click.echo(f"audit: {report.checked} alert transitions and {decisions.checked} notification decisions "
+               f"re-derived, {len(differences)} differences", err=True)
+    sys.exit(1 if differences else 0)
 
 
 # ---- import ----

@@ -225,6 +225,7 @@ class Outbox:
         events: list[NewEvent] = []
         checks: list[datetime] = []
         silences, firing = self.silences(), list(self.firing.values())
+        recorded = set(self._suppressed)        # a copy: planning changes nothing until folded
         for name, state in sorted(self.groups.items()):
             routed = self._routed.get(name)
             if routed is None or not state.members and not state.notified_firing:
@@ -234,7 +235,7 @@ class Outbox:
                    for m in state.members.values() if m.status != "resolved" and too_old(m.alert, now, horizon)}
             result = plan_flush(state, routed, now, silences=silences, firing_alerts=firing,
                                 inhibit_rules=inhibit, mutes=mutes, exclude=old, wait_over=wait_over)
-            events += self._suppressions(state, routed, result, now)
+            events += self._suppressions(state, routed, result, now, recorded)
             decision = result.decision
             if decision.send:
                 events.append(flush_requested(state, routed, decision, now))
@@ -242,7 +243,8 @@ class Outbox:
                 checks.append(decision.next_check_at)
         return Plan(events, min(checks) if checks else None)
 
-    def _suppressions(self, state: GroupState, routed: Routed, result, now: datetime) -> list[NewEvent]:
+    def _suppressions(self, state: GroupState, routed: Routed, result, now: datetime,
+                      recorded: set[str]) -> list[NewEvent]:
         out: list[NewEvent] = []
         members = {m.alert_id: m for m in state.members.values()}
         left_out = list(result.suppressed)
@@ -256,9 +258,9 @@ class Outbox:
             if member is None:
                 continue
             key = f"suppressed/{state.group}/{member.instance}/{why.reason}"
-            if key in self._suppressed:
+            if key in recorded:
                 continue
-            self._suppressed.add(key)
+            recorded.add(key)
             out.append(NewEvent(type=NOTIFICATION_SUPPRESSED, key=key, payload={
                 "group": state.group, "receiver": routed.receiver, "route": routed.route_id,
                 "rule": member.alert.get("rule", ""), "instance": member.instance,
