@@ -17,7 +17,7 @@ from typing import Any
 
 from watchdog.config import Config
 from watchdog.events import (
-    CONFIG_LOADED, DAEMON_STARTED, NOTIFICATION_ATTEMPTED, NOTIFICATION_REQUESTED,
+    ALERT_FIRING, ALERT_FLAGGED, ALERT_RESOLVED, SILENCE_ADDED, SILENCE_EXPIRED, CONFIG_LOADED, DAEMON_STARTED, NOTIFICATION_ATTEMPTED, NOTIFICATION_REQUESTED,
     NOTIFICATION_SUPPRESSED,
 )
 from watchdog.outbox import Outbox
@@ -25,6 +25,7 @@ from watchdog.routing import default_receivers
 from watchdog.timefmt import parse_duration, parse_utc
 
 DECISION_TYPES = frozenset({NOTIFICATION_REQUESTED, NOTIFICATION_SUPPRESSED})
+OUTBOX_TYPES = frozenset({ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED, SILENCE_ADDED, SILENCE_EXPIRED})
 
 
 @dataclass
@@ -46,10 +47,16 @@ class _Auditor:
     outbox: Outbox = field(default_factory=Outbox)
     round: list = field(default_factory=list)
 
+    seen: list = field(default_factory=list)
+
     def configure(self, payload: dict) -> None:
+        """A new config: like the daemon (at start, or on reload), a new routing tree applies
+        to the whole log, so the outbox is folded again from the start under it."""
         self.config = Config.model_validate(payload["config"])
-        self.outbox.routes = list(self.config.routes)
-        self.outbox.default_receivers = default_receivers(self.config)
+        self.outbox = Outbox(routes=list(self.config.routes),
+                             default_receivers=default_receivers(self.config))
+        for event in self.seen:
+            self.outbox.apply(event)
 
     def close_round(self) -> None:
         """Compare a recorded round with the plan at its instant, then fold it."""
@@ -75,8 +82,13 @@ class _Auditor:
             self.report.differences.append(
                 f"missing at {at}: the round of seq {self.round[0].seq} did not record {want.type} {key}")
         for event in self.round:
-            self.outbox.apply(event)
+            self.apply(event)
         self.round = []
+
+    def apply(self, event: Any) -> None:
+        if event.type in OUTBOX_TYPES or event.type.startswith("notification-"):
+            self.seen.append(event)
+            self.outbox.apply(event)
 
     def attempted(self, event: Any) -> None:
         key = event.payload.get("delivery", "")
@@ -107,6 +119,6 @@ def audit_decisions(events: Iterable[Any]) -> DecisionReport:
             a.one_shot = event.payload.get("mode") == "one-shot"
         elif event.type == NOTIFICATION_ATTEMPTED:
             a.attempted(event)
-        a.outbox.apply(event)
+        a.apply(event)
     a.close_round()
     return a.report
