@@ -1,0 +1,270 @@
+"""The daemon in production, as a real `watchdog run` subprocess against local fake sources:
+systemd's notify protocol on a real datagram socket, SIGHUP reload, the deadman timer, SIGTERM,
+and catch-up after downtime."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_daemon import CANARY, FakeFed, recent_business_days, watchdog, write_config
+from watchdog.sdnotify import Notifier
+
+GOOD_RULE = '''
+[[rule]]
+id = "sofr-over-iorb-fast"
+expr = "bp(sofr - iorb)"
+above = 10
+severity = "warning"
+summary = "SOFR is {{ value }} bp over IORB"
+'''
+BROKEN_RULE = '''
+[[rule]]
+id = "broken"
+expr = "bp(sofr - iorb)"
+above = "ten"
+severity = "warning"
+'''
+
+
+class NotifySocket:
+    """What systemd listens on: an AF_UNIX datagram socket collecting every message."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+        self.messages: list[tuple[float, str]] = []
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except BlockingIOError:
+                return [m for _, m in self.messages]
+            self.messages.append((time.monotonic(), data.decode()))
+
+    def fields(self) -> list[dict[str, str]]:
+        self.drain()
+        return [dict(line.split("=", 1) for line in m.splitlines()) for _, m in self.messages]
+
+    def pings_between(self, start: float, end: float) -> int:
+        self.drain()
+        return sum(1 for t, m in self.messages if start <= t <= end and "WATCHDOG=1" in m.splitlines())
+
+    def close(self):
+        self.sock.close()
+
+
+ROUTE_AT_ONCE = '[[routes]]\nreceivers = ["screen"]\ngroup_wait = "0s"\n'
+
+
+def serving_config(tmp_path: Path, url: str, extra: str = "") -> Path:
+    """test_daemon's config, polling every second, flushing alerts without a group_wait."""
+    config = write_config(tmp_path, url)
+    config.write_text(config.read_text().replace('rates = ["sofr"]', 'rates = ["sofr"]\npoll_every = "1s"')
+                      .replace('catchup_horizon = "10d"', 'catchup_horizon = "10d"\n' + extra)
+                      + ROUTE_AT_ONCE)
+    return config
+
+
+async def start_daemon(config: Path, **env: str) -> asyncio.subprocess.Process:
+    full_env = {**os.environ, "FRED_TEST_KEY": CANARY, "PYTHONUNBUFFERED": "1", **env}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "watchdog", "run", "--config", str(config), "--no-http", "--log-format", "json",
+        env=full_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+def rows(db: Path, sql: str, *args) -> list[tuple]:
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+
+
+def count(db: Path, kind: str) -> int:
+    found = rows(db, "SELECT count(*) FROM events WHERE type = ?", kind)
+    return found[0][0] if found else 0
+
+
+async def until(predicate, timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.1)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    return proc.returncode, out.decode(), err.decode()
+
+
+# ---- sd_notify ----
+
+def test_notify_reaches_a_path_socket_and_an_abstract_one(tmp_path):
+    listener = NotifySocket(tmp_path / "notify")
+    assert Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify")}).notify(READY=1, STATUS="two\nlines")
+    assert listener.drain() == ["READY=1\nSTATUS=two lines"]
+    name = f"watchdog-test-{os.getpid()}-{time.monotonic_ns()}"
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    abstract.bind("\0" + name)
+    try:
+        assert Notifier({"NOTIFY_SOCKET": "@" + name}).notify(WATCHDOG=1)
+        assert abstract.recv(100) == b"WATCHDOG=1"
+    finally:
+        abstract.close()
+        listener.close()
+
+
+def test_without_systemd_notify_is_a_no_op_and_another_pids_watchdog_is_ignored():
+    assert Notifier({}).notify(READY=1) is False
+    assert Notifier({"WATCHDOG_USEC": "2000000"}).watchdog_interval == 1.0
+    assert Notifier({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"}).watchdog_interval is None
+
+
+async def test_serving_daemon_reports_ready_status_pings_and_stopping(aiohttp_server, tmp_path):
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = serving_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    days = [d.isoformat() for d in recent_business_days(2)]
+    fed.iorb, fed.sofr = {days[0]: "3.90"}, {days[1]: "3.95"}
+    listener = NotifySocket(tmp_path / "notify")
+    proc = await start_daemon(config, NOTIFY_SOCKET=str(listener.path), WATCHDOG_USEC="1000000")
+    try:
+        await until(lambda: any("READY" in f for f in listener.fields()), what="READY=1")
+        await until(lambda: listener.pings_between(0, time.monotonic()) >= 3, what="three WATCHDOG=1 pings")
+    finally:
+        code, out, err = await stop(proc)
+    assert code == 0, err
+    fields = listener.fields()
+    ready = next(f for f in fields if "READY" in f)
+    assert ready["READY"] == "1" and "head seq" in ready["STATUS"] and "1 rules" in ready["STATUS"]
+    assert fields[-1].get("STOPPING") == "1"
+    # the status follows the log: the last STATUS before stopping names a head at least that far
+    statuses = [f["STATUS"] for f in fields if "STATUS" in f and "head seq" in f["STATUS"]]
+    assert any("last evaluation 20" in s for s in statuses)
+    listener.close()
+
+
+async def test_a_blocked_event_log_withholds_pings_and_trips_the_deadman_until_it_frees(aiohttp_server, tmp_path):
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = serving_config(tmp_path, str(server.make_url("")).rstrip("/"),
+                            'deadman_after = "2s"\nevaluate_every = "1s"')
+    days = [d.isoformat() for d in recent_business_days(2)]
+    fed.iorb, fed.sofr = {days[0]: "3.90"}, {days[1]: "3.95"}
+    db = tmp_path / "events.db"
+    listener = NotifySocket(tmp_path / "notify")
+    proc = await start_daemon(config, NOTIFY_SOCKET=str(listener.path), WATCHDOG_USEC="1000000")
+    try:
+        await until(lambda: any("READY" in f for f in listener.fields()), what="READY=1")
+        blocker = sqlite3.connect(db, timeout=30, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")             # every write of the daemon now waits
+        held_at = time.monotonic()
+        await asyncio.sleep(5)
+        blocked_pings = listener.pings_between(held_at + 2.5, time.monotonic())
+        not_ready = [f["STATUS"] for f in listener.fields() if "deadman" in f.get("STATUS", "")]
+        blocker.execute("COMMIT")
+        blocker.close()
+        freed_at = time.monotonic()
+        await until(lambda: count(db, "deadman-cleared") == 1, what="deadman-cleared")
+        await until(lambda: listener.pings_between(freed_at, time.monotonic()) >= 2, what="pings again")
+    finally:
+        code, out, err = await stop(proc)
+    assert code == 0, err
+    assert blocked_pings == 0                          # systemd would have restarted a hung writer
+    assert not_ready and "no evaluation for" in not_ready[0]
+    assert count(db, "deadman-tripped") == 1
+    errors = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(e["level"] == "ERROR" and e["msg"].startswith("deadman:") for e in errors)
+    assert any("withholding the watchdog ping" in e["msg"] for e in errors)
+    listener.close()
+
+
+# ---- SIGHUP ----
+
+async def test_sighup_refuses_a_broken_rule_file_keeps_running_then_applies_a_good_one(aiohttp_server, tmp_path):
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = serving_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    days = [d.isoformat() for d in recent_business_days(3)]
+    fed.iorb, fed.sofr = {days[0]: "3.90"}, {days[1]: "3.95", days[2]: "4.25"}
+    db = tmp_path / "events.db"
+    proc = await start_daemon(config)
+    try:
+        await until(lambda: count(db, "observation-recorded") == 3, what="the first facts")
+        (tmp_path / "rules" / "broken.toml").write_text(BROKEN_RULE)
+        proc.send_signal(signal.SIGHUP)
+        await until(lambda: count(db, "reload-refused") == 1, what="reload-refused")
+        fed.sofr[days[2]] = "4.25"
+        await asyncio.sleep(1.5)
+        assert proc.returncode is None                    # still running, on the old rules
+        (tmp_path / "rules" / "broken.toml").unlink()
+        (tmp_path / "rules" / "fast.toml").write_text(GOOD_RULE)
+        proc.send_signal(signal.SIGHUP)
+        await until(lambda: count(db, "rules-loaded") == 2, what="the new rules-loaded")
+        await until(lambda: count(db, "alert-firing") == 1, what="the new rule firing")
+        await until(lambda: count(db, "notification-sent") == 1, what="its notification")
+    finally:
+        code, out, err = await stop(proc)
+    assert code == 0, err
+    refused = json.loads(rows(db, "SELECT payload FROM events WHERE type = 'reload-refused'")[0][0])
+    problem = refused["problems"][0]
+    assert problem.startswith(f"{tmp_path / 'rules' / 'broken.toml'}:5: rule broken: above:"), problem
+    logged = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(e["msg"] == f"reload refused: {problem}" and e["level"] == "ERROR" for e in logged)
+    loaded = json.loads(rows(db, "SELECT payload FROM events WHERE type = 'rules-loaded' ORDER BY seq DESC")[0][0])
+    assert sorted(r["id"] for r in loaded["rules"]) == ["sofr-over-iorb", "sofr-over-iorb-fast"]
+    firing = json.loads(rows(db, "SELECT payload FROM events WHERE type = 'alert-firing'")[0][0])
+    assert firing["rule"] == "sofr-over-iorb-fast" and firing["date"] == days[2]
+    assert f"[FIRING warning] sofr-over-iorb-fast {days[2]}" in out
+    code, out, err = await watchdog("audit", "--db", str(db))
+    assert code == 0, out + err
+
+
+# ---- catch-up after downtime ----
+
+async def test_after_downtime_everything_missed_is_recorded_and_only_recent_transitions_notified(
+        aiohttp_server, tmp_path):
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    config.write_text(config.read_text().replace('catchup_horizon = "10d"', 'catchup_horizon = "5d"'))
+    (tmp_path / "rules" / "spread.toml").write_text(GOOD_RULE)
+    days = [d.isoformat() for d in recent_business_days(9)]
+    fed.iorb, fed.sofr = {days[0]: "3.90"}, {days[0]: "3.95"}
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err
+    # the daemon is down while the NY Fed publishes eight days: an old episode, then a recent one
+    fed.sofr.update({d: "3.95" for d in days[1:]})
+    fed.sofr.update({days[1]: "4.22", days[2]: "3.92", days[8]: "4.25"})
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err
+    db = tmp_path / "events.db"
+    assert count(db, "observation-recorded") == 10
+    transitions = [(t, json.loads(p)["date"]) for t, p in rows(
+        db, "SELECT type, payload FROM events WHERE type LIKE 'alert-%' ORDER BY seq")]
+    assert transitions == [("alert-firing", days[1]), ("alert-resolved", days[2]), ("alert-firing", days[8])]
+    suppressed = [json.loads(p) for (p,) in rows(db, "SELECT payload FROM events WHERE type = 'notification-suppressed'")]
+    assert {(s["reason"], s["date"]) for s in suppressed} == {("catch-up", days[1]), ("catch-up", days[2])}
+    assert f"[FIRING warning] sofr-over-iorb-fast {days[8]}" in out
+    assert days[1] not in out and days[2] not in out
+    code, out, err = await watchdog("audit", "--db", str(db))
+    assert code == 0, out + err
