@@ -26,6 +26,13 @@ above = 10
 severity = "warning"
 summary = "SOFR is {{ value }} bp over IORB"
 '''
+IORB_RULE = '''
+[[rule]]
+id = "iorb-high"
+expr = "iorb"
+above = 3.8
+severity = "info"
+'''
 BROKEN_RULE = '''
 [[rule]]
 id = "broken"
@@ -247,24 +254,28 @@ async def test_after_downtime_everything_missed_is_recorded_and_only_recent_tran
     server = await aiohttp_server(fed.app())
     config = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
     config.write_text(config.read_text().replace('catchup_horizon = "10d"', 'catchup_horizon = "5d"'))
-    (tmp_path / "rules" / "spread.toml").write_text(GOOD_RULE)
+    (tmp_path / "rules" / "spread.toml").write_text(GOOD_RULE + IORB_RULE)
     days = [d.isoformat() for d in recent_business_days(9)]
-    fed.iorb, fed.sofr = {days[0]: "3.90"}, {days[0]: "3.95"}
+    fed.sofr = {days[0]: "3.95"}
     code, out, err = await watchdog("run", "--config", str(config), "--once")
     assert code == 0, err
-    # the daemon is down while the NY Fed publishes eight days: an old episode, then a recent one
+    # down while the sources publish eight days: an old episode, then a recent one
+    fed.iorb = {days[0]: "3.90"}
     fed.sofr.update({d: "3.95" for d in days[1:]})
     fed.sofr.update({days[1]: "4.22", days[2]: "3.92", days[8]: "4.25"})
     code, out, err = await watchdog("run", "--config", str(config), "--once")
     assert code == 0, err
     db = tmp_path / "events.db"
-    assert count(db, "observation-recorded") == 10
-    transitions = [(t, json.loads(p)["date"]) for t, p in rows(
+    assert count(db, "observation-recorded") == 10                 # every missed fact, once
+    transitions = [(json.loads(p)["rule"], t, json.loads(p)["date"]) for t, p in rows(
         db, "SELECT type, payload FROM events WHERE type LIKE 'alert-%' ORDER BY seq")]
-    assert transitions == [("alert-firing", days[1]), ("alert-resolved", days[2]), ("alert-firing", days[8])]
+    assert transitions == [("iorb-high", "alert-firing", days[0]),   # in knowledge order
+                           ("sofr-over-iorb-fast", "alert-firing", days[1]),
+                           ("sofr-over-iorb-fast", "alert-resolved", days[2]),
+                           ("sofr-over-iorb-fast", "alert-firing", days[8])]
     suppressed = [json.loads(p) for (p,) in rows(db, "SELECT payload FROM events WHERE type = 'notification-suppressed'")]
-    assert {(s["reason"], s["date"]) for s in suppressed} == {("catch-up", days[1]), ("catch-up", days[2])}
-    assert f"[FIRING warning] sofr-over-iorb-fast {days[8]}" in out
+    assert [(s["rule"], s["reason"]) for s in suppressed] == [("iorb-high", "catch-up")]
+    assert out.count("[FIRING") == 1 and f"[FIRING warning] sofr-over-iorb-fast {days[8]}" in out
     assert days[1] not in out and days[2] not in out
     code, out, err = await watchdog("audit", "--db", str(db))
     assert code == 0, out + err
