@@ -239,7 +239,7 @@ class Outbox:
             decision = result.decision
             if decision.send:
                 events.append(flush_requested(state, routed, decision, now))
-            elif decision.next_check_at is not None:
+            if decision.next_check_at is not None:     # a flush sent now is looked at again too
                 checks.append(decision.next_check_at)
         return Plan(events, min(checks) if checks else None)
 

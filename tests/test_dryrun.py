@@ -1,0 +1,71 @@
+"""`replay --notify-dry-run`: the daemon's outbox on replay time, timers at their own instants."""
+from __future__ import annotations
+
+from test_outbox import utc
+
+from watchdog.config import parse_config
+from watchdog.dryrun import dry_run
+from watchdog.events import AlertTransition
+from watchdog.timefmt import utc_text
+
+CONFIG = parse_config('''
+[receivers.desk]
+type = "console"
+[receivers.oncall]
+type = "console"
+[[routes]]
+match = { severity = "critical" }
+receivers = ["desk", "oncall"]
+group_by = ["area"]
+repeat_interval = "1d"
+[[routes]]
+receivers = ["desk"]
+group_wait = "1m"
+mute = ["weekends"]
+[mute.weekends]
+timezone = "America/New_York"
+weekdays = ["saturday", "sunday"]
+''', "watchdog.toml")
+
+
+def t(rule: str, state: str, at: str, severity: str = "warning", date: str = "") -> AlertTransition:
+    return AlertTransition(rule=rule, rule_hash="0" * 64, state=state, date=date or at[:10], value="9",
+                           severity=severity, evaluated_at=utc_text(utc(at)), reason="threshold",
+                           labels={"area": "repo"})
+
+
+def test_each_receiver_gets_what_the_daemon_would_have_sent_when_it_would_have_sent_it():
+    transitions = [
+        t("sofr-over-iorb", "pending", "2025-10-30T12:00:00Z"),
+        t("funding-stress", "firing", "2025-10-31T12:00:00Z", "critical"),
+        t("effr-above-target", "firing", "2025-10-31T12:00:00Z", "critical"),
+        t("sofr-over-iorb", "firing", "2025-10-31T12:00:00Z"),
+        t("funding-stress", "resolved", "2025-11-03T12:00:00Z", "critical"),
+        t("effr-above-target", "resolved", "2025-11-03T12:00:00Z", "critical"),
+    ]
+    sent = [(utc_text(at)[:19], n.receiver, n.reason, [(a["rule"], a["state"]) for a in n.alerts])
+            for at, n in dry_run(transitions, CONFIG, until="2025-11-04T00:00:00.000000Z")]
+    both = [("effr-above-target", "firing"), ("funding-stress", "firing")]
+    resolved = [("effr-above-target", "resolved"), ("funding-stress", "resolved")]
+    sofr = [("sofr-over-iorb", "firing")]
+    assert sent == [
+        # critical: one group (area) to both receivers after the default 30s group_wait
+        ("2025-10-31T12:00:30", "desk", "first-notification", both),
+        ("2025-10-31T12:00:30", "oncall", "first-notification", both),
+        # the warning goes to desk alone, after its route's 1m group_wait, then every 4h
+        ("2025-10-31T12:01:00", "desk", "first-notification", sofr),
+        ("2025-10-31T16:01:00", "desk", "repeat-interval", sofr),
+        ("2025-10-31T20:01:00", "desk", "repeat-interval", sofr),
+        ("2025-11-01T00:01:00", "desk", "repeat-interval", sofr),      # Friday 20:01 New York
+        # the weekend mute (every route honours it unless it names its own) holds both groups
+        # until Monday 00:00 New York, after the DST change: 05:00Z
+        ("2025-11-03T05:00:00", "desk", "repeat-interval", both),
+        ("2025-11-03T05:00:00", "desk", "repeat-interval", sofr),
+        ("2025-11-03T05:00:00", "oncall", "repeat-interval", both),
+        ("2025-11-03T09:00:00", "desk", "repeat-interval", sofr),
+        ("2025-11-03T12:00:00", "desk", "resolved", resolved),
+        ("2025-11-03T12:00:00", "oncall", "resolved", resolved),
+        ("2025-11-03T13:00:00", "desk", "repeat-interval", sofr),
+        ("2025-11-03T17:00:00", "desk", "repeat-interval", sofr),
+        ("2025-11-03T21:00:00", "desk", "repeat-interval", sofr),
+    ]
