@@ -69,3 +69,26 @@ def test_each_receiver_gets_what_the_daemon_would_have_sent_when_it_would_have_s
         ("2025-11-03T17:00:00", "desk", "repeat-interval", sofr),
         ("2025-11-03T21:00:00", "desk", "repeat-interval", sofr),
     ]
+
+
+def test_cli_dry_run_on_the_example_history_shows_the_september_2019_spike_notifications(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from watchdog.cli import cli
+    config = tmp_path / "watchdog.toml"
+    config.write_text('[receivers.desk]\ntype = "console"\n[[routes]]\nreceivers = ["desk"]\n'
+                      'group_by = ["area"]\nrepeat_interval = "1d"\n')
+    result = CliRunner().invoke(cli, ["replay", "--db", "events.db.example", "--rules", "rules",
+                                      "--notify-dry-run", "--config", str(config), "--json",
+                                      "--since", "2019-09-18", "--until", "2019-09-18"])
+    assert result.exit_code == 0, result.output
+    sent = [json.loads(line) for line in result.output.splitlines()]
+    assert {n["receiver"] for n in sent} == {"desk"}
+    first = [n for n in sent if any(a["rule"] == "sofr-over-iorb" for a in n["alerts"])][0]
+    assert first["at"].startswith("2019-09-18T12:00")             # 08:00 ET: SOFR's publication
+    assert {(a["rule"], a["state"]) for a in first["alerts"]} == {("sofr-over-iorb", "firing")}
+    later = [n for n in sent if n["at"] > first["at"]]
+    assert any(("effr-above-target", "firing") in {(a["rule"], a["state"]) for a in n["alerts"]}
+               for n in later)                                      # 09:00 ET: EFFR's

@@ -188,8 +188,13 @@ def schema():
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Print transitions dated on/before.")
 @click.option("--as-of", "as_of", help="Only facts published by this instant (ISO 8601 with offset, e.g. 2025-11-01T00:00:00-04:00).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per transition.")
+@click.option("--notify-dry-run", "dry_run", is_flag=True,
+              help="Print what each receiver would have been sent, and when (the routes, grouping "
+                   "timers, inhibition and mutes of --config), instead of the transitions.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Daemon config for --notify-dry-run (default: one console receiver).")
 @guarded
-def replay(db, rule_paths, since, until, as_of, as_json):
+def replay(db, rule_paths, since, until, as_of, as_json, dry_run, config_path):
     """Replay the log with a rule set, as an ideal daemon would have seen it.
 
     Facts are consumed in publication order; `known_at` is when the transition could first have
@@ -205,6 +210,10 @@ def replay(db, rule_paths, since, until, as_of, as_json):
     lo = since.date().isoformat() if since else None
     hi = until.date().isoformat() if until else None
     try:
+        if dry_run:
+            config = app.resolve_config(config_path) if config_path else None
+            _print_dry_run(run_replay(store, ruleset, as_of=cutoff), config, lo, hi, as_json)
+            return
         for t in run_replay(store, ruleset, as_of=cutoff):
             if (lo and t.date < lo) or (hi and t.date > hi):
                 continue
@@ -213,6 +222,30 @@ def replay(db, rule_paths, since, until, as_of, as_json):
             click.echo(transition_json(t) if as_json else _timeline_line(t))
     finally:
         store.close()
+
+
+def _print_dry_run(transitions, config, lo: str | None, hi: str | None, as_json: bool) -> None:
+    """--notify-dry-run: every notification the daemon's outbox would have sent, by instant
+    (--since/--until select by the New York date of the send; grouping state uses all)."""
+    import json
+    from watchdog.config import Config
+    from watchdog.dryrun import dry_run
+    from watchdog.notify.console import format_line
+    from watchdog.timefmt import NEW_YORK, utc_text
+    for at, n in dry_run(transitions, config or Config()):
+        day = at.astimezone(NEW_YORK).date().isoformat()
+        if (lo and day < lo) or (hi and day > hi):
+            continue
+        if as_json:
+            click.echo(json.dumps({"at": utc_text(at), "receiver": n.receiver, "group": n.group,
+                                   "flush": n.flush, "reason": n.reason, "key": n.key,
+                                   "alerts": [{k: a.get(k) for k in ("rule", "state", "date", "severity")}
+                                              for a in n.alerts]}, sort_keys=True))
+            continue
+        when = at.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
+        head = f"{when}  {n.receiver:<10} flush {n.flush} ({n.reason})"
+        lines = [format_line(a) for a in n.alerts]
+        click.echo(f"{head}  {lines[0]}" if len(lines) == 1 else "\n    ".join([f"{head}  {n.group}", *lines]))
 
 
 def _timeline_line(t) -> str:
