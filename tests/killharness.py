@@ -1,0 +1,218 @@
+"""What the kill test (tests/test_kill.py) and the soak (soak/soak.py) share: a NY Fed/FRED fake
+that keeps publishing, a fake Slack webhook that remembers every message, a config for a
+`watchdog run` polling every second, and the figures read back from the log afterwards.
+
+Delivery is at-least-once (a webhook cannot be asked whether a post landed before a crash), so
+duplicates are counted, not forbidden; a lost fact or a lost alert is a failure.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+RULE = '''
+[[rule]]
+id = "sofr-over-iorb"
+expr = "bp(sofr - iorb)"
+above = 10
+recover_below = 5
+severity = "warning"
+summary = "SOFR is {{ value }} bp over IORB"
+'''
+WEBHOOK_ENV = "KILL_TEST_SLACK_WEBHOOK"
+FRED_ENV = "KILL_TEST_FRED_KEY"
+_ENTRY = re.compile(r"(FIRING|RESOLVED) (?:\(\w+\) )?([a-z0-9-]+) (\d{4}-\d{2}-\d{2})")
+
+
+class Publisher:
+    """NY Fed SOFR and FRED IORB from mutable state; ``publish_days`` adds business days whose
+    SOFR alternates across the rule's thresholds, so every new day is an alert transition."""
+
+    def __init__(self, first: date = date(2024, 1, 2)):
+        self.sofr: dict[str, str] = {}
+        self.iorb: dict[str, str] = {first.isoformat(): "3.90"}
+        self._next = first
+        self.requests = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/rates/secured/sofr/search.json", self._rates)
+        app.router.add_get("/fred/series/observations", self._fred)
+        return app
+
+    def publish_days(self, n: int) -> None:
+        for _ in range(n):
+            while self._next.weekday() >= 5:
+                self._next += timedelta(days=1)
+            self.sofr[self._next.isoformat()] = "4.25" if len(self.sofr) % 2 else "3.92"
+            self._next += timedelta(days=1)
+
+    async def _rates(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        rows = [{"effectiveDate": d, "type": "SOFR", "percentRate": v, "percentPercentile1": v,
+                 "percentPercentile25": v, "percentPercentile75": v, "percentPercentile99": v,
+                 "volumeInBillions": 2000, "revisionIndicator": ""} for d, v in sorted(self.sofr.items(), reverse=True)]
+        return web.json_response({"refRates": rows})
+
+    async def _fred(self, request: web.Request) -> web.Response:
+        obs = [{"realtime_start": "2024-01-01", "realtime_end": "2024-01-01", "date": d, "value": v}
+               for d, v in sorted(self.iorb.items())]
+        return web.json_response({"observations": obs, "count": len(obs)})
+
+
+@dataclass
+class FakeSlack:
+    """A Slack incoming webhook: answers ``ok`` after ``delay`` seconds (a kill can land while a
+    post is in flight) and keeps every message's text."""
+    delay: float = 0.05
+    texts: list[str] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/services/{tail:.*}", self._post)
+        return app
+
+    async def _post(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        await asyncio.sleep(self.delay)
+        self.texts.append(body.get("text", ""))
+        return web.Response(text="ok")
+
+
+def delivery_identity(text: str) -> tuple:
+    """What a message says: its (state, rule, date) entries. The webhook payload carries no
+    idempotency key, so two messages saying the same are the same flush sent twice."""
+    return tuple(sorted(_ENTRY.findall(text)))
+
+
+def write_config(tmp: Path, fed_url: str) -> Path:
+    rules = tmp / "rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "spread.toml").write_text(RULE)
+    config = tmp / "watchdog.toml"
+    config.write_text(f'''
+[store]
+path = "{tmp / 'events.db'}"
+[rules]
+paths = ["{rules}"]
+[sources.nyfed]
+base_url = "{fed_url}"
+rates = ["sofr"]
+timeout = "5s"
+poll_every = "1s"
+retries = 0
+[sources.fred]
+base_url = "{fed_url}"
+csv_base_url = "{fed_url}"
+api_key_env = "{FRED_ENV}"
+series = {{ iorb = "IORB" }}
+timeout = "5s"
+poll_every = "1s"
+retries = 0
+[receivers.desk]
+type = "slack"
+webhook_url_env = "{WEBHOOK_ENV}"
+[[routes]]
+receivers = ["desk"]
+group_wait = "0s"
+group_interval = "1s"
+[daemon]
+catchup_horizon = "36500d"
+evaluate_every = "1s"
+''')
+    return config
+
+
+def run_args(config: Path) -> list[str]:
+    return [sys.executable, "-m", "watchdog", "run", "--config", str(config), "--no-http", "--log-format", "json"]
+
+
+def daemon_env(base: dict, slack_url: str) -> dict:
+    return {**base, WEBHOOK_ENV: slack_url + "/services/T000/B000/XXXX", FRED_ENV: "kill-test-key",
+            "PYTHONUNBUFFERED": "1"}
+
+
+def _query(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def settled(db: Path, fed: Publisher, slack: "FakeSlack") -> bool:
+    """Every published SOFR day is in the log, the outbox owes nothing (each requested flush has
+    its notification-sent) and Slack's last word on each rule is its final state."""
+    if not db.exists():
+        return False
+    try:
+        sofr = _query(db, "SELECT count(*) FROM events WHERE type = 'observation-recorded' AND key LIKE 'obs/sofr/%'")[0][0]
+        owed = _owed(db)
+        transitions = _query(db, "SELECT count(*) FROM events WHERE type LIKE 'alert-%'")[0][0]
+    except sqlite3.OperationalError:
+        return False
+    return sofr == len(fed.sofr) and transitions >= len(fed.sofr) - 1 and not owed and not _lost(db, slack)
+
+
+def _owed(db: Path) -> list[str]:
+    requested = {k.replace("flush/", "notify/", 1)          # a flush's delivery key
+                 for (k,) in _query(db, "SELECT key FROM events WHERE type = 'notification-requested'")}
+    sent = {json.loads(p)["delivery"] for (p,) in _query(db, "SELECT payload FROM events WHERE type = 'notification-sent'")}
+    return sorted(requested - sent)
+
+
+def _lost(db: Path, slack: "FakeSlack") -> list[str]:
+    """Rules whose final state Slack was not told last. Episodes that fired and resolved between
+    two flushes (group_interval) are grouping at work, as in Alertmanager: a group reports its
+    current state, not every intermediate one."""
+    final = {json.loads(p)["rule"]: t.split("-", 1)[1].upper() for t, p in _query(
+        db, "SELECT type, payload FROM events WHERE type IN ('alert-firing', 'alert-resolved') ORDER BY seq")}
+    last_said = {rule: state for text in list(slack.texts) for state, rule, _ in delivery_identity(text)}
+    return [rule for rule, state in final.items() if last_said.get(rule) != state]
+
+
+@dataclass
+class Figures:
+    facts_published: int
+    facts_lost: int
+    facts_duplicated: int
+    transitions: int
+    alerts_lost: int
+    flushes_owed: int
+    notifications_received: int
+    duplicate_notifications: int
+    audit_exit: int
+    audit_output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not (self.facts_lost or self.facts_duplicated or self.alerts_lost or self.flushes_owed
+                    or self.audit_exit)
+
+
+def figures(db: Path, fed: Publisher, slack: FakeSlack) -> Figures:
+    published = {("sofr", d) for d in fed.sofr} | {("iorb", d) for d in fed.iorb}
+    rows = _query(db, "SELECT json_extract(payload, '$.series'), json_extract(payload, '$.date') "
+                      "FROM events WHERE type IN ('observation-recorded', 'observation-revised')")
+    logged = [(s, d) for s, d in rows]
+    transitions = [json.loads(p) for (p,) in _query(
+        db, "SELECT payload FROM events WHERE type IN ('alert-firing', 'alert-resolved') ORDER BY seq")]
+    received = [delivery_identity(t) for t in slack.texts]
+    lost = _lost(db, slack)
+    audit = subprocess.run([sys.executable, "-m", "watchdog", "audit", "--db", str(db)],
+                           capture_output=True, text=True, timeout=300)
+    return Figures(
+        facts_published=len(published), facts_lost=len(published - set(logged)),
+        facts_duplicated=len(logged) - len(set(logged)), transitions=len(transitions),
+        alerts_lost=len(lost), flushes_owed=len(_owed(db)), notifications_received=len(received),
+        duplicate_notifications=len(received) - len(set(received)), audit_exit=audit.returncode,
+        audit_output=(audit.stdout + audit.stderr)[-2000:])
