@@ -7,7 +7,7 @@ import sqlite3
 
 from aiohttp import web
 
-from test_daemon import FakeFed, recent_business_days, watchdog, write_config
+from test_daemon import CANARY, FakeFed, count, recent_business_days, watchdog, write_config
 
 
 class FakeSlack:
@@ -99,4 +99,84 @@ async def test_a_silence_added_from_the_cli_suppresses_the_notification_with_its
     suppressed = json.loads(payload)
     assert suppressed["reason"] == "silence" and "month-end, known" in suppressed["detail"]
     code, out, err = await watchdog("audit", "--db", db)
+    assert code == 0, out + err
+
+
+# ---- a delivery killed mid-send ----
+
+async def _killed_mid_send(config, env: dict, posted) -> None:
+    """Run the daemon once and SIGKILL it while its Slack post hangs (after it landed)."""
+    import asyncio
+    import os
+    import signal
+    import sys
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "watchdog", "run", "--config", str(config), "--once",
+        env={**os.environ, "FRED_TEST_KEY": CANARY, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    for _ in range(300):
+        if posted() or proc.returncode is not None:
+            break
+        await asyncio.sleep(0.05)
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGKILL)
+    out, err = await proc.communicate()
+    assert posted(), "the daemon never reached Slack: " + err.decode()[-3000:]
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _slack_config(tmp_path, fed_url: str, receiver: str) -> object:
+    config = write_config(tmp_path, fed_url)
+    config.write_text(config.read_text().replace('[receivers.screen]\ntype = "console"\n', receiver))
+    return config
+
+
+async def test_a_bot_delivery_killed_mid_send_is_found_in_the_channel_not_posted_again(aiohttp_server, tmp_path, monkeypatch):
+    from test_notify_slack import CHANNEL, TOKEN, FakeSlack as FakeSlackApi
+    fed, slack = FakeFed(), FakeSlackApi()
+    fed_server, slack_server = await aiohttp_server(fed.app()), await aiohttp_server(slack.app())
+    config = _slack_config(tmp_path, str(fed_server.make_url("")).rstrip("/"), f'''
+[receivers.desk]
+type = "slack"
+token_env = "SLACK_BOT_TOKEN"
+channel = "{CHANNEL}"
+api_base_url = "{str(slack_server.make_url("/api/"))}"
+''')
+    days = [d.isoformat() for d in recent_business_days(3)]
+    fed.iorb, fed.sofr = {days[0]: "3.90"}, {days[1]: "4.22", days[2]: "4.25"}
+    slack.script["chat.postMessage"] = [("land_then_hang", 60)]      # lands, answers too late
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    await _killed_mid_send(config, {"SLACK_BOT_TOKEN": TOKEN}, lambda: len(slack.history) == 1)
+    db = tmp_path / "events.db"
+    assert count(db, "notification-attempted") == 1 and count(db, "notification-sent") == 0
+
+    code, out, err = await watchdog("run", "--config", str(config), "--once")   # restarted
+    assert code == 0, err
+    assert len(slack.api_calls("chat.postMessage")) == 1 and len(slack.history) == 1   # not again
+    conn = sqlite3.connect(db)
+    [(payload,)] = conn.execute("SELECT payload FROM events WHERE type = 'notification-sent'").fetchall()
+    conn.close()
+    assert json.loads(payload)["reconciled"] is True
+    code, out, err = await watchdog("audit", "--db", str(db))
+    assert code == 0, out + err
+
+
+async def test_a_webhook_delivery_killed_mid_send_is_sent_again_at_least_once(aiohttp_server, tmp_path, monkeypatch):
+    from test_notify_slack import WEBHOOK_TAIL, FakeSlack as FakeSlackApi
+    fed, slack = FakeFed(), FakeSlackApi()
+    fed_server, slack_server = await aiohttp_server(fed.app()), await aiohttp_server(slack.app())
+    config = _slack_config(tmp_path, str(fed_server.make_url("")).rstrip("/"),
+                           '[receivers.desk]\ntype = "slack"\nwebhook_url_env = "SLACK_DESK"\n')
+    hook = str(slack_server.make_url(f"/services/{WEBHOOK_TAIL}"))
+    monkeypatch.setenv("SLACK_DESK", hook)
+    days = [d.isoformat() for d in recent_business_days(3)]
+    fed.iorb, fed.sofr = {days[0]: "3.90"}, {days[1]: "4.22", days[2]: "4.25"}
+    slack.script["webhook"] = [("land_then_hang", 60)]
+    await _killed_mid_send(config, {"SLACK_DESK": hook}, lambda: len(slack.webhook_posts) == 1)
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0, err
+    assert len(slack.webhook_posts) == 2                # a webhook cannot be asked: resent
+    assert slack.webhook_posts[0]["text"] == slack.webhook_posts[1]["text"]
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert len(slack.webhook_posts) == 2                # and then never again
+    code, out, err = await watchdog("audit", "--db", str(tmp_path / "events.db"))
     assert code == 0, out + err
