@@ -25,8 +25,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from watchdog.config import ReceiverConfig
 from watchdog.errors import ConfigError
 from watchdog.events import AlertTransition, alert_key
-from watchdog.notify.email import (EmailNotifier, delivery_key, format_email, message_id,
-                                   read_password)
+from watchdog.notify.email import (
+    EmailNotifier, delivery_key, format_email, format_group_email, message_id, read_password,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 CANARY = "canary-SMTP-pass-4242"
@@ -229,6 +230,19 @@ def test_email_matches_golden_subject_headers_text_and_html(name, alert):
     golden(f"email_{name}_headers.txt", headers_text(message))
     golden(f"email_{name}.txt", text)
     golden(f"email_{name}.html", page)
+
+
+def test_a_group_flush_is_one_email_with_every_alert_golden():
+    key = 'notify/oncall/routes[0]/{area="repo"}/3'
+    message = format_group_email([SOFR_FIRING, SOFR_RESOLVED, KEYWORD_FLAG], sender=SENDER, to=[DESK],
+                                 receiver="oncall", key=key)
+    assert message["Subject"].startswith("[watchdog] 3 alerts: 1 firing, 1 flagged, 1 resolved: ")
+    assert message["X-Watchdog-Key"] == key and message["Message-ID"] == message_id(key, SENDER)
+    text, page = parts(message)
+    assert text.count("Delivery key: " + key) == 3 and page.count("<table role=\"presentation\" width") == 3
+    golden("email_group_headers.txt", headers_text(message))
+    golden("email_group.txt", text)
+    golden("email_group.html", page)
 
 
 def test_firing_subject_reads_state_severity_rule_date_and_summary():

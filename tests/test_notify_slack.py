@@ -16,7 +16,7 @@ from aiohttp import web
 from watchdog.config import ReceiverConfig
 from watchdog.errors import ConfigError, NotifyError
 from watchdog.notify import SendResult
-from watchdog.notify.slack import SlackNotifier, format_slack_message, sparkline
+from watchdog.notify.slack import SlackNotifier, format_group_message, format_slack_message, sparkline
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -116,6 +116,25 @@ def test_message_matches_its_golden_file(name, alert, values):
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(got, encoding="utf-8")
     assert path.read_text(encoding="utf-8") == got
+
+
+def test_a_group_flush_is_one_message_with_an_attachment_per_alert_golden():
+    message = format_group_message([FIRING, RESOLVED, KEYWORD_FLAG], group='desk/routes[0]/{area="repo"}')
+    got = json.dumps(message, indent=2, ensure_ascii=False) + "\n"
+    path = GOLDEN / "slack_group.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(got, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == got
+    assert [a["color"] for a in message["attachments"]] == [
+        format_slack_message(a)["attachments"][0]["color"] for a in (FIRING, RESOLVED, KEYWORD_FLAG)]
+    assert message["blocks"][0]["text"]["text"].startswith("*3 alerts* · 1 firing, 1 flagged, 1 resolved")
+
+
+def test_a_group_of_more_alerts_than_fit_says_how_many_more():
+    message = format_group_message([FIRING] * 25)
+    assert len(message["attachments"]) == 21
+    assert "5 more alerts" in message["attachments"][-1]["blocks"][0]["text"]["text"]
+    assert len(message["text"]) <= 3000
 
 
 def test_sparkline_scales_from_the_lowest_to_the_highest_bar():

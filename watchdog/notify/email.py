@@ -378,6 +378,9 @@ def format_group_email(alerts: list[dict], *, sender: str, to: list[str], receiv
     message["Subject"] = subject
     message["Message-ID"] = message_id(key, sender)
     message["Auto-Submitted"] = "auto-generated"
+    message["X-Watchdog-Rule"] = _header(", ".join(dict.fromkeys(_text(a.get("rule")) for a in alerts)))
+    message["X-Watchdog-State"] = "group"
+    message["X-Watchdog-Severity"] = _header(", ".join(sorted({_text(a.get("severity")) for a in alerts})))
     message["X-Watchdog-Key"] = _header(key)
     rule = "\n" + "=" * 72 + "\n\n"
     text = rule.join(format_text(a, receiver=receiver, key=key) for a in alerts)
