@@ -397,6 +397,22 @@ async def test_starttls_with_auth_delivers_over_tls_as_the_configured_user(serve
     assert "abundant reserves" in text and "<blockquote" in page
 
 
+async def test_a_group_flush_arrives_over_starttls_as_one_email(server_tls, client_tls):
+    handler = Collector()
+    with smtp_server(handler, tls_context=server_tls, require_starttls=True,
+                     authenticator=authenticator, auth_required=True) as port:
+        sender = notifier(port, env={"SMTP_PASSWORD": CANARY}, ssl_context=client_tls,
+                          tls="starttls", username=USER, password_env="SMTP_PASSWORD")
+        result = await sender.send_group([SOFR_FIRING, KEYWORD_FLAG], key="notify/oncall/g/1")
+    assert result.outcome == "sent", result.detail
+    message = received_message(handler)
+    assert message["Subject"] == ("[watchdog] 2 alerts: 1 firing, 1 flagged: sofr-over-iorb, "
+                                  "reserves-not-abundant")
+    text, page = parts(message)
+    assert "SOFR is 315 bp over IORB" in text and "abundant reserves" in text
+    assert "<blockquote" in page and CANARY not in text + page
+
+
 async def test_implicit_tls_with_auth_reads_the_password_from_a_credential_file(
         server_tls, client_tls, tmp_path):
     (tmp_path / "smtp_password").write_text(CANARY + "\n")
