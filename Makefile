@@ -18,15 +18,24 @@ test: $(STAMP)
 	$(BIN)/watchdog test-rules rules/tests/
 	$(BIN)/python -m pytest
 
-# The main job on the embedded default: the shipped real history (events.db.example) replayed
-# with the default rules. No network, no secrets; outputs land in out/.
+# The main job on the embedded default, in two steps. Live: the real daemon (`watchdog run
+# --exit-when-idle`) polls local stand-ins of the NY Fed, FRED and Fiscal Data APIs serving
+# Oct-Dec 2025 from the example history, records into a temporary copy of the log, evaluates the
+# default rules and notifies on the console (Slack too when SLACK_WEBHOOK_URL is set); then it is
+# verified, audited, and its status page saved (demo/run.py). Replay: the whole shipped history
+# with the default rules. No network otherwise, no secrets; about a minute; outputs in out/.
 demo: $(STAMP)
 	@mkdir -p out
+	$(BIN)/python -m demo.run --out out
+	@echo "== replay: the whole shipped history with the default rules"
 	$(BIN)/watchdog verify --db events.db.example
 	$(BIN)/watchdog replay --db events.db.example --rules rules | tee out/timeline.txt
 	$(BIN)/watchdog replay --db events.db.example --rules rules --json > out/alerts.jsonl
 	@echo
-	@echo "demo outputs: out/timeline.txt (the alert timeline above), out/alerts.jsonl (replay --json)"
+	@echo "demo outputs:"
+	@echo "  live run:  out/notifications.txt (what the daemon sent), out/status.html (its status page),"
+	@echo "             out/readyz.json, out/metrics.txt, out/api-alerts.json"
+	@echo "  replay:    out/timeline.txt (the alert timeline above), out/alerts.jsonl (replay --json)"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
@@ -42,6 +51,7 @@ EXAMPLE_RECORDED_AT := 2026-09-05T00:00:00Z
 example-db: $(STAMP)
 	rm -f events.db.example events.db.example-wal events.db.example-shm
 	$(BIN)/watchdog import --db events.db.example --recorded-at $(EXAMPLE_RECORDED_AT) data/history
+	@echo "== replay: the whole shipped history with the default rules"
 	$(BIN)/watchdog verify --db events.db.example
 
 clean:
