@@ -288,3 +288,21 @@ async def test_status_page_renders_indicators_charts_and_escaped_titles_in_chrom
     shot = Path(os.environ.get("WATCHDOG_SCREENSHOT", tmp_path / "status.png"))
     await screenshot(url, str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+async def test_readyz_says_starting_until_the_daemon_has_folded_its_log(small_log, tmp_path, aiohttp_client):
+    db = tmp_path / "unstarted.db"
+    db.write_bytes(small_log.read_bytes())
+    daemon = build_daemon(Config(), db=str(db), rule_paths=[str(REPO / "rules")], env={}, now=Clock(JAN_2))
+    try:
+        client = await aiohttp_client(build_app(daemon))
+        resp = await client.get("/readyz")
+        body = await resp.json()
+        assert resp.status == 503 and body["checks"]["daemon"]["reasons"][0].startswith("starting")
+        assert (await client.get("/healthz")).status == 200
+        page = await (await client.get("/")).text()                # an empty fold still renders
+        assert "not ready" in page and "No observations in the log yet." in page
+        await daemon.start()
+        assert (await client.get("/readyz")).status == 200
+    finally:
+        close_daemon(daemon)

@@ -7,7 +7,8 @@ forbids every other origin and every script).
 - ``/healthz`` is liveness only: the event loop answers (it is serving the request) and the
   writer thread answers a no-op append. A late source or a full disk never fails it (DESIGN
   "Health"): systemd must not restart a daemon that is working as designed.
-- ``/readyz`` is 503 with the reasons when the daemon has not folded its log yet, the last append
+- ``/readyz`` is 503 with the reasons when the daemon is not ready by its own account (still
+  folding its log, or its deadman tripped: no evaluation for ``deadman_after``), the last append
   to the log failed, a staleness rule fires or a source failed recently without a fact since, or
   a receiver failed permanently without a successful send since.
 - ``/api/alerts``, ``/api/series``, ``/api/silences``: JSON; every number is a decimal string.
@@ -258,7 +259,11 @@ def readiness(daemon: Any, view: LogView, now: datetime, window: timedelta) -> d
 
 
 def _daemon_reasons(daemon: Any) -> list[str]:
-    # Daemon.start sets the outbox once the log is folded: before that nothing is evaluated.
+    """The daemon's own verdict (``health``: starting, deadman tripped) where it keeps one; else
+    whether ``start`` has folded the log (it sets the outbox then)."""
+    health = getattr(daemon, "health", None)
+    if health is not None:
+        return [] if health.ready else [str(health.reason)]
     return [] if getattr(daemon, "outbox", None) is not None else ["starting: the log is not folded yet"]
 
 
