@@ -168,6 +168,8 @@ async def test_serving_daemon_reports_ready_status_pings_and_stopping(aiohttp_se
     statuses = [f["STATUS"] for f in fields if "STATUS" in f and "head seq" in f["STATUS"]]
     assert any("last evaluation 20" in s for s in statuses)
     listener.close()
+    last = rows(tmp_path / "events.db", "SELECT type, payload FROM events ORDER BY seq DESC LIMIT 1")[0]
+    assert last[0] == "daemon-stopped" and json.loads(last[1])["reason"] == "stopped"
 
 
 async def test_a_blocked_event_log_withholds_pings_and_trips_the_deadman_until_it_frees(aiohttp_server, tmp_path):
