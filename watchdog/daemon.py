@@ -380,7 +380,8 @@ class Daemon:
 
     def status_line(self) -> str:
         last = self.health.last_evaluation
-        return (f"head seq {self.cursor}; {len(self.ruleset)} rules ({self.ruleset.hash[:12]}); "
+        seq, digest = self.store.head()          # DESIGN: the head is published in STATUS=
+        return (f"head seq {seq} ({digest[:12]}); {len(self.ruleset)} rules ({self.ruleset.hash[:12]}); "
                 f"last evaluation {utc_text(last)[:19] + 'Z' if last else 'never'}; {self.health.reason}")
 
     def _set_ready(self, ready: bool, reason: str) -> None:
