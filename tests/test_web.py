@@ -167,12 +167,18 @@ async def test_readyz_is_ok_on_a_fresh_log_and_names_a_stale_feed_later(daemon_f
     assert (await late.get("/healthz")).status == 200             # liveness ignores late feeds
 
 
-async def test_readyz_names_a_source_whose_last_poll_failed(daemon_for, aiohttp_client, aiohttp_server):
-    async def maintenance(request: web.Request) -> web.Response:
-        return web.Response(status=500, text="maintenance")
-    broken = web.Application()
-    broken.router.add_get("/api/rates/secured/sofr/search.json", maintenance)
-    server = await aiohttp_server(broken)
+async def test_readyz_names_a_failing_source_until_it_records_a_fact_again(daemon_for, aiohttp_client, aiohttp_server):
+    fed = {"up": False}
+
+    async def sofr_search(request: web.Request) -> web.Response:
+        if not fed["up"]:
+            return web.Response(status=500, text="maintenance")
+        day = request.query["endDate"]                            # a value for the last day asked
+        return web.Response(text='{"refRates": [{"effectiveDate": "%s", "type": "SOFR", '
+                                 '"percentRate": 3.65}]}' % day, content_type="application/json")
+    app = web.Application()
+    app.router.add_get("/api/rates/secured/sofr/search.json", sofr_search)
+    server = await aiohttp_server(app)
     config = Config(sources=SourcesConfig(nyfed=NyFedConfig(
         base_url=str(server.make_url("")).rstrip("/"), rates=["sofr"], retries=0, timeout="5s")))
     daemon = await daemon_for(datetime.now(timezone.utc), config)
@@ -180,7 +186,12 @@ async def test_readyz_names_a_source_whose_last_poll_failed(daemon_for, aiohttp_
     await daemon.cycle()                                           # the real poll: a source-failed event
     body = await (await client.get("/readyz")).json()
     assert body["checks"]["sources"]["ok"] is False
-    assert any(r.startswith("failing: nyfed at ") and "500" in r for r in body["checks"]["sources"]["reasons"])
+    failing = [r for r in body["checks"]["sources"]["reasons"] if r.startswith("failing: ")]
+    assert len(failing) == 1 and failing[0].startswith("failing: nyfed at ") and "HTTP 500" in failing[0]
+    fed["up"] = True
+    await daemon.cycle()                                           # a fact recorded after the failure
+    body = await (await client.get("/readyz")).json()
+    assert not [r for r in body["checks"]["sources"]["reasons"] if r.startswith("failing: ")]
 
 
 async def test_readyz_names_a_receiver_that_failed_permanently(daemon_for, aiohttp_client):

@@ -53,6 +53,10 @@ SPREADS = (("sofr-iorb", "SOFR − IORB", "sofr", "iorb"),
            ("effr-iorb", "EFFR − IORB", "effr", "iorb"),
            ("sofr-srf_rate", "SOFR − SRF rate", "sofr", "srf_rate"))
 
+# A poller whose facts name another source: failures name the poller (source-failed), facts the
+# primary source they stand for (watchdog.sources.nyfed_ops NAME/SOURCE, speeches SPEECH_SOURCE).
+FACT_SOURCE = {"nyfed-operations": "nyfed", "speeches": "fed-speeches"}
+
 DAEMON = web.AppKey("daemon", object)
 STATE = web.AppKey("state", object)
 
@@ -282,7 +286,8 @@ def _source_reasons(daemon: Any, view: LogView, cutoff: str) -> list[str]:
             reasons.append(f"stale: {rule.id}: {_short(last.get('reason') or rule.series + ' is late')}")
     names = {getattr(s, "name", "") for s in daemon.sources}
     for source, (at, reason) in sorted(view.source_failed.items()):
-        if source in names and at >= cutoff and view.source_fact.get(source, "") < at:
+        recorded = view.source_fact.get(FACT_SOURCE.get(source, source), "")
+        if source in names and at >= cutoff and recorded < at:
             reasons.append(f"failing: {source} at {at}: {_short(reason)}")
     return reasons
 
