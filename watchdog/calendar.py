@@ -54,7 +54,9 @@ def _check(calendar: str) -> None:
         raise ValueError(f"unknown calendar {calendar!r}; known: {', '.join(CALENDARS)}")
 
 
-@lru_cache(maxsize=None)   # hot in replay (calendar terms, staleness); OVERRIDES never change at run time
+# hot in replay (calendar terms, staleness); OVERRIDES never change at run time. Bounded: replay
+# walks forward through the dates, and an unbounded cache grew with the length of the history.
+@lru_cache(maxsize=1 << 14)
 def is_business_day(calendar: str, day: date) -> bool:
     _check(calendar)
     if calendar == "daily":

@@ -112,6 +112,20 @@ class SeriesData:
                 bisect.insort(dates, date)
         by_date[date] = Point(Decimal(payload["value"]), payload.get("attributes") or {}, published_at)
 
+    def forget_before(self, series: str, cutoff: str) -> None:
+        """Drop the points of ``series`` dated before ``cutoff`` except the latest of them: an
+        as-of join (and ``days_since``) on a date at or after ``cutoff`` may still read it."""
+        dates = self.dates.get(series)
+        if not dates:
+            return
+        drop = bisect.bisect_left(dates, cutoff) - 1
+        if drop <= 0:
+            return
+        by_date = self.points[series]
+        for date in dates[:drop]:
+            del by_date[date]
+        del dates[:drop]
+
     def at(self, series: str, date: str, join: str) -> tuple[str, Point] | None:
         by_date = self.points.get(series)
         if not by_date:
@@ -242,11 +256,23 @@ class _Context:
         return business_day_of_month(Date.fromisoformat(date), self.compiled.calendar)
 
 
+PRUNE_EVERY = 4096      # facts between two prunings in replay: rare enough to cost nothing
+
+
 class Engine:
     """Feed events with ``feed``/``apply``; tick deadlines with ``tick``; switch rule sets with
-    ``load``."""
+    ``load``.
 
-    def __init__(self, ruleset: RuleSet | None = None):
+    ``prune_every=N`` (replay: one rule set for the whole run) bounds the history: every N facts
+    it forgets the series data no rule can read again. It keeps, per rule, the dates its longest
+    window reaches back from its last evaluated date, and the latest earlier point of each
+    series for as-of joins, so memory stays flat however long the log, with the same
+    transitions. It cannot warm up a rule loaded later (``load``) on forgotten history, so the
+    daemon and audit, which switch rule sets, keep everything (the default)."""
+
+    def __init__(self, ruleset: RuleSet | None = None, *, prune_every: int | None = None):
+        self.prune_every = prune_every
+        self._facts_since_prune = 0
         self.data = SeriesData()
         self.rules: dict[str, _Compiled] = {}
         self.states: dict[str, RuleState] = {}
@@ -330,6 +356,10 @@ class Engine:
             return []
         payload = event.payload
         self.data.add(payload, event.published_at)
+        if self.prune_every:
+            self._facts_since_prune += 1
+            if self._facts_since_prune >= self.prune_every:
+                self._prune()
         out: list[AlertTransition] = []
         for rule_id in self.by_series.get(payload["series"], ()):
             out.extend(self._consider(self.rules[rule_id], payload, now, event.seq))
@@ -337,6 +367,41 @@ class Engine:
             out.extend(self._revision(payload, now, event.seq))
         out.extend(self._stale_on_fact(payload["series"], now, event.seq))
         return out + self._composites(out, now, event.seq)
+
+    # ---- bounded history ----
+    def _prune(self) -> None:
+        """Forget series points no rule can read again (``prune_every`` engines only). A rule only
+        ever evaluates its last evaluated date again (a revision, a late as-of input) or later
+        dates, and an evaluation at d reads at most ``max_window`` of the rule's dates ending at
+        d. A rule never evaluated yet may still evaluate every waiting date once its missing
+        input arrives: its series are kept whole. Other series keep their latest point
+        (staleness reads it)."""
+        self._facts_since_prune = 0
+        keep_from: dict[str, str | None] = {}       # series -> earliest readable date, None = all
+        for rule_id, compiled in self.rules.items():
+            cutoff = self._readable_from(compiled, self.states.get(rule_id))
+            for series in compiled.series:
+                kept = keep_from.get(series, "9999")
+                keep_from[series] = None if cutoff is None or kept is None else min(kept, cutoff)
+        for series, dates in self.data.dates.items():
+            cutoff = keep_from.get(series, dates[-1] if dates else "")
+            if cutoff is not None:
+                self.data.forget_before(series, cutoff)
+        self._terms_used.clear()                    # a cache keyed by date: it grows with history
+
+    def _readable_from(self, compiled: _Compiled, state: RuleState | None) -> str | None:
+        """The earliest date a rule can still read, or None when it has never been evaluated."""
+        last = state.last_date if state else None
+        if last is None:
+            return None
+        reach = max(compiled.expr.max_window, 1)
+        earliest = last
+        for series in compiled.drivers:
+            dates = self.data.dates.get(series, [])
+            end = bisect.bisect_right(dates, last)
+            if end:
+                earliest = min(earliest, dates[max(0, end - reach)])
+        return earliest
 
     # ---- deadlines (staleness) ----
     def next_deadline(self) -> str | None:

@@ -10,26 +10,38 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from watchdog.engine import Engine, replay_events
-from watchdog.events import ALERT_TYPES, FACT_TYPES, AlertTransition, alert_key
+from watchdog.engine import PRUNE_EVERY, Engine, replay_events
+from watchdog.events import ALERT_TYPES, FACT_TYPES, AlertTransition, StoredEvent, alert_key
 from watchdog.rules import RuleSet
 from watchdog.store import EventStore, iter_events, iter_published
 
 
-def replay(store: EventStore, ruleset: RuleSet, as_of: str | None = None) -> Iterator[AlertTransition]:
+def replay(store: EventStore, ruleset: RuleSet, as_of: str | None = None,
+           on_fact: Callable[[StoredEvent], None] | None = None) -> Iterator[AlertTransition]:
     """Transitions in (known_at, rule, date) order, known_at being the engine time: a fact's
-    publication, or a deadline (staleness) merged into the stream at its own instant."""
+    publication, or a deadline (staleness) merged into the stream at its own instant.
+    ``on_fact`` sees each fact before the engine does (a progress bar, a report's series), so
+    one pass over the log serves them all."""
     facts = iter_published(store, types=FACT_TYPES, until=as_of)
+    if on_fact is not None:
+        facts = _tapped(facts, on_fact)
     pending: list[AlertTransition] = []
-    for t in replay_events(Engine(ruleset), facts, until=as_of):
+    # one rule set for the whole run: only what its windows reach is kept (flat memory)
+    for t in replay_events(Engine(ruleset, prune_every=PRUNE_EVERY), facts, until=as_of):
         if pending and t.evaluated_at != pending[0].evaluated_at:
             yield from sorted(pending, key=_order)     # same instant: (rule, date) order
             pending = []
         pending.append(t)
     yield from sorted(pending, key=_order)
+
+
+def _tapped(events: Iterable[StoredEvent], on_fact: Callable[[StoredEvent], None]) -> Iterator[StoredEvent]:
+    for event in events:
+        on_fact(event)
+        yield event
 
 
 def _order(t: AlertTransition) -> tuple:
