@@ -187,65 +187,144 @@ def schema():
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Print transitions dated on/after (warm-up still uses all history).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Print transitions dated on/before.")
 @click.option("--as-of", "as_of", help="Only facts published by this instant (ISO 8601 with offset, e.g. 2025-11-01T00:00:00-04:00).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per transition.")
-@click.option("--notify-dry-run", "dry_run", is_flag=True,
-              help="Print what each receiver would have been sent, and when (the routes, grouping "
-                   "timers, inhibition and mutes of --config), instead of the transitions.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Daemon config for --notify-dry-run (default: one console receiver).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per transition (with --diff: per difference, then per rule).")
+@click.option("--diff", "diff_paths", multiple=True,
+              help="Replay this other rule set too (file or folder; repeatable) and print the alerts that appear, disappear or move, per rule.")
+@click.option("--max-shift", default=5, show_default=True, type=click.IntRange(0, 260),
+              help="With --diff: a transition at most this many business days away is a move.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report here: a chart per indicator, alert markers, the alert table.")
 @guarded
-def replay(db, rule_paths, since, until, as_of, as_json, dry_run, config_path):
+def replay(db, rule_paths, since, until, as_of, as_json, diff_paths, max_shift, report_path):
     """Replay the log with a rule set, as an ideal daemon would have seen it.
 
     Facts are consumed in publication order; `known_at` is when the transition could first have
     been known. Nothing published after --as-of is used. The text timeline also shows pending
     alerts (a condition waiting out its `for`); --json prints firing, resolved and flagged only.
+    On a terminal, a progress bar runs on stderr. Memory stays flat however long the log.
     """
-    from watchdog.replay import replay as run_replay, transition_json
     from watchdog.rules import load_rules
     from watchdog.timefmt import parse_user_time, utc_text
-    ruleset = load_rules(list(rule_paths))
-    cutoff = utc_text(parse_user_time(as_of)) if as_of else None
+    run = _ReplayRun(ruleset=load_rules(list(rule_paths)), as_json=as_json,
+                     cutoff=utc_text(parse_user_time(as_of)) if as_of else None,
+                     lo=since.date().isoformat() if since else None,
+                     hi=until.date().isoformat() if until else None)
     store = app.open_store(_existing(db), readonly=True)
-    lo = since.date().isoformat() if since else None
-    hi = until.date().isoformat() if until else None
     try:
-        if dry_run:
-            config = app.resolve_config(config_path) if config_path else None
-            _print_dry_run(run_replay(store, ruleset, as_of=cutoff), config, lo, hi, as_json)
-            return
-        for t in run_replay(store, ruleset, as_of=cutoff):
-            if (lo and t.date < lo) or (hi and t.date > hi):
-                continue
-            if as_json and t.state == "pending":
-                continue                      # DESIGN: pending is not printed in JSON
-            click.echo(transition_json(t) if as_json else _timeline_line(t))
+        if diff_paths:
+            shown = run.diff(store, load_rules(list(diff_paths)), max_shift, keep=bool(report_path))
+        else:
+            shown = run.timeline(store, keep=bool(report_path))
+        if report_path:
+            run.write_report(report_path, shown, db)
     finally:
         store.close()
 
 
-def _print_dry_run(transitions, config, lo: str | None, hi: str | None, as_json: bool) -> None:
-    """--notify-dry-run: every notification the daemon's outbox would have sent, by instant
-    (--since/--until select by the New York date of the send; grouping state uses all)."""
-    import json
-    from watchdog.config import Config
-    from watchdog.dryrun import dry_run
-    from watchdog.notify.console import format_line
-    from watchdog.timefmt import NEW_YORK, utc_text
-    for at, n in dry_run(transitions, config or Config()):
-        day = at.astimezone(NEW_YORK).date().isoformat()
-        if (lo and day < lo) or (hi and day > hi):
-            continue
-        if as_json:
-            click.echo(json.dumps({"at": utc_text(at), "receiver": n.receiver, "group": n.group,
-                                   "flush": n.flush, "reason": n.reason, "key": n.key,
-                                   "alerts": [{k: a.get(k) for k in ("rule", "state", "date", "severity")}
-                                              for a in n.alerts]}, sort_keys=True))
-            continue
-        when = at.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
-        head = f"{when}  {n.receiver:<10} flush {n.flush} ({n.reason})"
-        lines = [format_line(a) for a in n.alerts]
-        click.echo(f"{head}  {lines[0]}" if len(lines) == 1 else "\n    ".join([f"{head}  {n.group}", *lines]))
+class _ReplayRun:
+    """One ``watchdog replay`` invocation: options resolved, output streamed to stdout."""
+
+    def __init__(self, ruleset, as_json: bool, cutoff: str | None, lo: str | None, hi: str | None):
+        self.ruleset, self.as_json, self.cutoff, self.lo, self.hi = ruleset, as_json, cutoff, lo, hi
+        self.collector = None
+        self.bar: _Progress | None = None
+
+    def wanted(self, t) -> bool:
+        return not ((self.lo and t.date < self.lo) or (self.hi and t.date > self.hi))
+
+    def transitions(self, store, ruleset, label: str, collect: bool = False):
+        """The replay's transitions, streamed, with the progress bar (and the report's series)
+        fed from the same pass over the log."""
+        from watchdog.replay import replay as run_replay
+        self.bar = bar = _Progress.for_terminal(label, store.head()[0])
+        taps = [tap for tap in (bar, self._collector(ruleset) if collect else None) if tap]
+        on_fact = (lambda event: [tap(event) for tap in taps]) if taps else None
+        try:
+            yield from run_replay(store, ruleset, as_of=self.cutoff, on_fact=on_fact)
+        finally:
+            if bar:
+                bar.finish()
+            self.bar = None
+
+    def _collector(self, ruleset):
+        from watchdog.report import SeriesCollector, series_names
+        self.collector = SeriesCollector(series_names(ruleset))
+        return self.collector
+
+    def timeline(self, store, keep: bool) -> list:
+        from watchdog.replay import transition_json
+        shown, to_terminal = [], sys.stdout.isatty()
+        for t in self.transitions(store, self.ruleset, "replay", collect=keep):
+            if not self.wanted(t) or (self.as_json and t.state == "pending"):
+                continue                      # DESIGN: pending is not printed in JSON
+            if keep:
+                shown.append(t)
+            if to_terminal and self.bar:
+                self.bar.clear()               # the bar and the lines share the screen
+            click.echo(transition_json(t) if self.as_json else _timeline_line(t))
+        return shown
+
+    def diff(self, store, other, max_shift: int, keep: bool) -> list:
+        from watchdog.rulediff import (diff_rulesets, difference_json, difference_line,
+                                       summary_json, summary_line)
+        mine = list(self.transitions(store, self.ruleset, "replay --rules", collect=keep))
+        theirs = list(self.transitions(store, other, "replay --diff"))
+        result = diff_rulesets(mine, theirs, base_rules=self.ruleset, other_rules=other,
+                               max_shift=max_shift, since=self.lo, until=self.hi)
+        for d in result.differences:
+            click.echo(difference_json(d) if self.as_json else difference_line(d))
+        for s in result.summaries:
+            click.echo(summary_json(s) if self.as_json else summary_line(s))
+        return [t for t in mine if self.wanted(t)]
+
+    def write_report(self, path: str, shown: list, db: str) -> None:
+        from datetime import date
+        from watchdog.report import build_report
+        period = " ".join(x for x in (f"from {self.lo}" if self.lo else "", f"to {self.hi}" if self.hi else "",
+                                      f"as of {self.cutoff}" if self.cutoff else "") if x)
+        page = build_report(series=self.collector.series(), ruleset=self.ruleset, transitions=shown,
+                            title=f"watchdog replay of {Path(db).name} {period}".strip(),
+                            since=date.fromisoformat(self.lo) if self.lo else None,
+                            until=date.fromisoformat(self.hi) if self.hi else None)
+        Path(path).write_text(page, encoding="utf-8")
+        click.echo(f"report: {path}", err=True)
+
+
+class _Progress:
+    """A progress bar on stderr, drawn only when stderr is a terminal (never on stdout, never in
+    a pipe or a log file). Progress is events consumed of the log's events (its head seq): the
+    replay reads facts in publication order, so seq itself does not grow monotonically."""
+    EVERY = 500                                # events between redraws
+
+    def __init__(self, label: str, total: int):
+        self.label, self.total, self.done, self.drawn = label, max(total, 1), 0, False
+
+    @classmethod
+    def for_terminal(cls, label: str, total: int) -> "_Progress | None":
+        return cls(label, total) if sys.stderr.isatty() else None
+
+    def __call__(self, event) -> None:
+        self.done += 1
+        if self.done % self.EVERY == 0:
+            self.draw()
+
+    def draw(self) -> None:
+        share = min(self.done, self.total) / self.total
+        bar = "#" * int(share * 30)
+        sys.stderr.write(f"\r{self.label} [{bar:<30}] {share:4.0%} {self.done:,}/{self.total:,} events")
+        sys.stderr.flush()
+        self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r\033[K")
+            self.drawn = False
+
+    def finish(self) -> None:
+        self.done = max(self.done, self.total)   # the log's other events are not facts
+        self.draw()
+        sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 def _timeline_line(t) -> str:
