@@ -102,6 +102,7 @@ class Outbox:
     _routed: dict[str, Routed] = field(default_factory=dict)          # group -> its routing
     _instances: dict[str, dict] = field(default_factory=dict)        # instance -> latest alert
     _flushes: dict[str, _Flush] = field(default_factory=dict)        # delivery key -> flush
+    _open: dict[str, _Flush] = field(default_factory=dict)           # not yet delivered, in seq order
     _status: dict[str, _Status] = field(default_factory=dict)
     _fallbacks: dict[str, list[str]] = field(default_factory=dict)   # delivery key -> receivers
     _suppressed: set[str] = field(default_factory=set)
@@ -150,6 +151,7 @@ class Outbox:
         flush = _Flush(p["group"], int(p["flush"]), p.get("reason", ""), instances,
                        frozenset(p.get("firing", [])), event.seq, alerts)
         self._flushes[delivery_key(p["group"], flush.flush)] = flush
+        self._open[delivery_key(p["group"], flush.flush)] = flush
         state = self.groups.get(p["group"]) or GroupState(group=p["group"], receiver=p.get("receiver", ""))
         self.groups[p["group"]] = state.apply(event)
 
@@ -192,10 +194,14 @@ class Outbox:
         """Requested flushes not yet delivered, oldest first; within a group in order."""
         out: list[Notification] = []
         blocked: set[str] = set()
-        for key, flush in sorted(self._flushes.items(), key=lambda kv: kv[1].seq):
+        closed = []
+        for key, flush in self._open.items():         # folded in seq order: oldest first
             routed = self._routed.get(flush.group)
             targets = [(routed.receiver if routed else flush.group.split("/", 1)[0], key, routed)]
             targets += [(f, f"{key}/fallback/{f}", None) for f in self._fallbacks.get(key, [])]
+            if all(self.status(dkey).done for _, dkey, _ in targets):
+                closed.append(key)                    # delivered (or given up): never owed again
+                continue
             for receiver, dkey, via in targets:
                 status = self.status(dkey)
                 if status.done:
@@ -208,12 +214,14 @@ class Outbox:
                     continue
                 out.append(Notification(receiver, dkey, flush.group, flush.flush, flush.reason,
                                         flush.alerts, flush.instances, flush.seq, via))
+        for key in closed:
+            del self._open[key]
         return out
 
     def next_retry_at(self) -> datetime | None:
         """The earliest backoff expiry of an owed delivery (the daemon wakes then)."""
-        times = [parse_utc(s.not_before) for k, s in self._status.items()
-                 if not s.done and s.not_before]
+        keys = [k for key in self._open for k in (key, *(f"{key}/fallback/{f}" for f in self._fallbacks.get(key, [])))]
+        times = [parse_utc(s.not_before) for k in keys if not (s := self.status(k)).done and s.not_before]
         return min(times) if times else None
 
     # ---- decisions ----
