@@ -281,3 +281,42 @@ async def test_after_downtime_everything_missed_is_recorded_and_only_recent_tran
     assert days[1] not in out and days[2] not in out
     code, out, err = await watchdog("audit", "--db", str(db))
     assert code == 0, out + err
+
+
+async def test_a_long_start_up_re_fold_keeps_watchdog_pings_flowing(aiohttp_server, tmp_path):
+    """The re-fold of a long log yields to the loop every few thousand events: no gap between
+    pings comes near the re-fold's own length (systemd would kill a daemon that went quiet)."""
+    from datetime import date, timedelta
+    from watchdog.events import Observation, new_observation
+    from watchdog.store import SqliteEventStore
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    config = serving_config(tmp_path, str(server.make_url("")).rstrip("/"))
+    store = SqliteEventStore(tmp_path / "events.db")
+    first = date(1800, 1, 1)
+    for start in range(0, 80_000, 20_000):
+        store.append([new_observation(Observation(series="sofr", date=(first + timedelta(days=i)).isoformat(),
+                                                  value="4.0", unit="%", source="nyfed"), "2026-01-01T00:00:00.000000Z")
+                      for i in range(start, start + 20_000)])
+    store.close()
+    arrivals: list[tuple[float, str]] = []
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    loop.add_reader(sock.fileno(), lambda: arrivals.append((time.monotonic(), sock.recv(4096).decode())))
+    proc = await start_daemon(config, NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="400000")
+    try:
+        await until(lambda: any(m.startswith("READY=1") for _, m in arrivals), timeout=60, what="READY=1")
+    finally:
+        code, _, err = await stop(proc)
+        loop.remove_reader(sock.fileno())
+        sock.close()
+    assert code == 0, err
+    pings = [t for t, m in arrivals if m == "WATCHDOG=1"]
+    ready = next(t for t, m in arrivals if m.startswith("READY=1"))
+    before = [t for t in pings if t <= ready] + [ready]
+    refold = ready - before[0]
+    gaps = [b - a for a, b in zip(before, before[1:])]
+    assert refold > 0.8 and len(gaps) >= 3, (refold, gaps)        # the re-fold took a while ...
+    assert max(gaps) < min(1.0, refold / 2), (refold, gaps)        # ... and pings kept coming
