@@ -285,3 +285,24 @@ async def test_audit_names_a_flush_or_suppression_the_log_does_not_justify():
     differences = audit_decisions(iter_events(store)).differences
     assert any("differs in firing" in d for d in differences)
     assert any("attempted notify/screen/nowhere/1, which was not owed" in d for d in differences)
+
+
+async def test_pending_says_why_each_notification_waits():
+    desk = Desk(notifiers={"screen": _Refusing()})
+    await desk.fire("sofr-over-iorb")
+    await desk.at("2025-10-31T13:00:30Z").deliver()
+    await desk.at("2025-10-31T13:06:00Z").fire("sofr-over-iorb", state="resolved")
+    await desk.deliver()
+    rows = desk.outbox.pending(utc_text(desk.clock))
+    assert [(r["flush"], r["state"], r["attempts"]) for r in rows] == [(1, "backoff", 2), (2, "queued", 0)]
+    assert rows[0]["not_before"] > utc_text(desk.clock) and rows[0]["rules"] == ["sofr-over-iorb"]
+    later = desk.outbox.pending(rows[0]["not_before"])
+    assert [(r["flush"], r["state"]) for r in later] == [(1, "due"), (2, "queued")]
+
+
+class _Refusing:
+    """A receiver whose server keeps answering 429 (the fake Slack tests cover the HTTP)."""
+
+    async def send(self, alert: dict, *, key: str):
+        from watchdog.notify import SendResult
+        return SendResult("failed", detail="429 rate_limited", retry_after=300)

@@ -218,6 +218,27 @@ class Outbox:
             del self._open[key]
         return out
 
+    def pending(self, now: str) -> list[dict]:
+        """Every undelivered notification with why it waits (``watchdog outbox``): ``due``,
+        ``backoff`` (until ``not_before``), ``unknown`` (to reconcile or resend) or ``queued``
+        (behind an earlier flush of its group)."""
+        due = {n.key for n in self.owed(now)}
+        out = []
+        for key, flush in self._open.items():
+            targets = [(flush.group.split("/", 1)[0], key)]
+            targets += [(f, f"{key}/fallback/{f}") for f in self._fallbacks.get(key, [])]
+            for receiver, dkey in targets:
+                status = self.status(dkey)
+                if status.done:
+                    continue
+                state = ("unknown" if status.unknown else "due") if dkey in due else (
+                    "backoff" if status.not_before and status.not_before > now else "queued")
+                out.append({"delivery": dkey, "receiver": receiver, "group": flush.group,
+                            "flush": flush.flush, "reason": flush.reason, "state": state,
+                            "attempts": status.attempts, "not_before": status.not_before,
+                            "rules": sorted({a.get("rule", "") for a in flush.alerts})})
+        return out
+
     def next_retry_at(self) -> datetime | None:
         """The earliest backoff expiry of an owed delivery (the daemon wakes then)."""
         keys = [k for key in self._open for k in (key, *(f"{key}/fallback/{f}" for f in self._fallbacks.get(key, [])))]
