@@ -9,9 +9,13 @@
         market log / a raw sqlite3 + json.loads scan of the same events (bench/replay.py).
     BENCH keywords <ratio> target 0.5
         speech MB/s through the default keyword rules / one plain regex (bench/keywords.py).
+    BENCH sweep <ratio> target 2
+        50 x one replay's time / the time of one `backtest --set` sweep of 50 variants of a rule
+        in one pass over the same synthetic log (bench/sweep.py).
 
 Environment: BENCH_EVENTS (append, default 100000), BENCH_EVENTS_REPLAY (replay log size,
-default 1000000; e.g. 100000 for a quick check).
+default 1000000; e.g. 100000 for a quick check), BENCH_EVENTS_SWEEP (sweep log size, default
+200000).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import baselines  # noqa: E402
 import keywords as keywords_bench  # noqa: E402
 import replay as replay_bench  # noqa: E402
+import sweep as sweep_bench  # noqa: E402
 
 from watchdog.app import tune_gc  # noqa: E402
 from watchdog.events import NewEvent  # noqa: E402
@@ -36,6 +41,7 @@ from watchdog.store import SqliteEventStore  # noqa: E402
 
 N = int(os.environ.get("BENCH_EVENTS", "100000"))
 N_REPLAY = int(os.environ.get("BENCH_EVENTS_REPLAY", "1000000"))
+N_SWEEP = int(os.environ.get("BENCH_EVENTS_SWEEP", "200000"))
 BATCH = 10000                  # AsyncWriter's max_batch: what one durable transaction holds
 SERIES = ["sofr", "tgcr", "bgcr", "effr", "obfr"]
 
@@ -83,6 +89,7 @@ def main() -> None:
     print(measure_append(), flush=True)
     print(replay_bench.measure(N_REPLAY), flush=True)
     print(keywords_bench.measure(), flush=True)
+    print(sweep_bench.measure(N_SWEEP), flush=True)
 
 
 if __name__ == "__main__":
