@@ -1,14 +1,14 @@
 """`make demo`, live part: the real daemon (`watchdog run --exit-when-idle`) polls local stand-ins
-for the NY Fed, FRED and Fiscal Data APIs (demo/servers.py) that publish Oct-Dec 2025 week by
-week, records what they serve in a temporary copy of the log, evaluates the default rules and
+for the NY Fed, FRED and Fiscal Data APIs (demo/servers.py) that publish Oct-Dec 2025 two
+publication days per polling round, records what they serve in a temporary copy of the log, evaluates the default rules and
 notifies on the console (and on Slack when SLACK_WEBHOOK_URL is set). Then it verifies and audits
 that log and saves the status page the daemon's HTTP surface (watchdog.web) serves for it.
 
     python -m demo.run [--out out] [--quick]
 
 The temporary log starts as the example log *as it stood on 2025-10-01*: every fact published by
-then, plus the administered rates announced later in the quarter (SRF and ON RRP rates, target
-range), which no polled API serves. No network beyond 127.0.0.1 unless Slack is configured; the
+then, plus the administered rates announced later in the quarter (IORB, SRF and ON RRP rates
+from the FOMC implementation notes, and the target range), which no polled API serves. No network beyond 127.0.0.1 unless Slack is configured; the
 FRED "key" is a placeholder the stand-in requires, not a secret.
 """
 from __future__ import annotations
