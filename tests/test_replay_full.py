@@ -1,0 +1,242 @@
+"""Replay in full (DESIGN "Two times, two replays"): ``--as-of T`` is the replay of a copy of the
+log without the facts published after T, on random logs with late backfills and revisions;
+``--since``/``--until`` only filter the output; the bounded engine replay uses gives the same
+transitions as an unbounded one while its memory stays flat; a progress bar on a terminal only."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import threading
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from watchdog.calendar import business_days
+from watchdog.cli import cli
+from watchdog.engine import Engine, replay_events
+from watchdog.events import FACT_TYPES, NewEvent, Observation, new_observation
+from watchdog.replay import replay, transition_json
+from watchdog.rules import parse_rules
+from watchdog.series import SERIES, nominal_publication_text
+from watchdog.store import MemoryEventStore, SqliteEventStore, iter_events, iter_published
+from watchdog.timefmt import parse_utc, utc_text
+
+REPO = Path(__file__).resolve().parent.parent
+
+RULES = parse_rules("""
+[[rule]]
+id = "spread"
+expr = "bp(sofr - iorb)"
+above = 10
+recover_below = 5
+for = "2bd"
+
+[[rule]]
+id = "avg-spread"
+expr = 'avg(bp(sofr - effr), "3bd")'
+above = 4
+
+[[rule]]
+id = "lagged"
+expr = "reserves / 1000 + bp(lag(sofr, 2) - iorb)"
+above = 12
+
+[[composite_rule]]
+id = "stress"
+at_least = 2
+of = ["spread", "avg-spread", "lagged"]
+
+[[staleness_rule]]
+id = "sofr-stale"
+series = "sofr"
+grace = "2h"
+
+[[revision_rule]]
+id = "sofr-revised"
+series = "sofr"
+bp = 1
+""")
+
+DAYS = list(business_days("sifma", date(2019, 9, 2), date(2019, 10, 31)))
+
+
+class Clock:
+    """The log's recording clock: facts are appended at the instant the test says."""
+
+    def __init__(self):
+        self.at = datetime(2019, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def observation(series: str, day: date, value: str, published: str) -> NewEvent:
+    return new_observation(Observation(series=series, date=day.isoformat(), value=value,
+                                       unit=SERIES[series].unit, source=SERIES[series].primary_source),
+                           published)
+
+
+@st.composite
+def logs(draw):
+    """Facts with (recorded) instants: most recorded a minute after publication, some backfilled
+    days or weeks later, some SOFR values revised later (published when revised)."""
+    days = DAYS[:draw(st.integers(5, len(DAYS)))]
+    facts: list[tuple[datetime, NewEvent]] = []
+
+    def add(event: NewEvent, late_days: int, public: str | None = None) -> None:
+        public = public or event.published_at
+        facts.append((parse_utc(public) + timedelta(minutes=1, days=late_days), event))
+
+    rate = st.integers(190, 230).map(lambda bp: str(bp / 100))
+    late = st.sampled_from([0, 0, 0, 0, 3, 20])
+    for i, day in enumerate(days):
+        for series in ("sofr", "effr"):
+            if draw(st.integers(0, 9)):              # a day without a value now and then
+                add(observation(series, day, draw(rate), nominal_publication_text(series, day)), draw(late))
+        if i == 0 or draw(st.integers(0, 14)) == 0:
+            add(observation("iorb", day, draw(rate), nominal_publication_text("iorb", day)), draw(late))
+        if day.weekday() == 2:
+            add(observation("reserves", day, str(draw(st.integers(1000, 3000))),
+                            nominal_publication_text("reserves", day)), draw(late))
+        if draw(st.integers(0, 7)) == 0:             # a revision, learnt days later
+            revised = observation("sofr", day, draw(rate), nominal_publication_text("sofr", day))
+            add(NewEvent(revised.type, revised.key, revised.payload, None), draw(st.integers(1, 4)),
+                public=revised.published_at)
+    facts.sort(key=lambda f: f[0])
+    recorded, event = draw(st.sampled_from(facts))
+    return facts, event.published_at or utc_text(recorded)
+
+
+def store_of(facts) -> MemoryEventStore:
+    clock = Clock()
+    store = MemoryEventStore(now=clock)
+    for recorded, event in facts:
+        clock.at = recorded
+        store.append([event])
+    return store
+
+
+def copy_published_by(store, cut: str) -> MemoryEventStore:
+    """A copy of the log's rows without the facts published after ``cut`` (same types, keys,
+    payloads and times; seq renumbered, which replay does not read)."""
+    clock = Clock()
+    copy = MemoryEventStore(now=clock)
+    for row in iter_events(store):
+        if row.published_at <= cut:
+            clock.at = parse_utc(row.recorded_at)
+            copy.append([NewEvent(row.type, row.key, row.payload, row.published_at)])
+    return copy
+
+
+def lines(transitions) -> list[str]:
+    return [transition_json(t) for t in transitions]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(logs())
+def test_as_of_is_the_replay_of_a_copy_cut_at_that_instant(log):
+    facts, cut = log
+    store = store_of(facts)
+    copy = copy_published_by(store, cut)
+    assert all(row.published_at <= cut for row in iter_events(copy))
+    # the copy replayed up to the same instant: deadlines (staleness) tick to T on both sides
+    assert lines(replay(store, RULES, as_of=cut)) == lines(replay(copy, RULES, as_of=cut))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(logs())
+def test_forgetting_what_no_rule_can_read_changes_no_transition(log):
+    store = store_of(log[0])
+    facts = list(iter_published(store, types=FACT_TYPES))
+    everything = lines(replay_events(Engine(RULES), facts))
+    assert lines(replay_events(Engine(RULES, prune_every=1), facts)) == everything
+
+
+def test_the_real_history_replays_identically_when_pruned_after_every_fact(history_db):
+    from watchdog.rules import load_rules
+    rules = load_rules([str(REPO / "rules")])
+    store = SqliteEventStore(history_db, readonly=True)
+    try:
+        facts = list(iter_published(store, types=FACT_TYPES))
+    finally:
+        store.close()
+    full = lines(replay_events(Engine(rules), facts))
+    assert len(full) > 300
+    assert lines(replay_events(Engine(rules, prune_every=1), facts)) == full
+
+
+def test_a_bounded_engine_keeps_only_what_its_longest_window_reaches():
+    rules = parse_rules("""
+[[rule]]
+id = "avg"
+expr = 'avg(bp(sofr - iorb), "20bd")'
+above = 10
+
+[[rule]]
+id = "never-evaluated"
+expr = "bp(tgcr - srf_rate)"
+above = 10
+""")
+    store = MemoryEventStore()
+    days = list(business_days("sifma", date(2000, 1, 3), date(2009, 12, 31)))
+    store.append([observation("iorb", days[0], "2", nominal_publication_text("iorb", days[0]))])
+    store.append([observation(s, d, "2.05", nominal_publication_text(s, d)) for d in days for s in ("sofr", "tgcr")])
+    bounded, unbounded = Engine(rules, prune_every=100), Engine(rules)
+    for engine in (bounded, unbounded):
+        for _ in replay_events(engine, iter_published(store)):
+            pass
+    assert len(unbounded.data.dates["sofr"]) == len(days) > 2500
+    assert len(bounded.data.dates["sofr"]) <= 20 + 100 + 1
+    assert bounded.data.dates["iorb"] == [days[0].isoformat()]       # the as-of anchor stays
+    # a rule whose input never arrived may still evaluate every waiting date once it does
+    assert len(bounded.data.dates["tgcr"]) == len(days)
+
+
+def test_since_and_until_filter_the_output_of_a_replay_warmed_up_on_everything(history_db):
+    args = ["replay", "--db", str(history_db), "--rules", str(REPO / "rules")]
+    runner = CliRunner()
+    for extra in (["--json"], []):
+        full = runner.invoke(cli, args + extra).output.splitlines()
+        window = runner.invoke(cli, args + extra + ["--since", "2019-09-10", "--until", "2020-03-20"])
+        dates = [json.loads(x)["date"] if extra else x.split()[0] for x in full]
+        assert window.output.splitlines() == [x for x, d in zip(full, dates) if "2019-09-10" <= d <= "2020-03-20"]
+        assert len(window.output.splitlines()) > 20
+
+
+def run_with_terminal_stderr(args: list[str]) -> tuple[str, str]:
+    """Run the CLI with stderr on a pseudo-terminal and stdout on a pipe."""
+    master, slave = pty.openpty()
+    received: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            received.append(chunk)
+    reader = threading.Thread(target=drain)
+    reader.start()
+    proc = subprocess.run([sys.executable, "-m", "watchdog", *args], stdout=subprocess.PIPE,
+                          stderr=slave, timeout=120)
+    os.close(slave)
+    reader.join(10)
+    os.close(master)
+    assert proc.returncode == 0
+    return proc.stdout.decode(), b"".join(received).decode(errors="replace")
+
+
+def test_a_progress_bar_runs_on_a_terminal_and_never_in_json_output(history_db):
+    args = ["replay", "--db", str(history_db), "--rules", str(REPO / "rules"), "--json"]
+    stdout, stderr = run_with_terminal_stderr(args)
+    assert "replay [" in stderr and "100% 24,175/24,175 events" in stderr
+    assert all(json.loads(line)["rule"] for line in stdout.splitlines())
+    piped = CliRunner().invoke(cli, args)                     # stderr not a terminal: no bar
+    assert "events" not in piped.stderr and "[" not in piped.stderr
