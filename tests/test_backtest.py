@@ -276,3 +276,10 @@ def test_backtest_command_reports_a_bad_episodes_file_in_one_located_line(tmp_pa
     assert result.exit_code == 1
     assert result.output.strip() == (f"{bad}:5: episode x: kind: must be one of 'stress', "
                                      "'selected-date' or 'calm', got 'panic'")
+
+
+def test_a_group_of_rules_is_scored_as_one(small_log):
+    result = run(small_log)
+    assert result.combined(["spread"], "group").catches == result.score_of("spread").catches
+    empty = result.combined([], "nothing")
+    assert (empty.caught, empty.episodes, empty.precision, empty.alert_days) == (0, 4, None, 0)

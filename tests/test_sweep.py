@@ -177,3 +177,9 @@ def test_backtest_sweep_with_an_invalid_value_exits_1_naming_rule_and_field():
                                       "--rules", str(REPO / "rules"), "--set", "sofr-over-iorb.above=abc"])
     assert result.exit_code == 1
     assert result.output.startswith("--set sofr-over-iorb.above=abc: rule sofr-over-iorb: above: must be a number")
+
+
+def test_the_same_field_set_twice_is_refused():
+    with pytest.raises(ValueError, match="sofr-spread.above is given twice"):
+        build_variants(parse_rules(RULES), [parse_setting("sofr-spread.above=10"),
+                                            parse_setting("sofr-spread.above=20")])

@@ -114,6 +114,12 @@ class BacktestResult:
     def score_of(self, rule: str) -> Score:
         return self.overall if rule == OVERALL else next(s for s in self.rules if s.rule == rule)
 
+    def combined(self, rules: Iterable[str], name: str) -> Score:
+        """The score of a group of the scored rules taken together (as ``overall`` is for all):
+        e.g. the rules a sweep changes."""
+        alerts = [a for rule in sorted(rules) for a in self.alerts.get(rule, ())]
+        return _score(name, alerts, self.episodes, self.windows, self.span)
+
 
 def scored_rules(ruleset: RuleSet) -> tuple[str, ...]:
     """The market rules a backtest scores: threshold and composite rules."""

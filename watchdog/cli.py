@@ -382,19 +382,26 @@ def backtest(db, rule_paths, episodes_path, split, lookback, settings):
         store.close()
 
 
-def _sweep_table(store, ruleset, variants, episodes) -> str:
-    """One row per variant: the swept rules (with the composites over them) and the whole set."""
-    from watchdog.backtest import backtest as score, fmt_lead, fmt_ratio, scored_rules, table
+def sweep_results(store, ruleset, variants, episodes) -> list:
+    """``(variant, BacktestResult)`` for every variant, from one pass over the log."""
+    from watchdog.backtest import backtest as score, scored_rules
     from watchdog.events import FACT_TYPES
     from watchdog.store import iter_published
-    from watchdog.sweep import affected_ids, run_sweep
+    from watchdog.sweep import run_sweep
+    facts = iter_published(store, types=FACT_TYPES)
+    return [(variant, score(transitions, episodes, scored_rules(variant.ruleset)))
+            for variant, transitions in zip(variants, run_sweep(facts, ruleset, variants))]
+
+
+def _sweep_table(store, ruleset, variants, episodes) -> str:
+    """One row per variant: the swept rules (with the composites over them) and the whole set."""
+    from watchdog.backtest import fmt_lead, fmt_ratio, scored_rules, table
+    from watchdog.sweep import affected_ids
     swept = sorted({name.split(".", 1)[0] for name, _ in variants[0].settings})
-    group = [r for r in affected_ids(ruleset, swept) if r in scored_rules(ruleset)]
+    group = sorted(r for r in affected_ids(ruleset, swept) if r in scored_rules(ruleset))
     rows = []
-    for variant, transitions in zip(variants, run_sweep(iter_published(store, types=FACT_TYPES),
-                                                        ruleset, variants)):
-        mine = score(transitions, episodes, group).overall
-        every = score(transitions, episodes, scored_rules(variant.ruleset)).overall
+    for variant, result in sweep_results(store, ruleset, variants, episodes):
+        mine, every = result.combined(group, "swept"), result.overall
         rows.append((variant.label,
                      f"{mine.caught}/{mine.episodes}", fmt_lead(mine), str(len(mine.false_alarms)),
                      fmt_ratio(mine.precision),
@@ -403,7 +410,7 @@ def _sweep_table(store, ruleset, variants, episodes) -> str:
     header = ("variant", "caught", "lead bd", "false alarms", "precision",
               "all: caught", "lead bd", "false alarms", "precision", "alert-days")
     title = (f"sweep: {len(variants)} variants, one pass; swept rules and the composites over them: "
-             f"{', '.join(sorted(group)) or 'none scored'}; then all rules")
+             f"{', '.join(group) or 'none scored'}; then all rules")
     return f"{title}\n\n{table(header, rows)}\n"
 
 

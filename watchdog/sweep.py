@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 
-from watchdog.engine import Engine, SeriesData
+from watchdog.engine import PRUNE_EVERY, Engine, SeriesData
 from watchdog.errors import RuleError
 from watchdog.events import SPEECH_RECORDED, AlertTransition
 from watchdog.numbers import norm
@@ -98,6 +98,8 @@ def build_variants(ruleset: RuleSet, settings: list[Setting]) -> list[Variant]:
     for setting in settings:
         _check_target(ruleset, setting)
     names = [f"{s.rule}.{s.field}" for s in settings]
+    if twice := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"--set {twice[0]} is given twice: list its values in one --set (a,b,c)")
     combos = list(itertools.product(*(s.values for s in settings)))
     if len(combos) > MAX_VARIANTS:
         raise ValueError(f"--set: {len(combos)} variants; at most {MAX_VARIANTS}")
@@ -257,7 +259,9 @@ def run_sweep(facts: Iterable, ruleset: RuleSet, variants: list[Variant]) -> Ite
     swept = {name.split(".", 1)[0] for v in variants for name, _ in v.settings}
     affected = affected_ids(ruleset, swept)
     shortcut = all(_shortcut_exact(v.ruleset, affected) for v in variants)
-    shared = Engine(_ruleset(r for r in ruleset.all_rules if r.id not in affected))
+    # the shared engine forgets what its rules cannot read again, as replay's does; the variant
+    # engines share their points between lanes, and one lane's pruning must not drop another's
+    shared = Engine(_ruleset(r for r in ruleset.all_rules if r.id not in affected), prune_every=PRUNE_EVERY)
     pool: dict[tuple, SeriesData] = {}
     lanes = [_Lane(v.ruleset, affected, shortcut, pool) for v in variants]
     common: list[AlertTransition] = []
