@@ -36,6 +36,7 @@ demo: $(STAMP)
 	@echo "  live run:  out/notifications.txt (what the daemon sent), out/status.html (its status page),"
 	@echo "             out/readyz.json, out/metrics.txt, out/api-alerts.json"
 	@echo "  replay:    out/timeline.txt (the alert timeline above), out/alerts.jsonl (replay --json)"
+	$(BIN)/watchdog replay --db events.db.example --rules rules --report out/report.html > /dev/null
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
