@@ -12,10 +12,13 @@
     BENCH sweep <ratio> target 2
         50 x one replay's time / the time of one `backtest --set` sweep of 50 variants of a rule
         in one pass over the same synthetic log (bench/sweep.py).
+    BENCH replay-memory <ratio> target 0.8
+        peak RSS of `watchdog replay` (a fresh process each) over a 100k-event synthetic market
+        log / over a 1M-event one: 1.0 = memory flat however long the log (bench/memory.py).
 
 Environment: BENCH_EVENTS (append, default 100000), BENCH_EVENTS_REPLAY (replay log size,
 default 1000000; e.g. 100000 for a quick check), BENCH_EVENTS_SWEEP (sweep log size, default
-200000).
+200000), BENCH_EVENTS_MEMORY (the large replay-memory log, default 1000000).
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import baselines  # noqa: E402
 import keywords as keywords_bench  # noqa: E402
+import memory as memory_bench  # noqa: E402
 import replay as replay_bench  # noqa: E402
 import sweep as sweep_bench  # noqa: E402
 
@@ -42,6 +46,7 @@ from watchdog.store import SqliteEventStore  # noqa: E402
 N = int(os.environ.get("BENCH_EVENTS", "100000"))
 N_REPLAY = int(os.environ.get("BENCH_EVENTS_REPLAY", "1000000"))
 N_SWEEP = int(os.environ.get("BENCH_EVENTS_SWEEP", "200000"))
+N_MEMORY = int(os.environ.get("BENCH_EVENTS_MEMORY", "1000000"))   # the large replay-memory log
 BATCH = 10000                  # AsyncWriter's max_batch: what one durable transaction holds
 SERIES = ["sofr", "tgcr", "bgcr", "effr", "obfr"]
 
@@ -90,6 +95,7 @@ def main() -> None:
     print(replay_bench.measure(N_REPLAY), flush=True)
     print(keywords_bench.measure(), flush=True)
     print(sweep_bench.measure(N_SWEEP), flush=True)
+    print(memory_bench.measure(large=N_MEMORY), flush=True)
 
 
 if __name__ == "__main__":
