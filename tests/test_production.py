@@ -283,9 +283,10 @@ async def test_after_downtime_everything_missed_is_recorded_and_only_recent_tran
     assert code == 0, out + err
 
 
-async def test_a_long_start_up_re_fold_keeps_watchdog_pings_flowing(aiohttp_server, tmp_path):
+async def test_a_long_start_up_re_fold_keeps_watchdog_pings_flowing_and_survives_sighup(aiohttp_server, tmp_path):
     """The re-fold of a long log yields to the loop every few thousand events: no gap between
-    pings comes near the re-fold's own length (systemd would kill a daemon that went quiet)."""
+    pings comes near the re-fold's own length (systemd would kill a daemon that went quiet). A
+    SIGHUP meanwhile is kept for after the start, not the default action (exit)."""
     from datetime import date, timedelta
     from watchdog.events import Observation, new_observation
     from watchdog.store import SqliteEventStore
@@ -307,12 +308,15 @@ async def test_a_long_start_up_re_fold_keeps_watchdog_pings_flowing(aiohttp_serv
     loop.add_reader(sock.fileno(), lambda: arrivals.append((time.monotonic(), sock.recv(4096).decode())))
     proc = await start_daemon(config, NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="400000")
     try:
+        await until(lambda: any(m == "WATCHDOG=1" for _, m in arrivals), timeout=60, what="a first ping")
+        proc.send_signal(signal.SIGHUP)                 # a reload asked for while still folding
         await until(lambda: any(m.startswith("READY=1") for _, m in arrivals), timeout=60, what="READY=1")
     finally:
         code, _, err = await stop(proc)
         loop.remove_reader(sock.fileno())
         sock.close()
-    assert code == 0, err
+    assert code == 0, err                               # SIGHUP did not kill it
+    assert "SIGHUP during start-up: reloading once the log is folded" in err
     pings = [t for t, m in arrivals if m == "WATCHDOG=1"]
     ready = next(t for t, m in arrivals if m.startswith("READY=1"))
     before = [t for t in pings if t <= ready] + [ready]

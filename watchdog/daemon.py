@@ -111,6 +111,7 @@ class Daemon:
     _cycle_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _started_seq: int = 0          # events after it were appended while this process ran
     _stopping: bool = False
+    _reload_pending: bool = False
     _scheduler: object = None
     _tasks: set = field(default_factory=set)
 
@@ -211,13 +212,16 @@ class Daemon:
         """Run until ``stop`` is set: each source polls at its publication-aware instants
         (schedule.plan_poll), or every ``poll_every`` when its config says so. SIGHUP reloads."""
         self._spawn(self._watchdog_pings())              # from the start: the re-fold may be long
+        # SIGHUP's default action kills the process: take it over before the (long) start
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         runner = None
         try:
             await self.start()
             runner = await self._start_http()
             self._schedule()
             self._spawn(self._deadman())
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
+            if self._reload_pending:
+                self._spawn(self.reload())
             self.systemd.notify(READY=1, STATUS=self.status_line())
             log.info("ready: %s", self.status_line())
             await stop.wait()
@@ -396,6 +400,10 @@ class Daemon:
 
     # ---- SIGHUP: reload ----
     def _on_sighup(self) -> None:
+        if self._scheduler is None:                  # still folding the log: reload once started
+            log.info("SIGHUP during start-up: reloading once the log is folded")
+            self._reload_pending = True
+            return
         log.info("SIGHUP: reloading config and rules")
         self._spawn(self.reload())
 
