@@ -194,8 +194,14 @@ def schema():
               help="With --diff: a transition at most this many business days away is a move.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report here: a chart per indicator, alert markers, the alert table.")
+@click.option("--notify-dry-run", "dry_run", is_flag=True,
+              help="Print what each receiver would have been sent, and when (the routes, grouping "
+                   "timers, inhibition and mutes of --config), instead of the transitions.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Daemon config for --notify-dry-run (default: one console receiver).")
 @guarded
-def replay(db, rule_paths, since, until, as_of, as_json, diff_paths, max_shift, report_path):
+def replay(db, rule_paths, since, until, as_of, as_json, diff_paths, max_shift, report_path,
+           dry_run, config_path):
     """Replay the log with a rule set, as an ideal daemon would have seen it.
 
     Facts are consumed in publication order; `known_at` is when the transition could first have
@@ -211,6 +217,11 @@ def replay(db, rule_paths, since, until, as_of, as_json, diff_paths, max_shift, 
                      hi=until.date().isoformat() if until else None)
     store = app.open_store(_existing(db), readonly=True)
     try:
+        if dry_run:
+            from watchdog.replay import replay as run_replay
+            config = app.resolve_config(config_path) if config_path else None
+            _print_dry_run(run_replay(store, run.ruleset, as_of=run.cutoff), config, run.lo, run.hi, as_json)
+            return
         if diff_paths:
             shown = run.diff(store, load_rules(list(diff_paths)), max_shift, keep=bool(report_path))
         else:
@@ -219,6 +230,30 @@ def replay(db, rule_paths, since, until, as_of, as_json, diff_paths, max_shift, 
             run.write_report(report_path, shown, db)
     finally:
         store.close()
+
+
+def _print_dry_run(transitions, config, lo: str | None, hi: str | None, as_json: bool) -> None:
+    """--notify-dry-run: every notification the daemon's outbox would have sent, by instant
+    (--since/--until select by the New York date of the send; grouping state uses all)."""
+    import json
+    from watchdog.config import Config
+    from watchdog.dryrun import dry_run
+    from watchdog.notify.console import format_line
+    from watchdog.timefmt import NEW_YORK, utc_text
+    for at, n in dry_run(transitions, config or Config()):
+        day = at.astimezone(NEW_YORK).date().isoformat()
+        if (lo and day < lo) or (hi and day > hi):
+            continue
+        if as_json:
+            click.echo(json.dumps({"at": utc_text(at), "receiver": n.receiver, "group": n.group,
+                                   "flush": n.flush, "reason": n.reason, "key": n.key,
+                                   "alerts": [{k: a.get(k) for k in ("rule", "state", "date", "severity")}
+                                              for a in n.alerts]}, sort_keys=True))
+            continue
+        when = at.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
+        head = f"{when}  {n.receiver:<10} flush {n.flush} ({n.reason})"
+        lines = [format_line(a) for a in n.alerts]
+        click.echo(f"{head}  {lines[0]}" if len(lines) == 1 else "\n    ".join([f"{head}  {n.group}", *lines]))
 
 
 class _ReplayRun:
@@ -345,8 +380,8 @@ DEFAULT_EPISODES = "episodes/default.toml"
               help="Labelled episodes (TOML): name, start, end, kind (stress | selected-date | calm), split.")
 @click.option("--split", type=click.Choice(["calibration", "held-back", "all"]), default="all", show_default=True,
               help="Score only the episodes of this split.")
-@click.option("--lookback", help="Business days before an episode's start an alert still counts, e.g. 10bd "
-                                 "(default: the file's `lookback`, else 10bd).")
+@click.option("--lookback", help="Business days before an episode's start an alert still counts, e.g. 10bd; "
+                                 "replaces the file's `lookback` (an episode's own lookback stays).")
 @click.option("--set", "settings", multiple=True, metavar="RULE.FIELD=VALUES",
               help="Sweep a rule field: 5..30:5 (range, step), a,b,c (list) or one value; repeatable "
                    "(every combination). Prints one row per variant.")
