@@ -283,3 +283,12 @@ def test_a_group_of_rules_is_scored_as_one(small_log):
     assert result.combined(["spread"], "group").catches == result.score_of("spread").catches
     empty = result.combined([], "nothing")
     assert (empty.caught, empty.episodes, empty.precision, empty.alert_days) == (0, 4, None, 0)
+
+
+def test_backtest_lookback_option_narrows_every_window_to_its_start():
+    result = CliRunner().invoke(cli, ["backtest", "--db", str(REPO / "events.db.example"), "--rules",
+                                      str(REPO / "rules"), "--split", "held-back", "--lookback", "0bd"])
+    assert result.exit_code == 0, result.output
+    dash = next(line for line in result.output.splitlines() if line.startswith("dash-for-cash-2020-03"))
+    # the tail's warning of 03-05 is now too early to count: the first alert is on 03-18
+    assert dash.split()[3:] == ["2020-03-09..2020-03-20", "funding-stress", "2020-03-18", "-7"]
