@@ -257,6 +257,7 @@ class _Context:
 
 
 PRUNE_EVERY = 4096      # facts between two prunings in replay: rare enough to cost nothing
+TERMS_CACHE = 8192      # (calendar, terms, date) entries kept: a few years of dates
 
 
 class Engine:
@@ -387,7 +388,8 @@ class Engine:
             cutoff = keep_from.get(series, dates[-1] if dates else "")
             if cutoff is not None:
                 self.data.forget_before(series, cutoff)
-        self._terms_used.clear()                    # a cache keyed by date: it grows with history
+        if len(self._terms_used) > TERMS_CACHE:    # keyed by date: it grows with history
+            self._terms_used.clear()
 
     def _readable_from(self, compiled: _Compiled, state: RuleState | None) -> str | None:
         """The earliest date a rule can still read, or None when it has never been evaluated."""
