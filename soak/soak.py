@@ -101,7 +101,7 @@ async def soak(kills: int, seed: int, workdir: Path) -> int:
     print(f"alerts lost: {result.alerts_lost} ({result.transitions} transitions recorded; "
           f"flushes still owed: {result.flushes_owed})")
     print(f"duplicate notifications: {result.duplicate_notifications} of {result.notifications_received} "
-          f"Slack messages received")
+          f"Slack messages received (recorded as sent but never received: {result.sent_not_received})")
     print(f"audit: exit {result.audit_exit}: {result.audit_output.strip().splitlines()[-1] if result.audit_output.strip() else ''}")
     for line in odd:
         print(f"note: {line}")

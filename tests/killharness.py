@@ -176,7 +176,11 @@ def _lost(db: Path, slack: "FakeSlack") -> list[str]:
     current state, not every intermediate one."""
     final = {json.loads(p)["rule"]: t.split("-", 1)[1].upper() for t, p in _query(
         db, "SELECT type, payload FROM events WHERE type IN ('alert-firing', 'alert-resolved') ORDER BY seq")}
-    last_said = {rule: state for text in list(slack.texts) for state, rule, _ in delivery_identity(text)}
+    last_said: dict[str, str] = {}
+    for text in list(slack.texts):
+        # one message may resolve an older instance and fire a newer one: the latest date speaks
+        for state, rule, _ in sorted(delivery_identity(text), key=lambda entry: entry[2]):
+            last_said[rule] = state
     return [rule for rule, state in final.items() if last_said.get(rule) != state]
 
 
@@ -190,13 +194,14 @@ class Figures:
     flushes_owed: int
     notifications_received: int
     duplicate_notifications: int
+    sent_not_received: int          # deliveries recorded as sent that Slack never got
     audit_exit: int
     audit_output: str = ""
 
     @property
     def ok(self) -> bool:
         return not (self.facts_lost or self.facts_duplicated or self.alerts_lost or self.flushes_owed
-                    or self.audit_exit)
+                    or self.sent_not_received or self.audit_exit)
 
 
 def figures(db: Path, fed: Publisher, slack: FakeSlack) -> Figures:
@@ -208,11 +213,13 @@ def figures(db: Path, fed: Publisher, slack: FakeSlack) -> Figures:
         db, "SELECT payload FROM events WHERE type IN ('alert-firing', 'alert-resolved') ORDER BY seq")]
     received = [delivery_identity(t) for t in slack.texts]
     lost = _lost(db, slack)
+    sent = {json.loads(p)["delivery"] for (p,) in _query(db, "SELECT payload FROM events WHERE type = 'notification-sent'")}
     audit = subprocess.run([sys.executable, "-m", "watchdog", "audit", "--db", str(db)],
                            capture_output=True, text=True, timeout=300)
     return Figures(
         facts_published=len(published), facts_lost=len(published - set(logged)),
         facts_duplicated=len(logged) - len(set(logged)), transitions=len(transitions),
         alerts_lost=len(lost), flushes_owed=len(_owed(db)), notifications_received=len(received),
+        sent_not_received=max(0, len(sent) - len(set(received))),
         duplicate_notifications=len(received) - len(set(received)), audit_exit=audit.returncode,
         audit_output=(audit.stdout + audit.stderr)[-2000:])

@@ -53,4 +53,5 @@ async def test_sigkill_mid_run_then_restart_loses_no_fact_and_no_alert(aiohttp_s
     assert result.facts_published == len(fed.sofr) + 1 == 18
     assert result.facts_lost == 0 and result.facts_duplicated == 0, result
     assert result.transitions >= 1 and result.alerts_lost == 0 and result.flushes_owed == 0, result
+    assert result.sent_not_received == 0, result
     assert result.audit_exit == 0, result.audit_output
