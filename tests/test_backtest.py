@@ -292,3 +292,18 @@ def test_backtest_lookback_option_narrows_every_window_to_its_start():
     dash = next(line for line in result.output.splitlines() if line.startswith("dash-for-cash-2020-03"))
     # the tail's warning of 03-05 is now too early to count: the first alert is on 03-18
     assert dash.split()[3:] == ["2020-03-09..2020-03-20", "funding-stress", "2020-03-18", "-7"]
+
+
+def test_episode_error_lines_survive_multiline_strings_and_inline_comments():
+    text = '''[[episode]]
+name = "long"
+description = """First line,
+second line with "quotes" and [brackets],
+third."""
+start = 2019-09-16   # the spike
+end = 2019-09-20
+kind = "stress"
+split = "spring"
+'''
+    assert errors_of(text) == [
+        "eps.toml:9: episode long: split: must be one of 'calibration' or 'held-back', got 'spring'"]
