@@ -307,3 +307,17 @@ split = "spring"
 '''
     assert errors_of(text) == [
         "eps.toml:9: episode long: split: must be one of 'calibration' or 'held-back', got 'spring'"]
+
+
+def test_backtest_json_carries_the_scores_as_numbers():
+    import json
+    result = CliRunner().invoke(cli, ["backtest", "--db", str(REPO / "events.db.example"), "--rules",
+                                      str(REPO / "rules"), "--split", "held-back", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    overall = data["overall"]
+    assert (overall["caught"], overall["episodes"], overall["recall"], overall["false_alarms"]) == (7, 8, 0.875, 0)
+    dash = next(c for c in overall["catches"] if c["episode"] == "dash-for-cash-2020-03")
+    assert dash == {"episode": "dash-for-cash-2020-03", "rule": "sofr-p99-over-iorb",
+                    "known_at": "2020-03-05T13:00:00.000000Z", "lead": 2}
+    assert {e["split"] for e in data["episodes"]} == {"held-back"}

@@ -183,3 +183,15 @@ def test_the_same_field_set_twice_is_refused():
     with pytest.raises(ValueError, match="sofr-spread.above is given twice"):
         build_variants(parse_rules(RULES), [parse_setting("sofr-spread.above=10"),
                                             parse_setting("sofr-spread.above=20")])
+
+
+def test_backtest_sweep_json_prints_one_object_per_variant():
+    import json
+    result = CliRunner().invoke(cli, ["backtest", "--db", str(REPO / "events.db.example"),
+                                      "--rules", str(REPO / "rules"), "--split", "calibration",
+                                      "--set", "sofr-over-iorb.above=10,30", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [row["variant"] for row in rows] == [{"sofr-over-iorb.above": "10"}, {"sofr-over-iorb.above": "30"}]
+    assert [row["swept"]["median_lead"] for row in rows] == [1.5, -2.5]
+    assert rows[0]["all"]["rule"] == "all rules"

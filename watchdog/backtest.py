@@ -293,3 +293,35 @@ def render(result: BacktestResult) -> str:
     head = (f"backtest: {len(eps.episodes)} episodes ({sum(e.to_catch for e in eps.episodes)} to catch), "
             f"lookback {eps.lookback}bd, {eps.calendar} business days, scored span {span}")
     return f"{head}\n\n{render_episodes(result)}\n\n{render_scores(result)}\n"
+
+
+# ---- JSON (backtest --json): plain data, Decimals kept for the caller to write ----
+
+def _number(value: Decimal | None) -> Decimal | int | None:
+    """Ratios and medians rounded to 4 places (1/3 has no exact decimal), integral as int."""
+    if value is None:
+        return None
+    text = f"{value.quantize(Decimal('0.0001')).normalize():f}"
+    return int(text) if "." not in text else Decimal(text)
+
+
+def score_json(score: Score) -> dict:
+    return {"rule": score.rule, "episodes": score.episodes, "caught": score.caught,
+            "recall": _number(score.recall), "precision": _number(score.precision),
+            "median_lead": _number(score.median_lead), "false_alarms": len(score.false_alarms),
+            "matched": score.matched, "outside": score.outside, "alert_days": score.alert_days,
+            "catches": [{"episode": c.episode, "rule": c.rule, "known_at": c.known_at, "lead": c.lead}
+                        for c in score.catches],
+            "false_alarm_alerts": [{"rule": a.rule, "date": a.date, "known_at": a.known_at}
+                                   for a in score.false_alarms]}
+
+
+def result_json(result: BacktestResult) -> dict:
+    """The whole result as plain JSON data (``backtest --json``)."""
+    eps = result.episodes
+    return {"lookback": eps.lookback, "calendar": eps.calendar,
+            "span": [d.isoformat() for d in result.span] if result.span else None,
+            "episodes": [{"name": e.name, "kind": e.kind, "split": e.split, "start": e.start.isoformat(),
+                          "end": e.end.isoformat(), "window": [d.isoformat() for d in result.windows[e.name]]
+                          if e.name in result.windows else None} for e in eps.episodes],
+            "rules": [score_json(s) for s in result.rules], "overall": score_json(result.overall)}

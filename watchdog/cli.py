@@ -385,8 +385,10 @@ DEFAULT_EPISODES = "episodes/default.toml"
 @click.option("--set", "settings", multiple=True, metavar="RULE.FIELD=VALUES",
               help="Sweep a rule field: 5..30:5 (range, step), a,b,c (list) or one value; repeatable "
                    "(every combination). Prints one row per variant.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON instead of tables: one object (or one per variant with --set).")
 @guarded
-def backtest(db, rule_paths, episodes_path, split, lookback, settings):
+def backtest(db, rule_paths, episodes_path, split, lookback, settings, as_json):
     """Score the rules against labelled episodes: caught, lead time, false alarms, precision.
 
     An episode is caught by a rule when one of its alerts (a `firing` of a threshold or
@@ -409,10 +411,12 @@ def backtest(db, rule_paths, episodes_path, split, lookback, settings):
     store = app.open_store(_existing(db), readonly=True)
     try:
         if variants:
-            click.echo(_sweep_table(store, ruleset, variants, episodes), nl=False)
+            click.echo(_sweep_output(store, ruleset, variants, episodes, as_json), nl=False)
         else:
+            from watchdog.backtest import result_json
             from watchdog.replay import replay as run_replay
-            click.echo(render(score(run_replay(store, ruleset), episodes, scored_rules(ruleset))), nl=False)
+            result = score(run_replay(store, ruleset), episodes, scored_rules(ruleset))
+            click.echo(_dumps(result_json(result)) + "\n" if as_json else render(result), nl=False)
     finally:
         store.close()
 
@@ -428,20 +432,39 @@ def sweep_results(store, ruleset, variants, episodes) -> list:
             for variant, transitions in zip(variants, run_sweep(facts, ruleset, variants))]
 
 
-def _sweep_table(store, ruleset, variants, episodes) -> str:
-    """One row per variant: the swept rules (with the composites over them) and the whole set."""
-    from watchdog.backtest import fmt_lead, fmt_ratio, scored_rules, table
+def _dumps(data) -> str:
+    """JSON with the result's Decimals as JSON numbers: they are rounded to 4 places first, so
+    the number printed is exactly the decimal (as ``replay --json`` does with values)."""
+    from decimal import Decimal
+
+    def plain(value):
+        if isinstance(value, Decimal):
+            return json.loads(f"{value:f}")
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return [plain(v) for v in value] if isinstance(value, list) else value
+    return json.dumps(plain(data), sort_keys=True, ensure_ascii=False)
+
+
+def _sweep_output(store, ruleset, variants, episodes, as_json: bool) -> str:
+    """One row (or JSON line) per variant: the swept rules (with the composites over them) and
+    the whole set."""
+    from watchdog.backtest import fmt_lead, fmt_ratio, score_json, scored_rules, table
     from watchdog.sweep import affected_ids
     swept = sorted({name.split(".", 1)[0] for name, _ in variants[0].settings})
     group = sorted(r for r in affected_ids(ruleset, swept) if r in scored_rules(ruleset))
-    rows = []
+    rows, lines = [], []
     for variant, result in sweep_results(store, ruleset, variants, episodes):
         mine, every = result.combined(group, "swept"), result.overall
+        lines.append(_dumps({"variant": dict(variant.settings), "swept": score_json(mine),
+                             "all": score_json(every)}))
         rows.append((variant.label,
                      f"{mine.caught}/{mine.episodes}", fmt_lead(mine), str(len(mine.false_alarms)),
                      fmt_ratio(mine.precision),
                      f"{every.caught}/{every.episodes}", fmt_lead(every), str(len(every.false_alarms)),
                      fmt_ratio(every.precision), str(every.alert_days)))
+    if as_json:
+        return "".join(line + "\n" for line in lines)
     header = ("variant", "caught", "lead bd", "false alarms", "precision",
               "all: caught", "lead bd", "false alarms", "precision", "alert-days")
     title = (f"sweep: {len(variants)} variants, one pass; swept rules and the composites over them: "
