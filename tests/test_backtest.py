@@ -321,3 +321,14 @@ def test_backtest_json_carries_the_scores_as_numbers():
     assert dash == {"episode": "dash-for-cash-2020-03", "rule": "sofr-p99-over-iorb",
                     "known_at": "2020-03-05T13:00:00.000000Z", "lead": 2}
     assert {e["split"] for e in data["episodes"]} == {"held-back"}
+
+
+def test_readme_shows_the_real_held_back_scores_of_the_default_rules():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    after = readme.split("**The held-back scores of the default rules**", 1)[1]
+    shown = after.split("```\n", 1)[1].split("```", 1)[0]
+    result = CliRunner().invoke(cli, ["backtest", "--db", str(REPO / "events.db.example"), "--rules",
+                                      str(REPO / "rules"), "--episodes", str(REPO / "episodes" / "default.toml"),
+                                      "--split", "held-back"])
+    assert result.exit_code == 0, result.output
+    assert shown == result.output
