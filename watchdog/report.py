@@ -136,7 +136,7 @@ def indicator_points(rule: Rule, series: dict[str, list[tuple[Date, Decimal]]]) 
     bases = sorted({n.partition(".")[0] for n in names})
     market = [s for s in bases if SERIES[s].join == "market"]
     drivers = market or bases
-    text_series = {n: [(d.isoformat(), v) for d, v in series.get(n, [])] for n in names | set(bases)}
+    text_series = {n: [(_as_date(d).isoformat(), v) for d, v in series.get(n, [])] for n in names | set(bases)}
     ctx = _SeriesContext(text_series, drivers, SERIES[sorted(drivers)[0]].calendar)
     out = []
     for day in ctx.driver_dates:

@@ -190,10 +190,11 @@ def _known(t: AlertTransition) -> str:
 def difference_line(d: Difference) -> str:
     """One line of the text diff."""
     head = f"{d.rule:<24} {d.change:<11} {d.state:<8}"
-    if d.base is not None and d.other is not None:
-        when = d.base.date if d.base.date == d.other.date else f"{d.base.date} -> {d.other.date} ({d.shift:+d}bd)"
-        known = _known(d.base) if d.base.evaluated_at == d.other.evaluated_at else f"{_known(d.base)} -> {_known(d.other)}"
-        return f"{head} {when}  known {known}  value {d.base.value} -> {d.other.value}"
+    a, b = d.base, d.other
+    if a is not None and b is not None:
+        when = a.date if a.date == b.date else f"{a.date} -> {b.date} ({d.shift:+d}bd)"
+        known = _known(a) if a.evaluated_at == b.evaluated_at else f"{_known(a)} -> {_known(b)}"
+        return f"{head} {when}  known {known}  value {a.value} -> {b.value}"
     t = d.base or d.other
     return f"{head} {t.date}  known {_known(t)}  value {t.value}  {t.summary or t.reason}"
 
