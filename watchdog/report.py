@@ -216,7 +216,7 @@ def _as_date(value: Any) -> Date:
 
 def chart_png(ind: Indicator, transitions: Sequence[AlertTransition], episodes: Sequence[Any]) -> bytes:
     """One indicator as a PNG: its line, its rules' levels, alert markers, shaded episodes."""
-    fig = Figure(figsize=(11, 3.4), dpi=90)
+    fig = Figure(figsize=(12, 3.4), dpi=90)
     ax = fig.add_subplot()
     shown = downsample(ind.points)
     if shown:
@@ -225,12 +225,14 @@ def chart_png(ind: Indicator, transitions: Sequence[AlertTransition], episodes: 
         _episodes(ax, episodes, xs[0], xs[-1])
     else:
         ax.text(0.5, 0.5, "no evaluation date in the data", transform=ax.transAxes, ha="center")
+        ax.set_xticks([])
     colours = ("#e67e22", "#c0392b", "#8e44ad", "#2c3e50")
     for i, rule in enumerate(ind.rules):
         _threshold_lines(ax, rule, colours[i % len(colours)])
     _markers(ax, ind, transitions)
     ax.grid(True, linewidth=0.3)
-    ax.legend(loc="upper left", fontsize=7, framealpha=0.8)
+    # outside the axes, so it never hides a spike or a marker
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, borderaxespad=0)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
