@@ -48,6 +48,7 @@ from watchdog.timefmt import parse_duration, parse_utc, utc_text
 
 log = logging.getLogger("watchdog.daemon")
 UNSCHEDULED_EVERY = timedelta(minutes=30)
+REARM_GAP = timedelta(milliseconds=500)     # see Daemon._after_this_run
 EVALUATE_PAGE = 5000       # events read per query while folding (short read transactions)
 YIELD_EVERY = 1000         # events folded between two yields to the loop (pings keep flowing)
 
@@ -282,8 +283,16 @@ class Daemon:
         due = self.engine.next_deadline()
         wakes = [t for t in (due and parse_utc(due), self.next_delivery_at) if t is not None]
         if wakes:                          # engine deadlines and outbox timers share one job
-            scheduler.add_job(self._deadline_job, DateTrigger(run_date=max(min(wakes), self.now())),
+            scheduler.add_job(self._deadline_job, DateTrigger(run_date=self._after_this_run(min(wakes))),
                               args=[scheduler], id="engine-deadline", replace_existing=True)
+
+    def _after_this_run(self, at: datetime) -> datetime:
+        """``at``, but never before the job arming it has ended. Jobs re-arm themselves from
+        inside their own run; a DateTrigger due while that run still counts as running is
+        skipped by APScheduler (max_instances=1), and a skipped one-shot job is gone: the
+        source would never poll again (seen when a slow Slack delivery held a cycle past the
+        next poll's instant)."""
+        return max(at, self.now() + REARM_GAP)
 
     async def _deadline_job(self, scheduler) -> None:
         try:
@@ -299,7 +308,7 @@ class Daemon:
                 self._arm_deadline(scheduler)
 
     def _arm(self, scheduler, source, at: datetime) -> None:
-        scheduler.add_job(self._poll_job, DateTrigger(run_date=at), args=[scheduler, source],
+        scheduler.add_job(self._poll_job, DateTrigger(run_date=self._after_this_run(at)), args=[scheduler, source],
                           id=source.name, replace_existing=True)
 
     async def _poll_job(self, scheduler, source) -> None:
