@@ -159,3 +159,14 @@ def test_audit_of_an_imported_log_without_daemon_is_clean(history_db):
 def test_the_shipped_deploy_config_and_default_rules_check_clean():
     result = invoke("check", "--config", str(REPO / "deploy" / "watchdog.toml"), "--rules", str(REPO / "rules"))
     assert result.exit_code == 0, result.output
+
+
+def test_render_replays_a_log_of_facts_to_show_a_rules_message_for_a_date():
+    from watchdog.cli import cli
+    runner = CliRunner()
+    result = runner.invoke(cli, ["render", "--db", "events.db.example", "--rules", "rules",
+                                 "--rule", "sofr-over-iorb", "--date", "2019-09-17", "--format", "email"])
+    assert result.exit_code == 0, result.output
+    assert "Subject: [FIRING warning] sofr-over-iorb 2019-09-17: SOFR is 315 bp over IORB" in result.output
+    missing = runner.invoke(cli, ["render", "--db", "events.db.example", "--rule", "sofr-over-iorb"])
+    assert missing.exit_code == 1 and "add --rules to replay it" in missing.output

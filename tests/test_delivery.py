@@ -63,6 +63,8 @@ fallback = "screen"
     code, out, err = await watchdog("run", "--config", str(config), "--once")
     assert code == 0, err
     assert len(slack.received) == 1 and "sofr-over-iorb" in slack.received[0]["text"]
+    shown = json.dumps(slack.received[0], ensure_ascii=False)
+    assert "2 readings: 32 → 35 (low 32, high 35)" in shown        # the sparkline of the rule's values
     assert "[FIRING warning] sofr-over-iorb" in out            # the fallback receiver got it
     db = sqlite3.connect(tmp_path / "events.db")
     rows = [(t, json.loads(p)) for t, p in db.execute(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from watchdog.config import Config, load_config
 from watchdog.daemon import Daemon, Reloaded
+from watchdog.engine import Engine
 from watchdog.errors import ConfigError
 from watchdog.events import canonical_json, content_hash
 from watchdog.notify.console import ConsoleNotifier
@@ -78,14 +79,16 @@ def source_named(config: Config, name: str, env: Mapping[str, str]):
     return sources[name]
 
 
-def build_notifiers(config: Config, env: Mapping[str, str] | None = None) -> dict:
+def build_notifiers(config: Config, env: Mapping[str, str] | None = None,
+                    recent_values: Callable | None = None) -> dict:
     """One notifier per configured receiver (secrets read from the environment or systemd
-    credentials); with none configured, the console."""
+    credentials); with none configured, the console. ``recent_values`` (alert -> values) feeds
+    Slack's sparkline."""
     env = os.environ if env is None else env
     notifiers: dict = {}
     for name, receiver in config.receivers.items():
         if receiver.type == "slack":
-            notifiers[name] = SlackNotifier(name, receiver, env)
+            notifiers[name] = SlackNotifier(name, receiver, env, recent_values=recent_values)
         elif receiver.type == "email":
             notifiers[name] = EmailNotifier(name, receiver, env)
         else:
@@ -108,23 +111,29 @@ def build_daemon(config: Config, *, db: str | None = None, rule_paths: list[str]
     paths = list(rule_paths or config.rules.paths)
     ruleset: RuleSet = load_rules(paths)
     store = open_store(db or config.store.path, now=now)
+    engine = Engine()
+
+    def recent(alert: dict) -> list:       # the Slack sparkline: the rule's recent values
+        return engine.recent_values(alert.get("rule", ""), alert.get("date", ""))
     return Daemon(store=store, writer=AsyncWriter(store), sources=build_sources(config, env or os.environ),
                   ruleset=ruleset, rule_paths=paths, config_payload=config_payload(config),
-                  notifiers=build_notifiers(config, env), config=config, now=now,
-                  catchup_horizon=parse_duration(config.daemon.catchup_horizon),
-                  reload_config=lambda: reload_files(config_path, db=db, rule_paths=rule_paths, env=env),
+                  notifiers=build_notifiers(config, env, recent_values=recent), config=config, now=now,
+                  catchup_horizon=parse_duration(config.daemon.catchup_horizon), engine=engine,
+                  reload_config=lambda: reload_files(config_path, db=db, rule_paths=rule_paths, env=env,
+                                                     recent_values=recent),
                   start_http=http_starter() if http else None)
 
 
 def reload_files(config_path: str | None, *, db: str | None, rule_paths: list[str] | None,
-                 env: Mapping[str, str] | None) -> Reloaded:
+                 env: Mapping[str, str] | None, recent_values: Callable | None = None) -> Reloaded:
     """What SIGHUP re-reads: the config file (if the daemon was given one) and the rule files.
     Raises ConfigError/RuleError (FILE:LINE: ...) for an invalid set."""
     env = os.environ if env is None else env
     config = resolve_config(config_path)
     paths = list(rule_paths or config.rules.paths)
     return Reloaded(config=config, ruleset=load_rules(paths), rule_paths=paths,
-                    config_payload=config_payload(config), notifiers=build_notifiers(config, env),
+                    config_payload=config_payload(config),
+                    notifiers=build_notifiers(config, env, recent_values=recent_values),
                     sources=build_sources(config, env), store_path=str(db or config.store.path))
 
 

@@ -664,11 +664,21 @@ SAMPLE_ALERT = {
 @cli.command()
 @click.option("--rule", "rule_id", help="Render the latest recorded alert of this rule (needs --db).")
 @click.option("--db", help=DB_HELP)
+@click.option("--rules", "rule_paths", multiple=True,
+              help="Replay --db with these rules instead and render the rule's latest transition "
+                   "(a log of facts only, e.g. events.db.example, has no recorded alerts).")
+@click.option("--date", "on_date", help="With --rule: the transition for this observation date (YYYY-MM-DD).")
 @click.option("--format", "fmt", type=click.Choice(["slack", "email", "console"]), default="slack", show_default=True)
 @guarded
-def render(rule_id, db, fmt):
-    """Print exactly what a receiver would get for an alert (the latest of --rule, or a sample)."""
-    alert = _latest_alert(db, rule_id) if rule_id else SAMPLE_ALERT
+def render(rule_id, db, rule_paths, on_date, fmt):
+    """Print exactly what a receiver would get for an alert (the latest of --rule, or a sample).
+
+    Example: watchdog render --db events.db.example --rules rules --rule sofr-over-iorb
+    --date 2019-09-17 --format email
+    """
+    if (rule_paths or on_date) and not rule_id:
+        raise click.UsageError("--rules and --date need --rule")
+    alert = _latest_alert(db, rule_id, list(rule_paths), on_date) if rule_id else SAMPLE_ALERT
     if fmt == "slack":
         from watchdog.notify.slack import format_slack_message
         click.echo(json.dumps(format_slack_message(alert), indent=2, ensure_ascii=False))
@@ -680,21 +690,32 @@ def render(rule_id, db, fmt):
         click.echo(format_line(alert))
 
 
-def _latest_alert(db: str | None, rule_id: str) -> dict:
+def _latest_alert(db: str | None, rule_id: str, rule_paths: list[str], on_date: str | None) -> dict:
+    """The latest alert of ``rule_id`` (on ``on_date``): recorded in the log, or replayed."""
     from watchdog.events import ALERT_FIRING, ALERT_FLAGGED, ALERT_RESOLVED
     from watchdog.store import iter_events
     if not db:
         raise click.UsageError("--rule needs --db")
     store = app.open_store(_existing(db), readonly=True)
     try:
+        if rule_paths:
+            from watchdog.replay import replay as run_replay
+            from watchdog.rules import load_rules
+            found = (t.model_dump() for t in run_replay(store, load_rules(rule_paths))
+                     if t.rule == rule_id and t.state != "pending")
+        else:
+            found = (e.payload for e in iter_events(store, types={ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED})
+                     if e.payload.get("rule") == rule_id)
         latest = None
-        for event in iter_events(store, types={ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED}):
-            if event.payload.get("rule") == rule_id:
-                latest = event.payload
+        for payload in found:
+            if on_date is None or payload.get("date") == on_date:
+                latest = payload
     finally:
         store.close()
     if latest is None:
-        raise WatchdogError(f"no recorded alert of rule {rule_id!r} in {db}")
+        where = "replayed" if rule_paths else "recorded"
+        raise WatchdogError(f"no {where} alert of rule {rule_id!r}{f' for {on_date}' if on_date else ''} in {db}"
+                            + ("" if rule_paths else " (a log of facts only? add --rules to replay it)"))
     return latest
 
 

@@ -405,6 +405,22 @@ class Engine:
                 earliest = min(earliest, dates[max(0, end - reach)])
         return earliest
 
+    # ---- for messages ----
+    def recent_values(self, rule_id: str, date: str, n: int = 20) -> list[Decimal]:
+        """The rule's value on its last ``n`` evaluable dates up to ``date`` (oldest first): the
+        sparkline of a notification. Empty for rules without a value series (composites,
+        staleness, keyword flags) or when the history has been forgotten."""
+        compiled = self.rules.get(rule_id)
+        if compiled is None or not compiled.drivers:
+            return []
+        dates: set[str] = set()
+        for series in compiled.drivers:
+            known = self.data.dates.get(series, [])
+            end = bisect.bisect_right(known, date)
+            dates.update(known[max(0, end - n):end])
+        values = [v for d in sorted(dates)[-n:] if (v := self._value(compiled, d)) is not None]
+        return values[-n:]
+
     # ---- deadlines (staleness) ----
     def next_deadline(self) -> str | None:
         """The next instant the engine must be ticked at without a new event, if any."""
