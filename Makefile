@@ -44,7 +44,8 @@ bench: $(STAMP)
 # Not part of `make test`: 100 SIGKILLs of `watchdog run` against local fakes (a few minutes);
 # prints events lost, alerts lost, duplicate notifications; exits 1 on any loss.
 soak: $(STAMP)
-	$(BIN)/python soak/soak.py --kills 100
+	$(BIN)/python soak/soak.py --kills 100 --slack webhook
+	$(BIN)/python soak/soak.py --kills 100 --slack bot
 
 # Rebuild the example log from data/history, deterministically (fixed recorded_at): the same
 # files always give the same chain head hash (tests/test_example_db.py checks it).

@@ -70,12 +70,12 @@ async def settle(config: Path, env: dict, db: Path, fed: Publisher, slack: FakeS
     return proc.returncode
 
 
-async def soak(kills: int, seed: int, workdir: Path) -> int:
+async def soak(kills: int, seed: int, workdir: Path, mode: str = "webhook") -> int:
     rng = random.Random(seed)
-    fed, slack = Publisher(), FakeSlack()
+    fed, slack = Publisher(), FakeSlack(mode=mode)
     fed_runner, fed_url = await serve(fed.app())
     slack_runner, slack_url = await serve(slack.app())
-    config = write_config(workdir, fed_url)
+    config = write_config(workdir, fed_url, slack_url, mode)
     env = daemon_env(dict(os.environ), slack_url)
     db = workdir / "events.db"
     fed.publish_days(2)
@@ -95,7 +95,7 @@ async def soak(kills: int, seed: int, workdir: Path) -> int:
         await fed_runner.cleanup()
         await slack_runner.cleanup()
     elapsed = time.monotonic() - started
-    print(f"soak: {kills} SIGKILLs in {elapsed:.0f} s (seed {seed}); final clean run exited {code}")
+    print(f"soak ({mode}): {kills} SIGKILLs in {elapsed:.0f} s (seed {seed}); final clean run exited {code}")
     print(f"events lost: {result.facts_lost} of {result.facts_published} published facts "
           f"(duplicated in the log: {result.facts_duplicated})")
     print(f"alerts lost: {result.alerts_lost} ({result.transitions} transitions recorded; "
@@ -113,12 +113,15 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="Work in this directory and keep it (the event log).")
+    parser.add_argument("--slack", choices=["webhook", "bot"], default="webhook",
+                        help="webhook: at-least-once (a crash mid-post resends); bot: a bot token, whose "
+                             "channel history is searched for the idempotency key before a resend")
     args = parser.parse_args()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        sys.exit(asyncio.run(soak(args.kills, args.seed, args.keep)))
+        sys.exit(asyncio.run(soak(args.kills, args.seed, args.keep, args.slack)))
     with tempfile.TemporaryDirectory(prefix="watchdog-soak-") as tmp:
-        sys.exit(asyncio.run(soak(args.kills, args.seed, Path(tmp))))
+        sys.exit(asyncio.run(soak(args.kills, args.seed, Path(tmp), args.slack)))
 
 
 if __name__ == "__main__":

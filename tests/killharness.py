@@ -29,6 +29,8 @@ severity = "warning"
 summary = "SOFR is {{ value }} bp over IORB"
 '''
 WEBHOOK_ENV = "KILL_TEST_SLACK_WEBHOOK"
+TOKEN_ENV = "KILL_TEST_SLACK_TOKEN"
+BOT_CHANNEL = "C0SOAK"
 FRED_ENV = "KILL_TEST_FRED_KEY"
 _ENTRY = re.compile(r"(FIRING|RESOLVED) (?:\(\w+\) )?([a-z0-9-]+) (\d{4}-\d{2}-\d{2})")
 
@@ -71,14 +73,23 @@ class Publisher:
 
 @dataclass
 class FakeSlack:
-    """A Slack incoming webhook: answers ``ok`` after ``delay`` seconds (a kill can land while a
-    post is in flight) and keeps every message's text."""
+    """Slack as the daemon sees it, answering after ``delay`` seconds (a kill can land while a
+    post is in flight), keeping every message's text in order.
+
+    ``mode="webhook"``: an incoming webhook. ``mode="bot"``: the Web API of a bot token —
+    ``chat.postMessage`` (the delivery's idempotency key in message metadata, kept in ``keys``),
+    ``chat.update`` (a resolve edits its firing message) and ``conversations.history`` (what the
+    daemon reads to reconcile a send that a crash left without an outcome)."""
     delay: float = 0.05
+    mode: str = "webhook"
     texts: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)        # bot: metadata keys of landed posts
+    history: list[dict] = field(default_factory=list)    # bot: channel messages, oldest first
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/services/{tail:.*}", self._post)
+        app.router.add_route("*", "/api/{method}", self._api)
         return app
 
     async def _post(self, request: web.Request) -> web.Response:
@@ -87,6 +98,31 @@ class FakeSlack:
         self.texts.append(body.get("text", ""))
         return web.Response(text="ok")
 
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = dict(request.query) if request.method == "GET" else await request.json()
+        if method == "conversations.history":
+            newest = list(reversed(self.history))[:int(args.get("limit", 100))]
+            return web.json_response({"ok": True, "messages": newest, "has_more": False})
+        await asyncio.sleep(self.delay)                   # the post lands, then the answer is slow
+        meta = args.get("metadata") or {}
+        key = (meta.get("event_payload") or {}).get("key")
+        if method == "chat.update":
+            for message in self.history:
+                if message["ts"] == args.get("ts"):
+                    message.update(text=args.get("text"), metadata=meta)
+            self.texts.append(args.get("text", ""))
+            if key:
+                self.keys.append(key)
+            return web.json_response({"ok": True, "channel": BOT_CHANNEL, "ts": args.get("ts")})
+        ts = f"{1700000000 + len(self.history) + len(self.texts)}.000100"
+        self.texts.append(args.get("text", ""))
+        if not args.get("thread_ts"):
+            self.history.append({"type": "message", "ts": ts, "text": args.get("text"), "metadata": meta})
+            if key:
+                self.keys.append(key)
+        return web.json_response({"ok": True, "channel": BOT_CHANNEL, "ts": ts})
+
 
 def delivery_identity(text: str) -> tuple:
     """What a message says: its (state, rule, date) entries. The webhook payload carries no
@@ -94,7 +130,7 @@ def delivery_identity(text: str) -> tuple:
     return tuple(sorted(_ENTRY.findall(text)))
 
 
-def write_config(tmp: Path, fed_url: str) -> Path:
+def write_config(tmp: Path, fed_url: str, slack_url: str = "", mode: str = "webhook") -> Path:
     rules = tmp / "rules"
     rules.mkdir(exist_ok=True)
     (rules / "spread.toml").write_text(RULE)
@@ -120,7 +156,7 @@ poll_every = "1s"
 retries = 0
 [receivers.desk]
 type = "slack"
-webhook_url_env = "{WEBHOOK_ENV}"
+{_receiver(mode, slack_url)}
 [[routes]]
 receivers = ["desk"]
 group_wait = "0s"
@@ -132,13 +168,19 @@ evaluate_every = "1s"
     return config
 
 
+def _receiver(mode: str, slack_url: str) -> str:
+    if mode == "bot":
+        return f'token_env = "{TOKEN_ENV}"\nchannel = "{BOT_CHANNEL}"\napi_base_url = "{slack_url}/api/"'
+    return f'webhook_url_env = "{WEBHOOK_ENV}"'
+
+
 def run_args(config: Path) -> list[str]:
     return [sys.executable, "-m", "watchdog", "run", "--config", str(config), "--no-http", "--log-format", "json"]
 
 
 def daemon_env(base: dict, slack_url: str) -> dict:
     return {**base, WEBHOOK_ENV: slack_url + "/services/T000/B000/XXXX", FRED_ENV: "kill-test-key",
-            "PYTHONUNBUFFERED": "1"}
+            TOKEN_ENV: "xoxb-kill-test", "PYTHONUNBUFFERED": "1"}
 
 
 def _query(db: Path, sql: str) -> list[tuple]:
@@ -211,7 +253,9 @@ def figures(db: Path, fed: Publisher, slack: FakeSlack) -> Figures:
     logged = [(s, d) for s, d in rows]
     transitions = [json.loads(p) for (p,) in _query(
         db, "SELECT payload FROM events WHERE type IN ('alert-firing', 'alert-resolved') ORDER BY seq")]
-    received = [delivery_identity(t) for t in slack.texts]
+    # a webhook post carries no key: a duplicate is the same message twice; a bot post carries
+    # the delivery's idempotency key in its metadata: a duplicate is the same key twice
+    received = list(slack.keys) if slack.mode == "bot" else [delivery_identity(t) for t in slack.texts]
     lost = _lost(db, slack)
     sent = {json.loads(p)["delivery"] for (p,) in _query(db, "SELECT payload FROM events WHERE type = 'notification-sent'")}
     audit = subprocess.run([sys.executable, "-m", "watchdog", "audit", "--db", str(db)],

@@ -1,5 +1,5 @@
 """The issue's "done when": `watchdog run` (serve mode) is SIGKILLed mid-run against local fake
-NY Fed/FRED servers and a fake Slack webhook, restarted, and afterwards every fetched
+NY Fed/FRED servers and a fake Slack (webhook, and bot token), restarted, and afterwards every fetched
 observation is in the log exactly once, every due alert reached Slack (at least once), nothing
 is owed, and `watchdog audit` exits 0."""
 from __future__ import annotations
@@ -9,6 +9,8 @@ import os
 import random
 import signal
 import time
+
+import pytest
 
 from killharness import FakeSlack, Publisher, daemon_env, figures, run_args, settled, write_config
 
@@ -25,11 +27,13 @@ async def _wait_for(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_sigkill_mid_run_then_restart_loses_no_fact_and_no_alert(aiohttp_server, tmp_path):
-    fed, slack = Publisher(), FakeSlack(delay=0.3)          # slow posts: kills land mid-delivery
+@pytest.mark.parametrize("mode", ["webhook", "bot"])
+async def test_sigkill_mid_run_then_restart_loses_no_fact_and_no_alert(aiohttp_server, tmp_path, mode):
+    fed, slack = Publisher(), FakeSlack(delay=0.3, mode=mode)   # slow posts: kills land mid-delivery
     fed_server, slack_server = await aiohttp_server(fed.app()), await aiohttp_server(slack.app())
-    config = write_config(tmp_path, str(fed_server.make_url("")).rstrip("/"))
-    env = daemon_env(dict(os.environ), str(slack_server.make_url("")).rstrip("/"))
+    slack_url = str(slack_server.make_url("")).rstrip("/")
+    config = write_config(tmp_path, str(fed_server.make_url("")).rstrip("/"), slack_url, mode)
+    env = daemon_env(dict(os.environ), slack_url)
     db = tmp_path / "events.db"
     rng = random.Random(20261123)
     fed.publish_days(2)
@@ -55,3 +59,5 @@ async def test_sigkill_mid_run_then_restart_loses_no_fact_and_no_alert(aiohttp_s
     assert result.transitions >= 1 and result.alerts_lost == 0 and result.flushes_owed == 0, result
     assert result.sent_not_received == 0, result
     assert result.audit_exit == 0, result.audit_output
+    if mode == "bot":            # a send a kill left without an outcome is found, not reposted
+        assert result.duplicate_notifications == 0, result
