@@ -170,3 +170,11 @@ def test_render_replays_a_log_of_facts_to_show_a_rules_message_for_a_date():
     assert "Subject: [FIRING warning] sofr-over-iorb 2019-09-17: SOFR is 315 bp over IORB" in result.output
     missing = runner.invoke(cli, ["render", "--db", "events.db.example", "--rule", "sofr-over-iorb"])
     assert missing.exit_code == 1 and "add --rules to replay it" in missing.output
+
+
+def test_a_reader_that_stops_early_gets_no_error_from_replay():
+    cmd = (f"set -o pipefail; {sys.executable} -m watchdog replay --db events.db.example --rules rules "
+           f"| head -n 1")
+    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and len(done.stdout.splitlines()) == 1

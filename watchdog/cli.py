@@ -33,6 +33,11 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            # `watchdog replay ... | head`: the reader has what it wanted. Quiet, like cat; point
+            # stdout at devnull so the interpreter's final flush does not complain either.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except (RuleError, ConfigError) as exc:
             _fail(str(exc), located=True)
         except WatchdogError as exc:
