@@ -204,6 +204,8 @@ async def test_a_blocked_event_log_withholds_pings_and_trips_the_deadman_until_i
     errors = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(e["level"] == "ERROR" and e["msg"].startswith("deadman:") for e in errors)
     assert any("withholding the watchdog ping" in e["msg"] for e in errors)
+    # the receivers are told directly (the outbox needs the log, which was what hung)
+    assert "[FIRING critical] watchdog-deadman" in out and "[RESOLVED critical] watchdog-deadman" in out
     listener.close()
 
 

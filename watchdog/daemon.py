@@ -44,7 +44,7 @@ from watchdog.rules import RuleSet
 from watchdog.schedule import apscheduler_job_defaults, jittered, plan_poll
 from watchdog.sdnotify import Notifier as SystemdNotifier
 from watchdog.store import EventStore, AsyncWriter, iter_events
-from watchdog.timefmt import parse_duration, parse_utc, utc_text
+from watchdog.timefmt import NEW_YORK, parse_duration, parse_utc, utc_text
 
 log = logging.getLogger("watchdog.daemon")
 UNSCHEDULED_EVERY = timedelta(minutes=30)
@@ -536,6 +536,9 @@ class Daemon:
                                                payload={"last_evaluation": utc_text(last),
                                                         "deadman_after": self.config.daemon.deadman_after,
                                                         "detected_at": self._now()})]))
+            self._spawn(self._tell_receivers(deadman_alert(
+                "firing", self.now(), f"watchdog has completed no evaluation for {_duration_text(silent)} "
+                                      f"(last at {utc_text(last)}): alerts may be missed")))
 
     async def _deadman_cleared(self, moment: datetime) -> None:
         self.health.deadman_tripped = False
@@ -543,6 +546,27 @@ class Daemon:
         log.warning("deadman cleared: evaluation completed again at %s", utc_text(moment))
         await self._append([NewEvent(type=DEADMAN_CLEARED, key=f"deadman-cleared/{utc_text(moment)}",
                                      payload={"evaluated_at": utc_text(moment)})])
+        self._spawn(self._tell_receivers(deadman_alert(
+            "resolved", moment, f"watchdog evaluates again (at {utc_text(moment)})")))
+
+    async def _tell_receivers(self, alert: dict) -> None:
+        """The deadman goes to every receiver directly, not through the outbox: the outbox needs
+        the event log, which may be what is stuck. Best effort, once per trip and per clear."""
+        for name, notifier in list(self.notifiers.items()):
+            try:
+                result = await notifier.send(alert, key=f"deadman/{alert['state']}/{alert['evaluated_at']}/{name}")
+                log.warning("deadman %s told %s: %s", alert["state"], name, result.outcome)
+            except Exception as exc:             # a receiver's failure never stops the others
+                log.error("deadman %s: receiver %s failed: %s", alert["state"], name, exc)
+
+
+def deadman_alert(state: str, at: datetime, reason: str) -> dict:
+    """The deadman as an alert payload the notifiers format like any other."""
+    return {"rule": "watchdog-deadman", "rule_hash": "", "state": state, "severity": "critical",
+            "date": at.astimezone(NEW_YORK).date().isoformat(), "value": None, "threshold": None,
+            "inputs": {}, "evaluated_at": utc_text(at), "reason": reason, "labels": {"area": "watchdog"},
+            "summary": ("watchdog is not evaluating its rules" if state == "firing"
+                        else "watchdog is evaluating its rules again")}
 
 
 def _duration_text(delta: timedelta) -> str:
