@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -190,6 +190,35 @@ async def test_readyz_names_a_failing_source_until_it_records_a_fact_again(daemo
     assert len(failing) == 1 and failing[0].startswith("failing: nyfed at ") and "HTTP 500" in failing[0]
     fed["up"] = True
     await daemon.cycle()                                           # a fact recorded after the failure
+    body = await (await client.get("/readyz")).json()
+    assert not [r for r in body["checks"]["sources"]["reasons"] if r.startswith("failing: ")]
+
+
+async def test_readyz_clears_a_failing_source_after_a_clean_poll_with_nothing_new(daemon_for, aiohttp_client, aiohttp_server):
+    fed = {"up": True}
+
+    async def sofr_search(request: web.Request) -> web.Response:
+        if not fed["up"]:
+            return web.Response(status=500, text="maintenance")
+        return web.Response(text='{"refRates": [{"effectiveDate": "2025-12-31", "type": "SOFR", '
+                                 '"percentRate": 3.87}]}', content_type="application/json")
+    app = web.Application()
+    app.router.add_get("/api/rates/secured/sofr/search.json", sofr_search)
+    server = await aiohttp_server(app)
+    config = Config(sources=SourcesConfig(nyfed=NyFedConfig(
+        base_url=str(server.make_url("")).rstrip("/"), rates=["sofr"], retries=0, timeout="5s")))
+    daemon = await daemon_for(datetime.now(timezone.utc), config)
+    client = await aiohttp_client(build_app(daemon))
+    await daemon.cycle()                                           # the value: recorded
+    fed["up"] = False
+    daemon.now.at += timedelta(minutes=5)
+    await daemon.cycle()
+    body = await (await client.get("/readyz")).json()
+    assert any(r.startswith("failing: nyfed at ") for r in body["checks"]["sources"]["reasons"])
+    fed["up"] = True
+    daemon.now.at += timedelta(minutes=5)
+    report = await daemon.cycle()                                  # the same value again: nothing new
+    assert report.facts == 0 and report.failures == 0
     body = await (await client.get("/readyz")).json()
     assert not [r for r in body["checks"]["sources"]["reasons"] if r.startswith("failing: ")]
 

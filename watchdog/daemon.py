@@ -73,6 +73,9 @@ class Health:
     last_evaluation: datetime | None = None
     writer_alive_at: datetime | None = None
     deadman_tripped: bool = False
+    # source name -> when its last poll ended without a source-failed event (UTC text): a poll
+    # that brings nothing new records nothing, yet shows the source works again (/readyz)
+    last_ok_poll: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,8 @@ class Daemon:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             results = await asyncio.gather(*[self._timed_poll(s, session) for s in sources])
         for source, events in zip(sources, results):
+            if not any(e.type == "source-failed" for e in events):
+                self.health.last_ok_poll[source.name] = self._now()
             stored = await self._append(events)
             report.facts += sum(1 for e in stored if e.type in FACT_TYPES)
             report.failures += sum(1 for e in stored if e.type == "source-failed")

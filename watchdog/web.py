@@ -278,16 +278,18 @@ def _store_reasons(daemon: Any) -> list[str]:
 
 def _source_reasons(daemon: Any, view: LogView, cutoff: str) -> list[str]:
     """Staleness rules firing, and configured sources whose latest failure is recent and has had
-    no fact from that source after it (a poll with nothing new records nothing)."""
+    neither a fact from that source nor a clean poll after it (the daemon remembers its last
+    clean poll per source: a poll with nothing new records nothing in the log)."""
     reasons = []
     for rule in _ruleset(daemon).staleness_rules:
         if daemon.engine.emitted.get(rule.id) == "firing":
             last = view.last_alert.get(rule.id) or {}
             reasons.append(f"stale: {rule.id}: {_short(last.get('reason') or rule.series + ' is late')}")
     names = {getattr(s, "name", "") for s in daemon.sources}
+    polled_ok = getattr(getattr(daemon, "health", None), "last_ok_poll", {})
     for source, (at, reason) in sorted(view.source_failed.items()):
         recorded = view.source_fact.get(FACT_SOURCE.get(source, source), "")
-        if source in names and at >= cutoff and recorded < at:
+        if source in names and at >= cutoff and recorded < at and polled_ok.get(source, "") < at:
             reasons.append(f"failing: {source} at {at}: {_short(reason)}")
     return reasons
 
