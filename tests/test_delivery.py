@@ -174,11 +174,17 @@ async def test_a_webhook_delivery_killed_mid_send_is_sent_again_at_least_once(ai
     fed.iorb, fed.sofr = {days[0]: "3.90"}, {days[1]: "4.22", days[2]: "4.25"}
     slack.script["webhook"] = [("land_then_hang", 60)]
     await _killed_mid_send(config, {"SLACK_DESK": hook}, lambda: len(slack.webhook_posts) == 1)
+    code, out, err = await watchdog("outbox", "--db", str(tmp_path / "events.db"), "--json")
+    [owed] = [json.loads(line) for line in out.splitlines()]
+    assert (owed["receiver"], owed["state"], owed["attempts"], owed["rules"]) == (
+        "desk", "unknown", 1, ["sofr-over-iorb"])                 # the send the kill interrupted
     code, out, err = await watchdog("run", "--config", str(config), "--once")
     assert code == 0, err
     assert len(slack.webhook_posts) == 2                # a webhook cannot be asked: resent
     assert slack.webhook_posts[0]["text"] == slack.webhook_posts[1]["text"]
     code, out, err = await watchdog("run", "--config", str(config), "--once")
     assert len(slack.webhook_posts) == 2                # and then never again
+    code, out, err = await watchdog("outbox", "--db", str(tmp_path / "events.db"))
+    assert out == "" and "0 notifications owed" in err
     code, out, err = await watchdog("audit", "--db", str(tmp_path / "events.db"))
     assert code == 0, out + err

@@ -635,6 +635,46 @@ def silence_list(db, show_all):
                        f"{s.created_by}: {s.comment}")
 
 
+@cli.command("outbox")
+@click.option("--db", required=True, help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per notification.")
+@guarded
+def outbox_(db, as_json):
+    """What the daemon still owes: each undelivered notification and why it waits.
+
+    States: due (sent at the next delivery round), unknown (a send a crash or timeout left
+    without an outcome: looked up in the channel or resent), backoff (a retry waits until
+    not_before), queued (behind an earlier flush of its group, which goes first). Routing and
+    grouping are the config the daemon last recorded (config-loaded).
+    """
+    import json as jsonlib
+    from watchdog.config import Config
+    from watchdog.events import CONFIG_LOADED
+    from watchdog.outbox import Outbox
+    from watchdog.routing import default_receivers
+    from watchdog.store import iter_events
+    from watchdog.timefmt import utc_text
+    store = app.open_store(_existing(db), readonly=True)
+    try:
+        config = Config()
+        for event in iter_events(store, types={CONFIG_LOADED}):
+            config = Config.model_validate(event.payload["config"])
+        box = Outbox(routes=list(config.routes), default_receivers=default_receivers(config))
+        for event in iter_events(store):
+            box.apply(event)
+    finally:
+        store.close()
+    rows = box.pending(utc_text(app.system_now()))
+    for row in rows:
+        if as_json:
+            click.echo(jsonlib.dumps(row, sort_keys=True))
+            continue
+        wait = f" until {row['not_before']}" if row["state"] == "backoff" else ""
+        click.echo(f"{row['receiver']:<10} {row['state']:<8}{wait}  flush {row['flush']} of {row['group']}  "
+                   f"attempts {row['attempts']}  {', '.join(row['rules'])}")
+    click.echo(f"outbox: {len(rows)} notifications owed", err=True)
+
+
 @silence.command("expire")
 @click.option("--db", required=True, help=DB_HELP)
 @click.argument("silence_id")
