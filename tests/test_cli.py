@@ -178,3 +178,42 @@ def test_a_reader_that_stops_early_gets_no_error_from_replay():
     done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and len(done.stdout.splitlines()) == 1
+
+
+def test_an_announced_rate_hike_keeps_the_effective_days_spread_honest(tmp_path):
+    from watchdog.cli import cli
+    from watchdog.events import NewEvent
+    from watchdog.store import SqliteEventStore
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "spread.toml").write_text('[[rule]]\nid = "sofr-over-iorb-now"\nexpr = "bp(sofr - iorb)"\n'
+                                       'above = 10\nseverity = "warning"\n')
+
+    def obs(series: str, day: str, value: str, published: str) -> NewEvent:
+        return NewEvent(type="observation-recorded", key=f"obs/{series}/{day}", published_at=published,
+                        payload={"series": series, "date": day, "value": value, "unit": "%",
+                                 "source": "fred" if series == "iorb" else "nyfed"})
+    facts = [obs("iorb", "2025-12-01", "3.65", "2025-12-01T05:00:00.000000Z")]
+    facts += [obs("sofr", d, "3.70", p) for d, p in (("2025-12-09", "2025-12-10T13:00:00.000000Z"),
+                                                      ("2025-12-10", "2025-12-11T13:00:00.000000Z"))]
+    facts += [obs("sofr", "2025-12-11", "3.95", "2025-12-12T13:00:00.000000Z")]   # after the hike
+    runner = CliRunner()
+
+    def firings(db: Path) -> list[str]:
+        result = runner.invoke(cli, ["replay", "--db", str(db), "--rules", str(rules), "--json"])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["date"] for line in result.output.splitlines()
+                if json.loads(line)["state"] == "firing"]
+    for name in ("plain.db", "announced.db"):
+        store = SqliteEventStore(str(tmp_path / name))
+        store.append(facts)
+        store.close()
+    assert firings(tmp_path / "plain.db") == ["2025-12-11"]             # 30 bp over the old IORB
+    result = runner.invoke(cli, ["announce", "--db", str(tmp_path / "announced.db"), "--effective", "2025-12-11",
+                                 "--set", "iorb=3.90", "--announced", "2025-12-10T14:00:00-05:00"])
+    assert result.exit_code == 0, result.output
+    assert "observation-recorded iorb 2025-12-11 = 3.9% (published 2025-12-10T19:00:00.000000Z)" in result.output
+    assert firings(tmp_path / "announced.db") == []                      # 5 bp over the new one
+    bad = runner.invoke(cli, ["announce", "--db", str(tmp_path / "announced.db"), "--effective", "2025-12-11",
+                              "--set", "sofr=3.9", "--announced", "2025-12-10T14:00:00-05:00"])
+    assert bad.exit_code == 2 and "series must be one of iorb" in bad.output

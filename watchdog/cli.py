@@ -635,6 +635,71 @@ def silence_list(db, show_all):
                        f"{s.created_by}: {s.comment}")
 
 
+ADMINISTERED = ("iorb", "onrrp_rate", "srf_rate", "fftarget_upper", "fftarget_lower")
+
+
+@cli.command()
+@click.option("--db", required=True, help=DB_HELP)
+@click.option("--set", "settings", multiple=True, required=True, metavar="SERIES=RATE",
+              help=f"A new rate in percent, repeatable: {', '.join(ADMINISTERED)} (e.g. iorb=3.65).")
+@click.option("--effective", required=True, help="The date the new rates take effect (YYYY-MM-DD).")
+@click.option("--announced", help="When they were announced (ISO 8601 with offset). Default: now.")
+@click.option("--url", help="The implementation note or statement, kept as provenance.")
+@guarded
+def announce(db, settings, effective, announced, url):
+    """Record an FOMC decision the moment it is announced, before any data feed carries it.
+
+    FRED's copy of IORB arrives after the first SOFR fixing under the new rate, so without this
+    the spreads of the effective date are first judged against the old IORB (and corrected as
+    a revised input once FRED catches up). The facts are recorded like the importer's FOMC
+    implementation-note rows: source fomc, published at the announcement. A mistyped rate is
+    corrected by announcing again (recorded as a revision). Example, 2025-12-10 14:00 ET:
+
+        watchdog announce --db events.db --effective 2025-12-11 --set iorb=3.65
+        --set onrrp_rate=3.50 --set srf_rate=3.75 --announced 2025-12-10T14:00:00-05:00
+    """
+    from datetime import date as Date
+    from decimal import Decimal, InvalidOperation
+    from watchdog.events import Observation, new_observation
+    from watchdog.numbers import norm
+    from watchdog.redact import redact_url
+    from watchdog.series import SERIES
+    from watchdog.timefmt import parse_user_time, utc_text
+    day = Date.fromisoformat(effective)
+    at = parse_user_time(announced) if announced else app.system_now()
+    if at.date() > day:
+        raise click.UsageError(f"--announced {utc_text(at)} is after the effective date {day}")
+    events = []
+    for item in settings:
+        series, _, raw = item.partition("=")
+        if series not in ADMINISTERED:
+            raise click.UsageError(f"--set {item!r}: series must be one of {', '.join(ADMINISTERED)}")
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise click.UsageError(f"--set {item!r}: {raw!r} is not a rate in percent") from None
+        if not value.is_finite() or not Decimal(-5) <= value <= Decimal(25):
+            raise click.UsageError(f"--set {item!r}: {raw!r} is not a plausible rate in percent")
+        # the announcement dates this value: a revision of an older copy (FRED's) is public
+        # from the announcement on, not from when it was typed in (store: provenance.vintage)
+        provenance = {"raw_value": raw, "raw_unit": "percent", "entered_with": "watchdog announce",
+                      "announcement": utc_text(at), "vintage": utc_text(at),
+                      **({"url": redact_url(url)} if url else {})}
+        events.append(new_observation(Observation(
+            series=series, date=day.isoformat(), value=norm(value), unit=SERIES[series].unit,
+            source="fomc", provenance=provenance), utc_text(at)))
+    store = app.open_store(db)
+    try:
+        stored = store.append(events)
+    finally:
+        store.close()
+    for event in stored:
+        p = event.payload
+        click.echo(f"{event.type} {p['series']} {p['date']} = {p['value']}% (published {event.published_at})")
+    if len(stored) < len(events):
+        click.echo(f"{len(events) - len(stored)} unchanged: the log already holds that rate", err=True)
+
+
 @cli.command("outbox")
 @click.option("--db", required=True, help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per notification.")
