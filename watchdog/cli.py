@@ -127,7 +127,7 @@ async def _run(daemon, once: bool, exit_when_idle: bool, pause: float) -> None:
 
 def _report(r) -> None:
     click.echo(f"cycle: {r.facts} new facts, {r.failures} source failures, {r.transitions} alert "
-               f"transitions, {r.sent} notifications sent, {r.suppressed} suppressed (catch-up), "
+               f"transitions, {r.sent} notifications sent, {r.suppressed} suppressed, "
                f"{r.failed} failed", err=True)
 
 
