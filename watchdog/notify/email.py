@@ -336,18 +336,26 @@ def format_email(alert: dict, *, sender: str, to: list[str], receiver: str,
     ``receiver``. Pure: no ``Date`` header (the sender stamps it when it sends)."""
     key = key or delivery_key(alert, receiver)
     subject = format_subject(alert)
+    text = format_text(alert, receiver=receiver, key=key)
+    page = format_html(alert, receiver=receiver, key=key, subject=subject)
+    return _message(subject, text, page, sender=sender, to=to, key=key,
+                    rule=_text(alert.get("rule")), state=_text(alert.get("state")),
+                    severity=_text(alert.get("severity")))
+
+
+def _message(subject: str, text: str, page: str, *, sender: str, to: list[str], key: str,
+             rule: str, state: str, severity: str) -> EmailMessage:
+    """The ``multipart/alternative`` envelope both formats share."""
     message = EmailMessage(policy=email.policy.SMTP)
     message["From"] = _header(sender)
     message["To"] = ", ".join(_header(address) for address in to)
     message["Subject"] = subject
     message["Message-ID"] = message_id(key, sender)
     message["Auto-Submitted"] = "auto-generated"          # RFC 3834: no vacation replies
-    message["X-Watchdog-Rule"] = _header(_text(alert.get("rule")))
-    message["X-Watchdog-State"] = _header(_text(alert.get("state")))
-    message["X-Watchdog-Severity"] = _header(_text(alert.get("severity")))
+    message["X-Watchdog-Rule"] = _header(rule)
+    message["X-Watchdog-State"] = _header(state)
+    message["X-Watchdog-Severity"] = _header(severity)
     message["X-Watchdog-Key"] = _header(key)
-    text = format_text(alert, receiver=receiver, key=key)
-    page = format_html(alert, receiver=receiver, key=key, subject=subject)
     message.set_content(text, subtype="plain", charset="utf-8", cte=_transfer_encoding(text))
     message.add_alternative(page, subtype="html", charset="utf-8", cte=_transfer_encoding(page))
     return message
@@ -372,25 +380,14 @@ def format_group_email(alerts: list[dict], *, sender: str, to: list[str], receiv
                        key: str) -> EmailMessage:
     """One flush of a group with several alerts: every alert's text and card in one email."""
     subject = format_group_subject(alerts)
-    message = EmailMessage(policy=email.policy.SMTP)
-    message["From"] = _header(sender)
-    message["To"] = ", ".join(_header(address) for address in to)
-    message["Subject"] = subject
-    message["Message-ID"] = message_id(key, sender)
-    message["Auto-Submitted"] = "auto-generated"
-    message["X-Watchdog-Rule"] = _header(", ".join(dict.fromkeys(_text(a.get("rule")) for a in alerts)))
-    message["X-Watchdog-State"] = "group"
-    message["X-Watchdog-Severity"] = _header(", ".join(sorted({_text(a.get("severity")) for a in alerts})))
-    message["X-Watchdog-Key"] = _header(key)
     rule = "\n" + "=" * 72 + "\n\n"
     text = rule.join(format_text(a, receiver=receiver, key=key) for a in alerts)
     cards: list[str] = []
     for alert in alerts:
         cards += [*_card(alert, receiver=receiver, key=key), '<div style="height:16px;"></div>']
-    page = _page(subject, cards)
-    message.set_content(text, subtype="plain", charset="utf-8", cte=_transfer_encoding(text))
-    message.add_alternative(page, subtype="html", charset="utf-8", cte=_transfer_encoding(page))
-    return message
+    return _message(subject, text, _page(subject, cards), sender=sender, to=to, key=key,
+                    rule=", ".join(dict.fromkeys(_text(a.get("rule")) for a in alerts)), state="group",
+                    severity=", ".join(sorted({_text(a.get("severity")) for a in alerts})))
 
 
 # ---- sending ----
