@@ -346,3 +346,31 @@ async def test_readyz_says_starting_until_the_daemon_has_folded_its_log(small_lo
         assert (await client.get("/readyz")).status == 200
     finally:
         close_daemon(daemon)
+
+
+class _RateLimited:
+    """A receiver whose server keeps answering 429 (the Slack fakes elsewhere test the HTTP)."""
+
+    async def send(self, alert: dict, *, key: str):
+        from watchdog.notify import SendResult
+        return SendResult("failed", detail="429 rate_limited", retry_after=600)
+
+
+async def test_api_outbox_lists_what_is_owed_and_why_it_waits(daemon_for, aiohttp_client):
+    from watchdog.daemon import CycleReport
+    from watchdog.events import AlertTransition, new_alert
+    daemon = await daemon_for(JAN_2)
+    daemon.notifiers = {"console": _RateLimited()}
+    await daemon.writer.append([new_alert(AlertTransition(
+        rule="sofr-over-iorb-desk", rule_hash="0" * 64, state="firing", date="2025-12-31", value="22",
+        severity="warning", evaluated_at="2026-01-02T15:00:00.000000Z", reason="22 > 10"))])
+    await daemon.evaluate()
+    await daemon.deliver(CycleReport())                             # group_wait holds the new alert
+    daemon.now.at += timedelta(seconds=30)
+    await daemon.deliver(CycleReport())
+    client = await aiohttp_client(build_app(daemon))
+    body = await (await client.get("/api/outbox")).json()
+    sofr = {row["rules"][0]: row for row in body["owed"]}["sofr-over-iorb-desk"]
+    assert (sofr["receiver"], sofr["state"], sofr["attempts"]) == ("console", "backoff", 1)
+    assert sofr["not_before"] == "2026-01-02T15:10:30.000000Z"       # Retry-After: 600
+    assert all(row["state"] == "backoff" for row in body["owed"])

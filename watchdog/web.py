@@ -370,6 +370,15 @@ async def api_series(request: web.Request) -> web.Response:
                               "spreads": spreads_snapshot(data, points)})
 
 
+async def api_outbox(request: web.Request) -> web.Response:
+    """What the daemon still owes (as ``watchdog outbox``): each undelivered notification and
+    why it waits."""
+    daemon = request.app[STATE].daemon
+    box = getattr(daemon, "outbox", None)
+    owed = box.pending(utc_text(_now(daemon))) if box is not None else []
+    return web.json_response({"owed": owed})
+
+
 async def api_silences(request: web.Request) -> web.Response:
     state: WebState = request.app[STATE]
     view = await state.refresh()
@@ -417,6 +426,7 @@ def build_app(daemon: Any, settings: HttpSettings | None = None) -> web.Applicat
     app.router.add_get("/api/alerts", api_alerts)
     app.router.add_get("/api/series", api_series)
     app.router.add_get("/api/silences", api_silences)
+    app.router.add_get("/api/outbox", api_outbox)
     return app
 
 
