@@ -193,6 +193,9 @@ def schema():
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Print transitions dated on/after (warm-up still uses all history).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Print transitions dated on/before.")
 @click.option("--as-of", "as_of", help="Only facts published by this instant (ISO 8601 with offset, e.g. 2025-11-01T00:00:00-04:00).")
+@click.option("--as-recorded", is_flag=True,
+              help="With --as-of: also only facts this log had recorded by then (what a daemon writing "
+                   "this log could have seen; history imported later is left out).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per transition (with --diff: per difference, then per rule).")
 @click.option("--diff", "diff_paths", multiple=True,
               help="Replay this other rule set too (file or folder; repeatable) and print the alerts that appear, disappear or move, per rule.")
@@ -206,12 +209,13 @@ def schema():
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Daemon config for --notify-dry-run (default: one console receiver).")
 @guarded
-def replay(db, rule_paths, since, until, as_of, as_json, diff_paths, max_shift, report_path,
+def replay(db, rule_paths, since, until, as_of, as_recorded, as_json, diff_paths, max_shift, report_path,
            dry_run, config_path):
     """Replay the log with a rule set, as an ideal daemon would have seen it.
 
     Facts are consumed in publication order; `known_at` is when the transition could first have
-    been known. Nothing published after --as-of is used. The text timeline also shows pending
+    been known. Nothing published after --as-of is used (with --as-recorded, nor anything this
+    log recorded after it). The text timeline also shows pending
     alerts (a condition waiting out its `for`); --json prints firing, resolved and flagged only.
     On a terminal, a progress bar runs on stderr. Memory stays flat however long the log.
     """
@@ -221,12 +225,16 @@ def replay(db, rule_paths, since, until, as_of, as_json, diff_paths, max_shift, 
                      cutoff=utc_text(parse_user_time(as_of)) if as_of else None,
                      lo=since.date().isoformat() if since else None,
                      hi=until.date().isoformat() if until else None)
+    if as_recorded and not as_of:
+        raise click.UsageError("--as-recorded needs --as-of")
+    run.recorded_by = run.cutoff if as_recorded else None
     store = app.open_store(_existing(db), readonly=True)
     try:
         if dry_run:
             from watchdog.replay import replay as run_replay
             config = app.resolve_config(config_path) if config_path else None
-            tuning.print_dry_run(run_replay(store, run.ruleset, as_of=run.cutoff), config, run.lo, run.hi, as_json)
+            tuning.print_dry_run(run_replay(store, run.ruleset, as_of=run.cutoff, recorded_by=run.recorded_by),
+                                 config, run.lo, run.hi, as_json)
             return
         if diff_paths:
             shown = run.diff(store, load_rules(list(diff_paths)), max_shift, keep=bool(report_path))

@@ -42,6 +42,7 @@ class ReplayRun:
         self.ruleset, self.as_json, self.cutoff, self.lo, self.hi = ruleset, as_json, cutoff, lo, hi
         self.collector = None
         self.bar: _Progress | None = None
+        self.recorded_by: str | None = None
 
     def wanted(self, t) -> bool:
         return not ((self.lo and t.date < self.lo) or (self.hi and t.date > self.hi))
@@ -54,7 +55,8 @@ class ReplayRun:
         taps = [tap for tap in (bar, self._collector(ruleset) if collect else None) if tap]
         on_fact = (lambda event: [tap(event) for tap in taps]) if taps else None
         try:
-            yield from run_replay(store, ruleset, as_of=self.cutoff, on_fact=on_fact)
+            yield from run_replay(store, ruleset, as_of=self.cutoff, on_fact=on_fact,
+                                  recorded_by=self.recorded_by)
         finally:
             if bar:
                 bar.finish()

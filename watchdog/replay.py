@@ -20,12 +20,16 @@ from watchdog.store import EventStore, iter_events, iter_published
 
 
 def replay(store: EventStore, ruleset: RuleSet, as_of: str | None = None,
-           on_fact: Callable[[StoredEvent], None] | None = None) -> Iterator[AlertTransition]:
+           on_fact: Callable[[StoredEvent], None] | None = None,
+           recorded_by: str | None = None) -> Iterator[AlertTransition]:
     """Transitions in (known_at, rule, date) order, known_at being the engine time: a fact's
     publication, or a deadline (staleness) merged into the stream at its own instant.
     ``on_fact`` sees each fact before the engine does (a progress bar, a report's series), so
-    one pass over the log serves them all."""
+    one pass over the log serves them all. ``recorded_by`` also leaves out the facts this log
+    recorded after that instant (what this log knew then; history imported later is not)."""
     facts = iter_published(store, types=FACT_TYPES, until=as_of)
+    if recorded_by is not None:
+        facts = (f for f in facts if f.recorded_at <= recorded_by)
     if on_fact is not None:
         facts = _tapped(facts, on_fact)
     pending: list[AlertTransition] = []
