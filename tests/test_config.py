@@ -294,3 +294,17 @@ def test_mute_intervals_are_validated():
         "watchdog.toml:6: mute.always: needs weekdays, times or calendar (an interval without "
         "them would mute every notification)",
     ]
+
+
+def test_the_commented_receivers_and_routes_of_the_shipped_config_are_valid_when_uncommented():
+    from pathlib import Path
+
+    from watchdog.config import parse_config
+    text = (Path(__file__).resolve().parent.parent / "deploy" / "watchdog.toml").read_text()
+    start = text.index("# [receivers.desk]")
+    end = text.index('# weekdays = ["saturday", "sunday"]') + len('# weekdays = ["saturday", "sunday"]')
+    block = "\n".join(line[2:] if line.startswith("# ") else ("" if line == "#" else line)
+                      for line in text[start:end].splitlines())
+    config = parse_config(text[:start] + block + text[end:], "deploy/watchdog.toml")
+    assert [r.name for r in config.routes] == ["critical", "warnings", "speeches"]
+    assert sorted(config.receivers) == ["desk", "oncall", "screen"] and "weekends" in config.mute
