@@ -124,6 +124,8 @@ def is_term(term: str, day: date, calendar: str = "sifma", window: int = 0) -> b
         raise ValueError(f"window must be >= 0 business days, got {window}")
     if not is_business_day(calendar, day):  # also rejects an unknown calendar
         return False
+    if window == 0:                         # the common case (skip_on, only_on): no scan
+        return _is_instance(term, calendar, day)
     # Instances are business days, so scanning the 2*window+1 business days centred on ``day``
     # finds every instance within reach.
     start = add_business_days(calendar, day, -window)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import bisect
-from dataclasses import dataclass, replace
 from datetime import date as Date, timedelta
 from decimal import Decimal
 from collections.abc import Iterable, Iterator
@@ -49,8 +48,9 @@ _FACTS = (OBSERVATION_RECORDED, OBSERVATION_REVISED)
 _NO_TERMS: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class RuleState:
+class RuleState(NamedTuple):
+    """Immutable; a NamedTuple rather than a frozen dataclass because two are built per
+    evaluated date (``_step``) and a frozen dataclass's ``__init__`` costs several times more."""
     status: str = "inactive"          # inactive | pending | firing
     streak: int = 0                   # consecutive evaluated dates with the condition true
     recovering: int = 0               # consecutive evaluated dates recovered while firing
@@ -72,7 +72,7 @@ def _cut(state: RuleState) -> RuleState:
 
 def _next(state: RuleState, date: str, prev: RuleState, *, status: str | None = None,
           streak: int | None = None, recovering: int | None = None) -> RuleState:
-    """``dataclasses.replace`` without its per-call introspection (a third of ``_step``)."""
+    """``state._replace`` without its per-call generality (a third of ``_step``)."""
     return RuleState(status=state.status if status is None else status,
                      streak=state.streak if streak is None else streak,
                      recovering=state.recovering if recovering is None else recovering,
@@ -224,17 +224,22 @@ class _Context:
     the rule's own evaluation dates for windows, and calendar terms on its driver's calendar."""
 
     def __init__(self, data: SeriesData, compiled: _Compiled):
+        # Stateless (no memo: a read is a dict look-up or a bisect, cheaper than memoising it),
+        # so the engine keeps one per rule instead of building one per evaluation.
         self.data, self.compiled = data, compiled
-        self._values: dict[tuple[str, str], Decimal | None] = {}
+        self.points = data.points
 
     def value(self, name: str, date: str) -> Decimal | None:
-        key = (name, date)
-        values = self._values
-        if key not in values:
-            series, attr, join = _name(name)
+        series, attr, join = _name(name)
+        if join == "market":                 # the common read: a market value on ``date``
+            by_date = self.points.get(series)
+            point = by_date.get(date) if by_date else None
+        else:
             found = self.data.at(series, date, join)
-            values[key] = None if found is None else found[1].get(attr)
-        return values[key]
+            point = found[1] if found else None
+        if point is None:
+            return None
+        return point.value if attr is None else point.get(attr)
 
     def history(self, date: str, n: int) -> list[str]:
         """The last ``n`` evaluation dates of the rule ending at ``date``: its drivers' dates."""
@@ -257,7 +262,7 @@ class _Context:
 
 
 PRUNE_EVERY = 4096      # facts between two prunings in replay: rare enough to cost nothing
-TERMS_CACHE = 8192      # (calendar, terms, date) entries kept: a few years of dates
+TERMS_CACHE = 8192      # (calendar, date) entries kept: a few years of dates
 
 
 class Engine:
@@ -274,6 +279,7 @@ class Engine:
     def __init__(self, ruleset: RuleSet | None = None, *, prune_every: int | None = None):
         self.prune_every = prune_every
         self._facts_since_prune = 0
+        self._contexts: dict[str, _Context] = {}
         self.data = SeriesData()
         self.rules: dict[str, _Compiled] = {}
         self.states: dict[str, RuleState] = {}
@@ -282,7 +288,8 @@ class Engine:
         self.ruleset = RuleSet()
         self.keywords: list = []
         self.deadlines: dict[str, str] = {}      # staleness rule id -> next deadline (UTC text)
-        self._terms_used: dict[tuple, frozenset[str]] = {}             # (calendar, terms, date)
+        self._terms_used: dict[tuple, frozenset[str]] = {}             # (calendar, date)
+        self._calendar_terms: dict[str, tuple[str, ...]] = {}          # calendar -> terms read
         # staleness rule id -> (from, until, expected ISO date, expected date): expected_date is
         # constant on [from, until), until being the rule's next deadline
         self._expected: dict[str, tuple[str, str, str, Date]] = {}
@@ -290,10 +297,34 @@ class Engine:
         if ruleset is not None:
             self._install(ruleset)
 
+    @property
+    def data(self) -> SeriesData:
+        return self._data
+
+    @data.setter
+    def data(self, data: SeriesData) -> None:
+        # the sweep swaps in a shared SeriesData: contexts built on the old one must go
+        self._data = data
+        self._contexts = {}
+
+    def _context(self, compiled: _Compiled) -> _Context:
+        """The rule's evaluation context, built once per rule and data."""
+        context = self._contexts.get(compiled.rule.id)
+        if context is None or context.compiled is not compiled:
+            context = self._contexts[compiled.rule.id] = _Context(self._data, compiled)
+        return context
+
     # ---- rule sets ----
     def _install(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
         self.rules = {r.id: _Compiled(r) for r in ruleset.rules}
+        self._contexts = {}
+        terms: dict[str, set[str]] = {}
+        for compiled in self.rules.values():
+            if compiled.calendar_aware:
+                terms.setdefault(compiled.calendar, set()).update(compiled.terms_used)
+        self._calendar_terms = {calendar: tuple(sorted(t)) for calendar, t in terms.items()}
+        self._terms_used = {}
         self.by_series = {}
         for rule_id, compiled in self.rules.items():
             for series in compiled.series:
@@ -446,7 +477,7 @@ class Engine:
         state = self.states.get(compiled.rule.id, RuleState())
         if state.status != "pending" or state.last_date is None:
             return []
-        self.states[compiled.rule.id] = replace(state, status="firing", since=None)
+        self.states[compiled.rule.id] = state._replace(status="firing", since=None)
         t = self._transition(compiled, "firing", state.last_date, due, 0,
                              f"held for {compiled.rule.for_} (since {state.since})")
         return [t.model_copy(update={"deadline": due})]
@@ -612,13 +643,15 @@ class Engine:
         decides its evaluation. ``_all_terms`` is what an alert shows."""
         if not compiled.calendar_aware:
             return _NO_TERMS
-        key = (compiled.calendar, compiled.terms_used, date)
-        terms = self._terms_used.get(key)
-        if terms is None:
+        # computed once per (calendar, date) for every term any rule reads on that calendar:
+        # the rules on one calendar read much the same terms
+        key = (compiled.calendar, date)
+        held = self._terms_used.get(key)
+        if held is None:
             day, calendar = Date.fromisoformat(date), compiled.calendar
-            terms = self._terms_used[key] = frozenset(
-                t for t in compiled.terms_used if is_term(t, day, calendar))
-        return terms
+            held = self._terms_used[key] = frozenset(
+                t for t in self._calendar_terms[calendar] if is_term(t, day, calendar))
+        return held.intersection(compiled.terms_used) if held else _NO_TERMS
 
     def _all_terms(self, compiled: _Compiled, date: str) -> frozenset[str]:
         if not compiled.calendar_aware:
@@ -664,9 +697,9 @@ class Engine:
         rule = compiled.rule
         if target == "firing" and start.status != "firing":
             if start.status == "pending":             # still holding: wait for the deadline
-                return replace(new, status="pending", since=start.since), None, ""
+                return new._replace(status="pending", since=start.since), None, ""
             self.deadlines[rule.id] = utc_text(parse_utc(now) + rule.for_duration)
-            return replace(new, status="pending", since=now), "pending", f"holding; fires after {rule.for_}"
+            return new._replace(status="pending", since=now), "pending", f"holding; fires after {rule.for_}"
         if new.status == "inactive":
             self.deadlines.pop(rule.id, None)
         return new, target, reason
@@ -697,7 +730,7 @@ class Engine:
             if by_date is None or date not in by_date:
                 return None
         try:
-            result = compiled.expr.evaluate_at(_Context(self.data, compiled), date)
+            result = compiled.expr.evaluate_at(self._context(compiled), date)
         except EvalError:
             return None
         return Decimal(int(result)) if isinstance(result, bool) else result

@@ -338,6 +338,8 @@ class _Compiler:
 
         def read(ctx: EvalContext, date: str) -> Decimal:
             value = ctx.value(key, date)
+            if type(value) is Decimal:       # the engine's case: skip the checks below
+                return value
             if value is None:
                 raise EvalError(f"no value for {key!r}" + (f" on {date}" if date else ""))
             if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
