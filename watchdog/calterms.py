@@ -67,7 +67,12 @@ def _roll_forward(calendar: str, day: date) -> date:
 
 def _month_end_of(calendar: str, day: date) -> date:
     """The last business day of ``day``'s month."""
-    return business_day_on_or_before(calendar, _last_calendar_day(day.year, day.month))
+    return _month_end(calendar, day.year, day.month)
+
+
+@lru_cache(maxsize=4096)    # asked for every date of the month; calendars never change at run time
+def _month_end(calendar: str, year: int, month: int) -> date:
+    return business_day_on_or_before(calendar, _last_calendar_day(year, month))
 
 
 def _is_month_end(calendar: str, day: date, months: tuple[int, ...] = tuple(range(1, 13))) -> bool:

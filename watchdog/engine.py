@@ -195,6 +195,7 @@ class _Compiled:
         # calendar terms are read on the calendar of the rule's first driver (SOFR: SIFMA)
         self.calendar = SERIES[sorted(self.drivers)[0]].calendar
         self.calendar_aware = bool(rule.skip_on or rule.only_on or rule.above_on or rule.below_on)
+        self.only_on = bool(rule.only_on)
         # the only terms that decide anything for this rule (the full set is shown on alerts)
         self.terms_used = tuple(sorted({*rule.skip_on, *rule.only_on, *rule.above_on, *rule.below_on}))
         # read once: these are properties that re-parse their text on every access
@@ -616,7 +617,7 @@ class Engine:
 
     # ---- threshold rules ----
     def _consider(self, compiled: _Compiled, payload: dict, now: str, seq: int) -> list[AlertTransition]:
-        state = self.states.get(compiled.rule.id, RuleState())
+        state = self.states.get(compiled.rule.id, _INACTIVE)
         date, last = payload["date"], state.last_date
         if payload["series"] in compiled.drivers:
             if last is not None and date < last:
@@ -670,7 +671,8 @@ class Engine:
         out: list[AlertTransition] = []
         for date in dates:
             terms = self._terms(compiled, date)
-            if not self._applies(compiled.rule, terms):
+            # without terms only an only_on rule can be excluded (the common ordinary day)
+            if (terms or compiled.only_on) and not self._applies(compiled.rule, terms):
                 continue                       # skip_on / only_on: neither counts nor breaks
             state = self.states.get(compiled.rule.id, _INACTIVE)
             again = date == state.last_date

@@ -75,6 +75,13 @@ def _row(row: tuple) -> StoredEvent:
     return StoredEvent(seq, type_, key, published, recorded, orjson.loads(payload), digest)
 
 
+def _rows(rows: list[tuple]) -> list[StoredEvent]:
+    """``_row`` of each row, inlined: replay decodes every row of the log through here."""
+    loads = orjson.loads
+    return [StoredEvent(seq, type_, key, published, recorded, loads(payload), digest)
+            for seq, type_, key, published, recorded, payload, digest in rows]
+
+
 class SqliteEventStore:
     """The production store. Thread-safe: one lock guards the writer, another the reader."""
 
@@ -154,7 +161,7 @@ class SqliteEventStore:
             where += f" AND type IN ({','.join('?' * len(types))})"
             args += list(types)
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY seq LIMIT ?", args + [limit])
-        return [_row(r) for r in rows]
+        return _rows(rows)
 
     def read_published(self, after: tuple[str, int] | None = None, limit: int = 1000,
                        types: Collection[str] | None = None,
@@ -172,7 +179,7 @@ class SqliteEventStore:
             where.append(f"type IN ({','.join('?' * len(types))})")
             args += list(types)
         sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY published_at, seq LIMIT ?"
-        return [_row(r) for r in self._query(sql, args + [limit])]
+        return _rows(self._query(sql, args + [limit]))
 
     def get(self, key: str) -> StoredEvent | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE key = ?", [key])
