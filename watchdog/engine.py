@@ -46,6 +46,7 @@ from watchdog.timefmt import parse_utc, utc_text
 
 _FACTS = (OBSERVATION_RECORDED, OBSERVATION_REVISED)
 _NO_TERMS: frozenset[str] = frozenset()
+_UNKNOWN = object()       # Engine._due not computed since the deadlines last changed
 
 
 class RuleState(NamedTuple):
@@ -229,9 +230,11 @@ class _Context:
         # so the engine keeps one per rule instead of building one per evaluation.
         self.data, self.compiled = data, compiled
         self.points = data.points
+        self.names = {name: _name(name) for name in compiled.names}   # one look-up per read
+        self.drivers = sorted(compiled.drivers)
 
     def value(self, name: str, date: str) -> Decimal | None:
-        series, attr, join = _name(name)
+        series, attr, join = self.names.get(name) or _name(name)
         if join == "market":                 # the common read: a market value on ``date``
             by_date = self.points.get(series)
             point = by_date.get(date) if by_date else None
@@ -244,8 +247,12 @@ class _Context:
 
     def history(self, date: str, n: int) -> list[str]:
         """The last ``n`` evaluation dates of the rule ending at ``date``: its drivers' dates."""
+        if len(self.drivers) == 1:           # the common case: already sorted and distinct
+            dates = self.data.dates.get(self.drivers[0], [])
+            end = bisect.bisect_right(dates, date)
+            return dates[max(0, end - n):end]
         found: set[str] = set()
-        for series in self.compiled.drivers:
+        for series in self.drivers:
             dates = self.data.dates.get(series, [])
             end = bisect.bisect_right(dates, date)
             found.update(dates[max(0, end - n):end])
@@ -289,11 +296,13 @@ class Engine:
         self.ruleset = RuleSet()
         self.keywords: list = []
         self.deadlines: dict[str, str] = {}      # staleness rule id -> next deadline (UTC text)
+        self._due: str | None | object = _UNKNOWN  # min(deadlines), kept until they change
+        self._stale_by_series: dict[str, list[StalenessRule]] = {}
         self._terms_used: dict[tuple, frozenset[str]] = {}             # (calendar, date)
         self._calendar_terms: dict[str, tuple[str, ...]] = {}          # calendar -> terms read
-        # staleness rule id -> (from, until, expected ISO date, expected date): expected_date is
-        # constant on [from, until), until being the rule's next deadline
-        self._expected: dict[str, tuple[str, str, str, Date]] = {}
+        # staleness rule id -> (from, until, expected ISO date, expected date, the business day
+        # after it): expected_date is constant on [from, until), until being the next deadline
+        self._expected: dict[str, tuple[str, str, str, Date, Date]] = {}
         self._grace: dict[str, timedelta] = {}
         if ruleset is not None:
             self._install(ruleset)
@@ -335,6 +344,10 @@ class Engine:
         self._grace = {r.id: r.grace_period for r in ruleset.staleness_rules}
         self._expected = {}
         self.deadlines = {rule_id: d for rule_id, d in self.deadlines.items() if rule_id in timed}
+        self._due = _UNKNOWN
+        self._stale_by_series = {}
+        for rule in ruleset.staleness_rules:
+            self._stale_by_series.setdefault(rule.series, []).append(rule)
 
     def load(self, ruleset: RuleSet, now: str, cause_seq: int) -> list[AlertTransition]:
         """Switch to ``ruleset``. Unchanged rules keep their state; new and changed rules are warmed
@@ -394,12 +407,14 @@ class Engine:
             if self._facts_since_prune >= self.prune_every:
                 self._prune()
         out: list[AlertTransition] = []
-        for rule_id in self.by_series.get(payload["series"], ()):
-            out.extend(self._consider(self.rules[rule_id], payload, now, event.seq))
+        series, rules = payload["series"], self.rules
+        for rule_id in self.by_series.get(series, ()):
+            out.extend(self._consider(rules[rule_id], payload, now, event.seq))
         if event.type == OBSERVATION_REVISED:
             out.extend(self._revision(payload, now, event.seq))
-        out.extend(self._stale_on_fact(payload["series"], now, event.seq))
-        return out + self._composites(out, now, event.seq)
+        if series in self._stale_by_series:
+            out.extend(self._stale_on_fact(series, now, event.seq))
+        return (out + self._composites(out, now, event.seq)) if out else out
 
     # ---- bounded history ----
     def _prune(self) -> None:
@@ -456,11 +471,27 @@ class Engine:
     # ---- deadlines (staleness) ----
     def next_deadline(self) -> str | None:
         """The next instant the engine must be ticked at without a new event, if any."""
-        return min(self.deadlines.values(), default=None)
+        # replay ticks before every event: the minimum is cached until a deadline changes
+        # (every change goes through _set_deadline/_drop_deadline)
+        due = self._due
+        if due is _UNKNOWN:
+            due = self._due = min(self.deadlines.values(), default=None)
+        return due
+
+    def _set_deadline(self, rule_id: str, when: str) -> None:
+        self.deadlines[rule_id] = when
+        self._due = _UNKNOWN
+
+    def _drop_deadline(self, rule_id: str) -> None:
+        if self.deadlines.pop(rule_id, None) is not None:
+            self._due = _UNKNOWN
 
     def tick(self, until: str) -> list[AlertTransition]:
         """Process every deadline at or before ``until``, each at its own instant (the engine
         time of a deadline-driven transition is its deadline, live, in audit and in replay)."""
+        due = self.next_deadline()
+        if due is None or due > until:
+            return []                              # the usual case: nothing due yet
         out: list[AlertTransition] = []
         while (due := self.next_deadline()) is not None and due <= until:
             for rule in self.ruleset.staleness_rules:
@@ -468,7 +499,7 @@ class Engine:
                     out.extend(self._stale_check(rule, due, deadline=due))
                     self._arm(rule, due)
             for rule_id in [r for r, d in self.deadlines.items() if d == due and r in self.rules]:
-                del self.deadlines[rule_id]
+                self._drop_deadline(rule_id)
                 out.extend(self._duration_elapsed(self.rules[rule_id], due))
             out.extend(self._composites(out, due, 0))
         return out
@@ -485,9 +516,9 @@ class Engine:
 
     def _arm(self, rule: StalenessRule, now: str) -> None:
         if self.data.dates.get(rule.series):     # a series never seen is not late yet
-            self.deadlines[rule.id] = self._expected_at(rule, now)[1]
+            self._set_deadline(rule.id, self._expected_at(rule, now)[1])
 
-    def _expected_at(self, rule: StalenessRule, now: str) -> tuple[str, str, str, Date]:
+    def _expected_at(self, rule: StalenessRule, now: str) -> tuple[str, str, str, Date, Date]:
         """(from, until, expected, expected as a date): ``staleness.expected_date`` at ``now``,
         which holds until the next deadline ``until`` (= ``staleness.next_deadline``). Computed
         once per deadline; at the deadline itself the expected date is the business day whose
@@ -498,23 +529,23 @@ class Engine:
                 return cached
             calendar = SERIES[rule.series].calendar
             if now == cached[1]:
-                day = next_business_day(calendar, cached[3])
+                day = cached[4]                   # the business day after the expected one
             else:
                 day = expected_date(rule.series, parse_utc(now), self._grace[rule.id])
         else:
             calendar = SERIES[rule.series].calendar
             day = expected_date(rule.series, parse_utc(now), self._grace[rule.id])
-        until = nominal_publication(rule.series, next_business_day(calendar, day)) + self._grace[rule.id]
-        cached = self._expected[rule.id] = (now, utc_text(until), day.isoformat(), day)
+        following = next_business_day(calendar, day)
+        until = nominal_publication(rule.series, following) + self._grace[rule.id]
+        cached = self._expected[rule.id] = (now, utc_text(until), day.isoformat(), day, following)
         return cached
 
     def _stale_on_fact(self, series: str, now: str, seq: int) -> list[AlertTransition]:
         out = []
-        for rule in self.ruleset.staleness_rules:
-            if rule.series == series:
-                if rule.id not in self.deadlines:
-                    self._arm(rule, now)
-                out.extend(self._stale_check(rule, now, cause_seq=seq))
+        for rule in self._stale_by_series.get(series, ()):
+            if rule.id not in self.deadlines:
+                self._arm(rule, now)
+            out.extend(self._stale_check(rule, now, cause_seq=seq))
         return out
 
     def _stale_check(self, rule: StalenessRule, now: str, *, deadline: str = "",
@@ -700,10 +731,10 @@ class Engine:
         if target == "firing" and start.status != "firing":
             if start.status == "pending":             # still holding: wait for the deadline
                 return new._replace(status="pending", since=start.since), None, ""
-            self.deadlines[rule.id] = utc_text(parse_utc(now) + rule.for_duration)
+            self._set_deadline(rule.id, utc_text(parse_utc(now) + rule.for_duration))
             return new._replace(status="pending", since=now), "pending", f"holding; fires after {rule.for_}"
         if new.status == "inactive":
-            self.deadlines.pop(rule.id, None)
+            self._drop_deadline(rule.id)
         return new, target, reason
 
     @staticmethod
