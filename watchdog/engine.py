@@ -211,6 +211,7 @@ class _Compiled:
         # on that date the evaluation cannot succeed, so it is not attempted (see _value)
         self.market_inputs = tuple(sorted(
             s for s in _strict_series(ast.parse(rule.expr, mode="eval")) if SERIES[s].join == "market"))
+        self.context: _Context | None = None     # set by the engine, on its SeriesData
 
     def threshold_on(self, terms: frozenset[str]) -> Decimal:
         if not terms:
@@ -287,9 +288,8 @@ class Engine:
     def __init__(self, ruleset: RuleSet | None = None, *, prune_every: int | None = None):
         self.prune_every = prune_every
         self._facts_since_prune = 0
-        self._contexts: dict[str, _Context] = {}
-        self.data = SeriesData()
         self.rules: dict[str, _Compiled] = {}
+        self.data = SeriesData()
         self.states: dict[str, RuleState] = {}
         self.emitted: dict[str, str] = {}        # rule id -> last emitted firing/resolved
         self.by_series: dict[str, list[str]] = {}
@@ -313,22 +313,17 @@ class Engine:
 
     @data.setter
     def data(self, data: SeriesData) -> None:
-        # the sweep swaps in a shared SeriesData: contexts built on the old one must go
+        # each rule's context reads the data: the sweep swaps in a shared SeriesData
         self._data = data
-        self._contexts = {}
-
-    def _context(self, compiled: _Compiled) -> _Context:
-        """The rule's evaluation context, built once per rule and data."""
-        context = self._contexts.get(compiled.rule.id)
-        if context is None or context.compiled is not compiled:
-            context = self._contexts[compiled.rule.id] = _Context(self._data, compiled)
-        return context
+        for compiled in self.rules.values():
+            compiled.context = _Context(data, compiled)
 
     # ---- rule sets ----
     def _install(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
         self.rules = {r.id: _Compiled(r) for r in ruleset.rules}
-        self._contexts = {}
+        for compiled in self.rules.values():
+            compiled.context = _Context(self._data, compiled)   # one per rule, not per evaluation
         terms: dict[str, set[str]] = {}
         for compiled in self.rules.values():
             if compiled.calendar_aware:
@@ -701,7 +696,7 @@ class Engine:
         from the state before it and reports only a change of firing state."""
         out: list[AlertTransition] = []
         for date in dates:
-            terms = self._terms(compiled, date)
+            terms = self._terms(compiled, date) if compiled.calendar_aware else _NO_TERMS
             # without terms only an only_on rule can be excluded (the common ordinary day)
             if (terms or compiled.only_on) and not self._applies(compiled.rule, terms):
                 continue                       # skip_on / only_on: neither counts nor breaks
@@ -710,7 +705,7 @@ class Engine:
             value = self._value(compiled, date)
             if value is None:
                 continue
-            threshold = compiled.threshold_on(terms)
+            threshold = compiled.threshold_on(terms) if terms else compiled.plain_threshold
             start = (state.before_last or _INACTIVE) if again else state
             new_state, target, reason = self._step(compiled, start, date, value, threshold)
             if compiled.for_duration:
@@ -757,13 +752,13 @@ class Engine:
         yet full). A market input the expression must read on ``date`` itself and that has no
         value then is seen before evaluating: the common case (SOFR is published an hour before
         EFFR), and raising EvalError through the expression costs more."""
-        points = self.data.points
+        points = self._data.points
         for series in compiled.market_inputs:
             by_date = points.get(series)
             if by_date is None or date not in by_date:
                 return None
         try:
-            result = compiled.expr.evaluate_at(self._context(compiled), date)
+            result = compiled.expr.evaluate_at(compiled.context, date)
         except EvalError:
             return None
         return Decimal(int(result)) if isinstance(result, bool) else result
@@ -841,9 +836,13 @@ def replay_events(engine: Engine, events: Iterable[Any], until: str | None = Non
     up to ``until`` (or the last publication). Engine time is each fact's ``published_at``."""
     last = None
     for event in events:
-        yield from engine.tick(event.published_at)
-        yield from engine.apply(event, now=event.published_at)
         last = event.published_at
+        ticked = engine.tick(last)
+        if ticked:                 # rarely: most events come with no deadline and no transition
+            yield from ticked
+        applied = engine.apply(event, now=last)
+        if applied:
+            yield from applied
     if until or last:
         yield from engine.tick(until or last)
 
