@@ -297,7 +297,7 @@ async def test_a_long_start_up_re_fold_keeps_watchdog_pings_flowing_and_survives
     config = serving_config(tmp_path, str(server.make_url("")).rstrip("/"))
     store = SqliteEventStore(tmp_path / "events.db")
     first = date(1800, 1, 1)
-    for start in range(0, 80_000, 20_000):
+    for start in range(0, 160_000, 20_000):          # long enough to fold for over a second
         store.append([new_observation(Observation(series="sofr", date=(first + timedelta(days=i)).isoformat(),
                                                   value="4.0", unit="%", source="nyfed"), "2026-01-01T00:00:00.000000Z")
                       for i in range(start, start + 20_000)])
