@@ -514,10 +514,11 @@ class Engine:
             self._set_deadline(rule.id, self._expected_at(rule, now)[1])
 
     def _expected_at(self, rule: StalenessRule, now: str) -> tuple[str, str, str, Date, Date]:
-        """(from, until, expected, expected as a date): ``staleness.expected_date`` at ``now``,
-        which holds until the next deadline ``until`` (= ``staleness.next_deadline``). Computed
-        once per deadline; at the deadline itself the expected date is the business day whose
-        value fell due then (publication times increase with the date), so no search."""
+        """(from, until, expected, expected as a date, the business day after it):
+        ``staleness.expected_date`` at ``now``, which holds until the next deadline ``until``
+        (= ``staleness.next_deadline``). Computed once per deadline; at the deadline itself the
+        expected date is the business day after the previous one (its value fell due then:
+        publication times increase with the date), so no search."""
         cached = self._expected.get(rule.id)
         if cached is not None:
             if cached[0] <= now < cached[1]:
