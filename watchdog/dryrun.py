@@ -16,22 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from watchdog.config import Config
-from watchdog.events import NOTIFICATION_SENT, AlertTransition, new_alert
+from watchdog.events import NOTIFICATION_SENT, AlertTransition, StoredEvent, new_alert
 from watchdog.outbox import Notification, Outbox, outcome
 from watchdog.routing import default_receivers
 from watchdog.timefmt import parse_duration, parse_utc, utc_text
 
 MAX_TIMER_STEPS = 10_000        # repeat_interval over years of a stuck alert is bounded work
-
-
-@dataclass(frozen=True)
-class _Row:
-    """The fields of a stored event the outbox fold reads."""
-    type: str
-    key: str
-    payload: dict
-    recorded_at: str
-    seq: int
 
 
 @dataclass
@@ -44,7 +34,7 @@ class _Sim:
 
     def fold(self, event: Any, at: str) -> None:
         self.seq += 1
-        self.outbox.apply(_Row(event.type, event.key, event.payload, at, self.seq))
+        self.outbox.apply(StoredEvent(self.seq, event.type, event.key, at, at, event.payload, ""))
 
     def round(self, now: datetime) -> list[tuple[datetime, Notification]]:
         plan = self.outbox.plan(now, horizon=parse_duration(self.config.daemon.catchup_horizon),

@@ -107,7 +107,7 @@ class Outbox:
     _fallbacks: dict[str, list[str]] = field(default_factory=dict)   # delivery key -> receivers
     _suppressed: set[str] = field(default_factory=set)
     _sent_refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (receiver, instance)
-    _silence_events: list = field(default_factory=list)
+    _silences: dict = field(default_factory=dict)                    # id -> Silence, folded as they come
 
     # ---- the fold ----
     def apply(self, event: Any) -> None:
@@ -115,7 +115,7 @@ class Outbox:
         if event.type in NOTIFIED_TYPES:
             self._alert(event)
         elif event.type in (SILENCE_ADDED, SILENCE_EXPIRED):
-            self._silence_events.append(event)
+            self._silences = fold_silences([event], self._silences)
         elif event.type == NOTIFICATION_REQUESTED and "flush" in p:
             self._requested(event)
         elif event.type == NOTIFICATION_SUPPRESSED:
@@ -178,7 +178,7 @@ class Outbox:
 
     # ---- queries ----
     def silences(self):
-        return list(fold_silences(self._silence_events).values())
+        return list(self._silences.values())
 
     def status(self, delivery_key: str) -> _Status:
         return self._status.get(delivery_key, _Status())
@@ -196,9 +196,7 @@ class Outbox:
         blocked: set[str] = set()
         closed = []
         for key, flush in self._open.items():         # folded in seq order: oldest first
-            routed = self._routed.get(flush.group)
-            targets = [(routed.receiver if routed else flush.group.split("/", 1)[0], key, routed)]
-            targets += [(f, f"{key}/fallback/{f}", None) for f in self._fallbacks.get(key, [])]
+            targets = self._targets(key, flush)
             if all(self.status(dkey).done for _, dkey, _ in targets):
                 closed.append(key)                    # delivered (or given up): never owed again
                 continue
@@ -225,9 +223,7 @@ class Outbox:
         due = {n.key for n in self.owed(now)}
         out = []
         for key, flush in self._open.items():
-            targets = [(flush.group.split("/", 1)[0], key)]
-            targets += [(f, f"{key}/fallback/{f}") for f in self._fallbacks.get(key, [])]
-            for receiver, dkey in targets:
+            for receiver, dkey, _ in self._targets(key, flush):
                 status = self.status(dkey)
                 if status.done:
                     continue
@@ -239,9 +235,16 @@ class Outbox:
                             "rules": sorted({a.get("rule", "") for a in flush.alerts})})
         return out
 
+    def _targets(self, key: str, flush: _Flush) -> list[tuple[str, str, Routed | None]]:
+        """(receiver, delivery key, routing) of a flush: its group's receiver, then the
+        fallbacks a permanent failure made owed (they carry no routing)."""
+        routed = self._routed.get(flush.group)
+        targets = [(routed.receiver if routed else flush.group.split("/", 1)[0], key, routed)]
+        return targets + [(f, f"{key}/fallback/{f}", None) for f in self._fallbacks.get(key, [])]
+
     def next_retry_at(self) -> datetime | None:
         """The earliest backoff expiry of an owed delivery (the daemon wakes then)."""
-        keys = [k for key in self._open for k in (key, *(f"{key}/fallback/{f}" for f in self._fallbacks.get(key, [])))]
+        keys = [dkey for key, flush in self._open.items() for _, dkey, _ in self._targets(key, flush)]
         times = [parse_utc(s.not_before) for k in keys if not (s := self.status(k)).done and s.not_before]
         return min(times) if times else None
 

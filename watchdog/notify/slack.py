@@ -564,40 +564,34 @@ class SlackNotifier:
         """Deliver one alert. ``key`` is the delivery's idempotency key; ``firing_reference``
         (``channel:ts`` from the firing delivery's SendResult) lets a resolved alert edit the
         firing message. Never raises."""
+        return await self._guarded(alert.get("rule", "?"), lambda: self._send(alert, key, firing_reference))
+
+    async def _guarded(self, what: str, send: Callable[[], Awaitable[SendResult]]) -> SendResult:
+        """A missing secret fails for good, an unexpected error is a retryable failure, and the
+        detail is scrubbed of secrets before it is logged or recorded."""
         if self._problem:
             result = SendResult("failed", permanent=True, detail=self._problem)
         else:
             try:
-                result = await self._send(alert, key, firing_reference)
+                result = await send()
             except Exception as exc:   # noqa: BLE001 — the outbox needs an outcome, not a crash
                 result = SendResult("failed", detail=f"unexpected {type(exc).__name__} while sending")
         result = replace(result, detail=self._scrub(result.detail))
         level = logging.INFO if result.outcome == "sent" else logging.WARNING
-        log.log(level, "slack %s: %s %s: %s", self.name, alert.get("rule", "?"),
-                result.outcome, result.detail)
+        log.log(level, "slack %s: %s %s: %s", self.name, what, result.outcome, result.detail)
         return result
 
     async def send_group(self, alerts: list[dict], *, key: str, group: str = "") -> SendResult:
         """Deliver one flush of several alerts as one message (no resolve-in-place: the firing
         messages it answers may be several). Never raises."""
-        if self._problem:
-            result = SendResult("failed", permanent=True, detail=self._problem)
-        else:
-            try:
-                message = format_group_message(alerts, group=group)
-                if self.mode == "webhook":
-                    result = self._result(await self._attempt(lambda: self._post_webhook(message)),
-                                          "posted via webhook")
-                else:
-                    metadata = {"event_type": EVENT_TYPE, "event_payload": {
-                        "key": key, "rule": "", "state": "group", "date": ""}}
-                    result = self._result(await self._post(message, metadata, key), "posted")
-            except Exception as exc:   # noqa: BLE001 — the outbox needs an outcome, not a crash
-                result = SendResult("failed", detail=f"unexpected {type(exc).__name__} while sending")
-        result = replace(result, detail=self._scrub(result.detail))
-        log.log(logging.INFO if result.outcome == "sent" else logging.WARNING,
-                "slack %s: group of %d %s: %s", self.name, len(alerts), result.outcome, result.detail)
-        return result
+        return await self._guarded(f"group of {len(alerts)}", lambda: self._send_group(alerts, key, group))
+
+    async def _send_group(self, alerts: list[dict], key: str, group: str) -> SendResult:
+        message = format_group_message(alerts, group=group)
+        if self.mode == "webhook":
+            return self._result(await self._attempt(lambda: self._post_webhook(message)), "posted via webhook")
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key, "rule": "", "state": "group", "date": ""}}
+        return self._result(await self._post(message, metadata, key), "posted")
 
     async def find_delivered(self, key: str) -> str | None:
         """The ``channel:ts`` of a message in the channel's recent history whose metadata carries
