@@ -212,7 +212,6 @@ class GroupState:
     last_flush_at: datetime | None = None
     notified_firing: frozenset[str] = frozenset()   # instances in the last flush's firing list
     sent_flushes: int = 0                     # highest flush number reported sent
-    last_sent_at: datetime | None = None
     failed_flushes: frozenset[int] = frozenset()
 
     @property
@@ -271,8 +270,7 @@ class GroupState:
                            members=MappingProxyType(members), flushes=max(self.flushes, flush),
                            last_flush_at=at, notified_firing=firing)
         if event.type == NOTIFICATION_SENT:
-            return replace(self, sent_flushes=max(self.sent_flushes, flush),
-                           last_sent_at=_time(payload.get("sent_at"), event))
+            return replace(self, sent_flushes=max(self.sent_flushes, flush))
         if event.type == NOTIFICATION_FAILED:
             return replace(self, failed_flushes=self.failed_flushes | {flush})
         return self
