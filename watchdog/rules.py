@@ -24,7 +24,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Sequence
 
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       ValidationInfo, field_serializer, field_validator, model_validator)
@@ -640,6 +640,16 @@ class RuleSet:
     revision_rules: tuple[RevisionRule, ...] = ()
     staleness_rules: tuple[StalenessRule, ...] = ()
 
+    @classmethod
+    def of(cls, rules: Iterable[AnyRule]) -> "RuleSet":
+        """The set of ``rules`` of any kinds, each in its own tuple."""
+        rules = list(rules)
+        return cls(rules=tuple(r for r in rules if isinstance(r, Rule)),
+                   keyword_rules=tuple(r for r in rules if isinstance(r, KeywordRule)),
+                   composite_rules=tuple(r for r in rules if isinstance(r, CompositeRule)),
+                   revision_rules=tuple(r for r in rules if isinstance(r, RevisionRule)),
+                   staleness_rules=tuple(r for r in rules if isinstance(r, StalenessRule)))
+
     def __post_init__(self) -> None:
         for name in ("rules", "keyword_rules", "composite_rules", "revision_rules", "staleness_rules"):
             object.__setattr__(self, name, tuple(sorted(getattr(self, name), key=lambda r: r.id)))
@@ -705,17 +715,9 @@ def ruleset_from_canonical(texts: Sequence[str], source: str = "<canonical>") ->
     """Rebuild a whole rule set, e.g. from the texts of a ``rules-loaded`` event."""
     rules = [rule_from_canonical(text, source) for text in texts]
     try:
-        return _ruleset(rules)
+        return RuleSet.of(rules)
     except ValueError as exc:
         raise RuleError(f"{source}:1: {exc}") from None
-
-
-def _ruleset(rules: Sequence[AnyRule]) -> RuleSet:
-    return RuleSet(rules=tuple(r for r in rules if isinstance(r, Rule)),
-                   keyword_rules=tuple(r for r in rules if isinstance(r, KeywordRule)),
-                   composite_rules=tuple(r for r in rules if isinstance(r, CompositeRule)),
-                   revision_rules=tuple(r for r in rules if isinstance(r, RevisionRule)),
-                   staleness_rules=tuple(r for r in rules if isinstance(r, StalenessRule)))
 
 
 # ---- loading files ----
@@ -741,7 +743,7 @@ def load_rules(paths: Sequence[str | os.PathLike[str]]) -> RuleSet:
     problems.extend(_composite_references(loaded))
     if problems:
         raise RuleError(problems)
-    return _ruleset([rule for rule, _ in loaded])
+    return RuleSet.of(rule for rule, _ in loaded)
 
 
 def parse_rules(text: str, filename: str = "<rules>") -> RuleSet:
@@ -751,7 +753,7 @@ def parse_rules(text: str, filename: str = "<rules>") -> RuleSet:
     problems.extend(_composite_references(loaded))
     if problems:
         raise RuleError(problems)
-    return _ruleset([rule for rule, _ in loaded])
+    return RuleSet.of(rule for rule, _ in loaded)
 
 
 def _expand(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[str]]:

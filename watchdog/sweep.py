@@ -36,8 +36,7 @@ from watchdog.engine import PRUNE_EVERY, Engine, SeriesData
 from watchdog.errors import RuleError
 from watchdog.events import SPEECH_RECORDED, AlertTransition
 from watchdog.numbers import norm
-from watchdog.rules import (AnyRule, CompositeRule, KeywordRule, RevisionRule, Rule, RuleSet,
-                            StalenessRule)
+from watchdog.rules import AnyRule, CompositeRule, Rule, RuleSet
 from watchdog.tomlpos import dotted
 
 MAX_VARIANTS = 10_000
@@ -130,7 +129,7 @@ def _apply(ruleset: RuleSet, settings: list[Setting], combo: tuple[str, ...]) ->
     for i, rule in enumerate(rules):
         if rule.id in updates:
             rules[i] = _rebuilt(rule, updates[rule.id])
-    return _ruleset(rules)
+    return RuleSet.of(rules)
 
 
 def _rebuilt(rule: AnyRule, update: dict[str, str]) -> AnyRule:
@@ -142,15 +141,6 @@ def _rebuilt(rule: AnyRule, update: dict[str, str]) -> AnyRule:
                     f"{dotted(err['loc']) or next(iter(update))}: {err['msg'].removeprefix('Value error, ')}"
                     for err in exc.errors(include_url=False)]
         raise RuleError(problems) from None
-
-
-def _ruleset(rules: Iterable[AnyRule]) -> RuleSet:
-    rules = list(rules)
-    return RuleSet(rules=tuple(r for r in rules if isinstance(r, Rule)),
-                   keyword_rules=tuple(r for r in rules if isinstance(r, KeywordRule)),
-                   composite_rules=tuple(r for r in rules if isinstance(r, CompositeRule)),
-                   revision_rules=tuple(r for r in rules if isinstance(r, RevisionRule)),
-                   staleness_rules=tuple(r for r in rules if isinstance(r, StalenessRule)))
 
 
 # ---- the one-pass evaluation ----
@@ -210,7 +200,7 @@ class _Lane:
                  pool: dict[tuple, SeriesData]):
         composites = {r.id for r in ruleset.composite_rules if r.id in affected}
         own = affected - composites if shortcut else _members(ruleset, affected)
-        rules = _ruleset(r for r in ruleset.all_rules if r.id in own)
+        rules = RuleSet.of(r for r in ruleset.all_rules if r.id in own)
         self.engine = Engine(rules)
         self.series, self.speeches = _reads(rules)
         # lanes fed the very same facts share the points (each engine adds them again: a no-op)
@@ -219,7 +209,7 @@ class _Lane:
         self.comp = None
         self.members: tuple[str, ...] = ()
         if shortcut and composites:
-            chosen = _ruleset(r for r in ruleset.composite_rules if r.id in composites)
+            chosen = RuleSet.of(r for r in ruleset.composite_rules if r.id in composites)
             self.comp = Engine(chosen)
             self.members = tuple(sorted({m for c in chosen.composite_rules for m in c.members}))
         self.out: list[AlertTransition] = []
@@ -261,7 +251,7 @@ def run_sweep(facts: Iterable, ruleset: RuleSet, variants: list[Variant]) -> Ite
     shortcut = all(_shortcut_exact(v.ruleset, affected) for v in variants)
     # the shared engine forgets what its rules cannot read again, as replay's does; the variant
     # engines share their points between lanes, and one lane's pruning must not drop another's
-    shared = Engine(_ruleset(r for r in ruleset.all_rules if r.id not in affected), prune_every=PRUNE_EVERY)
+    shared = Engine(RuleSet.of(r for r in ruleset.all_rules if r.id not in affected), prune_every=PRUNE_EVERY)
     pool: dict[tuple, SeriesData] = {}
     lanes = [_Lane(v.ruleset, affected, shortcut, pool) for v in variants]
     common: list[AlertTransition] = []
