@@ -138,13 +138,16 @@ def failure_event(source: str, reason: str, now: datetime, *, url: str = "",
     """A ``source-failed`` event; the key is unique per failure (time and a process counter).
     Reasons quote hostile payloads: anything that is not valid UTF-8 (a lone surrogate from a JSON
     escape) is escaped, or the log could not hash the event."""
-    payload = SourceFailure(source=source, reason=_utf8(reason), url=_utf8(url),
-                            bad_rows=[_utf8(row) for row in bad_rows or []], recorded_rows=recorded_rows)
+    payload = SourceFailure(source=source, reason=printable(reason), url=printable(url),
+                            bad_rows=[printable(row) for row in bad_rows or []],
+                            recorded_rows=recorded_rows)
     key = f"fail/{source}/{utc_text(now)}/{next(_counter)}"
     return NewEvent(type=SOURCE_FAILED, key=key, payload=payload.model_dump())
 
 
-def _utf8(text: str) -> str:
+def printable(text: str) -> str:
+    """Text safe to hash as UTF-8: a lone surrogate from a JSON ``\\ud800`` escape would make
+    the log writer fail on a reason quoting it, so it is shown escaped instead."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 

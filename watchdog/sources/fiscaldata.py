@@ -32,9 +32,10 @@ from watchdog.events import NewEvent, Observation, new_observation
 from watchdog.numbers import is_missing, norm, scale
 from watchdog.redact import redact_url
 from watchdog.series import spec
-from watchdog.sources.base import Fetched, Sleep, failure_event, fetch
-from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, failures_of,
-                                      json_kind, load_json, number, parse_day, published_text)
+from watchdog.sources.base import Fetched, Sleep, failure_event, fetch, printable
+from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, bounded_number,
+                                      failures_of, json_kind, load_json, number, parse_day,
+                                      published_text)
 from watchdog.timefmt import NEW_YORK, parse_duration
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,6 @@ CLOSING_FIELDS: dict[str, tuple[str, ...]] = {
     "Treasury General Account (TGA) Closing Balance": ("open_today_bal", "close_today_bal"),
 }
 
-# "1E+999999999" would overflow Decimal's context when scaled: balances beyond these bounds are
-# bad rows.
-MAX_DIGITS, MAX_EXPONENT = 20, 12
-
 
 # ---- pure parsing ----
 
@@ -72,7 +69,7 @@ def parse_operating_cash_balance(body: bytes, *, fetched_at: datetime | None,
     try:
         rows, _ = read_page(body)
     except BodyError as exc:
-        return Parsed(body_error=_printable(str(exc)))
+        return Parsed(body_error=printable(str(exc)))
     url = redact_url(source_url)
     return parse_rows([(url, row) for row in rows], fetched_at=fetched_at)
 
@@ -140,12 +137,12 @@ def parse_rows(rows: list[tuple[str, Any]], *, fetched_at: datetime | None) -> P
         try:
             _read_row(url, row, days)
         except RowError as exc:
-            parsed.bad_rows.append(_printable(f"row {index} ({_row_label(row)}): {exc}"))
+            parsed.bad_rows.append(printable(f"row {index} ({_row_label(row)}): {exc}"))
     for day, seen in sorted(days.items()):
         try:
             event = _day_event(day, seen, fetched_at)
         except RowError as exc:
-            parsed.bad_rows.append(_printable(f"{day.isoformat()}: {exc}"))
+            parsed.bad_rows.append(printable(f"{day.isoformat()}: {exc}"))
             continue
         if event is not None:
             parsed.events.append(event)
@@ -177,7 +174,7 @@ def _identity(row: Any) -> tuple[date, str]:
 
 def _closing_value(row: dict, fields: tuple[str, ...]) -> tuple[str, Decimal, str]:
     """(field, $mn value, raw text) of a closing row; RowError if absent or contradictory."""
-    found = [(name, _amount(row.get(name), name), str(row.get(name)).strip())
+    found = [(name, bounded_number(row.get(name), name), str(row.get(name)).strip())
              for name in fields if not is_missing(row.get(name))]
     if not found:
         raise RowError(f"{' and '.join(fields)}: null, so no closing balance")
@@ -185,14 +182,6 @@ def _closing_value(row: dict, fields: tuple[str, ...]) -> tuple[str, Decimal, st
         shown = ", ".join(f"{name}={raw[:20]!r}" for name, _, raw in found)
         raise RowError(f"conflicting closing balances: {shown}")
     return found[0]
-
-
-def _amount(raw: Any, name: str) -> Decimal:
-    value = number(raw, name)
-    if value and not (abs(value.adjusted()) <= MAX_EXPONENT
-                      and len(value.as_tuple().digits) <= MAX_DIGITS):
-        raise RowError(f"{name}: out of range: {str(raw)[:40]!r}")
-    return value
 
 
 def _day_event(day: date, seen: _Day, fetched_at: datetime | None) -> NewEvent | None:
@@ -218,11 +207,6 @@ def _day_event(day: date, seen: _Day, fetched_at: datetime | None) -> NewEvent |
 def _row_label(row: Any) -> str:
     day = row.get("record_date") if isinstance(row, dict) else None
     return day[:40] if isinstance(day, str) else "?"
-
-
-def _printable(text: str) -> str:
-    """Text safe to hash as UTF-8 (a lone surrogate from a ``\\ud800`` escape is escaped)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def without_last_day(rows: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
@@ -321,4 +305,4 @@ def _page_of(got: Fetched, page: int) -> tuple[list[Any], int]:
     try:
         return read_page(got.body)
     except BodyError as exc:
-        raise _PageFailed(_printable(f"{what}: bad response body: {exc}")) from None
+        raise _PageFailed(printable(f"{what}: bad response body: {exc}")) from None

@@ -31,9 +31,9 @@ from watchdog.numbers import is_missing, norm, scale
 from watchdog.redact import REDACTED, redact_url, scrub
 from watchdog.series import spec
 from watchdog.sources.base import (Fetched, RateLimiter, Sleep, cap_published, failure_event,
-                                   fetch)
-from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, failures_of,
-                                      json_kind, load_json, number, parse_day, published_text)
+                                   fetch, printable)
+from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, bounded_number,
+                                      failures_of, json_kind, load_json, parse_day, published_text)
 from watchdog.timefmt import NEW_YORK, new_york, parse_duration, utc_text
 from watchdog.secrets import read_secret
 
@@ -79,10 +79,6 @@ MIN_LOOKBACK_DAYS: dict[str, int] = {
 
 CSV_DATE_HEADERS = ("observation_date", "date")  # new (2026) and old (2024) fredgraph formats
 
-# A malformed value like "1E+999999999" would overflow Decimal's context when scaled (and has no
-# business in a rate or an amount): values beyond these bounds are bad rows.
-MAX_DIGITS, MAX_EXPONENT = 20, 12
-
 
 def conversion(series: str, fred_id: str) -> tuple[Decimal, str]:
     """(factor, FRED unit) for a FRED id feeding ``series``; ValueError when not a known pair."""
@@ -96,20 +92,6 @@ def conversion(series: str, fred_id: str) -> tuple[Decimal, str]:
 
 
 # ---- pure parsing ----
-
-def bounded_number(raw: Any, field_name: str) -> Decimal:
-    value = number(raw, field_name)
-    if value and not (abs(value.adjusted()) <= MAX_EXPONENT
-                      and len(value.as_tuple().digits) <= MAX_DIGITS):
-        raise RowError(f"{field_name}: out of range: {raw!r}")
-    return value
-
-
-def printable(text: str) -> str:
-    """Text safe to hash as UTF-8: a lone surrogate from a JSON ``\\ud800`` escape would make
-    the log writer fail on a reason quoting it, so it is shown escaped instead."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
 
 def _printable_reasons(parsed: Parsed) -> Parsed:
     if parsed.body_error:

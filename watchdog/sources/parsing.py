@@ -121,6 +121,20 @@ def number(raw: Any, field_name: str) -> Decimal:
     return value
 
 
+# Amounts and rates read from FRED and Fiscal Data: no real value needs more digits or a larger
+# exponent than these; beyond them a value is a bad row.
+MAX_DIGITS, MAX_EXPONENT = 20, 12
+
+
+def bounded_number(raw: Any, field_name: str) -> Decimal:
+    """``number``, also refusing values beyond MAX_DIGITS significant digits or MAX_EXPONENT."""
+    value = number(raw, field_name)
+    if value and not (abs(value.adjusted()) <= MAX_EXPONENT
+                      and len(value.as_tuple().digits) <= MAX_DIGITS):
+        raise RowError(f"{field_name}: out of range: {str(raw)[:40]!r}")
+    return value
+
+
 def _short(raw: Any) -> str:
     text = str(raw)
     return repr(text if len(text) <= 40 else text[:37] + "...")
