@@ -144,10 +144,10 @@ class _Progress:
 
 
 def timeline_line(t) -> str:
-    from watchdog.timefmt import NEW_YORK, parse_utc
-    known = parse_utc(t.evaluated_at).astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M ET")
+    from watchdog.rulediff import known_text
     value = "" if t.value is None else f" value={t.value}"
-    return f"{t.date}  {t.state:<8} {t.rule:<24} {t.severity:<8} known {known}{value}  {t.summary or t.reason}"
+    head = f"{t.date}  {t.state:<8} {t.rule:<24} {t.severity:<8}"
+    return f"{head} known {known_text(t)}{value}  {t.summary or t.reason}"
 
 
 

@@ -183,7 +183,8 @@ def _in_range(d: Difference, since: str | None, until: str | None) -> bool:
 
 # ---- rendering ----
 
-def _known(t: AlertTransition) -> str:
+def known_text(t: AlertTransition) -> str:
+    """When a transition was known (its engine time), in New York time to the minute."""
     return parse_utc(t.evaluated_at).astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M ET")
 
 
@@ -193,10 +194,10 @@ def difference_line(d: Difference) -> str:
     a, b = d.base, d.other
     if a is not None and b is not None:
         when = a.date if a.date == b.date else f"{a.date} -> {b.date} ({d.shift:+d}bd)"
-        known = _known(a) if a.evaluated_at == b.evaluated_at else f"{_known(a)} -> {_known(b)}"
+        known = known_text(a) if a.evaluated_at == b.evaluated_at else f"{known_text(a)} -> {known_text(b)}"
         return f"{head} {when}  known {known}  value {a.value} -> {b.value}"
     t = d.base or d.other
-    return f"{head} {t.date}  known {_known(t)}  value {t.value}  {t.summary or t.reason}"
+    return f"{head} {t.date}  known {known_text(t)}  value {t.value}  {t.summary or t.reason}"
 
 
 def summary_line(s: RuleSummary) -> str:
