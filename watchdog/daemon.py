@@ -71,7 +71,6 @@ class Health:
     ready: bool = False
     reason: str = "starting: folding the event log"
     last_evaluation: datetime | None = None
-    writer_alive_at: datetime | None = None
     deadman_tripped: bool = False
     # source name -> when its last poll ended without a source-failed event (UTC text): a poll
     # that brings nothing new records nothing, yet shows the source works again (/readyz)
@@ -394,7 +393,8 @@ class Daemon:
             m.store_writable.set(0)
         if self.health.deadman_tripped:
             await self._deadman_cleared(moment)
-        self.systemd.notify(STATUS=self.status_line())
+        if self.systemd.enabled:                     # status_line reads the store's head
+            self.systemd.notify(STATUS=self.status_line())
 
     def status_line(self) -> str:
         last = self.health.last_evaluation
@@ -518,7 +518,6 @@ class Daemon:
             return False
         except Exception:                            # an answer, even an error, is progress
             pass
-        self.health.writer_alive_at = self.now()
         return True
 
     async def _deadman(self) -> None:
