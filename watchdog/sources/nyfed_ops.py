@@ -57,7 +57,7 @@ from watchdog.redact import redact_url
 from watchdog.series import nominal_publication, spec
 from watchdog.sources.base import Sleep, cap_published, failure_event, fetch
 from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, failures_of,
-                                      json_kind, load_json, number, parse_day)
+                                      json_field, json_kind, load_json, number, parse_day)
 from watchdog.timefmt import NEW_YORK, parse_duration, utc_text
 
 log = logging.getLogger(__name__)
@@ -125,13 +125,7 @@ def parse_operations(body: bytes, *, fetched_at: datetime | None, source_url: st
 
 
 def _operation_rows(body: bytes) -> list[Any]:
-    data = load_json(body)
-    if not isinstance(data, dict):
-        raise BodyError(f"expected a JSON object with 'repo', got a JSON {json_kind(data)}")
-    if "repo" not in data:
-        found = ", ".join(repr(k) for k in list(data)[:10]) or "none"
-        raise BodyError(f"no 'repo' field in the JSON object (top-level fields: {found})")
-    repo = data["repo"]
+    repo = json_field(load_json(body), "repo")
     if not isinstance(repo, dict):
         raise BodyError(f"'repo' is a JSON {json_kind(repo)}, expected an object with 'operations'")
     return array_field(repo, "operations")

@@ -73,15 +73,20 @@ def json_kind(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def array_field(data: Any, name: str) -> list[Any]:
-    """The array under ``name`` of a JSON object, or a BodyError saying exactly what is there
+def json_field(data: Any, name: str) -> Any:
+    """The value under ``name`` of a JSON object, or a BodyError saying exactly what is there
     instead (a renamed field lists the fields that are present)."""
     if not isinstance(data, dict):
         raise BodyError(f"expected a JSON object with {name!r}, got a JSON {json_kind(data)}")
     if name not in data:
         found = ", ".join(repr(k) for k in list(data)[:10]) or "none"
         raise BodyError(f"no {name!r} field in the JSON object (top-level fields: {found})")
-    rows = data[name]
+    return data[name]
+
+
+def array_field(data: Any, name: str) -> list[Any]:
+    """The array under ``name`` of a JSON object, or a BodyError (see ``json_field``)."""
+    rows = json_field(data, name)
     if not isinstance(rows, list):
         raise BodyError(f"{name!r} is a JSON {json_kind(rows)}, expected an array")
     return rows
