@@ -57,7 +57,6 @@ SPREADS = (("sofr-iorb", "SOFR − IORB", "sofr", "iorb"),
 # primary source they stand for (watchdog.sources.nyfed_ops NAME/SOURCE, speeches SPEECH_SOURCE).
 FACT_SOURCE = {"nyfed-operations": "nyfed", "speeches": "fed-speeches"}
 
-DAEMON = web.AppKey("daemon", object)
 STATE = web.AppKey("state", object)
 
 
@@ -76,7 +75,6 @@ class HttpSettings:
 class LogView:
     """An incremental fold of the log for the page: recent alerts, the last alert per rule, the
     last failure and last fact per source, permanent failures and sends per receiver, silences."""
-    cursor: int = 0
     head: tuple[int, str] = (0, "")
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
     last_alert: dict[str, dict] = field(default_factory=dict)
@@ -89,7 +87,7 @@ class LogView:
 
     def apply(self, event: Any) -> None:
         t, p = event.type, event.payload
-        self.cursor, self.head = event.seq, (event.seq, event.hash)
+        self.head = (event.seq, event.hash)
         if t in ALERT_TYPES:
             row = alert_row(event)
             self.recent.append(row)
@@ -106,6 +104,10 @@ class LogView:
             self.silences = fold_silences([event], self.silences)
         elif t == DAEMON_STARTED:
             self.started_at = event.recorded_at
+
+    @property
+    def cursor(self) -> int:
+        return self.head[0]
 
 
 def alert_row(event: Any) -> dict:
@@ -219,9 +221,11 @@ def series_snapshot(data: Any, points: int) -> dict:
     return out
 
 
+_CATALOGUE = {name: i for i, name in enumerate(SERIES)}
+
+
 def _catalogue_order(name: str) -> tuple[int, str]:
-    names = list(SERIES)
-    return (names.index(name) if name in names else len(names), name)
+    return (_CATALOGUE.get(name, len(_CATALOGUE)), name)
 
 
 def spreads_snapshot(data: Any, points: int) -> dict:
@@ -417,7 +421,6 @@ def build_app(daemon: Any, settings: HttpSettings | None = None) -> web.Applicat
     """The HTTP app over a daemon (duck-typed: engine, store, writer, sources, ruleset, outbox,
     now, and metrics when present)."""
     app = web.Application()
-    app[DAEMON] = daemon
     app[STATE] = WebState(daemon, settings or HttpSettings())
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
