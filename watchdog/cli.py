@@ -119,11 +119,11 @@ async def _run(daemon, once: bool, exit_when_idle: bool, pause: float) -> None:
         while True:
             report = await daemon.cycle()
             _report(report)
-            if exit_when_idle and report.facts == 0 and not daemon.outbox.owed():
+            if report.facts == 0 and not daemon.outbox.owed():
                 break
             await asyncio.sleep(pause)
     finally:
-        await daemon.stop("exit-when-idle" if exit_when_idle else "stopped")
+        await daemon.stop("exit-when-idle")
 
 
 def _report(r) -> None:
@@ -371,7 +371,6 @@ def backfill(config_path, db, source_name, since):
     time; a running daemon sees it late and records, but does not notify, old transitions.
     Existing facts are not duplicated; changed values become revisions.
     """
-    import os
     config = app.resolve_config(config_path)
     source = app.source_named(config, source_name, os.environ)
     store = app.open_store(db or config.store.path)
@@ -533,7 +532,6 @@ def outbox_(db, as_json):
     not_before), queued (behind an earlier flush of its group, which goes first). Routing and
     grouping are the config the daemon last recorded (config-loaded).
     """
-    import json as jsonlib
     from watchdog.config import Config
     from watchdog.events import CONFIG_LOADED
     from watchdog.outbox import Outbox
@@ -553,7 +551,7 @@ def outbox_(db, as_json):
     rows = box.pending(utc_text(app.system_now()))
     for row in rows:
         if as_json:
-            click.echo(jsonlib.dumps(row, sort_keys=True))
+            click.echo(json.dumps(row, sort_keys=True))
             continue
         wait = f" until {row['not_before']}" if row["state"] == "backoff" else ""
         click.echo(f"{row['receiver']:<10} {row['state']:<8}{wait}  flush {row['flush']} of {row['group']}  "
