@@ -101,6 +101,15 @@ async def daemon_for(small_log, tmp_path):
 JAN_2 = datetime(2026, 1, 2, 15, 0, tzinfo=timezone.utc)      # after SOFR for 12-31 was published
 
 
+async def sofr_stub_config(aiohttp_server, sofr_search) -> Config:
+    """A config whose only source is a NY Fed stand-in answering SOFR searches with ``sofr_search``."""
+    app = web.Application()
+    app.router.add_get("/api/rates/secured/sofr/search.json", sofr_search)
+    server = await aiohttp_server(app)
+    return Config(sources=SourcesConfig(nyfed=NyFedConfig(
+        base_url=str(server.make_url("")).rstrip("/"), rates=["sofr"], retries=0, timeout="5s")))
+
+
 async def test_api_series_gives_latest_values_and_history_as_decimal_strings(daemon_for, aiohttp_client):
     client = await aiohttp_client(build_app(await daemon_for(JAN_2)))
     resp = await client.get("/api/series?points=5")
@@ -176,11 +185,7 @@ async def test_readyz_names_a_failing_source_until_it_records_a_fact_again(daemo
         day = request.query["endDate"]                            # a value for the last day asked
         return web.Response(text='{"refRates": [{"effectiveDate": "%s", "type": "SOFR", '
                                  '"percentRate": 3.65}]}' % day, content_type="application/json")
-    app = web.Application()
-    app.router.add_get("/api/rates/secured/sofr/search.json", sofr_search)
-    server = await aiohttp_server(app)
-    config = Config(sources=SourcesConfig(nyfed=NyFedConfig(
-        base_url=str(server.make_url("")).rstrip("/"), rates=["sofr"], retries=0, timeout="5s")))
+    config = await sofr_stub_config(aiohttp_server, sofr_search)
     daemon = await daemon_for(datetime.now(timezone.utc), config)
     client = await aiohttp_client(build_app(daemon))
     await daemon.cycle()                                           # the real poll: a source-failed event
@@ -202,11 +207,7 @@ async def test_readyz_clears_a_failing_source_after_a_clean_poll_with_nothing_ne
             return web.Response(status=500, text="maintenance")
         return web.Response(text='{"refRates": [{"effectiveDate": "2025-12-31", "type": "SOFR", '
                                  '"percentRate": 3.87}]}', content_type="application/json")
-    app = web.Application()
-    app.router.add_get("/api/rates/secured/sofr/search.json", sofr_search)
-    server = await aiohttp_server(app)
-    config = Config(sources=SourcesConfig(nyfed=NyFedConfig(
-        base_url=str(server.make_url("")).rstrip("/"), rates=["sofr"], retries=0, timeout="5s")))
+    config = await sofr_stub_config(aiohttp_server, sofr_search)
     daemon = await daemon_for(datetime.now(timezone.utc), config)
     client = await aiohttp_client(build_app(daemon))
     await daemon.cycle()                                           # the value: recorded
@@ -269,11 +270,7 @@ async def test_healthz_fails_while_the_writer_is_stuck_and_recovers(daemon_for, 
 
 
 async def test_metrics_page_is_prometheus_text_with_head_and_readiness(daemon_for, aiohttp_client):
-    from watchdog.metrics import Metrics
     daemon = await daemon_for(JAN_2)
-    if getattr(daemon, "metrics", None) is None:                  # until the daemon builds its own
-        daemon.metrics = Metrics()
-    daemon.metrics.head_seq.set(daemon.store.head()[0])
     client = await aiohttp_client(build_app(daemon))
     resp = await client.get("/metrics")
     assert resp.status == 200
