@@ -94,7 +94,7 @@ from watchdog.events import NewEvent, Observation, Speech, content_hash, new_obs
 from watchdog.numbers import is_missing, norm, scale, to_decimal
 from watchdog.redact import redact_url
 from watchdog.series import SERIES, nominal_publication
-from watchdog.timefmt import NEW_YORK, new_york, utc_text
+from watchdog.timefmt import end_of_day_new_york, new_york, utc_text
 
 __all__ = [
     "COMPANION_FILES", "HISTORY_FILES", "KINDS", "REFERENCE_FILES", "HistoryParser", "infer_kind",
@@ -536,7 +536,7 @@ class _Snapshot:
     @property
     def instant(self) -> datetime:
         """The end of the commit date in New York: by then this vintage certainly existed."""
-        return _end_of_day_new_york(self.committed_on)
+        return end_of_day_new_york(self.committed_on)
 
 
 # SHA-256 of the exact bytes -> the snapshot they come from. A file not listed here cannot be
@@ -548,10 +548,6 @@ _CURRENT_VINTAGES: dict[str, _Snapshot] = {
         _Snapshot("sivamsapingali/Codex_Macro-Monitor", "8d636dd589646aa850fbf7f75bcafa51542aab4f",
                   date(2026, 1, 2)),
 }
-
-
-def _end_of_day_new_york(day: date) -> datetime:
-    return datetime.combine(day, time(23, 59, 59, 999999), NEW_YORK)
 
 
 def _snapshot_of(path: Path, display: str) -> _Snapshot:
@@ -773,7 +769,7 @@ def _speech_events(path: Path, rel: str, display: str, *, institution: str) -> I
     parsed.reverse()                          # the files are newest first
     parsed.sort(key=lambda item: item[0])     # stable: ties keep the reversed file order
     for day, speech in parsed:
-        yield new_speech(speech, utc_text(_end_of_day_new_york(day)))
+        yield new_speech(speech, utc_text(end_of_day_new_york(day)))
 
 
 # --------------------------------------------------------------------------------------------

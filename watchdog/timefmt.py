@@ -36,8 +36,7 @@ def parse_user_time(text: str) -> datetime:
     """
     text = text.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        day = date.fromisoformat(text)
-        return datetime.combine(day, time(23, 59, 59, 999999), NEW_YORK).astimezone(UTC)
+        return end_of_day_new_york(date.fromisoformat(text))
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -50,6 +49,12 @@ def parse_user_time(text: str) -> datetime:
 def new_york(day: date, hour: int, minute: int = 0) -> datetime:
     """The instant ``day hour:minute`` in New York, as an aware UTC datetime."""
     return datetime.combine(day, time(hour, minute), NEW_YORK).astimezone(UTC)
+
+
+def end_of_day_new_york(day: date) -> datetime:
+    """The last instant of ``day`` in New York (23:59:59.999999), as an aware UTC datetime: a
+    fact known only by its date is never shown before it can have been public."""
+    return datetime.combine(day, time(23, 59, 59, 999999), NEW_YORK).astimezone(UTC)
 
 
 def parse_duration(text: str) -> timedelta:

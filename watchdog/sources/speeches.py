@@ -20,7 +20,7 @@ import re
 import xml.sax
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -33,7 +33,7 @@ from watchdog.config import SpeechesConfig
 from watchdog.events import SOURCE_FAILED, NewEvent, Speech, content_hash, new_speech
 from watchdog.redact import redact_url
 from watchdog.sources.base import cap_published, failure_event, fetch
-from watchdog.timefmt import NEW_YORK, parse_duration
+from watchdog.timefmt import NEW_YORK, end_of_day_new_york, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -759,8 +759,7 @@ class SpeechesSource:
                          got.url, page.text, page.position, {"index": index_url})
         # Without a stated time, the end of the stated New York day: never earlier than the
         # truth, so a replay cannot see the speech before it was public.
-        nominal = page.published or datetime.combine(
-            page.date, time(23, 59, 59, 999999), NEW_YORK).astimezone(timezone.utc)
+        nominal = page.published or end_of_day_new_york(page.date)
         return [new_speech(speech, cap_published(nominal, fetched_at))]
 
 
