@@ -33,7 +33,7 @@ Definitions (README "Backtests and sweeps" says the same in prose):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from statistics import median
@@ -146,8 +146,7 @@ def alerts_of(transitions: Iterable[AlertTransition]) -> tuple[Alert, ...]:
 
 
 def _resolve(alert: Alert, at: str) -> Alert:
-    return Alert(rule=alert.rule, severity=alert.severity, date=alert.date, known_at=alert.known_at,
-                 known_day=alert.known_day, value=alert.value, resolved_at=at, resolved_day=known_day(at))
+    return replace(alert, resolved_at=at, resolved_day=known_day(at))
 
 
 def backtest(transitions: Iterable[AlertTransition], episodes: EpisodeSet,
