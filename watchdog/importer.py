@@ -573,12 +573,11 @@ def _first_release_companion(path: Path, name: str) -> Path | None:
 
 
 def _current_vintage_events(path: Path, rel: str, display: str, *, series: str, fred_id: str,
-                            raw_unit: str, first_release: str | None = None,
-                            snapshot: _Snapshot | None = None) -> Iterator[NewEvent]:
+                            raw_unit: str, first_release: str | None = None) -> Iterator[NewEvent]:
     """A current-vintage FRED CSV, every value published at the snapshot instant (honest but
     late). With ``first_release`` (the ALFRED payload's file name) present beside the file or in
     ``../fred/``, the dates it has a first print for are left out entirely."""
-    snapshot = snapshot or _snapshot_of(path, display)
+    snapshot = _snapshot_of(path, display)
     skip: frozenset[date] = frozenset()
     companion = _first_release_companion(path, first_release) if first_release else None
     if companion is not None:
