@@ -130,10 +130,7 @@ class _TomlSchema(GenerateJsonSchema):
 
 def rule_tables() -> dict[str, type[BaseModel]]:
     """Top-level table name -> model, as the loader reads them."""
-    tables = getattr(rules, "_TABLES", None)
-    if not tables:
-        tables = {"rule": rules.Rule, "keyword_rule": rules.KeywordRule}
-    return dict(tables)
+    return dict(rules._TABLES)
 
 
 def rules_json_schema() -> dict[str, Any]:
@@ -187,21 +184,18 @@ def _describe(schema: dict[str, Any], table: str, model: type[BaseModel] | None)
 
 
 def _summary_description(model: type[BaseModel]) -> str:
-    names = sorted(getattr(model, "PLACEHOLDERS", ()) or ())
-    text = _SHARED["summary"]
-    if names:
-        text += " Placeholders: " + ", ".join(f"{{{{ {n} }}}}" for n in names)
-        if getattr(model, "KIND", "") == "threshold":
-            text += ", and the expression's inputs (e.g. {{ sofr }}, {{ sofr.p99 }})"
-        text += "."
-    return text
+    names = sorted(model.PLACEHOLDERS)
+    text = _SHARED["summary"] + " Placeholders: " + ", ".join(f"{{{{ {n} }}}}" for n in names)
+    if model.KIND == "threshold":
+        text += ", and the expression's inputs (e.g. {{ sofr }}, {{ sofr.p99 }})"
+    return text + "."
 
 
 def _constrain(schema: dict[str, Any], model: str) -> None:
     """Add what a schema can say beyond pydantic's types (the loader's own checks)."""
     props = schema.get("properties", {})
-    terms = list(getattr(rules, "TERMS", ()) or ())
-    series = sorted(getattr(rules, "SERIES", {}) or {})
+    terms = list(rules.TERMS)
+    series = sorted(rules.SERIES)
 
     def add(name: str, **keywords: Any) -> None:
         if name in props:
@@ -223,16 +217,15 @@ def _constrain(schema: dict[str, Any], model: str) -> None:
         items(name, pattern=_NOT_BLANK)
     for name in ("all", "any", "of"):
         items(name, pattern=_KEBAB)
-    if terms:
-        for name in ("skip_on", "only_on"):
-            items(name, enum=terms)
-        for name in ("above_on", "below_on"):
-            if name in props:
-                props[name]["propertyNames"] = {"enum": terms}
-    if series and "series" in props:
+    for name in ("skip_on", "only_on"):
+        items(name, enum=terms)
+    for name in ("above_on", "below_on"):
+        if name in props:
+            props[name]["propertyNames"] = {"enum": terms}
+    if "series" in props:
         allowed = series
-        if model == "StalenessRule" and hasattr(rules, "SERIES"):
-            allowed = [s for s in series if getattr(rules.SERIES[s], "join", "") == "market"]
+        if model == "StalenessRule":
+            allowed = [s for s in series if rules.SERIES[s].join == "market"]
         props["series"]["enum"] = allowed
 
     if model == "Rule":
