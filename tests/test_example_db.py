@@ -79,10 +79,8 @@ def test_example_log_holds_every_imported_series_and_the_speeches(conn):
         "observation-recorded", "speech-recorded"}
 
 
-def test_example_log_has_obfr_from_the_nyfed_export():
-    conn = sqlite3.connect(f"file:{EXAMPLE}?mode=ro", uri=True)
+def test_example_log_has_obfr_from_the_nyfed_export(conn):
     row = conn.execute("SELECT json_extract(payload, '$.value'), json_extract(payload, '$.attributes.p99'), "
                        "published_at FROM events WHERE key = 'obs/obfr/2026-08-03'").fetchone()
     count = conn.execute("SELECT count(*) FROM events WHERE key LIKE 'obs/obfr/%'").fetchone()[0]
-    conn.close()
     assert row == ("3.63", "3.69", "2026-08-04T13:00:00.000000Z") and count == 148
