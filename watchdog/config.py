@@ -170,12 +170,16 @@ def _problem(message: str) -> PydanticCustomError:
     return PydanticCustomError("routing_field", "{msg}", {"msg": message})
 
 
+def _check_label_name(name: str) -> None:
+    if not _LABEL_NAME.match(name):
+        raise _problem(f"label name {name!r} must be letters, digits and underscores")
+
+
 def check_matchers(value: dict[str, str], regex: bool = False) -> dict[str, str]:
     """Label matchers: ``rule`` (the rule id), ``severity`` or any rule label. Exact values, or
     Python regular expressions matched against the whole value (``match_re``)."""
     for name, wanted in value.items():
-        if not _LABEL_NAME.match(name):
-            raise _problem(f"label name {name!r} must be letters, digits and underscores")
+        _check_label_name(name)
         if regex:
             try:
                 re.compile(wanted)
@@ -270,8 +274,7 @@ class InhibitRule(_Routing):
     @classmethod
     def _equal(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not _LABEL_NAME.match(name):
-                raise _problem(f"label name {name!r} must be letters, digits and underscores")
+            _check_label_name(name)
         return value
 
     @model_validator(mode="after")
