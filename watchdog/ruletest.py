@@ -75,7 +75,7 @@ import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as clock_time
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -88,7 +88,7 @@ from watchdog.numbers import norm
 from watchdog.rules import RuleSet, load_rules
 from watchdog.series import SERIES, attribute_names, nominal_publication_text
 from watchdog.store import MemoryEventStore, iter_published
-from watchdog.timefmt import NEW_YORK, parse_utc, utc_text
+from watchdog.timefmt import end_of_day_new_york, parse_utc, utc_text
 
 FILE_CASE = "(file)"  # the name of the result that reports a problem of a whole file
 
@@ -443,8 +443,7 @@ def _speech_event(item: dict[str, Any]) -> NewEvent:
     speech = Speech(**texts, date=day, text=text, source="rule-test",
                     content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest())
     # As the history importer does: the end of the speech date in New York, never early.
-    end_of_day = datetime.combine(date.fromisoformat(day), clock_time(23, 59, 59, 999999), NEW_YORK)
-    return new_speech(speech, utc_text(end_of_day))
+    return new_speech(speech, utc_text(end_of_day_new_york(date.fromisoformat(day))))
 
 
 def _parse_expect(item: dict[str, Any], at, path: tomlpos.Path) -> _Expect:
