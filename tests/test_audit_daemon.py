@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 
 from aiohttp import web
 
-from test_daemon import FakeFed, recent_business_days, watchdog
-from test_production import count, rows, serving_config, start_daemon, stop, until
+from test_daemon import FakeFed, count, recent_business_days, watchdog
+from test_production import rows, serving_config, start_daemon, stop, until
 
 ROUTES = '''
 [receivers.desk]
@@ -53,10 +54,9 @@ class LimitedSlack:
         return web.Response(text="ok")
 
 
-async def test_audit_re_derives_a_daemon_run_with_slack_429s_a_silence_and_a_reload(aiohttp_server, tmp_path, monkeypatch):
+async def test_audit_re_derives_a_daemon_run_with_slack_429s_a_silence_and_a_reload(aiohttp_server, tmp_path):
     fed, slack = FakeFed(), LimitedSlack()
     fed_server, slack_server = await aiohttp_server(fed.app()), await aiohttp_server(slack.app())
-    monkeypatch.setenv("SLACK_DESK", str(slack_server.make_url("/services/T0/B0/desk")))
     config = serving_config(tmp_path, str(fed_server.make_url("")).rstrip("/"))
     base = config.read_text()
     config.write_text(base.replace("[receivers.screen]", ROUTES + "[receivers.screen]", 1))
@@ -74,7 +74,7 @@ async def test_audit_re_derives_a_daemon_run_with_slack_429s_a_silence_and_a_rel
         (tmp_path / "rules" / "level.toml").write_text(EXTRA_RULE)
         config.write_text(config.read_text().replace('match = { rule = "sofr-over-iorb" }',
                                                      'match = { severity = "warning" }'))
-        proc.send_signal(__import__("signal").SIGHUP)
+        proc.send_signal(signal.SIGHUP)
         await until(lambda: count(db, "config-loaded") == 2, 20, "the reloaded config")
         # Slack's 429s held a cycle past the next poll's instant: polling must go on (a poll job
         # re-armed from inside its own run was once skipped by APScheduler, and never ran again)

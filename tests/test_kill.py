@@ -8,23 +8,16 @@ import asyncio
 import os
 import random
 import signal
-import time
 
 import pytest
 
 from killharness import FakeSlack, Publisher, daemon_env, figures, run_args, settled, write_config
+from test_production import until
 
 
 async def _spawn(config, env):
     return await asyncio.create_subprocess_exec(*run_args(config), env=env, stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.PIPE)
-
-
-async def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("mode", ["webhook", "bot"])
@@ -48,7 +41,7 @@ async def test_sigkill_mid_run_then_restart_loses_no_fact_and_no_alert(aiohttp_s
         fed.publish_days(2)                                   # ... and while it is down
     proc = await _spawn(config, env)
     try:
-        await _wait_for(lambda: settled(db, fed, slack), 45, "every fact recorded and every flush sent")
+        await until(lambda: settled(db, fed, slack), 45, "every fact recorded and every flush sent")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 30)

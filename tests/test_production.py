@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_daemon import CANARY, FakeFed, recent_business_days, watchdog, write_config
+from test_daemon import CANARY, FakeFed, count, recent_business_days, watchdog, write_config
 from watchdog.sdnotify import Notifier
 
 GOOD_RULE = '''
@@ -101,11 +101,6 @@ def rows(db: Path, sql: str, *args) -> list[tuple]:
         return []
     finally:
         conn.close()
-
-
-def count(db: Path, kind: str) -> int:
-    found = rows(db, "SELECT count(*) FROM events WHERE type = ?", kind)
-    return found[0][0] if found else 0
 
 
 async def until(predicate, timeout: float = 20.0, what: str = "") -> None:
@@ -224,7 +219,6 @@ async def test_sighup_refuses_a_broken_rule_file_keeps_running_then_applies_a_go
         (tmp_path / "rules" / "broken.toml").write_text(BROKEN_RULE)
         proc.send_signal(signal.SIGHUP)
         await until(lambda: count(db, "reload-refused") == 1, what="reload-refused")
-        fed.sofr[days[2]] = "4.25"
         await asyncio.sleep(1.5)
         assert proc.returncode is None                    # still running, on the old rules
         (tmp_path / "rules" / "broken.toml").unlink()
