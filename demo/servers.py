@@ -19,10 +19,11 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 from pathlib import Path
 
 from aiohttp import web
+
+from watchdog.timefmt import NEW_YORK, end_of_day_new_york, parse_utc, utc_text
 
 # canonical series -> (NY Fed path group, API type) for the reference rates served
 NYFED_RATES = {"sofr": ("secured", "SOFR"), "tgcr": ("secured", "TGCR"), "bgcr": ("secured", "BGCR"),
@@ -34,7 +35,6 @@ FRED_SERIES = {"WRESBAL": "reserves", "RRPONTSYD": "onrrp"}
 FISCALDATA_PATH = "/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance"
 SERVED = tuple(NYFED_RATES) + tuple(FRED_SERIES.values()) + ("tga",)
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,7 @@ class PublicationClock:
 
 
 def _end_of_new_york_day(utc: str) -> str:
-    day = datetime.strptime(utc, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).astimezone(NEW_YORK).date()
-    end = datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=NEW_YORK)
-    return end.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_text(end_of_day_new_york(parse_utc(utc).astimezone(NEW_YORK).date()))
 
 
 class FakeSources:
