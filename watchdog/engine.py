@@ -39,7 +39,7 @@ from watchdog.numbers import norm
 from watchdog.rules import (
     CompositeRule, Rule, RuleSet, StalenessRule, render_summary, ruleset_from_canonical,
 )
-from watchdog.calendar import next_business_day
+from watchdog.calendar import business_days_between, next_business_day
 from watchdog.series import SERIES, nominal_publication
 from watchdog.staleness import expected_date
 from watchdog.timefmt import parse_utc, utc_text
@@ -455,13 +455,8 @@ class Engine:
         compiled = self.rules.get(rule_id)
         if compiled is None or not compiled.drivers:
             return []
-        dates: set[str] = set()
-        for series in compiled.drivers:
-            known = self.data.dates.get(series, [])
-            end = bisect.bisect_right(known, date)
-            dates.update(known[max(0, end - n):end])
-        values = [v for d in sorted(dates)[-n:] if (v := self._value(compiled, d)) is not None]
-        return values[-n:]
+        dates = compiled.context.history(date, n)
+        return [v for d in dates if (v := self._value(compiled, d)) is not None]
 
     # ---- deadlines (staleness) ----
     def next_deadline(self) -> str | None:
@@ -849,7 +844,6 @@ def replay_events(engine: Engine, events: Iterable[Any], until: str | None = Non
 
 
 def _business_days_late(series: str, latest: str, expected: str) -> int:
-    from watchdog.calendar import business_days_between
     return business_days_between(SERIES[series].calendar, Date.fromisoformat(latest), Date.fromisoformat(expected))
 
 
