@@ -377,7 +377,7 @@ class Engine:
                 continue
             evaluated = self._evaluate(compiled, date)
             if evaluated is not None:
-                threshold = compiled.rule.threshold_on(terms)
+                threshold = compiled.threshold_on(terms)
                 state = self._step(compiled, state, date, evaluated[0], threshold)[0]
         return state
 
@@ -515,18 +515,13 @@ class Engine:
         expected date is the business day after the previous one (its value fell due then:
         publication times increase with the date), so no search."""
         cached = self._expected.get(rule.id)
-        if cached is not None:
-            if cached[0] <= now < cached[1]:
-                return cached
-            calendar = SERIES[rule.series].calendar
-            if now == cached[1]:
-                day = cached[4]                   # the business day after the expected one
-            else:
-                day = expected_date(rule.series, parse_utc(now), self._grace[rule.id])
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached
+        if cached is not None and now == cached[1]:
+            day = cached[4]                       # the business day after the expected one
         else:
-            calendar = SERIES[rule.series].calendar
             day = expected_date(rule.series, parse_utc(now), self._grace[rule.id])
-        following = next_business_day(calendar, day)
+        following = next_business_day(SERIES[rule.series].calendar, day)
         until = nominal_publication(rule.series, following) + self._grace[rule.id]
         cached = self._expected[rule.id] = (now, utc_text(until), day.isoformat(), day, following)
         return cached
