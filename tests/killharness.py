@@ -35,6 +35,13 @@ FRED_ENV = "KILL_TEST_FRED_KEY"
 _ENTRY = re.compile(r"(FIRING|RESOLVED) (?:\(\w+\) )?([a-z0-9-]+) (\d{4}-\d{2}-\d{2})")
 
 
+def sofr_rows(sofr: dict[str, str]) -> list[dict]:
+    """The NY Fed's SOFR search rows for ``sofr`` (date -> percent), newest first."""
+    return [{"effectiveDate": d, "type": "SOFR", "percentRate": v, "percentPercentile1": v,
+             "percentPercentile25": v, "percentPercentile75": v, "percentPercentile99": v,
+             "volumeInBillions": 2000, "revisionIndicator": ""} for d, v in sorted(sofr.items(), reverse=True)]
+
+
 class Publisher:
     """NY Fed SOFR and FRED IORB from mutable state; ``publish_days`` adds business days whose
     SOFR alternates across the rule's thresholds, so every new day is an alert transition."""
@@ -60,10 +67,7 @@ class Publisher:
 
     async def _rates(self, request: web.Request) -> web.Response:
         self.requests += 1
-        rows = [{"effectiveDate": d, "type": "SOFR", "percentRate": v, "percentPercentile1": v,
-                 "percentPercentile25": v, "percentPercentile75": v, "percentPercentile99": v,
-                 "volumeInBillions": 2000, "revisionIndicator": ""} for d, v in sorted(self.sofr.items(), reverse=True)]
-        return web.json_response({"refRates": rows})
+        return web.json_response({"refRates": sofr_rows(self.sofr)})
 
     async def _fred(self, request: web.Request) -> web.Response:
         obs = [{"realtime_start": "2024-01-01", "realtime_end": "2024-01-01", "date": d, "value": v}

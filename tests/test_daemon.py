@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from killharness import sofr_rows
 from watchdog.calendar import previous_business_day
 from watchdog.timefmt import NEW_YORK
 
@@ -45,9 +46,7 @@ class FakeFed:
         return app
 
     async def rates(self, request: web.Request) -> web.Response:
-        rows = [{"effectiveDate": d, "type": "SOFR", "percentRate": v, "percentPercentile1": v,
-                 "percentPercentile25": v, "percentPercentile75": v, "percentPercentile99": v,
-                 "volumeInBillions": 2000, "revisionIndicator": ""} for d, v in sorted(self.sofr.items(), reverse=True)]
+        rows = sofr_rows(self.sofr)
         if self.bad_row:
             rows.append({"effectiveDate": "2020-13-45", "type": "SOFR", "percentRate": "abc"})
         text = json.dumps({"refRates": rows})
