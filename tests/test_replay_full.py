@@ -121,16 +121,21 @@ def store_of(facts) -> MemoryEventStore:
     return store
 
 
-def copy_published_by(store, cut: str) -> MemoryEventStore:
-    """A copy of the log's rows without the facts published after ``cut`` (same types, keys,
-    payloads and times; seq renumbered, which replay does not read)."""
+def copy_where(store, keep) -> MemoryEventStore:
+    """A copy of the log's rows for which ``keep(row)`` holds (same types, keys, payloads and
+    times; seq renumbered, which replay does not read)."""
     clock = Clock()
     copy = MemoryEventStore(now=clock)
     for row in iter_events(store):
-        if row.published_at <= cut:
+        if keep(row):
             clock.at = parse_utc(row.recorded_at)
             copy.append([NewEvent(row.type, row.key, row.payload, row.published_at)])
     return copy
+
+
+def copy_published_by(store, cut: str) -> MemoryEventStore:
+    """A copy of the log's rows without the facts published after ``cut``."""
+    return copy_where(store, lambda row: row.published_at <= cut)
 
 
 def lines(transitions) -> list[str]:
@@ -151,13 +156,7 @@ def test_as_of_is_the_replay_of_a_copy_cut_at_that_instant(log):
 def copy_known_by(store, cut: str) -> MemoryEventStore:
     """A copy of the log as it stood at ``cut``: the rows recorded by then (the issue's "what was
     published and recorded by T"), facts among them published by then."""
-    clock = Clock()
-    copy = MemoryEventStore(now=clock)
-    for row in iter_events(store):
-        if row.recorded_at <= cut and row.published_at <= cut:
-            clock.at = parse_utc(row.recorded_at)
-            copy.append([NewEvent(row.type, row.key, row.payload, row.published_at)])
-    return copy
+    return copy_where(store, lambda row: row.recorded_at <= cut and row.published_at <= cut)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
