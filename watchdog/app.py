@@ -108,6 +108,7 @@ def build_daemon(config: Config, *, db: str | None = None, rule_paths: list[str]
                  config_path: str | None = None, http: bool = True) -> Daemon:
     """The daemon over ``config``. ``config_path`` is what SIGHUP re-reads (with the same
     ``db``/``rule_paths`` overrides); ``http=False`` keeps ``serve`` off the network."""
+    env = os.environ if env is None else env     # one reading, as reload_files has: {} means empty
     paths = list(rule_paths or config.rules.paths)
     ruleset: RuleSet = load_rules(paths)
     store = open_store(db or config.store.path, now=now)
@@ -115,7 +116,7 @@ def build_daemon(config: Config, *, db: str | None = None, rule_paths: list[str]
 
     def recent(alert: dict) -> list:       # the Slack sparkline: the rule's recent values
         return engine.recent_values(alert.get("rule", ""), alert.get("date", ""))
-    return Daemon(store=store, writer=AsyncWriter(store), sources=build_sources(config, env or os.environ),
+    return Daemon(store=store, writer=AsyncWriter(store), sources=build_sources(config, env),
                   ruleset=ruleset, rule_paths=paths, config_payload=config_payload(config),
                   notifiers=build_notifiers(config, env, recent_values=recent), config=config, now=now,
                   catchup_horizon=parse_duration(config.daemon.catchup_horizon), engine=engine,
