@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from watchdog.calendar import is_business_day, next_business_day, previous_business_day
+from watchdog.calendar import business_day_on_or_before, next_business_day, previous_business_day
 from watchdog.series import SERIES, nominal_publication
 from watchdog.timefmt import NEW_YORK
 
@@ -17,9 +17,7 @@ from watchdog.timefmt import NEW_YORK
 def expected_date(series: str, now: datetime, grace: timedelta) -> date:
     """The newest business day whose value is due (published + grace) at ``now``."""
     calendar = SERIES[series].calendar
-    day = now.astimezone(NEW_YORK).date()
-    if not is_business_day(calendar, day):
-        day = previous_business_day(calendar, day)
+    day = business_day_on_or_before(calendar, now.astimezone(NEW_YORK).date())
     # Publication is at most a few business days after the date (weekly/monthly series are not
     # market series), so a short walk back always ends.
     while nominal_publication(series, day) + grace > now:
