@@ -756,20 +756,25 @@ def parse_rules(text: str, filename: str = "<rules>") -> RuleSet:
     return RuleSet.of(rule for rule, _ in loaded)
 
 
+def toml_files(folder: str) -> list[str]:
+    """The ``*.toml`` files directly in ``folder``, sorted by name. Dotfiles are editor droppings
+    (emacs' .#x.toml); sub-folders are not read (they hold rule tests)."""
+    names = sorted(name for name in os.listdir(folder) if name.endswith(".toml")
+                   and not name.startswith(".") and os.path.isfile(os.path.join(folder, name)))
+    return [os.path.join(folder, name) for name in names]
+
+
 def _expand(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[str]]:
     """Files to read, in order, each once; and the paths that are not there."""
     files: list[str] = []
     problems: list[str] = []
     for path in map(os.fspath, paths):
         if os.path.isdir(path):
-            # Dotfiles are editor droppings (emacs' .#x.toml); sub-folders hold rule tests.
-            names = sorted(name for name in os.listdir(path) if name.endswith(".toml")
-                           and not name.startswith(".")
-                           and os.path.isfile(os.path.join(path, name)))
-            if not names:
+            found = toml_files(path)
+            if not found:
                 # An empty rules folder would make a daemon that never alerts: say so.
                 problems.append(f"{path}:1: no *.toml rule files in this folder")
-            files.extend(os.path.join(path, name) for name in names)
+            files.extend(found)
         elif os.path.isfile(path):
             files.append(path)
         else:

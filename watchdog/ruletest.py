@@ -85,7 +85,7 @@ from watchdog.errors import RuleError
 from watchdog.events import (FACT_TYPES, AlertTransition, NewEvent, Observation, Speech,
                              new_observation, new_speech)
 from watchdog.numbers import norm
-from watchdog.rules import RuleSet, load_rules
+from watchdog.rules import RuleSet, load_rules, toml_files
 from watchdog.series import SERIES, attribute_names, nominal_publication_text
 from watchdog.store import MemoryEventStore, iter_published
 from watchdog.timefmt import end_of_day_new_york, parse_utc, utc_text
@@ -238,11 +238,10 @@ def _expand(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str | No
     out: list[tuple[str, str | None]] = []
     for path in map(os.fspath, paths):
         if os.path.isdir(path):
-            names = sorted(n for n in os.listdir(path) if n.endswith(".toml")
-                           and not n.startswith(".") and os.path.isfile(os.path.join(path, n)))
-            if not names:
+            files = toml_files(path)
+            if not files:
                 out.append((path, f"{path}:1: no *.toml rule test files in this folder"))
-            out.extend((os.path.join(path, n), None) for n in names)
+            out.extend((file, None) for file in files)
         elif os.path.isfile(path):
             out.append((path, None))
         else:
