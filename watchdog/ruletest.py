@@ -581,11 +581,11 @@ def _run_case(file: str, case: _Case, ruleset: RuleSet) -> CaseResult:
 
 
 def _transitions(ruleset: RuleSet, events: list[NewEvent], as_of: str | None = None,
-                 ) -> tuple[list[AlertTransition], set[str] | None]:
+                 ) -> tuple[list[AlertTransition], set[str]]:
     """What ``watchdog replay [--as-of]`` would print for these facts, pending included: facts in
     (published_at, seq) order, engine time = published_at, deadlines (staleness) ticked before
     each fact and, at the end, up to ``as_of`` or the last publication. Also the ids of the rules
-    the engine evaluated at least once (None if the engine does not say)."""
+    the engine evaluated at least once."""
     engine = Engine(ruleset)
     out: list[AlertTransition] = []
     if events:
@@ -599,18 +599,13 @@ def _transitions(ruleset: RuleSet, events: list[NewEvent], as_of: str | None = N
     return sorted(out, key=lambda t: (t.evaluated_at, t.rule, t.date)), _evaluated(engine)
 
 
-def _evaluated(engine: Engine) -> set[str] | None:
-    states = getattr(engine, "states", None)
-    if not isinstance(states, dict):
-        return None
-    return {rule_id for rule_id, state in states.items() if getattr(state, "last_date", None)}
+def _evaluated(engine: Engine) -> set[str]:
+    return {rule_id for rule_id, state in engine.states.items() if state.last_date}
 
 
-def _vacuous(case: _Case, ruleset: RuleSet, evaluated: set[str] | None) -> list[str]:
+def _vacuous(case: _Case, ruleset: RuleSet, evaluated: set[str]) -> list[str]:
     """An ``expect_none`` about a threshold rule the engine never evaluated passes for the wrong
     reason (an input without a value on the driver's dates, a misspelt series): refuse it."""
-    if evaluated is None:
-        return []
     given = {e.payload["series"] for e in case.events if "series" in e.payload}
     problems = []
     for n in case.nones:
@@ -625,7 +620,7 @@ def _vacuous(case: _Case, ruleset: RuleSet, evaluated: set[str] | None) -> list[
                                 "but no rule was evaluated at all: give every input of a rule "
                                 "a value on the same dates")
         for rule in rules:
-            if getattr(rule, "KIND", "") == "threshold" and rule.id not in evaluated:
+            if rule.KIND == "threshold" and rule.id not in evaluated:
                 inputs = ", ".join(sorted(rule.compiled.names))  # type: ignore[union-attr]
                 problems.append(f"{n.where}: test {case.name!r}: expected {_describe_none(n)}, "
                                 f"but {rule.id} was never evaluated: give each of its inputs "
@@ -649,11 +644,11 @@ def _check_rule_names(case: _Case, ruleset: RuleSet) -> list[str]:
             problems.append(f"{e.rule_where}: test {case.name!r}: rule: unknown rule {e.rule!r}; "
                             f"the rule files define: {names}")
             continue
-        one_shot = getattr(rule, "KIND", "") in _ONE_SHOT_KINDS
+        one_shot = rule.KIND in _ONE_SHOT_KINDS
         if e.state is not None and one_shot != (e.state == "flagged"):
             allowed = "flagged" if one_shot else "pending, firing or resolved"
             problems.append(f"{e.where}: test {case.name!r}: state: {e.rule} is a "
-                            f"{getattr(rule, 'KIND', 'rule')} rule: its transitions are {allowed}, "
+                            f"{rule.KIND} rule: its transitions are {allowed}, "
                             f"not {e.state}")
     return problems
 
