@@ -14,7 +14,6 @@ import click
 def print_dry_run(transitions, config, lo: str | None, hi: str | None, as_json: bool) -> None:
     """--notify-dry-run: every notification the daemon's outbox would have sent, by instant
     (--since/--until select by the New York date of the send; grouping state uses all)."""
-    import json
     from watchdog.config import Config
     from watchdog.dryrun import dry_run
     from watchdog.notify.console import format_line
