@@ -191,10 +191,8 @@ class _Compiled:
         self.rule = rule
         self.names = sorted(rule.compiled.names)
         self.series = sorted({_base(n)[0] for n in self.names})
-        market = [s for s in self.series if SERIES[s].join == "market"]
-        self.drivers = frozenset(market or self.series)
-        # calendar terms are read on the calendar of the rule's first driver (SOFR: SIFMA)
-        self.calendar = SERIES[sorted(self.drivers)[0]].calendar
+        self.drivers = frozenset(rule.drivers)
+        self.calendar = rule.calendar          # calendar terms are read on it (SOFR: SIFMA)
         self.calendar_aware = bool(rule.skip_on or rule.only_on or rule.above_on or rule.below_on)
         self.only_on = bool(rule.only_on)
         # the only terms that decide anything for this rule (the full set is shown on alerts)

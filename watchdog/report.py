@@ -133,11 +133,9 @@ def indicator_points(rule: Rule, series: dict[str, list[tuple[Date, Decimal]]]) 
     """The rule's expression on every date it can be evaluated (a missing input or a short
     window leaves the date out, as in the engine)."""
     names = rule.compiled.names
-    bases = sorted({n.partition(".")[0] for n in names})
-    market = [s for s in bases if SERIES[s].join == "market"]
-    drivers = market or bases
-    text_series = {n: [(_as_date(d).isoformat(), v) for d, v in series.get(n, [])] for n in names | set(bases)}
-    ctx = _SeriesContext(text_series, drivers, SERIES[sorted(drivers)[0]].calendar)
+    bases = {n.partition(".")[0] for n in names}
+    text_series = {n: [(_as_date(d).isoformat(), v) for d, v in series.get(n, [])] for n in names | bases}
+    ctx = _SeriesContext(text_series, rule.drivers, rule.calendar)
     out = []
     for day in ctx.driver_dates:
         try:

@@ -103,9 +103,7 @@ def _calendar(rule) -> str:
     if isinstance(rule, (StalenessRule, RevisionRule)):
         return SERIES[rule.series].calendar
     if isinstance(rule, Rule):
-        series = sorted({name.partition(".")[0] for name in rule.compiled.names})
-        market = [s for s in series if SERIES[s].join == "market"]
-        return SERIES[(market or series)[0]].calendar
+        return rule.calendar
     return "sifma"
 
 

@@ -340,6 +340,20 @@ class Rule(_RuleBase):
         canonical text)."""
         return compile_expr(self.expr)
 
+    @cached_property    # frozen: derived once
+    def drivers(self) -> tuple[str, ...]:
+        """The series whose dates the rule is evaluated on, sorted: its market series, or all
+        its series when it reads none (a weekly ratio)."""
+        series = sorted({name.partition(".")[0] for name in self.compiled.names})
+        market = [s for s in series if SERIES[s].join == "market"]
+        return tuple(market or series)
+
+    @property
+    def calendar(self) -> str:
+        """The calendar its terms and business days are read on: its first driver's (SOFR:
+        SIFMA)."""
+        return SERIES[self.drivers[0]].calendar
+
     @property
     def threshold(self) -> Decimal:
         return self.above if self.above is not None else self.below  # type: ignore[return-value]
