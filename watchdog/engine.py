@@ -190,7 +190,7 @@ class _Compiled:
     def __init__(self, rule: Rule):
         self.rule = rule
         self.names = sorted(rule.compiled.names)
-        self.series = sorted({_base(n)[0] for n in self.names})
+        self.series = sorted(rule.input_series)
         self.drivers = frozenset(rule.drivers)
         self.calendar = rule.calendar          # calendar terms are read on it (SOFR: SIFMA)
         self.calendar_aware = bool(rule.skip_on or rule.only_on or rule.above_on or rule.below_on)

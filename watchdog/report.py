@@ -133,8 +133,8 @@ def indicator_points(rule: Rule, series: dict[str, list[tuple[Date, Decimal]]]) 
     """The rule's expression on every date it can be evaluated (a missing input or a short
     window leaves the date out, as in the engine)."""
     names = rule.compiled.names
-    bases = {n.partition(".")[0] for n in names}
-    text_series = {n: [(_as_date(d).isoformat(), v) for d, v in series.get(n, [])] for n in names | bases}
+    text_series = {n: [(_as_date(d).isoformat(), v) for d, v in series.get(n, [])]
+                   for n in names | rule.input_series}
     ctx = _SeriesContext(text_series, rule.drivers, rule.calendar)
     out = []
     for day in ctx.driver_dates:

@@ -341,10 +341,15 @@ class Rule(_RuleBase):
         return compile_expr(self.expr)
 
     @cached_property    # frozen: derived once
+    def input_series(self) -> frozenset[str]:
+        """The series its expression reads (``sofr`` for ``sofr.p99``)."""
+        return frozenset(name.partition(".")[0] for name in self.compiled.names)
+
+    @cached_property    # frozen: derived once
     def drivers(self) -> tuple[str, ...]:
         """The series whose dates the rule is evaluated on, sorted: its market series, or all
         its series when it reads none (a weekly ratio)."""
-        series = sorted({name.partition(".")[0] for name in self.compiled.names})
+        series = sorted(self.input_series)
         market = [s for s in series if SERIES[s].join == "market"]
         return tuple(market or series)
 

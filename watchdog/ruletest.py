@@ -613,7 +613,7 @@ def _vacuous(case: _Case, ruleset: RuleSet, evaluated: set[str]) -> list[str]:
             rules = [ruleset.by_id[n.rule]] if n.rule in ruleset.by_id else []
         else:
             # Any rule: check those the case gives every input series of.
-            rules = [r for r in ruleset.rules if _input_series(r) <= given]
+            rules = [r for r in ruleset.rules if r.input_series <= given]
             only_thresholds = len(ruleset.all_rules) == len(ruleset.rules)
             if not rules and not evaluated and ruleset.rules and only_thresholds:
                 problems.append(f"{n.where}: test {case.name!r}: expected {_describe_none(n)}, "
@@ -626,10 +626,6 @@ def _vacuous(case: _Case, ruleset: RuleSet, evaluated: set[str]) -> list[str]:
                                 f"but {rule.id} was never evaluated: give each of its inputs "
                                 f"({inputs}) a value on the same dates")
     return problems
-
-
-def _input_series(rule: Any) -> set[str]:
-    return {name.partition(".")[0] for name in rule.compiled.names}
 
 
 def _check_rule_names(case: _Case, ruleset: RuleSet) -> list[str]:

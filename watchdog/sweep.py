@@ -184,7 +184,7 @@ def _shortcut_exact(ruleset: RuleSet, affected: frozenset[str]) -> bool:
 
 def _reads(ruleset: RuleSet) -> tuple[frozenset[str], bool]:
     """The series an engine with ``ruleset`` reads, and whether it reads speeches."""
-    series = {name.partition(".")[0] for rule in ruleset.rules for name in rule.compiled.names}
+    series = {s for rule in ruleset.rules for s in rule.input_series}
     series |= {r.series for r in (*ruleset.staleness_rules, *ruleset.revision_rules)}
     return frozenset(series), bool(ruleset.keyword_rules)
 
