@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from statistics import median
 
@@ -219,14 +219,10 @@ def _alert_days(alerts: Iterable[Alert], calendar: str, span: tuple[date, date] 
     days: set[date] = set()
     for alert in alerts:
         start = max(alert.known_day, span[0])
-        stop = span[1] if alert.resolved_day is None else min(span[1], _day_before(alert.resolved_day))
+        stop = span[1] if alert.resolved_day is None else min(span[1], alert.resolved_day - timedelta(days=1))
         if start <= stop:
             days.update(business_days(calendar, start, stop))
     return len(days)
-
-
-def _day_before(day: date) -> date:
-    return date.fromordinal(day.toordinal() - 1)
 
 
 # ---- text tables (the CLI prints these; a report may build its own from the result) ----
