@@ -179,9 +179,8 @@ def sweep_output(store, ruleset, variants, episodes, as_json: bool) -> str:
     """One row (or JSON line) per variant: the swept rules (with the composites over them) and
     the whole set."""
     from watchdog.backtest import fmt_lead, fmt_ratio, score_json, scored_rules, table
-    from watchdog.sweep import affected_ids
-    swept = sorted({name.split(".", 1)[0] for name, _ in variants[0].settings})
-    group = sorted(r for r in affected_ids(ruleset, swept) if r in scored_rules(ruleset))
+    from watchdog.sweep import affected_ids, swept_ids
+    group = sorted(r for r in affected_ids(ruleset, swept_ids(variants)) if r in scored_rules(ruleset))
     rows, lines = [], []
     for variant, result in sweep_results(store, ruleset, variants, episodes):
         mine, every = result.combined(group, "swept"), result.overall

@@ -243,11 +243,15 @@ class _Lane:
         self.out.extend(t for t in self.engine.tick(until) if t.rule in self.report)
 
 
+def swept_ids(variants: Iterable[Variant]) -> set[str]:
+    """The ids of the rules the variants' settings change."""
+    return {name.split(".", 1)[0] for v in variants for name, _ in v.settings}
+
+
 def run_sweep(facts: Iterable, ruleset: RuleSet, variants: list[Variant]) -> Iterator[list[AlertTransition]]:
     """Each variant's transitions (as ``replay`` would give them with ``variant.ruleset``), from
     one pass over ``facts`` (fact events in publication order)."""
-    swept = {name.split(".", 1)[0] for v in variants for name, _ in v.settings}
-    affected = affected_ids(ruleset, swept)
+    affected = affected_ids(ruleset, swept_ids(variants))
     shortcut = all(_shortcut_exact(v.ruleset, affected) for v in variants)
     # the shared engine forgets what its rules cannot read again, as replay's does; the variant
     # engines share their points between lanes, and one lane's pruning must not drop another's
