@@ -40,7 +40,7 @@ from watchdog.events import AlertTransition  # noqa: E402
 from watchdog.expr import EvalError  # noqa: E402
 from watchdog.rules import Rule, RuleSet  # noqa: E402
 from watchdog.series import SERIES  # noqa: E402
-from watchdog.timefmt import NEW_YORK, parse_utc  # noqa: E402
+from watchdog.timefmt import new_york_minute, parse_utc  # noqa: E402
 
 MAX_POINTS = 1500              # per chart: min/max per bucket beyond this keeps every spike
 EPISODE_COLOURS = ("#8e44ad", "#2980b9", "#16a085", "#d35400", "#7f8c8d")
@@ -311,7 +311,7 @@ def _episode_table(episodes: Sequence[Any]) -> str:
 def _alert_table(transitions: Sequence[AlertTransition]) -> str:
     rows = []
     for t in transitions:
-        known = parse_utc(t.evaluated_at).astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M ET")
+        known = new_york_minute(parse_utc(t.evaluated_at))
         rows.append(f"<tr class={_e(t.state)}><td>{_e(t.date)}</td><td class=state>{_e(t.state)}</td>"
                     f"<td>{_e(t.rule)}</td><td>{_e(t.severity)}</td><td>{_e(known)}</td>"
                     f"<td>{_e(t.value if t.value is not None else '')}</td>"

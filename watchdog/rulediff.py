@@ -25,7 +25,7 @@ from watchdog.calendar import business_days_between
 from watchdog.events import AlertTransition
 from watchdog.rules import Rule, RuleSet, RevisionRule, StalenessRule
 from watchdog.series import SERIES
-from watchdog.timefmt import NEW_YORK, parse_utc
+from watchdog.timefmt import new_york_minute, parse_utc
 
 CHANGES = ("unchanged", "changed", "moved", "appeared", "disappeared")
 COMPARED = ("firing", "resolved", "flagged")
@@ -183,7 +183,7 @@ def _in_range(d: Difference, since: str | None, until: str | None) -> bool:
 
 def known_text(t: AlertTransition) -> str:
     """When a transition was known (its engine time), in New York time to the minute."""
-    return parse_utc(t.evaluated_at).astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M ET")
+    return new_york_minute(parse_utc(t.evaluated_at))
 
 
 def difference_line(d: Difference) -> str:

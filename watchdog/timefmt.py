@@ -65,3 +65,8 @@ def parse_duration(text: str) -> timedelta:
     n, unit = int(match.group(1)), match.group(2)
     name = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]
     return timedelta(**{name: n})
+
+
+def new_york_minute(moment: datetime) -> str:
+    """``2019-09-18 08:00 ET``: an instant as the market reads it (display only)."""
+    return moment.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M ET")

@@ -13,7 +13,7 @@ from decimal import Decimal
 from jinja2 import Environment
 from markupsafe import Markup
 
-from watchdog.timefmt import NEW_YORK
+from watchdog.timefmt import new_york_minute
 
 CHART_W, CHART_H, PAD = 260, 56, 3
 
@@ -52,7 +52,7 @@ def new_york(text: str) -> str:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return text
-    return when.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M ET")
+    return new_york_minute(when)
 
 
 _ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)

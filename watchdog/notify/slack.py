@@ -71,7 +71,7 @@ from watchdog.errors import ConfigError, NotifyError
 from watchdog.notify import SendResult
 from watchdog.redact import scrub
 from watchdog.series import SERIES
-from watchdog.timefmt import NEW_YORK, parse_utc
+from watchdog.timefmt import new_york_minute, parse_utc
 from watchdog.secrets import read_secret as _read_secret
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ def _new_york(text: str) -> str:
         moment = parse_utc(text)
     except ValueError:
         return _esc(text)
-    return moment.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M ET")
+    return new_york_minute(moment)
 
 
 def _link(url: str, *, speech: bool) -> str:
