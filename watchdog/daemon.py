@@ -242,6 +242,12 @@ class Daemon:
         self._arm_deadline(scheduler)
         self._arm_heartbeat(scheduler)
 
+    def wake(self) -> None:
+        """Make the scheduler look at its jobs now (it sleeps until the next run time it
+        computed from the wall clock): after a clock step, and for a test's simulated clock."""
+        if self._scheduler is not None:
+            self._scheduler.wakeup()
+
     def _arm_heartbeat(self, scheduler) -> None:
         scheduler.add_job(self._deadline_job, IntervalTrigger(seconds=self.evaluate_every.total_seconds()),
                           args=[scheduler], id="evaluate-every", replace_existing=True)
