@@ -48,6 +48,8 @@ from watchdog.timefmt import NEW_YORK, parse_duration, parse_utc, utc_text
 
 log = logging.getLogger("watchdog.daemon")
 UNSCHEDULED_EVERY = timedelta(minutes=30)
+CLOCK_CHECK_EVERY = 1.0    # seconds (monotonic) between two comparisons of wall and monotonic time
+CLOCK_STEP = timedelta(seconds=5)   # a larger disagreement is a step (NTP slews far less)
 REARM_GAP = timedelta(milliseconds=500)     # see Daemon._after_this_run
 EVALUATE_PAGE = 5000       # events read per query while folding (short read transactions)
 YIELD_EVERY = 1000         # events folded between two yields to the loop (pings keep flowing)
@@ -117,6 +119,11 @@ class Daemon:
     _reload_pending: bool = False
     _scheduler: object = None
     _tasks: set = field(default_factory=set)
+    # the clock a wall-clock step is measured against (CLOCK_MONOTONIC: it does not step, and
+    # does not count a suspend); looked up per call so a test's patched clock is the one read
+    monotonic: Callable[[], float] = field(default=lambda: time.monotonic())
+    _clock_ref: tuple | None = None                # (wall, monotonic) at the last clock check
+    _evaluated_mono: float | None = None           # loop time of the last evaluation (deadman)
 
     def _now(self) -> str:
         return utc_text(self.now())
@@ -199,11 +206,20 @@ class Daemon:
         for source, events in zip(sources, results):
             if not any(e.type == "source-failed" for e in events):
                 self.health.last_ok_poll[source.name] = self._now()
-            stored = await self._append(events)
-            report.facts += sum(1 for e in stored if e.type in FACT_TYPES)
-            report.failures += sum(1 for e in stored if e.type == "source-failed")
-            log.info("polled %s: %d new events", source.name, len(stored),
-                     extra={"source": source.name, "new_events": len(stored)})
+        # One batch in knowledge order: what one poll (or the start-up catch-up of every source)
+        # brought is appended by publication time, so the live fold meets the facts in the order
+        # replay does (a catch-up of several days must not fold SOFR's week before EFFR's days).
+        batch = knowledge_order([e for events in results for e in events])
+        stored = await self._append(batch)
+        by_key = {e.key: e for e in stored}
+        for source, events in zip(sources, results):
+            mine = [by_key[e.key] for e in events if e.key in by_key]
+            facts = sum(1 for e in mine if e.type in FACT_TYPES)
+            failures = sum(1 for e in mine if e.type == "source-failed")
+            report.facts += facts
+            report.failures += failures
+            log.info("polled %s: %d new facts, %d failures", source.name, facts, failures,
+                     extra={"source": source.name, "new_facts": facts, "failures": failures})
 
     async def _timed_poll(self, source, session) -> list:
         started = time.monotonic()
@@ -225,6 +241,7 @@ class Daemon:
             runner = await self._start_http()
             self._schedule()
             self._spawn(self._deadman())
+            self._spawn(self._clock_watch())
             if self._reload_pending:
                 self._spawn(self.reload())
             self.systemd.notify(READY=1, STATUS=self.status_line())
@@ -237,10 +254,34 @@ class Daemon:
         self._scheduler = scheduler = AsyncIOScheduler(timezone="America/New_York",
                                                        job_defaults=apscheduler_job_defaults())
         scheduler.start()
-        for source in self.sources:                  # a start-up poll of every source
-            self._arm(scheduler, source, self.now())
+        self._arm_catch_up(scheduler)                # a start-up poll of every source, one batch
         self._arm_deadline(scheduler)
         self._arm_heartbeat(scheduler)
+
+    def _arm_catch_up(self, scheduler) -> None:
+        """Poll every source now as one cycle, so what they bring (days of facts after a
+        downtime) is appended as one batch in knowledge order; then each source goes back to
+        its own schedule. At start, after a clock step or a resume."""
+        for source in self.sources:                  # the catch-up stands in for their next poll
+            if scheduler.get_job(source.name) is not None:
+                scheduler.remove_job(source.name)
+        scheduler.add_job(self._catch_up_job, DateTrigger(run_date=self._after_this_run(self.now())),
+                          args=[scheduler], id="catch-up", replace_existing=True)
+
+    async def _catch_up_job(self, scheduler) -> None:
+        started = self.now()
+        sources = list(self.sources)
+        try:
+            report = await self.cycle(sources)
+            log.info("catch-up of %d sources: %s", len(sources), _report_text(report))
+        except Exception:
+            log.exception("catch-up poll failed")
+        finally:
+            if not self._stopping:
+                for source in self.sources:
+                    self._arm(scheduler, source, self.next_poll_at(source, started)
+                              if source in sources else self.now())
+                self._arm_deadline(scheduler)
 
     def wake(self) -> None:
         """Make the scheduler look at its jobs now (it sleeps until the next run time it
@@ -325,7 +366,7 @@ class Daemon:
         started = self.now()
         try:
             report = await self.cycle([source])
-            log.info("cycle %s: %s", source.name, report, extra={"source": source.name})
+            log.info("cycle %s: %s", source.name, _report_text(report), extra={"source": source.name})
         except Exception:                                # re-arm whatever happened
             log.exception("cycle %s failed", source.name)
         finally:
@@ -390,6 +431,7 @@ class Daemon:
     async def _evaluated(self) -> None:
         moment = self.now()
         self.health.last_evaluation = moment
+        self._evaluated_mono = asyncio.get_running_loop().time()
         m = self.metrics
         m.evaluations.inc()
         m.last_evaluation.set(moment.timestamp())
@@ -498,8 +540,42 @@ class Daemon:
         for name in old - {s.name for s in sources}:
             if self._scheduler.get_job(name) is not None:
                 self._scheduler.remove_job(name)
-        for source in sources:                       # new settings: poll each once now
-            self._arm(self._scheduler, source, self.now())
+        self._arm_catch_up(self._scheduler)          # new settings: poll each once now
+
+    # ---- wall-clock steps and resumes ----
+    async def _clock_watch(self) -> None:
+        """APScheduler sleeps until run times computed on the wall clock: stepped back a day, it
+        would poll nothing for a day; stepped forward (or resumed from suspend) it owes a
+        catch-up. Compare wall and monotonic time every CLOCK_CHECK_EVERY and re-plan on a step."""
+        self._clock_ref = (self.now(), self.monotonic())
+        while True:
+            await asyncio.sleep(CLOCK_CHECK_EVERY)
+            self.check_clock()
+
+    def check_clock(self) -> timedelta | None:
+        """The wall-clock step since the last check (None: none). A step is logged, counted in
+        /metrics, and every source polls at once as one catch-up batch, then evaluation ticks
+        every deadline that has passed; jobs are re-planned from the new time."""
+        wall, mono = self.now(), self.monotonic()
+        previous, self._clock_ref = self._clock_ref, (wall, mono)
+        if previous is None:
+            return None
+        step = (wall - previous[0]) - timedelta(seconds=mono - previous[1])
+        if abs(step) < CLOCK_STEP:
+            return None
+        direction = "forward" if step > timedelta(0) else "backward"
+        log.warning("wall clock stepped %s by %s (now %s): polling every source and evaluating now",
+                    direction, _duration_text(abs(step)), utc_text(wall),
+                    extra={"clock_step_seconds": step.total_seconds()})
+        self.metrics.clock_steps.labels(direction).inc()
+        self.metrics.clock_step_seconds.set(step.total_seconds())
+        if self._scheduler is not None and not self._stopping:
+            self._arm_catch_up(self._scheduler)
+            self._arm_heartbeat(self._scheduler)
+            if self.outbox is not None:
+                self._arm_deadline(self._scheduler)
+            self.wake()
+        return step
 
     # ---- systemd watchdog and the deadman ----
     async def _watchdog_pings(self) -> None:
@@ -530,13 +606,17 @@ class Daemon:
         """A timer beside the engine (the engine cannot notice it is not being run)."""
         after = self.deadman_after
         period = min(max(after.total_seconds() / 10, 0.2), 30.0)
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(period)
-            last = self.health.last_evaluation
-            if last is None or self.health.deadman_tripped or self.now() - last <= self.deadman_after:
+            last, since = self.health.last_evaluation, self._evaluated_mono
+            # measured on the loop's monotonic clock: a wall-clock step is not silence
+            if last is None or since is None or self.health.deadman_tripped:
+                continue
+            silent = timedelta(seconds=loop.time() - since)
+            if silent <= self.deadman_after:
                 continue
             self.health.deadman_tripped = True
-            silent = self.now() - last
             self._set_ready(False, f"deadman: no evaluation for {_duration_text(silent)}")
             log.error("deadman: no evaluation completed since %s (deadman_after = %s)", utc_text(last),
                       self.config.daemon.deadman_after, extra={"last_evaluation": utc_text(last)})
@@ -568,6 +648,19 @@ class Daemon:
                 log.warning("deadman %s told %s: %s", alert["state"], name, result.outcome)
             except Exception as exc:             # a receiver's failure never stops the others
                 log.error("deadman %s: receiver %s failed: %s", alert["state"], name, exc)
+
+
+def _report_text(r: CycleReport) -> str:
+    return (f"{r.facts} new facts, {r.failures} source failures, {r.transitions} alert transitions, "
+            f"{r.sent} notifications sent, {r.suppressed} suppressed, {r.failed} failed")
+
+
+def knowledge_order(events: list[NewEvent]) -> list[NewEvent]:
+    """Facts by ``published_at`` (a stable sort: a source's own order breaks ties), after the
+    events that are not facts (a ``source-failed`` says what the poll could not read)."""
+    others = [e for e in events if e.published_at is None]
+    facts = [e for e in events if e.published_at is not None]
+    return others + sorted(facts, key=lambda e: e.published_at)
 
 
 def deadman_alert(state: str, at: datetime, reason: str) -> dict:

@@ -290,6 +290,7 @@ class Engine:
         self.data = SeriesData()
         self.states: dict[str, RuleState] = {}
         self.emitted: dict[str, str] = {}        # rule id -> last emitted firing/resolved
+        self.moved: dict[str, AlertTransition] = {}   # rule id -> that transition (composites' inputs)
         self.by_series: dict[str, list[str]] = {}
         self.ruleset = RuleSet()
         self.keywords: list = []
@@ -364,6 +365,10 @@ class Engine:
                 out.append(self._removed(old_all[rule_id], now, cause_seq))
         for rule in ruleset.staleness_rules:
             self._arm(rule, now)
+            if old_all.get(rule.id) is None or old_all[rule.id].hash != rule.hash:
+                # a new or changed staleness rule judges the log at once: a daemon started on a
+                # log whose feeds stopped months ago is told now, not at the next deadline
+                out.extend(self._stale_check(rule, now, cause_seq=cause_seq))
         return out + self._composites(out, now, cause_seq)
 
     def _warm_up(self, compiled: _Compiled) -> RuleState:
@@ -543,15 +548,30 @@ class Engine:
             return []
         state, date = ("firing", expected) if latest < expected else ("resolved", latest)
         late = max(0, _business_days_late(rule.series, latest, expected))
-        reason = (f"{rule.series} for {expected} not published {rule.grace} after it was due "
-                  f"(latest {latest})" if state == "firing" else f"{rule.series} for {latest} arrived")
+        point = self.data.points[rule.series][latest]
+        if state == "firing":
+            # how late: since the first missing value fell due, not only the latest one
+            first = next_business_day(SERIES[rule.series].calendar, Date.fromisoformat(latest))
+            due = nominal_publication(rule.series, first)
+            reason = (f"{rule.series} for {expected} not published {rule.grace} after it was due; "
+                      f"nothing since {latest}: {late} business day{'s' if late != 1 else ''} "
+                      f"missing, the first ({first.isoformat()}) due {utc_text(due)[:16]}Z, "
+                      f"{_late_text(parse_utc(now) - due)} ago; last value {norm(point.value)} "
+                      f"published {point.published_at[:16]}Z")
+        else:
+            reason = f"{rule.series} for {latest} arrived (published {point.published_at})"
         values = {"rule": rule.id, "severity": rule.severity, "date": date, "series": rule.series,
                   "value": str(late)}
         self.emitted[rule.id] = state
-        return [AlertTransition(rule=rule.id, rule_hash=rule.hash, state=state, date=date,
+        # the series' last value is the input a desk reads: what it last knew, and when
+        inputs = {rule.series: InputValue(date=latest, value=norm(point.value), published_at=point.published_at)}
+        t = AlertTransition(rule=rule.id, rule_hash=rule.hash, state=state, date=date,
                                 value=str(late) if state == "firing" else "0", severity=rule.severity,
                                 evaluated_at=now, reason=reason, summary=render_summary(rule, values),
-                                labels=dict(rule.labels), cause_seq=cause_seq, deadline=deadline)]
+                                labels=dict(rule.labels), cause_seq=cause_seq, deadline=deadline,
+                                inputs=inputs)
+        self.moved[rule.id] = t
+        return [t]
 
     # ---- speeches and revisions (one-shot flags) ----
     def _speech(self, event: Any, now: str) -> list[AlertTransition]:
@@ -623,12 +643,19 @@ class Engine:
         count = sum(1 for m in rule.members if m in firing)
         date = max(t.date for t in causes)
         values = {"rule": rule.id, "severity": rule.severity, "date": date, "firing": str(count)}
-        return AlertTransition(
+        # its inputs are the members that decide it: those firing now and those that just moved
+        caused = {t.rule for t in causes}
+        inputs = {m: _as_input(self.moved[m]) for m in rule.members
+                  if (m in firing or m in caused) and m in self.moved}
+        t = AlertTransition(
             rule=rule.id, rule_hash=rule.hash, state=state, date=date, value=str(count),
             severity=rule.severity, evaluated_at=now, labels=dict(rule.labels), cause_seq=seq,
             reason=f"{count} of {len(rule.members)} member rules firing "
                    f"({', '.join(m for m in rule.members if m in firing) or 'none'})",
-            summary=render_summary(rule, values), deadline=causes[0].deadline)
+            summary=render_summary(rule, values), deadline=causes[0].deadline,
+            inputs={m: i for m, i in inputs.items() if i is not None})
+        self.moved[rule.id] = t
+        return t
 
     # ---- threshold rules ----
     def _consider(self, compiled: _Compiled, payload: dict, now: str, seq: int) -> list[AlertTransition]:
@@ -802,14 +829,16 @@ class Engine:
                                         "severity": rule.severity, **shown})
         if terms:
             reason = f"{reason} [{', '.join(sorted(terms))}]"
-        if state in ("firing", "resolved"):
-            self.emitted[rule.id] = state
-        return AlertTransition(
+        t = AlertTransition(
             rule=rule.id, rule_hash=rule.hash, state=state, date=date,
             value=norm(value) if value is not None else None, severity=rule.severity,
             threshold=norm(threshold), evaluated_at=now, reason=reason, summary=summary,
             labels=dict(rule.labels), cause_seq=seq,
             inputs={n: InputValue(date=d, value=norm(v), published_at=p) for n, (d, v, p) in inputs.items()})
+        if state in ("firing", "resolved"):
+            self.emitted[rule.id] = state
+            self.moved[rule.id] = t
+        return t
 
     def _removed(self, rule: Any, now: str, seq: int) -> AlertTransition:
         self.emitted[rule.id] = "resolved"
@@ -834,6 +863,23 @@ def replay_events(engine: Engine, events: Iterable[Any], until: str | None = Non
             yield from applied
     if until or last:
         yield from engine.tick(until or last)
+
+
+def _as_input(t: AlertTransition) -> InputValue | None:
+    """A member rule's last firing/resolved transition as a composite's input: its date and
+    value, published when the newest fact behind it was (its engine time if it read none)."""
+    if t.value is None:
+        return None
+    published = max((i.published_at for i in t.inputs.values()), default=t.evaluated_at)
+    return InputValue(date=t.date, value=t.value, published_at=published)
+
+
+def _late_text(delta: timedelta) -> str:
+    """How long past due, for people: "3h05m", "2d 4h"."""
+    minutes = max(0, int(delta.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    return f"{days}d {hours}h" if days else f"{hours}h{minutes:02d}m"
 
 
 def _business_days_late(series: str, latest: str, expected: str) -> int:

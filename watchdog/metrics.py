@@ -59,6 +59,12 @@ class Metrics:
         self.reloads = Counter(
             "watchdog_reloads", "SIGHUP reloads, by result (applied, unchanged, refused)", ["result"],
             registry=r)
+        self.clock_steps = Counter(
+            "watchdog_clock_steps", "Wall-clock steps (NTP, `date -s`) and resumes from suspend the daemon "
+            "noticed against its monotonic clock, by direction (forward, backward)", ["direction"], registry=r)
+        self.clock_step_seconds = Gauge(
+            "watchdog_last_clock_step_seconds", "Size of the last wall-clock step noticed (negative: back)",
+            registry=r)
         self.store_writable.set(1)
 
     def observe_event(self, event) -> None:
