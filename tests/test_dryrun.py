@@ -88,7 +88,11 @@ def test_cli_dry_run_on_the_example_history_shows_the_september_2019_spike_notif
     assert {n["receiver"] for n in sent} == {"desk"}
     first = [n for n in sent if any(a["rule"] == "sofr-over-iorb" for a in n["alerts"])][0]
     assert first["at"].startswith("2019-09-18T12:00")             # 08:00 ET: SOFR's publication
-    assert {(a["rule"], a["state"]) for a in first["alerts"]} == {("sofr-over-iorb", "firing")}
+    # the area's group: the news, with the repo alerts still firing since 2019-09-05 (reminded
+    # per repeat_interval for as long as they fire, whatever their start date)
+    assert {(a["rule"], a["state"], a["date"]) for a in first["alerts"]} == {
+        ("sofr-over-iorb", "firing", "2019-09-17"), ("tgcr-over-iorb", "firing", "2019-09-05"),
+        ("sofr-p99-over-iorb", "firing", "2019-09-05")}
     later = [n for n in sent if n["at"] > first["at"]]
     assert any(("effr-above-target", "firing") in {(a["rule"], a["state"]) for a in n["alerts"]}
                for n in later)                                      # 09:00 ET: EFFR's

@@ -235,14 +235,63 @@ async def test_a_weekend_mute_holds_saturday_news_until_monday_midnight_new_york
     assert desk.audit() == []
 
 
-async def test_transitions_older_than_the_catch_up_horizon_are_recorded_not_sent():
+async def test_an_alert_still_firing_from_before_the_catch_up_horizon_is_told_once_saying_since_when():
     desk = Desk(at="2025-11-10T14:00:00Z")
     await desk.fire("sofr-over-iorb", date="2025-10-31")            # six business days late
     await desk.fire("bgcr-over-iorb", date="2025-11-07")
     await desk.at("2025-11-10T14:00:30Z").deliver()
-    [suppressed] = desk.events("notification-suppressed")
-    assert (suppressed.payload["rule"], suppressed.payload["reason"]) == ("sofr-over-iorb", "catch-up")
-    assert desk.lines() == ["[FIRING warning] bgcr-over-iorb 2025-11-07: bgcr-over-iorb firing (threshold)"]
+    assert desk.events("notification-suppressed") == []
+    [flush] = desk.events("notification-requested")
+    assert flush.payload["since"] == ["sofr-over-iorb@2025-11-10T14:00:00.000000Z"]
+    assert desk.lines() == [
+        '[GROUP 2 alerts] {area="repo"}',
+        "[FIRING warning] bgcr-over-iorb 2025-11-07: bgcr-over-iorb firing (threshold)",
+        "[FIRING warning] sofr-over-iorb 2025-10-31: sofr-over-iorb firing "
+        "(still firing since 2025-10-31; threshold)"]
+    assert desk.audit() == []
+
+
+async def test_reminders_go_on_while_an_alert_fires_however_old_its_start():
+    desk = Desk(at="2025-11-05T14:00:00Z")
+    await desk.fire("sofr-over-iorb", date="2025-11-05")
+    await desk.at("2025-11-05T14:00:30Z").deliver()
+    for day in ("2025-11-10", "2025-11-20", "2025-12-15"):          # 4h repeat_interval, weeks on
+        await desk.at(f"{day}T15:00:00Z").deliver()
+    flushes = desk.events("notification-requested")
+    assert [f.payload["reason"] for f in flushes] == ["first-notification"] + ["repeat-interval"] * 3
+    assert len(desk.lines()) == 4 and desk.events("notification-suppressed") == []
+
+
+async def test_a_firing_that_resolves_before_its_flush_is_told_as_a_short_episode():
+    desk = Desk(at="2025-12-02T14:00:00Z")
+    await desk.fire("sofr-over-iorb", date="2025-12-01")            # one catch-up batch: a one-day
+    await desk.fire("sofr-over-iorb", state="resolved", date="2025-12-02")   # spike, over already
+    await desk.at("2025-12-02T14:00:30Z").deliver()
+    [flush] = desk.events("notification-requested")
+    assert flush.payload["episodes"] == ["sofr-over-iorb@2025-12-02T14:00:00.000000Z"]
+    assert desk.lines() == ["[RESOLVED warning] sofr-over-iorb 2025-12-02: sofr-over-iorb resolved "
+                            "(short episode: fired for 2025-12-01 at 12 and resolved for 2025-12-02 "
+                            "before a notification went out; threshold)"]
+    await desk.at("2025-12-02T20:00:00Z").deliver()                  # told once
+    assert len(desk.lines()) == 1 and desk.audit() == []
+
+
+async def test_a_route_can_record_short_episodes_as_suppressed_and_old_ones_are_catch_up():
+    desk = Desk(CONFIG.replace('mute = []', 'mute = []\nshort_episodes = "suppress"'),
+                at="2025-12-02T14:00:00Z")
+    await desk.fire("sofr-over-iorb", date="2025-12-01")
+    await desk.fire("sofr-over-iorb", state="resolved", date="2025-12-02")
+    await desk.fire("tgcr-over-iorb", date="2025-11-03")            # over before the horizon
+    await desk.fire("tgcr-over-iorb", state="resolved", date="2025-11-04")
+    await desk.at("2025-12-02T14:00:30Z").deliver()
+    reasons = {e.payload["rule"]: (e.payload["reason"], e.payload["detail"])
+               for e in desk.events("notification-suppressed")}
+    assert reasons == {
+        "sofr-over-iorb": ("resolved-before-flush", "fired for 2025-12-01 and resolved for 2025-12-02 "
+                                                    "before its group flushed (short_episodes = \"suppress\")"),
+        "tgcr-over-iorb": ("catch-up", "fired for 2025-11-03 and resolved for 2025-11-04, both before the "
+                                       "catch-up horizon (3 days, 0:00:00): over before it could be told")}
+    assert desk.lines() == [] and desk.audit() == []
 
 
 async def test_a_crash_mid_send_is_reconciled_from_slack_metadata_not_posted_twice(slack):  # noqa: F811

@@ -227,11 +227,16 @@ def test_group_wait_then_group_interval_then_repeat_interval_from_friday_to_tues
     assert t.state.flushes == t.state.sent_flushes == 8 and not t.state.in_flight
 
 
-def test_an_alert_that_fires_and_resolves_within_group_wait_is_never_sent(config):
+def test_an_alert_that_fires_and_resolves_within_group_wait_is_told_once_as_a_short_episode(config):
+    # Alertmanager drops it; a one-day spike must not vanish (a route may suppress it instead)
     t = Timeline(config)
     t.fire("sofr-over-iorb", "2025-10-31T13:00:00Z")
     t.fire("sofr-over-iorb", "2025-10-31T13:00:20Z", state="resolved")
-    assert (t.check("2025-10-31T13:00:30Z").reason, t.flushes) == ("idle", [])
+    d = t.check("2025-10-31T13:00:30Z")
+    assert (d.send, d.reason, d.firing, d.resolved) == (True, "first-notification", (), ())
+    assert d.episodes == ("sofr-over-iorb@2025-10-31T13:00:00.000000Z",)
+    assert t.flushes[0]["episodes"] == list(d.episodes)
+    assert t.check("2025-10-31T13:10:00Z").reason == "idle"          # told once
 
 
 def test_re_deriving_a_firing_alert_is_not_news(config):

@@ -232,6 +232,10 @@ class Route(_Routing):
     send_resolved: bool | list[str] = True   # or the receivers of this route that get resolves
     fallback: str | None = None              # when a receiver fails permanently
     mute: list[str] | None = None            # [mute.NAME] intervals for this route; None = all
+    # an alert that fired and resolved before its group could flush (inside one catch-up batch,
+    # or within group_wait): "tell" sends it as a short episode, "suppress" records it as
+    # notification-suppressed (reason resolved-before-flush). A one-day spike must not vanish.
+    short_episodes: Literal["tell", "suppress"] = "tell"
 
     _m1 = field_validator("match")(_exact)
     _m2 = field_validator("match_re")(_regex)

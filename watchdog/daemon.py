@@ -412,7 +412,10 @@ class Daemon:
         for i, event in enumerate(events, 1):
             # deadlines that passed before this event was recorded, exactly as audit does
             transitions += self.engine.tick(event.recorded_at)
-            transitions += self.engine.feed(event, now=self._now())
+            # engine time is never before the event was recorded: after the wall clock stepped
+            # back, the log's recorded_at holds (it never decreases) and so does this
+            now = self._now()
+            transitions += self.engine.feed(event, now=max(now, event.recorded_at))
             self.outbox.apply(event)
             self.cursor = event.seq
             if event.seq > self._started_seq:

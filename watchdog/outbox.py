@@ -108,6 +108,8 @@ class Outbox:
     _suppressed: set[str] = field(default_factory=set)
     _sent_refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (receiver, instance)
     _silences: dict = field(default_factory=dict)                    # id -> Silence, folded as they come
+    _kept_out: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, instance) -> reason
+    _episodes: dict[str, dict] = field(default_factory=dict)         # instance -> short-episode alert
 
     # ---- the fold ----
     def apply(self, event: Any) -> None:
@@ -120,6 +122,8 @@ class Outbox:
             self._requested(event)
         elif event.type == NOTIFICATION_SUPPRESSED:
             self._suppressed.add(event.key)
+            if p.get("reason") in KEPT_OUT:
+                self._kept_out.setdefault((p.get("group", ""), p.get("instance", "")), p["reason"])
         elif event.type.startswith("notification-") and "delivery" in p:
             self._outcome(event.type, p)
             if "group" in p and p["group"] in self.groups:
@@ -138,15 +142,21 @@ class Outbox:
             member = state.members.get(event.key if event.type == ALERT_FLAGGED else p["rule"])
             if member is not None:
                 self._instances[member.instance] = member.alert
+                if member.status == "resolved" and member.fired is not None:
+                    self._episodes[member.instance] = episode_alert(member.fired, member.alert)
             self.groups[routed.group] = state
             self._routed[routed.group] = routed
 
     def _requested(self, event: Any) -> None:
         p = event.payload
-        instances = tuple(p.get("firing", [])) + tuple(p.get("resolved", [])) + tuple(p.get("flagged", []))
+        episodes, since = p.get("episodes", []), set(p.get("since", []))
+        instances = (tuple(p.get("firing", [])) + tuple(p.get("resolved", [])) + tuple(episodes)
+                     + tuple(p.get("flagged", [])))
         # The message says what was true when the flush was decided: a firing flush still
         # owed when its alert resolves must not turn into the resolve (that is the next flush).
-        alerts = tuple(self._instances.get(i, {"rule": i.split("@")[0], "state": "unknown"})
+        alerts = tuple(self._episodes[i] if i in episodes and i in self._episodes
+                       else still_firing(self._instances[i]) if i in since and i in self._instances
+                       else self._instances.get(i, {"rule": i.split("@")[0], "state": "unknown"})
                        for i in instances)
         flush = _Flush(p["group"], int(p["flush"]), p.get("reason", ""), instances,
                        frozenset(p.get("firing", [])), event.seq, alerts)
@@ -262,18 +272,51 @@ class Outbox:
             routed = self._routed.get(name)
             if routed is None or not state.members and not state.notified_firing:
                 continue
-            old = {m.alert_id: Suppression("catch-up", f"observation date {m.alert.get('date')} is "
-                                                       f"older than the catch-up horizon ({horizon})")
-                   for m in state.members.values() if m.status != "resolved" and too_old(m.alert, now, horizon)}
+            left_out = self._catch_up(state, routed, now, horizon)
             result = plan_flush(state, routed, now, silences=silences, firing_alerts=firing,
-                                inhibit_rules=inhibit, mutes=mutes, exclude=old, wait_over=wait_over)
+                                inhibit_rules=inhibit, mutes=mutes, exclude=left_out, wait_over=wait_over)
             events += self._suppressions(state, routed, result, now, recorded)
             decision = result.decision
             if decision.send:
-                events.append(flush_requested(state, routed, decision, now))
+                # still firing although it began before the horizon: the message says since when
+                since = [m.instance for m in state.firing
+                         if m.instance in decision.firing and too_old(m.alert, now, horizon)]
+                events.append(flush_requested(state, routed, decision, now, since=since))
             if decision.next_check_at is not None:     # a flush sent now is looked at again too
                 checks.append(decision.next_check_at)
         return Plan(events, min(checks) if checks else None)
+
+    def _catch_up(self, state: GroupState, routed: Routed, now: datetime,
+                  horizon: timedelta) -> dict[str, Suppression]:
+        """Members left out of this group's flush before silences and timers are considered:
+
+        - a flag (speech, revision) dated before the horizon: ``catch-up`` (old news);
+        - an episode that fired and resolved with no flush telling of it (inside one catch-up
+          batch, or within group_wait): ``catch-up`` when it ended before the horizon; else it is
+          news, told as a short episode unless the route says ``short_episodes = "suppress"``
+          (``resolved-before-flush``); one a silence, inhibition or mute kept out while it fired
+          stays out for that reason.
+        An alert still firing is never left out for its age: ongoing stress is news, whatever its
+        start date, and is reminded per repeat_interval while it fires."""
+        out: dict[str, Suppression] = {}
+        for m in state.members.values():
+            if m.status == "flagged" and too_old(m.alert, now, horizon):
+                out[m.alert_id] = Suppression("catch-up", f"observation date {m.alert.get('date')} is "
+                                                          f"older than the catch-up horizon ({horizon})")
+            elif m.status == "resolved" and m.instance not in state.notified_firing:
+                kept_out = self._kept_out.get((state.group, m.instance))
+                fired = (m.fired or {}).get("date", "?")
+                if kept_out is not None:
+                    out[m.alert_id] = Suppression(kept_out, "kept out while it fired")
+                elif too_old(m.alert, now, horizon):
+                    out[m.alert_id] = Suppression(
+                        "catch-up", f"fired for {fired} and resolved for {m.alert.get('date')}, both before "
+                                    f"the catch-up horizon ({horizon}): over before it could be told")
+                elif routed.route.short_episodes == "suppress":
+                    out[m.alert_id] = Suppression(
+                        "resolved-before-flush", f"fired for {fired} and resolved for {m.alert.get('date')} "
+                                                 "before its group flushed (short_episodes = \"suppress\")")
+        return out
 
     def _suppressions(self, state: GroupState, routed: Routed, result, now: datetime,
                       recorded: set[str]) -> list[NewEvent]:
@@ -299,6 +342,24 @@ class Outbox:
                 "date": member.alert.get("date", ""), "reason": why.reason, "detail": why.detail,
                 "decided_at": utc_text(now)}))
         return out
+
+
+KEPT_OUT = frozenset({"silence", "inhibition", "mute"})
+
+
+def episode_alert(fired: dict, resolved: dict) -> dict:
+    """A short episode as one message: the resolve, saying when it fired and at what value."""
+    value = f" at {fired['value']}" if fired.get("value") is not None else ""
+    return {**resolved, "episode": {"fired_date": fired.get("date"), "fired_value": fired.get("value"),
+                                    "fired_at": fired.get("evaluated_at")},
+            "reason": (f"short episode: fired for {fired.get('date')}{value} and resolved for "
+                       f"{resolved.get('date')} before a notification went out; {resolved.get('reason', '')}")}
+
+
+def still_firing(alert: dict) -> dict:
+    """A firing alert told late (it began before the catch-up horizon): it says since when."""
+    return {**alert, "since": alert.get("date"),
+            "reason": f"still firing since {alert.get('date')}; {alert.get('reason', '')}"}
 
 
 def delivery_key(group: str, flush: int) -> str:

@@ -199,6 +199,7 @@ class Member:
     status: MemberStatus
     since: datetime
     alert: Mapping[str, Any]
+    fired: Mapping[str, Any] | None = None     # a resolved member's firing alert
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ class GroupState:
             current = members.get(rule)
             if current is None or current.status != "firing":
                 return self
-            members[rule] = replace(current, status="resolved", since=at, alert=alert)
+            members[rule] = replace(current, status="resolved", since=at, alert=alert, fired=current.alert)
             return replace(self, members=MappingProxyType(members))
         else:
             return self            # pending alerts are not notified
@@ -320,6 +321,7 @@ class FlushDecision:
     firing: tuple[str, ...] = ()
     resolved: tuple[str, ...] = ()
     flagged: tuple[str, ...] = ()
+    episodes: tuple[str, ...] = ()     # fired and resolved before any flush told of them
 
 
 def decide_flush(group_state: GroupState, now: datetime, route: Route, *,
@@ -342,14 +344,18 @@ def decide_flush(group_state: GroupState, now: datetime, route: Route, *,
     owed = tuple(sorted(s.notified_firing - firing_all))   # notified, then resolved or replaced
     resolves = sends_resolved(route, s.receiver)
     resolved = owed if resolves else ()
+    # short episodes: fired and resolved before a flush could tell of them; news like a flag
+    episodes = tuple(sorted(m.instance for m in s.members.values()
+                            if m.status == "resolved" and m.instance not in s.notified_firing
+                            and m.alert_id not in exclude))
 
     def hold(reason: str, until: datetime | None) -> FlushDecision:
         return FlushDecision(False, reason, until)
 
     def send(reason: str) -> FlushDecision:
-        return FlushDecision(True, reason, now + interval, s.flushes + 1, firing, resolved, flagged)
+        return FlushDecision(True, reason, now + interval, s.flushes + 1, firing, resolved, flagged, episodes)
 
-    if not firing and not flagged:
+    if not firing and not flagged and not episodes:
         if not owed or s.last_flush_at is None:
             return hold("idle", None)
         if now < s.last_flush_at + interval:
@@ -366,7 +372,7 @@ def decide_flush(group_state: GroupState, now: datetime, route: Route, *,
     assert s.last_flush_at is not None
     if now < s.last_flush_at + interval:
         return hold("group-interval", s.last_flush_at + interval)
-    if flagged or not set(firing) <= s.notified_firing:
+    if flagged or episodes or not set(firing) <= s.notified_firing:
         return send("firing-changed")
     if resolved:
         return send("resolved")
@@ -388,10 +394,12 @@ class FlushRequested(BaseModel):
     firing: list[str] = Field(default_factory=list)
     resolved: list[str] = Field(default_factory=list)
     flagged: list[str] = Field(default_factory=list)
+    episodes: list[str] = Field(default_factory=list)   # short episodes (told as resolved)
+    since: list[str] = Field(default_factory=list)      # firing from before the catch-up horizon
 
 
 def flush_requested(group_state: GroupState, delivery: Delivery, decision: FlushDecision,
-                    now: datetime) -> NewEvent:
+                    now: datetime, since: Sequence[str] = ()) -> NewEvent:
     """The ``notification-requested`` event of a flush decided to send. Its key is
     deterministic (group and flush number), so re-deciding after a crash appends nothing."""
     if not decision.send:
@@ -400,9 +408,14 @@ def flush_requested(group_state: GroupState, delivery: Delivery, decision: Flush
                              route=delivery.route_id, flush=decision.flush,
                              requested_at=utc_text(now), reason=decision.reason,
                              firing=list(decision.firing), resolved=list(decision.resolved),
-                             flagged=list(decision.flagged))
+                             flagged=list(decision.flagged), episodes=list(decision.episodes),
+                             since=list(since))
+    body = payload.model_dump()
+    for name in ("episodes", "since"):     # absent when empty: flushes read as they always did
+        if not body[name]:
+            del body[name]
     return NewEvent(type=NOTIFICATION_REQUESTED, key=f"flush/{group_state.group}/{decision.flush}",
-                    payload=payload.model_dump())
+                    payload=body)
 
 
 # ---- inhibition ----
@@ -685,7 +698,7 @@ def silenced(alert: Mapping[str, Any], silences: Iterable[Silence], now: datetim
 class Suppression:
     """A ``notification-suppressed`` reason (``silence``, ``inhibition`` or ``mute``) and the
     detail that says which silence, inhibit rule or mute interval."""
-    reason: Literal["silence", "inhibition", "mute", "catch-up"]
+    reason: Literal["silence", "inhibition", "mute", "catch-up", "resolved-before-flush"]
     detail: str
 
 
