@@ -171,7 +171,7 @@ async def test_readyz_is_ok_on_a_fresh_log_and_names_a_stale_feed_later(daemon_f
     body = await resp.json()
     assert resp.status == 503 and body["ready"] is False
     reasons = body["checks"]["sources"]["reasons"]
-    assert any(r.startswith("stale: sofr-stale: sofr for 2026-01-0") for r in reasons), reasons
+    assert any(r.startswith("stale: sofr from nyfed (sofr-stale): sofr for 2026-01-0") for r in reasons), reasons
     assert body["checks"]["store"] == {"ok": True, "reasons": []}
     assert (await late.get("/healthz")).status == 200             # liveness ignores late feeds
 
@@ -371,3 +371,32 @@ async def test_api_outbox_lists_what_is_owed_and_why_it_waits(daemon_for, aiohtt
     assert (sofr["receiver"], sofr["state"], sofr["attempts"]) == ("console", "backoff", 1)
     assert sofr["not_before"] == "2026-01-02T15:10:30.000000Z"       # Retry-After: 600
     assert all(row["state"] == "backoff" for row in body["owed"])
+
+
+async def test_a_daemon_started_today_on_a_copy_of_the_example_log_is_not_ready_and_names_its_stale_feeds(
+        tmp_path, aiohttp_client):
+    """The example log's feeds stopped in 2026 (SOFR 09-03, EFFR 06-04, the DTS 06-23): the first
+    evaluation at start fires the three staleness rules — judged when their rules are loaded,
+    not at the next deadline — and /readyz names each feed, its source and how late it is."""
+    import shutil
+    db = tmp_path / "events.db"
+    shutil.copy(REPO / "events.db.example", db)
+    daemon = build_daemon(Config(), db=str(db), rule_paths=[str(REPO / "rules")], env={}, http=False)
+    try:
+        await daemon.start()                                        # one evaluation
+        client = await aiohttp_client(build_app(daemon))
+        resp = await client.get("/readyz")
+        body = await resp.json()
+        assert resp.status == 503 and body["ready"] is False
+        reasons = body["checks"]["sources"]["reasons"]
+        assert [r.split(":")[1].strip() for r in reasons] == [
+            "effr from nyfed (effr-stale)", "sofr from nyfed (sofr-stale)", "tga from fiscaldata (tga-stale)"]
+        sofr = next(r for r in reasons if "sofr-stale" in r)
+        assert "nothing since 2026-09-03" in sofr and "last value 3.66 published 2026-09-04T12:00Z" in sofr
+        fired = {e.payload["rule"]: e.payload for e in daemon.store.read(after=0, limit=100000)
+                 if e.type == "alert-firing" and e.payload["rule"].endswith("-stale")}
+        assert sorted(fired) == ["effr-stale", "sofr-stale", "tga-stale"]
+        assert fired["sofr-stale"]["inputs"] == {"sofr": {"date": "2026-09-03", "value": "3.66",
+                                                          "published_at": "2026-09-04T12:00:00.000000Z"}}
+    finally:
+        close_daemon(daemon)

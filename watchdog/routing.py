@@ -236,6 +236,10 @@ class GroupState:
             current = members.get(rule)
             if current is not None and current.status == "firing":
                 return self        # already firing (e.g. re-derived): not news
+            if current is not None and current.status == "resolved" and current.instance not in self.notified_firing:
+                # an episode no flush told of yet (fired, resolved, fires again in one batch):
+                # kept under its own instance, so it is told or accounted for, not overwritten
+                members[current.instance] = replace(current, alert_id=current.instance)
             members[rule] = Member(rule, f"{rule}@{utc_text(at)}", "firing", at, alert)
         elif state == "flagged":
             flag = key or f"{rule}@{utc_text(at)}/{alert.get('date', '')}/{alert.get('link', '')}"
