@@ -84,3 +84,20 @@ def test_example_log_has_obfr_from_the_nyfed_export(conn):
                        "published_at FROM events WHERE key = 'obs/obfr/2026-08-03'").fetchone()
     count = conn.execute("SELECT count(*) FROM events WHERE key LIKE 'obs/obfr/%'").fetchone()[0]
     assert row == ("3.63", "3.69", "2026-08-04T13:00:00.000000Z") and count == 148
+
+
+def test_every_firing_and_resolved_transition_of_the_example_replay_names_its_inputs():
+    """DESIGN: every non-flagged transition names its inputs — threshold rules their series,
+    staleness rules the series' last value, composites their member rules."""
+    from watchdog.replay import replay
+    from watchdog.rules import load_rules
+    store = SqliteEventStore(Path(__file__).resolve().parent.parent / "events.db.example", readonly=True)
+    try:
+        moved = [t for t in replay(store, load_rules([str(Path(__file__).resolve().parent.parent / "rules")]))
+                 if t.state in ("firing", "resolved")]
+    finally:
+        store.close()
+    assert len(moved) > 150
+    assert [(t.rule, t.state, t.date) for t in moved if not t.inputs] == []
+    kinds = {t.rule: set(t.inputs) for t in moved}
+    assert kinds["effr-stale"] == {"effr"} and kinds["funding-stress"] >= {"sofr-over-iorb"}
