@@ -532,3 +532,15 @@ async def test_starttls_configured_but_not_offered_is_a_permanent_failure(client
         result = await notifier(port, tls="starttls", ssl_context=client_tls).send(SOFR_FIRING, key="k")
     assert result.outcome == "failed" and result.permanent
     assert "STARTTLS" in result.detail and handler.received == []
+
+
+def test_a_late_email_says_since_when_it_fires_and_a_short_episode_says_so():
+    from watchdog.notify.email import format_text
+    alert = {"rule": "sofr-over-iorb", "severity": "warning", "state": "firing", "date": "2025-10-31",
+             "value": "15", "threshold": "10", "reason": "15 > 10", "summary": "SOFR is 15 bp over IORB",
+             "since": "2025-10-31", "inputs": {}, "labels": {}, "evaluated_at": "2025-11-10T14:00:00.000000Z"}
+    assert "Still firing since 2025-10-31" in format_text(alert, receiver="desk", key="k")
+    episode = {**alert, "state": "resolved", "date": "2025-12-02", "since": None,
+               "episode": {"fired_date": "2025-12-01", "fired_value": "315"}}
+    assert ("Short episode: fired for 2025-12-01 at 315 and resolved for 2025-12-02"
+            in format_text(episode, receiver="desk", key="k"))

@@ -629,3 +629,16 @@ async def test_sparkline_values_come_from_the_injected_history(slack):
     await notifier.send(FIRING, key=FIRING_KEY)
     blocks = slack.history[0]["attachments"][0]["blocks"]
     assert any("`▁▁▁▁▁▁▁▁▁▂█`" in b.get("text", {}).get("text", "") for b in blocks)
+
+
+def test_a_late_message_says_since_when_it_fires_or_that_it_was_a_short_episode():
+    from watchdog.notify.slack import format_slack_message
+    base = {"rule": "sofr-over-iorb", "severity": "warning", "value": "15", "threshold": "10",
+            "summary": "SOFR is 15 bp over IORB", "inputs": {}}
+    ongoing = format_slack_message({**base, "state": "firing", "date": "2025-10-31", "since": "2025-10-31",
+                                    "reason": "15 > 10"})
+    assert "_Still firing since 2025-10-31_" in json.dumps(ongoing)
+    episode = format_slack_message({**base, "state": "resolved", "date": "2025-12-02", "reason": "recovered: 3 < 5",
+                                    "episode": {"fired_date": "2025-12-01", "fired_value": "315"}})
+    assert ("_Short episode: fired for 2025-12-01 at 315 and resolved for 2025-12-02 before a "
+            "notification went out_") in json.dumps(episode)

@@ -226,6 +226,7 @@ type = "console"
 [[routes]]
 receivers = ["screen"]
 group_by = ["rule"]
+repeat_interval = "1d"
 [daemon]
 catchup_horizon = "3d"
 evaluate_every = "6h"
@@ -479,3 +480,513 @@ async def run_window(window: Window, work: Path, log=print) -> Run:
         await runner.cleanup()
     return Run(window, work, db, config_path, window.start, end, seeded, [first, second], tap.lines,
                publication.requests, operator.appended, _real_monotonic() - began)
+
+
+# ---- what each side says ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Transition:
+    rule: str
+    date: str
+    state: str
+    value: str | None           # normalised decimal text
+    at: str                     # live: evaluated_at; replay: known_at
+    reason: str = ""
+    seq: int = 0                # live only
+    recorded_at: str = ""       # live only
+    cause_seq: int = 0          # live only
+
+    @property
+    def row(self) -> tuple:
+        return (self.date, self.state, self.value)
+
+    def text(self) -> str:
+        where = f"seq {self.seq}, evaluated {self.at[:19]}Z, recorded {self.recorded_at[:19]}Z" if self.seq \
+            else f"known {self.at[:19]}Z"
+        return f"{self.state} {self.date} value {self.value} ({where}; {self.reason[:90]})"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One notification: a flush of one group."""
+    group: str
+    reason: str
+    alerts: tuple               # ((rule, state, date), ...) sorted
+    at: str                     # decided (live: requested_at; dry run: its instant)
+    flush: int
+    sent_at: str = ""           # live: notification-sent's instant ('' = never sent)
+
+    @property
+    def content(self) -> tuple:
+        return (self.reason, self.alerts)
+
+    def text(self) -> str:
+        what = ", ".join(f"{r} {s} {d}" for r, s, d in self.alerts)
+        sent = "" if not self.sent_at or self.sent_at == self.at else f", sent {self.sent_at[:19]}Z"
+        return f"{self.at[:19]}Z flush {self.flush} ({self.reason}): {what}{sent}"
+
+
+def norm_value(value) -> str | None:
+    if value is None:
+        return None
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+def live_events(db: Path, after: int):
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT seq, type, key, published_at, recorded_at, payload FROM events "
+                            "WHERE seq > ? ORDER BY seq", (after,)).fetchall()
+    finally:
+        conn.close()
+
+
+@dataclass
+class LiveLog:
+    transitions: list[Transition]           # every alert transition the daemon recorded
+    notes: list[Note]                       # every flush it requested (with its sent instant)
+    warm_up: set[tuple]                     # (rule, state, date, at) derived by a rule-set load
+    suppressed: list[dict]                  # notification-suppressed payloads
+    load_seqs: set[int]                     # seqs of rules-loaded events
+    facts: list[tuple]                      # (series, date, published_at, recorded_at)
+
+
+def read_live(db: Path, seeded: int) -> LiveLog:
+    rows = live_events(db, seeded)
+    transitions, notes, suppressed, facts = [], [], [], []
+    load_seqs: set[int] = set()
+    instance_alert: dict[str, tuple] = {}           # firing/flagged instance -> (rule, state, date)
+    firing_instance: dict[str, str] = {}            # rule -> its current firing instance
+    resolved_of: dict[str, tuple] = {}              # firing instance -> the resolve's (rule, state, date)
+    sent: dict[str, str] = {}
+    requested = []
+    for seq, type_, key, published_at, recorded_at, text in rows:
+        p = json.loads(text)
+        if type_ == "rules-loaded":
+            load_seqs.add(seq)
+        elif type_ in ALERT_TYPES:
+            t = Transition(p["rule"], p["date"], p["state"], norm_value(p.get("value")), p["evaluated_at"],
+                           p.get("reason", ""), seq, recorded_at, int(p.get("cause_seq") or 0))
+            transitions.append(t)
+            alert = (p["rule"], p["state"], p["date"])
+            if p["state"] == "firing":
+                instance = f"{p['rule']}@{p['evaluated_at']}"
+                instance_alert[instance] = alert
+                firing_instance[p["rule"]] = instance
+            elif p["state"] == "resolved":
+                if p["rule"] in firing_instance:
+                    resolved_of[firing_instance.pop(p["rule"])] = alert
+            else:
+                instance_alert[key] = alert
+        elif type_ == "notification-requested" and "flush" in p:
+            alerts = [instance_alert.get(i, (i.split("@")[0], "firing?", "")) for i in p.get("firing", [])]
+            alerts += [resolved_of.get(i, (i.split("@")[0], "resolved?", "")) for i in p.get("resolved", [])]
+            alerts += [instance_alert.get(i, (i, "flagged?", "")) for i in p.get("flagged", [])]
+            requested.append((p["group"], p["reason"], tuple(sorted(alerts)), p["requested_at"], int(p["flush"])))
+        elif type_ == "notification-sent" and "group" in p and "flush" in p:
+            sent[f"{p['group']}/{p['flush']}"] = p.get("sent_at") or recorded_at
+        elif type_ == "notification-suppressed":
+            suppressed.append(p)
+        elif type_.startswith("observation-"):
+            facts.append((p["series"], p["date"], published_at, recorded_at))
+    for group, reason, alerts, at, flush in requested:
+        notes.append(Note(group, reason, alerts, at, flush, sent.get(f"{group}/{flush}", "")))
+    warm_up = {(t.rule, t.state, t.date, t.at) for t in transitions if t.cause_seq in load_seqs}
+    return LiveLog(transitions, notes, warm_up, suppressed, load_seqs, facts)
+
+
+def watchdog_cli(*args: str) -> list[str]:
+    """`watchdog ...` as a subprocess (the CLI a user runs); its stdout lines."""
+    proc = subprocess.run([sys.executable, "-m", "watchdog", *args], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONUTF8": "1"})
+    if proc.returncode != 0:
+        raise SimError(f"watchdog {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    return [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+def read_replay(run: Run) -> list[Transition]:
+    lines = watchdog_cli("replay", "--db", str(run.db), "--rules", str(RULES), "--json",
+                         "--since", run.window.first, "--until", run.window.last)
+    out = []
+    for line in lines:
+        p = json.loads(line)
+        out.append(Transition(p["rule"], p["date"], p["state"], norm_value(p.get("value")), p["known_at"],
+                              p.get("reason") or ""))
+    return out
+
+
+def read_dry_run(run: Run) -> list[Note]:
+    lines = watchdog_cli("replay", "--db", str(run.db), "--rules", str(RULES), "--notify-dry-run",
+                         "--config", str(run.config), "--json")
+    out = []
+    for line in lines:
+        p = json.loads(line)
+        alerts = tuple(sorted((a["rule"], a["state"], a["date"]) for a in p["alerts"]))
+        out.append(Note(p["group"], p["reason"], alerts, p["at"], int(p["flush"])))
+    return out
+
+
+# ---- the comparison ---------------------------------------------------------------------------
+
+@dataclass
+class Difference:
+    what: str                   # "transition" | "notification"
+    key: str                    # the rule, or the group
+    kind: str                   # "live only" | "replay only" | "changed" | "late" | "not sent"
+    text: str
+    explained: str = ""         # a named reason (explain_*), or "" = a difference
+    live: object = None
+    other: object = None
+
+    def line(self) -> str:
+        tag = f"[{self.explained}] " if self.explained else ""
+        return f"  {tag}{self.what} {self.key}: {self.kind}: {self.text}"
+
+
+@dataclass
+class Context:
+    """What the explanations may use: the run's instants and the live log."""
+    run: Run
+    live: LiveLog
+    ruleset: object
+
+    @property
+    def down_from(self) -> str:
+        return utc_text(self.run.window.down_from)
+
+    @property
+    def down_until(self) -> str:
+        return utc_text(self.run.window.down_until)
+
+    def latest_before_down(self, series: str) -> str | None:
+        """The newest date of ``series`` the log had recorded when the daemon stopped."""
+        dates = [d for s, d, _, rec in self.live.facts if s == series and rec <= self.down_from]
+        seed = _seed_latest(self.run, series)
+        return max([*dates, *([seed] if seed else [])], default=None)
+
+
+def _seed_latest(run: Run, series: str) -> str | None:
+    conn = sqlite3.connect(f"file:{run.db}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT max(json_extract(payload, '$.date')) FROM events WHERE seq <= ? AND "
+                           "type LIKE 'observation-%' AND json_extract(payload, '$.series') = ?",
+                           (run.seeded, series)).fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
+def explain_transition(d: Difference, ctx: Context) -> str:
+    """The named catch-up reason for a transition difference, or '' (unexplained).
+
+    ``stale-while-down``: a staleness rule fired, live only, for a value that fell due while the
+    daemon was down (its deadline, publication + grace, inside the downtime), with the number of
+    business days late counted from the last value the log had when the daemon stopped; or the
+    resolve of such a firing, recorded by the restarted daemon. A stale feed is what a daemon that
+    was not polling rightly reports; replay saw every fact on time."""
+    from watchdog.calendar import business_days_between
+    from watchdog.series import SERIES, nominal_publication
+    rule = ctx.ruleset.by_id.get(d.key)
+    t = d.live
+    if d.kind != "live only" or t is None or getattr(rule, "KIND", "") != "staleness":
+        return ""
+    if t.recorded_at < ctx.down_until:                       # not derived by the restarted daemon
+        return ""
+    if t.state == "firing":
+        due = utc_text(nominal_publication(rule.series, date.fromisoformat(t.date)) + rule.grace_period)
+        last = ctx.latest_before_down(rule.series)
+        if not (ctx.down_from <= due <= ctx.down_until) or last is None:
+            return ""
+        late = business_days_between(SERIES[rule.series].calendar, date.fromisoformat(last),
+                                     date.fromisoformat(t.date))
+        return "stale-while-down" if t.value == str(late) else ""
+    if t.state == "resolved":
+        before = [x for x in ctx.live.transitions if x.rule == t.rule and x.seq < t.seq]
+        if before and before[-1].state == "firing" and before[-1].recorded_at >= ctx.down_until:
+            firing = Difference(d.what, d.key, d.kind, "", live=before[-1])
+            return "stale-while-down" if explain_transition(firing, ctx) else ""
+    return ""
+
+
+def compare_transitions(live: list[Transition], replay: list[Transition]) -> list[Difference]:
+    """Per rule, the ordered sequences of (date, state, value): every insertion, deletion and
+    change (difflib's alignment)."""
+    out: list[Difference] = []
+    rules = sorted({t.rule for t in live} | {t.rule for t in replay})
+    for rule in rules:
+        a = [t for t in live if t.rule == rule]
+        b = [t for t in replay if t.rule == rule]
+        matcher = difflib.SequenceMatcher(None, [t.row for t in a], [t.row for t in b], autojunk=False)
+        for op, i1, i2, j1, j2 in matcher.get_opcodes():
+            if op == "equal":
+                continue
+            pairs = list(zip(a[i1:i2], b[j1:j2])) if op == "replace" else []
+            for x, y in pairs:
+                out.append(Difference("transition", rule, "changed", f"live {x.text()} / replay {y.text()}",
+                                      live=x, other=y))
+            for x in a[i1 + len(pairs):i2]:
+                out.append(Difference("transition", rule, "live only", x.text(), live=x))
+            for y in b[j1 + len(pairs):j2]:
+                out.append(Difference("transition", rule, "replay only", y.text(), other=y))
+    return out
+
+
+RESTART_SETTLE = timedelta(minutes=10)     # the restarted daemon's catch-up and first flushes
+MATCH_WITHIN = timedelta(seconds=1)        # re-arm gaps and the writer's clock reads
+
+
+def _seconds(a: str, b: str) -> float:
+    return (parse_utc(a) - parse_utc(b)).total_seconds()
+
+
+def align(live: list[Note], dry: list[Note], max_offset: timedelta) -> list[tuple[Note | None, Note | None]]:
+    """Align one group's notifications (each side in time order): equal (reason, alerts) may pair
+    when at most ``max_offset`` apart, nearer pairs preferred; the rest are gaps. Minimum-cost
+    alignment (gap 1, pair < 1 growing with the time between them)."""
+    n, m = len(live), len(dry)
+    span = max_offset.total_seconds()
+    inf = float("inf")
+
+    def pair_cost(x: Note, y: Note) -> float:
+        if x.content != y.content:
+            return inf
+        off = abs(_seconds(x.at, y.at))
+        return inf if off > span else 0.9 * off / span
+
+    cost = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        cost[i][0] = float(i)
+    for j in range(1, m + 1):
+        cost[0][j] = float(j)
+    for i in range(1, n + 1):
+        row, prev = cost[i], cost[i - 1]
+        for j in range(1, m + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + pair_cost(live[i - 1], dry[j - 1]))
+    out: list[tuple[Note | None, Note | None]] = []
+    i, j = n, m
+    while i or j:
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + pair_cost(live[i - 1], dry[j - 1]):
+            out.append((live[i - 1], dry[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and cost[i][j] == cost[i - 1][j] + 1:
+            out.append((live[i - 1], None))
+            i -= 1
+        else:
+            out.append((None, dry[j - 1]))
+            j -= 1
+    return out[::-1]
+
+
+@dataclass
+class NoteComparison:
+    differences: list[Difference]
+    compared_live: int
+    compared_dry: int
+    warm_up: int                 # flushes about episodes begun before the window (both sides)
+    after_cut: int               # live flushes after the dry run's last instant
+    pairs: int
+
+
+def compare_notifications(ctx: Context, dry_all: list[Note], replay: list[Transition]) -> NoteComparison:
+    """The daemon's flushes against the dry run's, per group, from the window start to the dry
+    run's last transition (`--notify-dry-run` runs no group timer after it)."""
+    run, live_log = ctx.run, ctx.live
+    start = utc_text(run.start)
+    cut = max((t.at for t in replay), default=start)
+    first = run.window.first
+    warm_instances = {(r, s, d) for r, s, d, _ in live_log.warm_up if s == "firing"}
+
+    def warm(note: Note, live: bool) -> bool:
+        # an episode already firing when the daemon first started: the daemon tells it at its
+        # start (state at load), the dry run reminds of it on its own schedule
+        firing = [a for a in note.alerts if a[1] == "firing"]
+        if live:
+            return bool(firing) and all(a in warm_instances for a in firing)
+        return bool(firing) and all(a[2] < first for a in firing)
+
+    latency: dict[tuple, float] = {}
+    known = {(t.rule, t.state, t.date): t.at for t in replay}
+    for t in live_log.transitions:
+        if (t.rule, t.state, t.date) in known:
+            latency[(t.rule, t.state, t.date)] = _seconds(t.at, known[(t.rule, t.state, t.date)])
+
+    slack = POLL_JITTER + timedelta(minutes=30)      # FRED and Fiscal Data: polled every 30 min
+    live_notes = [x for x in live_log.notes if x.at >= start]
+    dry_notes = [x for x in dry_all if x.at >= start and x.at <= cut]
+    warm_count = sum(warm(x, True) for x in live_notes) + sum(warm(x, False) for x in dry_notes)
+    live_notes = [x for x in live_notes if not warm(x, True)]
+    dry_notes = [x for x in dry_notes if not warm(x, False)]
+    after_cut = [x for x in live_notes if x.at > utc_text(parse_utc(cut) + slack)]
+    live_notes = [x for x in live_notes if x not in after_cut]
+    groups = sorted({x.group for x in live_notes} | {x.group for x in dry_notes})
+    out: list[Difference] = []
+    pairs = 0
+    max_offset = run.window.down_until - run.window.down_from + timedelta(days=1)
+    for group in groups:
+        mine = [x for x in live_notes if x.group == group]
+        theirs = [x for x in dry_notes if x.group == group]
+        previous_offset = None
+        for x, y in align(mine, theirs, max_offset):
+            label = group.split("/", 2)[-1]
+            if x is not None and y is not None:
+                pairs += 1
+                offset = _seconds(x.at, y.at)
+                lat = [latency[a] for a in x.alerts if a in latency] + [0.0]
+                if previous_offset is not None:
+                    lat.append(previous_offset)
+                previous_offset = offset
+                if not any(abs(offset - c) <= MATCH_WITHIN.total_seconds() for c in lat):
+                    out.append(Difference("notification", label, "late",
+                                          f"live {x.text()} / dry run {y.at[:19]}Z ({offset:+.0f} s; "
+                                          f"the alerts' own knowledge delays: "
+                                          f"{', '.join(f'{c:+.0f} s' for c in sorted(set(lat)))})",
+                                          live=x, other=y))
+                if x.at <= cut and not x.sent_at:
+                    out.append(Difference("notification", label, "not sent", x.text(), live=x))
+            elif x is not None:
+                out.append(Difference("notification", label, "live only", x.text(), live=x))
+            else:
+                out.append(Difference("notification", label, "replay only", f"dry run {y.text()}", other=y))
+    return NoteComparison(out, len(live_notes), len(dry_notes), warm_count, len(after_cut), pairs)
+
+
+def explain_notification(d: Difference, ctx: Context, transition_diffs: list[Difference]) -> str:
+    """The named catch-up reason for a notification difference, or '' (unexplained).
+
+    ``daemon-down``: the dry run notifies at an instant the daemon was stopped; nothing could be
+    sent then (what it said is told at restart, or suppressed as catch-up, below).
+    ``told-at-restart``: the restarted daemon sends, in its catch-up, what became owed while it
+    was down (news of the downtime, or a reminder whose repeat_interval ran out meanwhile),
+    about alerts that are the replay's own or explained transitions.
+    ``repeat-phase-after-downtime``: a reminder of a group whose reminder schedule the restart
+    reset (it sent at restart): its time, or one reminder more or fewer before the episode ends."""
+    down_from, down_until = ctx.down_from, ctx.down_until
+    settle = utc_text(ctx.run.window.down_until + RESTART_SETTLE)
+    live, dry = d.live, d.other
+    if d.kind == "replay only" and down_from <= dry.at < down_until:
+        return "daemon-down"
+    unexplained = {(t.live.rule, t.live.state, t.live.date) for t in transition_diffs
+                   if t.live is not None and not t.explained}
+    if live is not None and down_until <= live.at <= settle and not any(a in unexplained for a in live.alerts):
+        if d.kind == "live only" or (d.kind == "late" and dry is not None and dry.at < down_until):
+            return "told-at-restart"
+    note = live or dry
+    if note.reason == "repeat-interval" and note.at > settle:
+        restarted = [x for x in ctx.live.notes if x.group == note.group and down_until <= x.at <= settle]
+        firing = {a for a in note.alerts if a[1] == "firing"}
+        if any(firing <= set(x.alerts) for x in restarted) and d.kind in ("late", "live only", "replay only"):
+            return "repeat-phase-after-downtime"
+    return ""
+
+
+# ---- the report ------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    run: Run
+    live_compared: list[Transition]
+    replay: list[Transition]
+    excluded_warm_up: list[Transition]
+    excluded_outside: int
+    transitions: list[Difference]
+    notes: NoteComparison
+    real_seconds: float = 0.0
+
+    @property
+    def differences(self) -> list[Difference]:
+        return self.transitions + self.notes.differences
+
+    @property
+    def explained(self) -> list[Difference]:
+        return [d for d in self.differences if d.explained]
+
+    @property
+    def unexplained(self) -> list[Difference]:
+        return [d for d in self.differences if not d.explained]
+
+    @property
+    def figure(self) -> str:
+        return (f"LIVE-REPLAY {self.run.window.name}: {len(self.replay)} transitions, "
+                f"{len(self.unexplained)} differences")
+
+    def lines(self) -> list[str]:
+        run, w = self.run, self.run.window
+        p1, p2 = run.phases
+        out = [
+            f"time travel {w.name}: daemon served {_short(p1.started)} .. {_short(p1.stopped)}, down "
+            f"{w.down_days} days, served again {_short(p2.started)} .. {_short(p2.stopped)} "
+            f"({p1.steps + p2.steps} clock steps, {run.requests} requests to the stand-ins, "
+            f"{run.announced} announcements, {self.real_seconds:.1f} s real)",
+            f"  log: {run.db} (seeded with {run.seeded} events as of {_short(run.start)}); config: {run.config}",
+            f"  transitions dated {w.first} .. {w.last}: live {len(self.live_compared)}, replay {len(self.replay)}; "
+            f"not compared: {len(self.excluded_warm_up)} warm-up at the first start (derived by loading the "
+            f"rules: the state on {_short(run.start)} of episodes replay dates before the window), "
+            f"{self.excluded_outside} live ones dated outside the window",
+            f"  notifications {_short(run.start)} .. the dry run's last transition: live {self.notes.compared_live}, "
+            f"dry run {self.notes.compared_dry}, {self.notes.pairs} paired; not compared: {self.notes.warm_up} "
+            f"reminders of episodes firing before the window, {self.notes.after_cut} live ones after the dry "
+            f"run's end",
+        ]
+        for phase in run.phases:
+            out += [f"  daemon problem: {p}" for p in phase.problems]
+        out.append(f"explained differences ({len(self.explained)}):")
+        out += [d.line() for d in self.explained] or ["  none"]
+        out.append(f"unexplained differences ({len(self.unexplained)}):")
+        out += [d.line() for d in self.unexplained] or ["  none"]
+        out.append(self.figure)
+        return out
+
+
+def _short(moment: datetime | None) -> str:
+    return utc_text(moment)[:16] + "Z" if moment else "-"
+
+
+def compare(run: Run) -> Report:
+    from watchdog.rules import load_rules
+    began = _real_monotonic()
+    live = read_live(run.db, run.seeded)
+    ctx = Context(run, live, load_rules([str(RULES)]))
+    w = run.window
+    replay = read_replay(run)
+    dry = read_dry_run(run)
+    inside = [t for t in live.transitions if w.first <= t.date <= w.last]
+    warm = [t for t in inside if t.cause_seq in live.load_seqs]
+    compared = [t for t in inside if t.cause_seq not in live.load_seqs]
+    transitions = compare_transitions(compared, replay)
+    for d in transitions:
+        d.explained = explain_transition(d, ctx)
+    notes = compare_notifications(ctx, dry, replay)
+    for d in notes.differences:
+        d.explained = explain_notification(d, ctx, transitions)
+    for phase in run.phases:                 # a job skipped or raising is a daemon bug
+        for problem in phase.problems:
+            transitions.append(Difference("daemon", "scheduler", "problem", problem))
+    return Report(run, compared, replay, warm, len(live.transitions) - len(inside), transitions, notes,
+                  run.real_seconds + _real_monotonic() - began)
+
+
+async def time_travel(window: Window, work: Path | None = None, log=print) -> Report:
+    work = work or Path(tempfile.mkdtemp(prefix="watchdog-timetravel-"))
+    run = await run_window(window, work, log=log)
+    report = await asyncio.to_thread(compare, run)
+    for line in report.lines():
+        log(line)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("first", help="first observation date of the window (YYYY-MM-DD)")
+    parser.add_argument("last", help="last observation date of the window")
+    parser.add_argument("--down-days", type=int, default=4, help="days the daemon is down, mid-window")
+    parser.add_argument("--down-at", default="", help="the downtime's first day (default: the middle)")
+    parser.add_argument("--keep", help="work here (log, config) instead of a temporary directory")
+    args = parser.parse_args(argv)
+    window = Window(args.first, args.last, args.down_days, args.down_at)
+    report = asyncio.run(time_travel(window, Path(args.keep) if args.keep else None,
+                                     log=lambda line: print(line, flush=True)))
+    return 1 if report.unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -348,18 +348,15 @@ KEPT_OUT = frozenset({"silence", "inhibition", "mute"})
 
 
 def episode_alert(fired: dict, resolved: dict) -> dict:
-    """A short episode as one message: the resolve, saying when it fired and at what value."""
-    value = f" at {fired['value']}" if fired.get("value") is not None else ""
+    """A short episode as one message: the resolve, with when it fired and at what value
+    (``watchdog.notify.catch_up_note`` words it for every receiver)."""
     return {**resolved, "episode": {"fired_date": fired.get("date"), "fired_value": fired.get("value"),
-                                    "fired_at": fired.get("evaluated_at")},
-            "reason": (f"short episode: fired for {fired.get('date')}{value} and resolved for "
-                       f"{resolved.get('date')} before a notification went out; {resolved.get('reason', '')}")}
+                                    "fired_at": fired.get("evaluated_at")}}
 
 
 def still_firing(alert: dict) -> dict:
     """A firing alert told late (it began before the catch-up horizon): it says since when."""
-    return {**alert, "since": alert.get("date"),
-            "reason": f"still firing since {alert.get('date')}; {alert.get('reason', '')}"}
+    return {**alert, "since": alert.get("date")}
 
 
 def delivery_key(group: str, flush: int) -> str:

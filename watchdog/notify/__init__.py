@@ -25,3 +25,18 @@ class SendResult:
 
 class Notifier(Protocol):
     async def send(self, alert: dict, *, key: str) -> SendResult: ...
+
+
+def catch_up_note(alert: dict) -> str:
+    """What a late message must say (the outbox marks it): an alert told although it began
+    before the catch-up horizon says since when it fires; a short episode (fired and resolved
+    before any notification) says when it fired and at what value. '' otherwise."""
+    if alert.get("since") and alert.get("state") == "firing":
+        return f"still firing since {alert['since']}"
+    episode = alert.get("episode")
+    if isinstance(episode, dict) and alert.get("state") == "resolved":
+        value = f" at {episode['fired_value']}" if episode.get("fired_value") not in (None, "") else ""
+        return (f"short episode: fired for {episode.get('fired_date')}{value} and resolved for "
+                f"{alert.get('date')} before a notification went out")
+    return ""
+

@@ -4,14 +4,15 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from watchdog.notify import SendResult
+from watchdog.notify import SendResult, catch_up_note
 
 
 def format_line(alert: dict) -> str:
     state = alert["state"].upper()
     value = alert.get("value")
     detail = alert.get("summary") or f"value {value}"
-    return f"[{state} {alert['severity']}] {alert['rule']} {alert['date']}: {detail} ({alert['reason']})"
+    why = "; ".join(part for part in (catch_up_note(alert), alert["reason"]) if part)
+    return f"[{state} {alert['severity']}] {alert['rule']} {alert['date']}: {detail} ({why})"
 
 
 class ConsoleNotifier:

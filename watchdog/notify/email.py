@@ -52,7 +52,7 @@ import aiosmtplib
 
 from watchdog.config import ReceiverConfig
 from watchdog.errors import ConfigError
-from watchdog.notify import SendResult
+from watchdog.notify import SendResult, catch_up_note
 from watchdog.numbers import norm
 from watchdog.redact import REDACTED, scrub
 from watchdog.secrets import read_secret
@@ -165,6 +165,9 @@ def _facts(alert: dict) -> list[tuple[str, str]]:
     else:
         rows.append(("Value", value))
         rows.append(("Threshold", threshold))
+    note = catch_up_note(alert)
+    if note:
+        rows.append(("Note", note[0].upper() + note[1:]))
     rows.append(("Reason", _one_line(_text(alert.get("reason")))))
     rows.append(("Evaluated at", _text(alert.get("evaluated_at"))))
     labels = alert.get("labels") or {}

@@ -68,7 +68,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from watchdog.config import ReceiverConfig
 from watchdog.errors import ConfigError, NotifyError
-from watchdog.notify import SendResult
+from watchdog.notify import SendResult, catch_up_note
 from watchdog.redact import scrub
 from watchdog.series import SERIES
 from watchdog.timefmt import new_york_minute, parse_utc
@@ -135,6 +135,9 @@ def format_slack_message(alert: dict, *, sparkline_values: list[str] | None = No
 
     details: list[dict] = []
     lines = [_esc(summary)] if summary else []
+    note = catch_up_note(alert)
+    if note:                                        # told late: since when, or a short episode
+        lines.append(f"_{_esc(note[0].upper() + note[1:])}_")
     if state == "resolved":
         lines.append(_resolved_line(reason, alert))
     elif sentences:                                 # keyword flag: the hits, then the quotes
