@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time as _time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -547,14 +548,14 @@ class LiveLog:
     notes: list[Note]                       # every flush it requested (with its sent instant)
     warm_up: set[tuple]                     # (rule, state, date, at) derived by a rule-set load
     suppressed: list[dict]                  # notification-suppressed payloads
-    load_seqs: set[int]                     # seqs of rules-loaded events
+    load_seqs: dict[int, str]               # rules-loaded events: seq -> recorded_at
     facts: list[tuple]                      # (series, date, published_at, recorded_at)
 
 
 def read_live(db: Path, seeded: int) -> LiveLog:
     rows = live_events(db, seeded)
     transitions, notes, suppressed, facts = [], [], [], []
-    load_seqs: set[int] = set()
+    load_seqs: dict[int, str] = {}
     instance_alert: dict[str, tuple] = {}           # firing/flagged instance -> (rule, state, date)
     firing_instance: dict[str, str] = {}            # rule -> its current firing instance
     resolved_of: dict[str, tuple] = {}              # firing instance -> the resolve's (rule, state, date)
@@ -563,7 +564,7 @@ def read_live(db: Path, seeded: int) -> LiveLog:
     for seq, type_, key, published_at, recorded_at, text in rows:
         p = json.loads(text)
         if type_ == "rules-loaded":
-            load_seqs.add(seq)
+            load_seqs[seq] = recorded_at
         elif type_ in ALERT_TYPES:
             t = Transition(p["rule"], p["date"], p["state"], norm_value(p.get("value")), p["evaluated_at"],
                            p.get("reason", ""), seq, recorded_at, int(p.get("cause_seq") or 0))
@@ -582,6 +583,8 @@ def read_live(db: Path, seeded: int) -> LiveLog:
             alerts = [instance_alert.get(i, (i.split("@")[0], "firing?", "")) for i in p.get("firing", [])]
             alerts += [resolved_of.get(i, (i.split("@")[0], "resolved?", "")) for i in p.get("resolved", [])]
             alerts += [instance_alert.get(i, (i, "flagged?", "")) for i in p.get("flagged", [])]
+            # short episodes (fired and resolved before any flush): told as their resolve
+            alerts += [resolved_of.get(i, (i.split("@")[0], "episode?", "")) for i in p.get("episodes", [])]
             requested.append((p["group"], p["reason"], tuple(sorted(alerts)), p["requested_at"], int(p["flush"])))
         elif type_ == "notification-sent" and "group" in p and "flush" in p:
             sent[f"{p['group']}/{p['flush']}"] = p.get("sent_at") or recorded_at
@@ -591,7 +594,9 @@ def read_live(db: Path, seeded: int) -> LiveLog:
             facts.append((p["series"], p["date"], published_at, recorded_at))
     for group, reason, alerts, at, flush in requested:
         notes.append(Note(group, reason, alerts, at, flush, sent.get(f"{group}/{flush}", "")))
-    warm_up = {(t.rule, t.state, t.date, t.at) for t in transitions if t.cause_seq in load_seqs}
+    # derived when a rules-loaded event was folded at the instant it was recorded: the warm-up of
+    # a start (a re-fold of the same event by a later start is not a warm-up)
+    warm_up = {(t.rule, t.state, t.date, t.at) for t in transitions if load_seqs.get(t.cause_seq) == t.at}
     return LiveLog(transitions, notes, warm_up, suppressed, load_seqs, facts)
 
 
@@ -701,10 +706,15 @@ def explain_transition(d: Difference, ctx: Context) -> str:
                                      date.fromisoformat(t.date))
         return "stale-while-down" if t.value == str(late) else ""
     if t.state == "resolved":
+        # the value arrived in the restart's catch-up, ending an episode the restarted daemon
+        # began for a value that fell due while it was down (however it worded that firing)
         before = [x for x in ctx.live.transitions if x.rule == t.rule and x.seq < t.seq]
-        if before and before[-1].state == "firing" and before[-1].recorded_at >= ctx.down_until:
-            firing = Difference(d.what, d.key, d.kind, "", live=before[-1])
-            return "stale-while-down" if explain_transition(firing, ctx) else ""
+        settle = utc_text(ctx.run.window.down_until + RESTART_SETTLE)
+        if before and before[-1].state == "firing" and ctx.down_until <= before[-1].recorded_at \
+                and t.recorded_at <= settle and t.value == "0":
+            fired = before[-1]
+            due = utc_text(nominal_publication(rule.series, date.fromisoformat(fired.date)) + rule.grace_period)
+            return "stale-while-down" if ctx.down_from <= due <= ctx.down_until else ""
     return ""
 
 
@@ -816,8 +826,8 @@ def compare_notifications(ctx: Context, dry_all: list[Note], replay: list[Transi
     warm_count = sum(warm(x, True) for x in live_notes) + sum(warm(x, False) for x in dry_notes)
     live_notes = [x for x in live_notes if not warm(x, True)]
     dry_notes = [x for x in dry_notes if not warm(x, False)]
-    after_cut = [x for x in live_notes if x.at > utc_text(parse_utc(cut) + slack)]
-    live_notes = [x for x in live_notes if x not in after_cut]
+    live_notes = [x for x in live_notes if x.at <= utc_text(parse_utc(cut) + slack)]
+    after_cut = 0        # live flushes after the cut with no counterpart: the dry run stopped first
     groups = sorted({x.group for x in live_notes} | {x.group for x in dry_notes})
     out: list[Difference] = []
     pairs = 0
@@ -843,11 +853,13 @@ def compare_notifications(ctx: Context, dry_all: list[Note], replay: list[Transi
                                           live=x, other=y))
                 if x.at <= cut and not x.sent_at:
                     out.append(Difference("notification", label, "not sent", x.text(), live=x))
+            elif x is not None and x.at > cut:
+                after_cut += 1
             elif x is not None:
                 out.append(Difference("notification", label, "live only", x.text(), live=x))
             else:
                 out.append(Difference("notification", label, "replay only", f"dry run {y.text()}", other=y))
-    return NoteComparison(out, len(live_notes), len(dry_notes), warm_count, len(after_cut), pairs)
+    return NoteComparison(out, len(live_notes) - after_cut, len(dry_notes), warm_count, after_cut, pairs)
 
 
 def explain_notification(d: Difference, ctx: Context, transition_diffs: list[Difference]) -> str:
@@ -947,11 +959,12 @@ def compare(run: Run) -> Report:
     live = read_live(run.db, run.seeded)
     ctx = Context(run, live, load_rules([str(RULES)]))
     w = run.window
-    replay = read_replay(run)
-    dry = read_dry_run(run)
+    with ThreadPoolExecutor(2) as pool:            # two processes: two cores
+        replay_job, dry_job = pool.submit(read_replay, run), pool.submit(read_dry_run, run)
+        replay, dry = replay_job.result(), dry_job.result()
     inside = [t for t in live.transitions if w.first <= t.date <= w.last]
-    warm = [t for t in inside if t.cause_seq in live.load_seqs]
-    compared = [t for t in inside if t.cause_seq not in live.load_seqs]
+    warm = [t for t in inside if (t.rule, t.state, t.date, t.at) in live.warm_up]
+    compared = [t for t in inside if (t.rule, t.state, t.date, t.at) not in live.warm_up]
     transitions = compare_transitions(compared, replay)
     for d in transitions:
         d.explained = explain_transition(d, ctx)

@@ -236,6 +236,8 @@ class _Lane:
         for member in self.members:
             source = self.engine if member in self.engine.rules else shared
             self.comp.emitted[member] = source.emitted.get(member, "")
+            if member in source.moved:                   # the member's last move: its input
+                self.comp.moved[member] = source.moved[member]
         # the engine's own composite step (same fixpoint, same reasons), fed from two engines
         self.out.extend(self.comp._composites(causes, event.published_at, event.seq))
 
