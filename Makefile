@@ -46,6 +46,7 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python soak/soak.py --kills 100 --slack webhook
 	$(BIN)/python soak/soak.py --kills 100 --slack bot
+	$(BIN)/python soak/timetravel.py
 
 # Rebuild the example log from data/history, deterministically (fixed recorded_at): the same
 # files always give the same chain head hash (tests/test_example_db.py checks it).

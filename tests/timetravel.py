@@ -53,6 +53,7 @@ import tempfile
 import time as _time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -63,7 +64,7 @@ if str(REPO) not in sys.path:                     # `demo` is imported as a pack
     sys.path.insert(0, str(REPO))
 
 from demo import servers  # noqa: E402
-from watchdog.timefmt import NEW_YORK, new_york, parse_utc, utc_text  # noqa: E402
+from watchdog.timefmt import new_york, parse_utc, utc_text  # noqa: E402
 
 EXAMPLE = REPO / "events.db.example"
 RULES = REPO / "rules"
@@ -116,6 +117,39 @@ class Window:
     @property
     def down_until(self) -> datetime:
         return self.down_from + timedelta(days=self.down_days)
+
+
+@contextmanager
+def fold_preserving_freezegun():
+    """freezegun 1.5.5 loses ``fold`` when it makes a FakeDatetime (``datetime_to_fakedatetime``
+    copies the fields but not ``fold``, and ``FakeDatetime.now(tz)`` adds a zero tz_offset, which
+    resets it). In New York's repeated hour after the autumn clock change (06:00-07:00 UTC) every
+    ``datetime.now(NEW_YORK)`` and ``astimezone(NEW_YORK)`` is then an hour early: APScheduler
+    (timezone America/New_York) sees the jobs due at 06:00 UTC as an hour ahead, computes a
+    one-hour wait in real seconds, and the simulated clock never gets there. These replacements
+    keep ``fold`` (the real datetime does) for the duration of the run."""
+    import freezegun.api as api
+    saved = (api.datetime_to_fakedatetime, api.FakeDatetime.__dict__["now"])
+
+    def to_fake(moment):
+        return api.FakeDatetime(moment.year, moment.month, moment.day, moment.hour, moment.minute,
+                                moment.second, moment.microsecond, moment.tzinfo, fold=moment.fold)
+
+    def now(cls, tz=None):
+        frozen = cls._time_to_freeze() or api.real_datetime.now()
+        offset = cls._tz_offset()
+        if tz:
+            result = tz.fromutc(frozen.replace(tzinfo=tz))
+            return to_fake(result + offset if offset else result)
+        return to_fake(frozen + offset)
+
+    api.datetime_to_fakedatetime = to_fake
+    api.FakeDatetime.now = classmethod(now)
+    try:
+        yield
+    finally:
+        api.datetime_to_fakedatetime = saved[0]
+        api.FakeDatetime.now = saved[1]
 
 
 def utc_now() -> datetime:
@@ -351,6 +385,14 @@ class Operator:
     def next_at(self) -> datetime | None:
         return parse_utc(self.pending[0].published_at) if self.pending else None
 
+    def advance(self, frozen, until: datetime) -> None:
+        """While no daemon runs: the clock moves to ``until``, announcing on the way."""
+        while (at := self.next_at()) is not None and at < until:
+            frozen.move_to(at)
+            self.append_due()
+        frozen.move_to(until)
+        self.append_due()
+
     def append_due(self) -> int:
         from watchdog.events import NewEvent
         from watchdog.store import SqliteEventStore
@@ -424,10 +466,16 @@ async def serve_phase(config, db: Path, until: datetime, frozen, operator: Opera
                 raise SimError("the daemon did not finish starting")
             await asyncio.sleep(0.005)
         tracker = JobTracker(daemon._scheduler)
+        unarmed: set[str] = set()
         while True:
             await wait_idle(daemon, tracker, task)
             now = utc_now()
-            times = [j.next_run_time for j in daemon._scheduler.get_jobs() if j.next_run_time is not None]
+            jobs = {j.id: j for j in daemon._scheduler.get_jobs()}
+            for source in daemon.sources:          # a source with no poll armed never polls again
+                if source.name not in jobs and "catch-up" not in jobs and source.name not in unarmed:
+                    unarmed.add(source.name)
+                    tracker.problems.append(f"{utc_text(now)}: source {source.name} has no poll scheduled")
+            times = [j.next_run_time for j in jobs.values() if j.next_run_time is not None]
             announced = operator.next_at()
             nxt = min([t for t in [*times, announced] if t is not None], default=until)
             if nxt >= until:
@@ -438,8 +486,7 @@ async def serve_phase(config, db: Path, until: datetime, frozen, operator: Opera
             daemon.wake()
             phase.steps += 1
             await asyncio.sleep(0)               # the wake-up runs on the loop's next turn
-        frozen.move_to(until)
-        operator.append_due()
+        operator.advance(frozen, until)
         phase.problems = list(tracker.problems)
         phase.runs = dict(tracker.runs)
     finally:
@@ -472,10 +519,11 @@ async def run_window(window: Window, work: Path, log=print) -> Run:
     try:
         config_path = write_config(work, url, window)
         config = resolve_config(str(config_path))
-        with freeze_time(window.start, tick=False, real_asyncio=True) as frozen:
+        with fold_preserving_freezegun(), freeze_time(window.start, tick=False, real_asyncio=True) as frozen:
+            log(f"serving {window.name} from {_short(window.start)} (log seeded with {seeded} "
+                f"events), down {_short(window.down_from)} .. {_short(window.down_until)}, to {_short(end)}")
             first = await serve_phase(config, db, window.down_from, frozen, operator, tap, env)
-            frozen.move_to(window.down_until)
-            operator.append_due()
+            operator.advance(frozen, window.down_until)
             second = await serve_phase(config, db, end, frozen, operator, tap, env)
     finally:
         await runner.cleanup()
@@ -528,9 +576,11 @@ class Note:
 
 
 def norm_value(value) -> str | None:
+    """A value as `replay --json` can state it: a JSON number is a double, so the log's exact
+    decimals (28 digits for a ratio) are compared at double precision (the texts show both)."""
     if value is None:
         return None
-    return format(Decimal(str(value)).normalize(), "f")
+    return format(Decimal(repr(float(Decimal(str(value))))).normalize(), "f")
 
 
 def live_events(db: Path, after: int):
@@ -654,6 +704,7 @@ class Context:
     run: Run
     live: LiveLog
     ruleset: object
+    config: object
 
     @property
     def down_from(self) -> str:
@@ -679,6 +730,48 @@ def _seed_latest(run: Run, series: str) -> str | None:
     finally:
         conn.close()
     return row[0] if row else None
+
+
+def check_facts(run: Run, history: dict[str, list[servers.Fact]], example: Path = EXAMPLE) -> list[Difference]:
+    """Replay runs on the log the daemon wrote, so a fact it failed to record would go unseen by
+    the comparison: every fact the stand-ins published by the end must be in the log, with the
+    example's value and publication instant."""
+    want = {f"obs/{f.series}/{f.date}": f for facts in history.values() for f in facts
+            if f.published_at <= utc_text(run.end)}
+    src = sqlite3.connect(f"file:{example}?mode=ro", uri=True)
+    dst = sqlite3.connect(f"file:{run.db}?mode=ro", uri=True)
+    out = []
+    try:
+        for key, fact in sorted(want.items()):
+            ref = src.execute("SELECT published_at, json_extract(payload, '$.value') FROM events WHERE key = ?",
+                              (key,)).fetchone()
+            got = dst.execute("SELECT published_at, json_extract(payload, '$.value') FROM events WHERE key = ?",
+                              (key,)).fetchone()
+            if got is None:
+                out.append(Difference("fact", fact.series, "not recorded",
+                                      f"{fact.date} (published {fact.published_at[:19]}Z) is not in the log"))
+            elif ref is not None and tuple(got) != tuple(ref):
+                out.append(Difference("fact", fact.series, "changed",
+                                      f"{fact.date}: log has {got[1]} published {got[0][:19]}Z, the history "
+                                      f"{ref[1]} published {ref[0][:19]}Z"))
+    finally:
+        src.close()
+        dst.close()
+    return out
+
+
+def check_clock(run: Run) -> None:
+    """Every event the run appended was stamped on the simulated clock (a writer thread or a store
+    reading the real clock would make the whole comparison meaningless)."""
+    conn = sqlite3.connect(f"file:{run.db}?mode=ro", uri=True)
+    try:
+        lo, hi, n = conn.execute("SELECT min(recorded_at), max(recorded_at), count(*) FROM events WHERE seq > ?",
+                                 (run.seeded,)).fetchone()
+    finally:
+        conn.close()
+    if n and (lo < utc_text(run.start) or hi > utc_text(run.end)):
+        raise SimError(f"events recorded at {lo} .. {hi}, outside the simulated {utc_text(run.start)} .. "
+                       f"{utc_text(run.end)}: the simulated clock did not reach every writer")
 
 
 def explain_transition(d: Difference, ctx: Context) -> str:
@@ -718,6 +811,11 @@ def explain_transition(d: Difference, ctx: Context) -> str:
     return ""
 
 
+def _repeat_interval(ctx: Context) -> timedelta:
+    from watchdog.timefmt import parse_duration
+    return max(parse_duration(r.repeat_interval) for r in ctx.config.routes)
+
+
 def compare_transitions(live: list[Transition], replay: list[Transition]) -> list[Difference]:
     """Per rule, the ordered sequences of (date, state, value): every insertion, deletion and
     change (difflib's alignment)."""
@@ -741,6 +839,8 @@ def compare_transitions(live: list[Transition], replay: list[Transition]) -> lis
     return out
 
 
+# The named reasons a difference may be explained by (explain_transition, explain_notification).
+EXPLAINED_REASONS = ("stale-while-down", "daemon-down", "told-at-restart", "repeat-phase-after-downtime")
 RESTART_SETTLE = timedelta(minutes=10)     # the restarted daemon's catch-up and first flushes
 MATCH_WITHIN = timedelta(seconds=1)        # re-arm gaps and the writer's clock reads
 
@@ -792,7 +892,7 @@ class NoteComparison:
     differences: list[Difference]
     compared_live: int
     compared_dry: int
-    warm_up: int                 # flushes about episodes begun before the window (both sides)
+    warm_up: int                 # flushes about episodes dated before the window (both sides)
     after_cut: int               # live flushes after the dry run's last instant
     pairs: int
 
@@ -806,13 +906,12 @@ def compare_notifications(ctx: Context, dry_all: list[Note], replay: list[Transi
     first = run.window.first
     warm_instances = {(r, s, d) for r, s, d, _ in live_log.warm_up if s == "firing"}
 
-    def warm(note: Note, live: bool) -> bool:
-        # an episode already firing when the daemon first started: the daemon tells it at its
-        # start (state at load), the dry run reminds of it on its own schedule
+    def warm(note: Note) -> bool:
+        # about episodes dated before the window (as the transitions compared are), such as
+        # those already firing when the daemon first started: the daemon tells them at its start
+        # (their state at the rule-set load), the dry run reminds of them on its own schedule
         firing = [a for a in note.alerts if a[1] == "firing"]
-        if live:
-            return bool(firing) and all(a in warm_instances for a in firing)
-        return bool(firing) and all(a[2] < first for a in firing)
+        return bool(firing) and all(a[2] < first or a in warm_instances for a in firing)
 
     latency: dict[tuple, float] = {}
     known = {(t.rule, t.state, t.date): t.at for t in replay}
@@ -823,9 +922,9 @@ def compare_notifications(ctx: Context, dry_all: list[Note], replay: list[Transi
     slack = POLL_JITTER + timedelta(minutes=30)      # FRED and Fiscal Data: polled every 30 min
     live_notes = [x for x in live_log.notes if x.at >= start]
     dry_notes = [x for x in dry_all if x.at >= start and x.at <= cut]
-    warm_count = sum(warm(x, True) for x in live_notes) + sum(warm(x, False) for x in dry_notes)
-    live_notes = [x for x in live_notes if not warm(x, True)]
-    dry_notes = [x for x in dry_notes if not warm(x, False)]
+    warm_count = sum(warm(x) for x in live_notes) + sum(warm(x) for x in dry_notes)
+    live_notes = [x for x in live_notes if not warm(x)]
+    dry_notes = [x for x in dry_notes if not warm(x)]
     live_notes = [x for x in live_notes if x.at <= utc_text(parse_utc(cut) + slack)]
     after_cut = 0        # live flushes after the cut with no counterpart: the dry run stopped first
     groups = sorted({x.group for x in live_notes} | {x.group for x in dry_notes})
@@ -880,7 +979,12 @@ def explain_notification(d: Difference, ctx: Context, transition_diffs: list[Dif
     unexplained = {(t.live.rule, t.live.state, t.live.date) for t in transition_diffs
                    if t.live is not None and not t.explained}
     if live is not None and down_until <= live.at <= settle and not any(a in unexplained for a in live.alerts):
-        if d.kind == "live only" or (d.kind == "late" and dry is not None and dry.at < down_until):
+        if d.kind == "live only":
+            return "told-at-restart"
+        # paired with what the dry run said while the daemon was down, or (a reminder sent at
+        # restart) with the dry run's next reminder, which the restart's one stands for
+        repeat = utc_text(ctx.run.window.down_until + _repeat_interval(ctx))
+        if d.kind == "late" and dry is not None and down_from <= dry.at <= repeat:
             return "told-at-restart"
     note = live or dry
     if note.reason == "repeat-interval" and note.at > settle:
@@ -902,7 +1006,16 @@ class Report:
     excluded_outside: int
     transitions: list[Difference]
     notes: NoteComparison
+    live: LiveLog
     real_seconds: float = 0.0
+
+    @property
+    def caught_up(self) -> int:
+        """Facts published while the daemon was down and recorded by the restarted one."""
+        w = self.run.window
+        down_from, down_until = utc_text(w.down_from), utc_text(w.down_until)
+        return sum(1 for _, _, published, recorded in self.live.facts
+                   if down_from <= published < down_until and recorded >= down_until)
 
     @property
     def differences(self) -> list[Difference]:
@@ -929,14 +1042,15 @@ class Report:
             f"{w.down_days} days, served again {_short(p2.started)} .. {_short(p2.stopped)} "
             f"({p1.steps + p2.steps} clock steps, {run.requests} requests to the stand-ins, "
             f"{run.announced} announcements, {self.real_seconds:.1f} s real)",
-            f"  log: {run.db} (seeded with {run.seeded} events as of {_short(run.start)}); config: {run.config}",
+            f"  log: {run.db} (seeded with {run.seeded} events as of {_short(run.start)}); config: {run.config}; "
+            f"{self.caught_up} facts published while the daemon was down, recorded at its restart",
             f"  transitions dated {w.first} .. {w.last}: live {len(self.live_compared)}, replay {len(self.replay)}; "
             f"not compared: {len(self.excluded_warm_up)} warm-up at the first start (derived by loading the "
             f"rules: the state on {_short(run.start)} of episodes replay dates before the window), "
             f"{self.excluded_outside} live ones dated outside the window",
             f"  notifications {_short(run.start)} .. the dry run's last transition: live {self.notes.compared_live}, "
             f"dry run {self.notes.compared_dry}, {self.notes.pairs} paired; not compared: {self.notes.warm_up} "
-            f"reminders of episodes firing before the window, {self.notes.after_cut} live ones after the dry "
+            f"flushes about episodes dated before the window, {self.notes.after_cut} live ones after the dry "
             f"run's end",
         ]
         for phase in run.phases:
@@ -954,10 +1068,12 @@ def _short(moment: datetime | None) -> str:
 
 
 def compare(run: Run) -> Report:
+    from watchdog.app import resolve_config
     from watchdog.rules import load_rules
     began = _real_monotonic()
+    check_clock(run)
     live = read_live(run.db, run.seeded)
-    ctx = Context(run, live, load_rules([str(RULES)]))
+    ctx = Context(run, live, load_rules([str(RULES)]), resolve_config(str(run.config)))
     w = run.window
     with ThreadPoolExecutor(2) as pool:            # two processes: two cores
         replay_job, dry_job = pool.submit(read_replay, run), pool.submit(read_dry_run, run)
@@ -971,10 +1087,11 @@ def compare(run: Run) -> Report:
     notes = compare_notifications(ctx, dry, replay)
     for d in notes.differences:
         d.explained = explain_notification(d, ctx, transitions)
+    transitions += check_facts(run, served_history(w))
     for phase in run.phases:                 # a job skipped or raising is a daemon bug
         for problem in phase.problems:
             transitions.append(Difference("daemon", "scheduler", "problem", problem))
-    return Report(run, compared, replay, warm, len(live.transitions) - len(inside), transitions, notes,
+    return Report(run, compared, replay, warm, len(live.transitions) - len(inside), transitions, notes, live,
                   run.real_seconds + _real_monotonic() - began)
 
 

@@ -412,10 +412,13 @@ class Daemon:
         for i, event in enumerate(events, 1):
             # deadlines that passed before this event was recorded, exactly as audit does
             transitions += self.engine.tick(event.recorded_at)
-            # engine time is never before the event was recorded: after the wall clock stepped
-            # back, the log's recorded_at holds (it never decreases) and so does this
-            now = self._now()
-            transitions += self.engine.feed(event, now=max(now, event.recorded_at))
+            # An event of an earlier run is re-derived at the instant it was recorded, exactly as
+            # audit does (a rules-loaded event re-read at a restart must judge staleness on the
+            # log as it stood then, not at the restart). A new one at the time it is evaluated,
+            # never before it was recorded: after the wall clock stepped back, the log's
+            # recorded_at holds (it never decreases) and so does this.
+            now = event.recorded_at if event.seq <= self._started_seq else max(self._now(), event.recorded_at)
+            transitions += self.engine.feed(event, now=now)
             self.outbox.apply(event)
             self.cursor = event.seq
             if event.seq > self._started_seq:

@@ -353,12 +353,15 @@ class Engine:
         for rule_id, compiled in self.rules.items():
             if rule_id in old and old[rule_id].rule.hash == compiled.rule.hash:
                 continue
-            self.states[rule_id] = state = self._warm_up(compiled)
+            state, fired_on = self._warm_up(compiled)
+            self.states[rule_id] = state
             was_firing = self.emitted.get(rule_id) == "firing"
             if was_firing != (state.status == "firing") and state.last_date:
-                target = "firing" if state.status == "firing" else "resolved"
-                out.append(self._transition(compiled, target, state.last_date, now, cause_seq,
-                                            "rules-changed"))
+                # a firing is dated where its episode began (its value and inputs of that day),
+                # as replay dates it; a resolve where the history last left it
+                target, date = ("firing", fired_on or state.last_date) if state.status == "firing" \
+                    else ("resolved", state.last_date)
+                out.append(self._transition(compiled, target, date, now, cause_seq, "rules-changed"))
         for rule_id in set(old_all) - set(ruleset.by_id):
             self.states.pop(rule_id, None)
             if self.emitted.get(rule_id) == "firing":
@@ -371,9 +374,12 @@ class Engine:
                 out.extend(self._stale_check(rule, now, cause_seq=cause_seq))
         return out + self._composites(out, now, cause_seq)
 
-    def _warm_up(self, compiled: _Compiled) -> RuleState:
+    def _warm_up(self, compiled: _Compiled) -> tuple[RuleState, str | None]:
+        """The rule's state after the history so far, and the date its current firing episode
+        began (None when it is not firing)."""
         dates = sorted({d for s in compiled.drivers for d in self.data.dates.get(s, [])})
         state = RuleState()
+        fired_on = None
         for date in dates:
             terms = self._terms(compiled, date)
             if not self._applies(compiled.rule, terms):
@@ -381,8 +387,10 @@ class Engine:
             evaluated = self._evaluate(compiled, date)
             if evaluated is not None:
                 threshold = compiled.threshold_on(terms)
-                state = self._step(compiled, state, date, evaluated[0], threshold)[0]
-        return state
+                state, target, _ = self._step(compiled, state, date, evaluated[0], threshold)
+                if target == "firing":
+                    fired_on = date
+        return state, (fired_on if state.status == "firing" else None)
 
     # ---- events ----
     def feed(self, event: Any, now: str) -> list[AlertTransition]:
