@@ -96,3 +96,10 @@ def test_cli_dry_run_on_the_example_history_shows_the_september_2019_spike_notif
     later = [n for n in sent if n["at"] > first["at"]]
     assert any(("effr-above-target", "firing") in {(a["rule"], a["state"]) for a in n["alerts"]}
                for n in later)                                      # 09:00 ET: EFFR's
+
+
+def test_without_an_end_the_dry_run_still_sends_the_first_notification_of_the_last_firing():
+    transitions = [t("sofr-over-iorb", "firing", "2025-10-31T12:00:00Z")]
+    assert [n for _, n in dry_run(transitions, CONFIG)] == []          # stops at the last transition
+    sent = [(utc_text(at)[:19], n.reason) for at, n in dry_run(transitions, CONFIG, settle=True)]
+    assert sent == [("2025-10-31T12:01:00", "first-notification")]     # its route's 1m group_wait

@@ -234,7 +234,7 @@ def replay(db, rule_paths, since, until, as_of, as_recorded, as_json, diff_paths
             from watchdog.replay import replay as run_replay
             config = app.resolve_config(config_path) if config_path else None
             tuning.print_dry_run(run_replay(store, run.ruleset, as_of=run.cutoff, recorded_by=run.recorded_by),
-                                 config, run.lo, run.hi, as_json)
+                                 config, run.lo, run.hi, as_json, until=run.cutoff)
             return
         if diff_paths:
             shown = run.diff(store, load_rules(list(diff_paths)), max_shift, keep=bool(report_path))

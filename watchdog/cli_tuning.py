@@ -11,14 +11,16 @@ from pathlib import Path
 import click
 
 
-def print_dry_run(transitions, config, lo: str | None, hi: str | None, as_json: bool) -> None:
+def print_dry_run(transitions, config, lo: str | None, hi: str | None, as_json: bool,
+                  until: str | None = None) -> None:
     """--notify-dry-run: every notification the daemon's outbox would have sent, by instant
-    (--since/--until select by the New York date of the send; grouping state uses all)."""
+    (--since/--until select by the New York date of the send; grouping state uses all). Timers
+    run to --as-of, else to the last transition plus the longest group_wait."""
     from watchdog.config import Config
     from watchdog.dryrun import dry_run
     from watchdog.notify.console import format_line
     from watchdog.timefmt import NEW_YORK, utc_text
-    for at, n in dry_run(transitions, config or Config()):
+    for at, n in dry_run(transitions, config or Config(), until=until, settle=True):
         day = at.astimezone(NEW_YORK).date().isoformat()
         if (lo and day < lo) or (hi and day > hi):
             continue

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from watchdog.config import Config
+from watchdog.config import Config, Route
 from watchdog.events import NOTIFICATION_SENT, AlertTransition, StoredEvent, new_alert
 from watchdog.outbox import Notification, Outbox, outcome
 from watchdog.routing import default_receivers
@@ -58,8 +58,11 @@ class _Sim:
 
 
 def dry_run(transitions: Iterable[AlertTransition], config: Config,
-            until: str | None = None) -> Iterator[tuple[datetime, Notification]]:
-    """(instant, notification) in the order the daemon would have sent them."""
+            until: str | None = None, settle: bool = False) -> Iterator[tuple[datetime, Notification]]:
+    """(instant, notification) in the order the daemon would have sent them. Group timers run
+    up to ``until``; with ``settle`` (and no ``until``) up to the last transition plus the
+    longest ``group_wait`` of the routes, so the first notification of a final firing is not
+    left out (reminders after the end of the history are)."""
     sim = _Sim(config, Outbox(routes=list(config.routes), default_receivers=default_receivers(config)))
     batch: list[AlertTransition] = []
 
@@ -78,7 +81,15 @@ def dry_run(transitions: Iterable[AlertTransition], config: Config,
         if batch and t.evaluated_at != batch[0].evaluated_at:
             yield from flush_batch()
         batch.append(t)
+    last = batch[0].evaluated_at if batch else None
     if batch:
         yield from flush_batch()
     if until:
         yield from sim.until(parse_utc(until))
+    elif settle and last is not None:
+        yield from sim.until(parse_utc(last) + longest_group_wait(config) + timedelta(microseconds=1))
+
+
+def longest_group_wait(config: Config) -> timedelta:
+    waits = [r.group_wait for r in config.routes] or [Route.model_fields["group_wait"].default]
+    return max(parse_duration(w) for w in waits)
