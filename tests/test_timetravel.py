@@ -12,7 +12,9 @@ import pytest
 
 from timetravel import EXPLAINED_REASONS, Window, time_travel
 
-WINDOW = Window("2025-12-01", "2025-12-31", down_days=4)
+# down from 12-26 12:00 to 12-30 12:00 New York: across the year-end episode (SOFR over IORB
+# from 12-29, published 12-30 08:00 while the daemon was down)
+WINDOW = Window("2025-12-01", "2025-12-31", down_days=4, down_at="2025-12-26")
 
 
 @pytest.mark.timeout(240)
