@@ -42,7 +42,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 # Not part of `make test`: 100 SIGKILLs of `watchdog run` against local fakes (a few minutes);
-# prints events lost, alerts lost, duplicate notifications; exits 1 on any loss.
+# prints events lost, alerts lost, duplicate notifications; exits 1 on any loss. Then the
+# time-travel windows (2025 Q4, 2019-09, 2020-03, all of 2025): the real daemon on a simulated
+# clock against replay, one LIVE-REPLAY line each; exits 1 on any unexplained difference.
 soak: $(STAMP)
 	$(BIN)/python soak/soak.py --kills 100 --slack webhook
 	$(BIN)/python soak/soak.py --kills 100 --slack bot
