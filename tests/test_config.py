@@ -143,6 +143,19 @@ def test_env_name_holding_a_secret_is_refused_without_echoing_it():
     assert "SECRET" not in "\n".join(problems)
 
 
+def test_a_pasted_secret_that_looks_like_a_name_is_refused_too():
+    # DESIGN: *_env values are upper-case environment-variable names; a hex key or a password
+    # pasted into the key would otherwise be recorded verbatim, forever, in config-loaded
+    text = ('[sources.fred]\napi_key_env = "abcdef0123456789abcdef0123456789"\n'
+            '[receivers.mail]\ntype = "email"\nsmtp_host = "smtp.example.org"\nfrom = "w@example.org"\n'
+            'to = ["d@example.org"]\nusername = "w"\npassword_env = "CorrectHorseBatteryStaple"\n')
+    problems = problems_of(text)
+    assert [p.split(": ")[0:2] for p in problems] == [["watchdog.toml:2", "sources.fred.api_key_env"],
+                                                       ["watchdog.toml:9", "receivers.mail.password_env"]]
+    assert "abcdef0123" not in "\n".join(problems) and "CorrectHorse" not in "\n".join(problems)
+    assert parse_config('[sources.fred]\napi_key_env = "FRED_API_KEY_2"\n', "ok.toml").sources.fred
+
+
 def test_syntax_error_gives_file_and_line():
     assert problems_of('[store]\npath = "x"\n[http\n') == [
         "watchdog.toml:3: TOML syntax error: Expected ']' at the end of a table declaration "

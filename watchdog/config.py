@@ -21,7 +21,7 @@ from watchdog import tomlpos
 from watchdog.errors import ConfigError
 from watchdog.timefmt import parse_duration
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")      # DESIGN: upper-case names, never a value
 # Keys someone might paste a secret under. They are unknown keys anyway; the message says why.
 _SECRET_KEYS = frozenset({"webhook_url", "token", "password", "api_key", "secret", "smtp_password"})
 
@@ -41,8 +41,8 @@ def _check_env_name(value: str | None) -> str | None:
     secret itself here must not find it in an error message or a log."""
     if value is not None and not _ENV_NAME.match(value):
         raise PydanticCustomError(
-            "env_name", "must name an environment variable (letters, digits, _), "
-                        "not hold the secret itself")
+            "env_name", "must name an environment variable (upper-case letters, digits and _, "
+                        "starting with a letter, e.g. SLACK_WEBHOOK_URL), not hold the secret itself")
     return value
 
 
