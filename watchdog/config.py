@@ -370,7 +370,13 @@ class DaemonConfig(_Strict):
     # Evaluate (deadlines, silences and outbox timers included) at least this often even when
     # no source has anything new: the deadman measures a heartbeat, not market activity.
     evaluate_every: str = "1m"
-    _d1 = field_validator("catchup_horizon", "deadman_after", "evaluate_every")(_check_duration)
+    # Isolation: one poll of one source (every request, retry and body included) ends within
+    # poll_deadline or is a source-failed; one send to one receiver within send_deadline or its
+    # outcome is unknown (reconciled or resent later). Neither holds another source or receiver.
+    poll_deadline: str = "5m"
+    send_deadline: str = "2m"
+    _d1 = field_validator("catchup_horizon", "deadman_after", "evaluate_every", "poll_deadline",
+                          "send_deadline")(_check_duration)
 
 
 class HttpConfig(_Strict):

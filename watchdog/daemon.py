@@ -43,11 +43,13 @@ from watchdog.routing import default_receivers
 from watchdog.rules import RuleSet
 from watchdog.schedule import apscheduler_job_defaults, jittered, plan_poll
 from watchdog.sdnotify import Notifier as SystemdNotifier
+from watchdog.sources.base import failure_event
 from watchdog.store import EventStore, AsyncWriter, iter_events
 from watchdog.timefmt import NEW_YORK, parse_duration, parse_utc, utc_text
 
 log = logging.getLogger("watchdog.daemon")
 UNSCHEDULED_EVERY = timedelta(minutes=30)
+BATCH_WAIT = timedelta(seconds=30)   # a cycle's sources appended as one batch if all answer by then
 CLOCK_CHECK_EVERY = 1.0    # seconds (monotonic) between two comparisons of wall and monotonic time
 CLOCK_STEP = timedelta(seconds=5)   # a larger disagreement is a step (NTP slews far less)
 REARM_GAP = timedelta(milliseconds=500)     # see Daemon._after_this_run
@@ -187,22 +189,51 @@ class Daemon:
         await self.stop()
         return report
 
-    async def cycle(self, sources: list | None = None) -> CycleReport:
-        """Poll ``sources`` (all by default), append, evaluate, deliver. Cycles never overlap:
-        two at once would feed the engine the same events twice."""
-        async with self._cycle_lock:
-            report = CycleReport()
-            if self._stopping:                   # SIGTERM came while this job waited its turn
-                return report
-            await self.poll(report, sources if sources is not None else self.sources)
-            report.transitions = await self.evaluate()
-            await self.deliver(report)
+    async def cycle(self, sources: list | None = None,
+                    on_settled: Callable[[list], None] | None = None) -> CycleReport:
+        """Poll ``sources`` (all by default), append, evaluate, deliver. The polls run outside
+        the cycle lock, each within ``poll_deadline``: a slow source holds no other source, no
+        evaluation and no delivery. Appending and what follows never overlap: two at once would
+        feed the engine the same events twice."""
+        report = CycleReport()
+        if self._stopping:
             return report
-
-    async def poll(self, report: CycleReport, sources: list) -> None:
+        sources = sources if sources is not None else self.sources
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            results = await asyncio.gather(*[self._timed_poll(s, session) for s in sources])
+            polls = {asyncio.ensure_future(self._timed_poll(s, session)): s for s in sources}
+            # One batch of what every source brought within BATCH_WAIT (knowledge order across
+            # sources: a catch-up); a source slower than that is appended on its own when it ends.
+            done, pending = await asyncio.wait(polls, timeout=BATCH_WAIT.total_seconds())
+            while True:
+                batch = [t for t in polls if t in done]          # in the sources' order
+                if batch:
+                    settled = [polls[t] for t in batch]
+                    await self._settle(report, settled, [t.result() for t in batch])
+                    if on_settled is not None:
+                        on_settled(settled)
+                if not pending:
+                    return report
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _settle(self, report: CycleReport, sources: list, results: list[list[NewEvent]]) -> None:
+        """Append one batch, evaluate, deliver — under the cycle lock."""
+        async with self._cycle_lock:
+            if self._stopping:                   # SIGTERM came meanwhile: daemon-stopped is last;
+                return                           # what was fetched is fetched again next start
+            await self.poll(report, sources, results)
+            report.transitions += await self.evaluate()
+            await self.deliver(report)
+
+    async def _fetch(self, sources: list) -> list[list[NewEvent]]:
+        timeout = aiohttp.ClientTimeout(total=120)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            return list(await asyncio.gather(*[self._timed_poll(s, session) for s in sources]))
+
+    async def poll(self, report: CycleReport, sources: list, results: list[list[NewEvent]] | None = None) -> None:
+        """Append what ``sources`` brought (polling them now unless ``results`` are given)."""
+        if results is None:
+            results = await self._fetch(sources)
         for source, events in zip(sources, results):
             if not any(e.type == "source-failed" for e in events):
                 self.health.last_ok_poll[source.name] = self._now()
@@ -222,9 +253,18 @@ class Daemon:
                      extra={"source": source.name, "new_facts": facts, "failures": failures})
 
     async def _timed_poll(self, source, session) -> list:
-        started = time.monotonic()
+        """One poll of one source within ``poll_deadline`` (connect, headers, body, retries): past
+        it, the poll is cancelled and recorded as a source-failed naming the deadline."""
+        started, at = time.monotonic(), self.now()
+        deadline = parse_duration(self.config.daemon.poll_deadline)
         try:
-            return await source.poll(session, self.now())
+            return await asyncio.wait_for(source.poll(session, at), deadline.total_seconds())
+        except asyncio.TimeoutError:
+            self.metrics.poll_timeouts.labels(source.name).inc()
+            log.error("poll of %s cancelled: no answer within [daemon].poll_deadline = %s",
+                      source.name, self.config.daemon.poll_deadline, extra={"source": source.name})
+            return [failure_event(source.name, f"poll did not finish within [daemon].poll_deadline = "
+                                               f"{self.config.daemon.poll_deadline}: cancelled", at)]
         finally:
             self.metrics.fetch_seconds.labels(source.name).observe(time.monotonic() - started)
 
@@ -271,16 +311,27 @@ class Daemon:
     async def _catch_up_job(self, scheduler) -> None:
         started = self.now()
         sources = list(self.sources)
+        armed: set[str] = set()
+
+        def back_on_schedule(settled: list) -> None:   # as each source is in, not the slowest
+            if self._stopping:
+                return
+            for source in settled:
+                if source in self.sources:
+                    armed.add(source.name)
+                    self._arm(scheduler, source, self.next_poll_at(source, started))
+            self._arm_deadline(scheduler)
         try:
-            report = await self.cycle(sources)
+            report = await self.cycle(sources, on_settled=back_on_schedule)
             log.info("catch-up of %d sources: %s", len(sources), _report_text(report))
         except Exception:
             log.exception("catch-up poll failed")
         finally:
             if not self._stopping:
                 for source in self.sources:
-                    self._arm(scheduler, source, self.next_poll_at(source, started)
-                              if source in sources else self.now())
+                    if source.name not in armed:
+                        self._arm(scheduler, source, self.now() if source not in sources
+                                  else self.next_poll_at(source, started))
                 self._arm_deadline(scheduler)
 
     def wake(self) -> None:
@@ -464,7 +515,7 @@ class Daemon:
         """Send what the outbox owes (watchdog.delivery), folding each round's outcomes back."""
         self.next_delivery_at = await Delivery(
             self.writer, self.outbox, self.notifiers, self.config, self.now, self.catchup_horizon,
-            one_shot=self.one_shot).deliver(report, self.evaluate)
+            one_shot=self.one_shot, metrics=self.metrics).deliver(report, self.evaluate)
 
     # ---- SIGHUP: reload ----
     def _on_sighup(self) -> None:

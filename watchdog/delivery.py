@@ -3,9 +3,10 @@ step as an event (attempted before the send; sent, failed or unknown after), so 
 point loses nothing and nothing is decided twice."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from watchdog.config import Config
@@ -16,7 +17,7 @@ from watchdog.events import (
 from watchdog.notify import SendResult
 from watchdog.outbox import MAX_ATTEMPTS, Notification, Outbox, backoff, outcome
 from watchdog.store import AsyncWriter
-from watchdog.timefmt import utc_text
+from watchdog.timefmt import parse_duration, utc_text
 
 log = logging.getLogger("watchdog.delivery")
 ROUNDS = 3
@@ -31,6 +32,8 @@ class Delivery:
     now: Callable[[], datetime]
     catchup_horizon: timedelta
     one_shot: bool = False
+    metrics: object = None
+    _paused: set = field(default_factory=set)      # receivers that get nothing more this delivery
 
     async def deliver(self, report, evaluate: Callable[[], Awaitable[int]]) -> datetime | None:
         """Plan flushes, send what is owed, fold the outcomes back; a permanent failure makes its
@@ -57,18 +60,26 @@ class Delivery:
         return plan.next_check_at
 
     async def _deliver_round(self, report) -> None:
-        """One pass over what is owed: reconcile an unknown outcome, else attempt. A receiver
-        that asked us to wait (429 Retry-After) gets nothing more this round."""
-        paused: set[str] = set()
+        """One pass over what is owed: reconcile an unknown outcome, else attempt. Each receiver
+        is a lane of its own, in order within it, the lanes side by side: a hanging receiver
+        holds no other. A receiver that asked us to wait (429 Retry-After) or did not answer
+        within send_deadline gets nothing more this round."""
+        lanes: dict[str, list[Notification]] = {}
         for n in self.outbox.owed(utc_text(self.now())):
-            if n.receiver in paused:
-                continue
+            if n.receiver not in self._paused:
+                lanes.setdefault(n.receiver, []).append(n)
+        await asyncio.gather(*[self._lane(owed, report) for owed in lanes.values()])
+
+    async def _lane(self, owed: list[Notification], report) -> None:
+        for n in owed:
+            if n.receiver in self._paused:
+                return
             if await self._reconciled(n):
                 report.sent += 1
                 continue
             result = await self._attempt(n, report)
-            if result is not None and result.outcome == "failed" and not result.permanent:
-                paused.add(n.receiver)
+            if result is not None and result.outcome in ("failed", "unknown") and not result.permanent:
+                self._paused.add(n.receiver)
 
     async def _reconciled(self, n: Notification) -> bool:
         """After a crash mid-send or an unknown outcome, a receiver that can look its messages up
@@ -92,8 +103,15 @@ class Delivery:
         if notifier is None:
             result = SendResult("failed", permanent=True, detail=f"no receiver named {n.receiver!r}")
         else:
+            deadline = parse_duration(self.config.daemon.send_deadline)
             try:
-                result = await self._send(notifier, n)
+                result = await asyncio.wait_for(self._send(notifier, n), deadline.total_seconds())
+            except asyncio.TimeoutError:             # it may have landed: reconciled or resent later
+                result = SendResult("unknown", detail=f"no answer within [daemon].send_deadline = "
+                                                      f"{self.config.daemon.send_deadline}")
+                if self.metrics is not None:
+                    self.metrics.send_timeouts.labels(n.receiver).inc()
+                log.error("notify %s via %s: %s", n.key, n.receiver, result.detail)
             except Exception as exc:                 # one receiver's failure never stops the rest
                 result = SendResult("failed", detail=f"{type(exc).__name__}: {exc}")
         await self._record(n, attempt, result, report)

@@ -59,6 +59,12 @@ class Metrics:
         self.reloads = Counter(
             "watchdog_reloads", "SIGHUP reloads, by result (applied, unchanged, refused)", ["result"],
             registry=r)
+        self.poll_timeouts = Counter(
+            "watchdog_poll_timeouts", "Polls cancelled at [daemon].poll_deadline, by source", ["source"],
+            registry=r)
+        self.send_timeouts = Counter(
+            "watchdog_send_timeouts", "Sends given up at [daemon].send_deadline (outcome unknown), by receiver",
+            ["receiver"], registry=r)
         self.clock_steps = Counter(
             "watchdog_clock_steps", "Wall-clock steps (NTP, `date -s`) and resumes from suspend the daemon "
             "noticed against its monotonic clock, by direction (forward, backward)", ["direction"], registry=r)
