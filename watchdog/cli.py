@@ -73,8 +73,12 @@ def cli() -> None:
               help="auto: text on a terminal, JSON lines otherwise (journald-aware).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
+@click.option("--accept-broken-chain", is_flag=True,
+              help="Extend a log whose hash chain does not verify (recorded in daemon-started). "
+                   "Without it the daemon refuses to start and names the first bad row.")
 @guarded
-def run(config_path, db, rule_paths, once, exit_when_idle, every, no_http, log_format, log_level):
+def run(config_path, db, rule_paths, once, exit_when_idle, every, no_http, log_format, log_level,
+        accept_broken_chain):
     """Run the daemon: poll, record, evaluate, notify.
 
     Without --once or --exit-when-idle it runs until SIGTERM/SIGINT, polling each source at its
@@ -93,6 +97,7 @@ def run(config_path, db, rule_paths, once, exit_when_idle, every, no_http, log_f
     secret_filter.add(secret_values(config))
     daemon = app.build_daemon(config, db=db, rule_paths=list(rule_paths) or None,
                               config_path=config_path, http=not no_http)
+    daemon.accept_broken_chain = accept_broken_chain
     pause = parse_duration(every).total_seconds()
     try:
         asyncio.run(_run(daemon, once, exit_when_idle, pause))

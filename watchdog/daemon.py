@@ -15,6 +15,7 @@ deadman timer beside the engine that trips when no evaluation completed for
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
@@ -36,7 +37,7 @@ from watchdog.events import (
 )
 from watchdog.config import Config
 from watchdog.delivery import Delivery
-from watchdog.errors import ConfigError, RuleError, StoreError
+from watchdog.errors import ChainBroken, ConfigError, RuleError, StoreError, StoreReplaced
 from watchdog.metrics import Metrics
 from watchdog.outbox import Outbox
 from watchdog.routing import default_receivers
@@ -51,6 +52,7 @@ log = logging.getLogger("watchdog.daemon")
 UNSCHEDULED_EVERY = timedelta(minutes=30)
 BATCH_WAIT = timedelta(seconds=30)   # a cycle's sources appended as one batch if all answer by then
 CLOCK_CHECK_EVERY = 1.0    # seconds (monotonic) between two comparisons of wall and monotonic time
+STORE_PROBE_EVERY = 5      # clock checks between two probes of the log file (deleted, replaced)
 CLOCK_STEP = timedelta(seconds=5)   # a larger disagreement is a step (NTP slews far less)
 REARM_GAP = timedelta(milliseconds=500)     # see Daemon._after_this_run
 EVALUATE_PAGE = 5000       # events read per query while folding (short read transactions)
@@ -126,6 +128,8 @@ class Daemon:
     monotonic: Callable[[], float] = field(default=lambda: time.monotonic())
     _clock_ref: tuple | None = None                # (wall, monotonic) at the last clock check
     _evaluated_mono: float | None = None           # loop time of the last evaluation (deadman)
+    accept_broken_chain: bool = False              # run --accept-broken-chain
+    _store_alerted: bool = False                   # receivers told the log file was lost
 
     def _now(self) -> str:
         return utc_text(self.now())
@@ -139,25 +143,64 @@ class Daemon:
         return parse_duration(self.config.daemon.evaluate_every)
 
     async def _append(self, events: list[NewEvent]) -> list:
-        """Append through the writer, keeping the store's health figures."""
+        """Append through the writer, keeping the store's health figures. A log file deleted or
+        replaced under the daemon is told to every receiver directly, once (the log cannot
+        carry that news); readiness names the store until a real write succeeds."""
         try:
             stored = await self.writer.append(events)
-        except StoreError:
+        except StoreError as exc:
             self.metrics.store_write(False)
+            if isinstance(exc, StoreReplaced):
+                self._store_lost(exc)
             raise
         if events:
             self.metrics.store_write(True)
         return stored
 
+    def _store_lost(self, exc: StoreError) -> None:
+        if self._store_alerted:
+            return
+        self._store_alerted = True
+        log.critical("%s", exc)
+        self._spawn(self._tell_receivers(store_alert(self.now(), str(exc))))
+
+    async def _probe_store(self) -> None:
+        """An empty append: the writer checks that its file is still the one it opened."""
+        try:
+            await self._append([])
+        except StoreError:
+            pass
+
     # ---- start and stop ----
+    async def _verify_chain(self) -> str:
+        """Re-hash what was appended since the last verified point (not the whole log at every
+        start). A log that fails is not extended unless ``accept_broken_chain``, and then the
+        start records that it was (in ``daemon-started``). Returns the problem, or ''."""
+        try:              # in a thread: a first verification of a long log must not stop the pings
+            await asyncio.to_thread(self.store.verify_since_point)
+        except ChainBroken as exc:
+            if not self.accept_broken_chain:
+                raise StoreError(f"{getattr(self.store, 'path', 'event log')}: the hash chain does not verify "
+                                 f"({exc}): refusing to extend it. `watchdog verify --db "
+                                 f"{getattr(self.store, 'path', 'F')}` names the first bad row; "
+                                 "`watchdog run --accept-broken-chain` extends it anyway and records that it did") from exc
+            log.critical("the event log's chain does not verify (%s): extending it anyway "
+                         "(--accept-broken-chain), recorded in daemon-started", exc)
+            return str(exc)
+        return ""
+
     async def start(self) -> None:
+        broken = await self._verify_chain()
         seq, digest = self.store.head()
         self._started_seq = seq
         await self._append([NewEvent(type=DAEMON_STARTED, key=f"daemon-started/{self._now()}/{os.getpid()}",
                                      payload={"version": __version__, "pid": os.getpid(),
                                               "head_seq": seq, "head_hash": digest,
                                               # audit re-derives flush timing with this
-                                              "mode": "one-shot" if self.one_shot else "serve"})])
+                                              "mode": "one-shot" if self.one_shot else "serve",
+                                              **({"accepted_broken_chain": broken} if broken else {})})])
+        if not broken:
+            self.store.mark_verified(*self.store.head())
         await self._record_if_changed(CONFIG_LOADED, self.config_payload["hash"], self.config_payload)
         await self._record_if_changed(RULES_LOADED, self.ruleset.hash, _rules_payload(self.ruleset, self.rule_paths))
         self.outbox = self._new_outbox(self.config)
@@ -179,8 +222,14 @@ class Daemon:
 
     async def stop(self, reason: str = "finished") -> None:
         seq, digest = self.store.head()
-        await self._append([NewEvent(type=DAEMON_STOPPED, key=f"daemon-stopped/{self._now()}/{os.getpid()}",
-                                     payload={"reason": reason, "head_seq": seq + 1, "previous_hash": digest})])
+        stored = await self._append([NewEvent(type=DAEMON_STOPPED, key=f"daemon-stopped/{self._now()}/{os.getpid()}",
+                                              payload={"reason": reason, "head_seq": seq + 1,
+                                                       "previous_hash": digest})])
+        try:          # what this run appended is its own: the next start re-hashes from here
+            if stored and not self._store_alerted:
+                self.store.mark_verified(stored[-1].seq, stored[-1].hash)
+        except StoreError as exc:
+            log.warning("could not record the verified point: %s", exc)
 
     # ---- one cycle ----
     async def run_once(self) -> CycleReport:
@@ -199,6 +248,9 @@ class Daemon:
         if self._stopping:
             return report
         sources = sources if sources is not None else self.sources
+        if not sources:                          # nothing to poll: evaluate and deliver
+            await self._settle(report, [], [])
+            return report
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             polls = {asyncio.ensure_future(self._timed_poll(s, session)): s for s in sources}
@@ -605,9 +657,11 @@ class Daemon:
         would poll nothing for a day; stepped forward (or resumed from suspend) it owes a
         catch-up. Compare wall and monotonic time every CLOCK_CHECK_EVERY and re-plan on a step."""
         self._clock_ref = (self.now(), self.monotonic())
-        while True:
+        for tick in itertools.count(1):
             await asyncio.sleep(CLOCK_CHECK_EVERY)
             self.check_clock()
+            if tick % STORE_PROBE_EVERY == 0:       # and: is the log file still ours?
+                await self._probe_store()
 
     def check_clock(self) -> timedelta | None:
         """The wall-clock step since the last check (None: none). A step is logged, counted in
@@ -699,12 +753,13 @@ class Daemon:
     async def _tell_receivers(self, alert: dict) -> None:
         """The deadman goes to every receiver directly, not through the outbox: the outbox needs
         the event log, which may be what is stuck. Best effort, once per trip and per clear."""
+        what = alert["rule"]
         for name, notifier in list(self.notifiers.items()):
             try:
-                result = await notifier.send(alert, key=f"deadman/{alert['state']}/{alert['evaluated_at']}/{name}")
-                log.warning("deadman %s told %s: %s", alert["state"], name, result.outcome)
+                result = await notifier.send(alert, key=f"{what}/{alert['state']}/{alert['evaluated_at']}/{name}")
+                log.warning("%s %s told %s: %s", what, alert["state"], name, result.outcome)
             except Exception as exc:             # a receiver's failure never stops the others
-                log.error("deadman %s: receiver %s failed: %s", alert["state"], name, exc)
+                log.error("%s %s: receiver %s failed: %s", what, alert["state"], name, exc)
 
 
 def _report_text(r: CycleReport) -> str:
@@ -718,6 +773,14 @@ def knowledge_order(events: list[NewEvent]) -> list[NewEvent]:
     others = [e for e in events if e.published_at is None]
     facts = [e for e in events if e.published_at is not None]
     return others + sorted(facts, key=lambda e: e.published_at)
+
+
+def store_alert(at: datetime, reason: str) -> dict:
+    """The lost event log as an alert payload, told to every receiver directly."""
+    return {"rule": "watchdog-store", "rule_hash": "", "state": "firing", "severity": "critical",
+            "date": at.astimezone(NEW_YORK).date().isoformat(), "value": None, "threshold": None,
+            "inputs": {}, "evaluated_at": utc_text(at), "reason": reason, "labels": {"area": "watchdog"},
+            "summary": "watchdog cannot record: its event log file was deleted or replaced"}
 
 
 def deadman_alert(state: str, at: datetime, reason: str) -> dict:

@@ -6,6 +6,7 @@
     ├── SourceError        a data source failed (HTTP, timeout, malformed payload)
     ├── StoreError         the event log cannot be read or written
     │   ├── StoreUnavailable   disk full, read-only, locked: retry later
+    │   ├── StoreReplaced      the log file was deleted or replaced under a running writer
     │   └── ChainBroken        the hash chain does not verify
     ├── ImportFailed       a history file could not be imported
     └── NotifyError        a receiver failed (``retryable`` says whether to try again)
@@ -40,6 +41,11 @@ class StoreError(WatchdogError):
 
 class StoreUnavailable(StoreError):
     pass
+
+
+class StoreReplaced(StoreError):
+    """The file the writer opened is gone or is another file now: appending would write to an
+    unlinked inode and be lost at close, so nothing more is appended or acknowledged."""
 
 
 class ChainBroken(StoreError):

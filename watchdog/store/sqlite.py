@@ -6,6 +6,7 @@ without forking the chain. Reads use their own connection and short, paginated q
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -15,7 +16,7 @@ from pathlib import Path
 import orjson
 import sqlite_utils
 
-from watchdog.errors import ChainBroken, StoreError, StoreUnavailable
+from watchdog.errors import ChainBroken, StoreError, StoreReplaced, StoreUnavailable
 from watchdog.events import ZERO_HASH, NewEvent, StoredEvent, chain_hash
 from watchdog.store.plan import Head, plan_rows
 from watchdog.timefmt import utc_text
@@ -43,6 +44,13 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
   BEGIN SELECT RAISE(ABORT, 'events: the log is append-only (no UPDATE)'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
   BEGIN SELECT RAISE(ABORT, 'events: the log is append-only (no DELETE)'); END;
+-- Not part of the chain: the last (seq, hash) a start verified, so the next start re-hashes only
+-- what came after it (a full `watchdog verify` still re-hashes everything).
+CREATE TABLE IF NOT EXISTS verified (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL
+);
 """
 
 _INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash) "
@@ -101,6 +109,41 @@ class SqliteEventStore:
             self._r = _connect(self.path, readonly=True)
         except sqlite3.Error as exc:
             raise translate(exc, self.path) from exc
+        self._identity = _identity(self.path) if self._w is not None else None
+
+    def check_file(self) -> None:
+        """Raise ``StoreReplaced`` when the file this writer opened was deleted or replaced (its
+        inode changed): SQLite would go on writing to the unlinked file, lost at close."""
+        if self._identity is None:
+            return
+        now = _identity(self.path)
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise StoreReplaced(f"event log {self.path} was {what} while the daemon had it open: "
+                                "nothing more is appended; restart the daemon on the right file")
+
+    # ---- the verified point (not part of the chain) ----
+    def verified_point(self) -> tuple[int, str]:
+        try:
+            rows = self._query("SELECT seq, hash FROM verified WHERE id = 1", [])
+        except StoreError:                       # a log written before the table existed
+            return (0, ZERO_HASH)
+        return (rows[0][0], rows[0][1]) if rows else (0, ZERO_HASH)
+
+    def mark_verified(self, seq: int, digest: str) -> None:
+        if self._w is None:
+            return
+        with self._wlock:
+            try:
+                self._w.execute("INSERT OR REPLACE INTO verified (id, seq, hash) VALUES (1, ?, ?)", (seq, digest))
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from exc
+
+    def verify_since_point(self) -> tuple[int, str]:
+        """Re-hash the rows after the verified point (the point's own row must still carry its
+        hash); returns the head. Raises ``ChainBroken`` naming the first bad seq."""
+        seq, digest = self.verified_point()
+        return verify_file(self.path, since=(seq, digest))
 
     # ---- writing ----
     def append(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
@@ -108,6 +151,7 @@ class SqliteEventStore:
             return []
         if self._w is None:
             raise StoreError(f"event log {self.path}: opened read-only")
+        self.check_file()
         with self._wlock:
             conn = self._w
             try:
@@ -195,10 +239,9 @@ class SqliteEventStore:
                 conn.close()
 
 
-def _raw_rows(path: str, page: int = 5000) -> Iterator[tuple]:
+def _raw_rows(path: str, page: int = 5000, after: int = 0) -> Iterator[tuple]:
     conn = _connect(path, readonly=True)
     try:
-        after = 0
         while True:
             rows = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                                 (after, page)).fetchall()
@@ -210,16 +253,39 @@ def _raw_rows(path: str, page: int = 5000) -> Iterator[tuple]:
         conn.close()
 
 
-def verify_file(path: str | Path, head_hash: str | None = None) -> tuple[int, str]:
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def verify_file(path: str | Path, head_hash: str | None = None,
+                since: tuple[int, str] | None = None) -> tuple[int, str]:
     """Re-hash the whole chain. Returns the head (seq, hash); raises ``ChainBroken`` naming the first
     bad ``seq``. With ``head_hash``, the chain must also contain a row with that hash (an anchor
-    taken earlier still stands)."""
+    taken earlier still stands). With ``since`` = (seq, hash) a point verified before, only the
+    rows after it are re-hashed, chained from that hash (the point's row must still carry it)."""
     path = str(path)
     if not Path(path).exists():
         raise StoreError(f"event log {path}: no such file")
     prev, expected_seq, anchor_found, last_recorded = ZERO_HASH, 1, head_hash is None, ""
+    start_after = 0
+    if since is not None and since[0] > 0:
+        conn = _connect(path, readonly=True)
+        try:
+            row = conn.execute("SELECT hash, recorded_at FROM events WHERE seq = ?", (since[0],)).fetchone()
+        except sqlite3.Error as exc:
+            raise translate(exc, path) from exc
+        finally:
+            conn.close()
+        if row is None or row[0] != since[1]:
+            raise ChainBroken(since[0], "the row verified last time is missing or no longer carries "
+                                        "the hash it had")
+        prev, expected_seq, last_recorded, start_after = since[1], since[0] + 1, row[1], since[0]
     try:
-        for seq, type_, key, published, recorded, payload, digest in _raw_rows(path):
+        for seq, type_, key, published, recorded, payload, digest in _raw_rows(path, after=start_after):
             if seq != expected_seq:
                 raise ChainBroken(expected_seq, f"missing row (next row has seq {seq})")
             if recorded < last_recorded:

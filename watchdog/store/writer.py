@@ -48,8 +48,11 @@ class AsyncWriter:
             batch = self._drain(first)
             events = [e for item in batch for e in item[0]]
             try:
+                if not events:                # a probe: is the file still the one we opened?
+                    self.store.check_file()
                 rows = self.store.append(events)
-                self.last_error = None
+                if events:                    # only a real write shows the store writable again
+                    self.last_error = None
             except Exception as exc:          # every caller in the batch learns it was not stored
                 self.last_error = exc
                 for _, future, loop in batch:
