@@ -82,4 +82,4 @@ async def test_reload_applies_a_changed_config_and_refuses_a_new_store_path(aioh
     assert loaded == 2
     assert refused[0].startswith("[store].path changed to ")
     assert refused[1] == f"{config_path}:{line}: daemon.no_such_key: unknown key; known keys: " \
-                         "catchup_horizon, deadman_after, evaluate_every"
+                         "catchup_horizon, deadman_after, evaluate_every, poll_deadline, send_deadline"
