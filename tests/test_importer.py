@@ -271,10 +271,11 @@ def test_no_float_ever_every_number_is_canonical_decimal_text(observations, tmp_
 def test_nyfed_json_numbers_are_read_as_text_not_floats(tmp_path):
     path = _write(tmp_path, "sofr_rate_percentiles_x.json",
                   '{ "refRates": [ { "effectiveDate": "2020-01-03", "type": "SOFR" ,"percentRate": '
-                  '0.10000000000000000555 ,"percentPercentile1": 1.50 ,"percentPercentile25": "NA" ,'
+                  '1.60000000000000000555 ,"percentPercentile1": 1.50 ,"percentPercentile25": "NA" ,'
                   '"percentPercentile75": 2 ,"percentPercentile99": 2.00 ,"revisionIndicator": "" } ] }')
     (event,) = iter_file_events(path)
-    assert event.payload["value"] == "0.10000000000000000555"
+    # (the rate lies between its percentiles: a row where it does not is refused, test_plausibility)
+    assert event.payload["value"] == "1.60000000000000000555"
     assert event.payload["attributes"] == {"p1": "1.5", "p75": "2", "p99": "2"}
     assert event.payload["provenance"]["file"] == path.name  # not a known file: bare name
     assert "volume" not in event.payload["attributes"]       # no companion volume file

@@ -37,6 +37,9 @@ API_URL = "https://api.stlouisfed.org/fred/series/observations?series_id=SOFR&ap
 CSV_URL = "https://fred.stlouisfed.org/graph/fredgraph.csv?id=SOFR"
 CANARY = "canary-SECRET-4242"
 NOW = datetime(2024, 6, 7, 14, 0, tzinfo=timezone.utc)
+# After the 2026-06 fredgraph fixtures' last date (2026-06-23): served at NOW, their later rows
+# would be dated after the fetch and refused (tests/test_plausibility.py).
+NOW_2026 = datetime(2026, 6, 24, 14, 0, tzinfo=timezone.utc)
 
 
 def fixture(name: str) -> bytes:
@@ -232,10 +235,10 @@ async def test_without_a_key_the_source_uses_the_keyless_csv(aiohttp_server):
     base, seen = await serve(aiohttp_server, {CSV_PATH: fixture(IORB_CSV)})
     source = FredSource(config(base, lookback_days=7), env={})
     assert not source.uses_api
-    events = await poll(source)
+    events = await poll(source, NOW_2026)
     assert failures(events) == []
     assert len(observations(events)) == 1791
-    assert [dict(r.query) for r in seen] == [{"id": "IORB", "cosd": "2024-05-31"}]
+    assert [dict(r.query) for r in seen] == [{"id": "IORB", "cosd": "2026-06-17"}]
 
 
 async def test_with_a_key_the_source_uses_the_json_api_and_records_no_key(aiohttp_server):
@@ -298,7 +301,7 @@ async def test_http_500_and_timeout_become_source_failed_events(aiohttp_server):
 async def test_mixed_good_and_bad_csv_lines_record_the_good_and_name_the_bad(aiohttp_server):
     body = fixture(SOFR_CSV_NEW).replace(b"2021-06-24,0.05", b"2021-06-24,n/a?")
     base, _ = await serve(aiohttp_server, {CSV_PATH: body})
-    events = await poll(FredSource(config(base, series={"sofr": "SOFR"}), env={}))
+    events = await poll(FredSource(config(base, series={"sofr": "SOFR"}), env={}), NOW_2026)
     [failure] = failures(events)
     assert failure["bad_rows"] == ["line 3 (SOFR 2021-06-24): value: not a number: 'n/a?'"]
     assert failure["recorded_rows"] == len(observations(events)) == 1246
@@ -537,7 +540,8 @@ async def test_first_release_without_a_key_is_refused_not_taken_from_the_revised
     # Asking for revised values explicitly is allowed.
     base, seen = await serve(aiohttp_server, {
         CSV_PATH: b"observation_date,M2SL\n2026-06-01,23155.2\n"})
-    events = await poll(FredSource(config(base, series={"m2": "M2SL"}, first_release=[]), env={}))
+    events = await poll(FredSource(config(base, series={"m2": "M2SL"}, first_release=[]), env={}),
+                        NOW_2026)
     assert [e.payload["value"] for e in observations(events)] == ["23155.2"]
 
 

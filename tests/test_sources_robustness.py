@@ -49,9 +49,9 @@ def fixture(path: str) -> bytes:
     return (FIXTURES / path).read_bytes()
 
 
-async def poll(source) -> list:
+async def poll(source, now: datetime = NOW) -> list:
     async with aiohttp.ClientSession() as session:
-        return await source.poll(session, NOW)
+        return await source.poll(session, now)
 
 
 async def test_nyfed_rates_wait_out_a_429_and_record_the_payload(aiohttp_server):
@@ -81,7 +81,9 @@ async def test_fred_waits_out_a_429_and_record_the_payload(aiohttp_server):
 async def test_fiscal_data_waits_out_a_429_and_records_the_payload(aiohttp_server):
     path = "/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance"
     base = await serve(aiohttp_server, {path: fixture("fiscaldata/operating_cash_balance_2025-07-07_2025-07-11.json")})
-    events = await poll(FiscalDataSource(FiscalDataConfig(base_url=base, retries=1)))
+    # polled after the fixture's week: rows dated after the fetch would be refused
+    events = await poll(FiscalDataSource(FiscalDataConfig(base_url=base, retries=1)),
+                        datetime(2025, 7, 14, 14, 0, tzinfo=timezone.utc))
     assert "332.482" in [e.payload["value"] for e in events if e.type != SOURCE_FAILED]
 
 

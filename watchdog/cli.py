@@ -350,11 +350,14 @@ def import_(db, recorded_at, paths):
     Each fact carries its real publication time; importing the same files twice adds nothing.
     """
     from watchdog.importer import import_paths
-    from watchdog.timefmt import parse_user_time
+    from watchdog.timefmt import NEW_YORK, parse_user_time
     fixed = parse_user_time(recorded_at) if recorded_at else None
     store = app.open_store(db, now=(lambda: fixed) if fixed else app.system_now)
+    # No row may be dated after the day the import really runs (New York); --recorded-at only
+    # fixes the log's clock for a reproducible file, it does not move "today".
+    today = app.system_now().astimezone(NEW_YORK).date()
     try:
-        counts = import_paths(store, [Path(p) for p in paths])
+        counts = import_paths(store, [Path(p) for p in paths], today=today)
     finally:
         store.close()
     for name, (seen, added) in counts.items():

@@ -14,6 +14,17 @@ A fact for a date older than the rule's last evaluated date is kept as data but 
 rule backwards in time; a fact for the same date (a revision, a late input) re-evaluates that date
 from the state before it, so a revision can fire or resolve an alert.
 
+A fact dated ahead of its time -- after the New York date of the instant it is applied at, plus
+its series' ``lead_days`` (administered rates are announced before they take effect) -- is held
+back: not data, not evaluated, never a rule's last date, so one row dated 2099 in a log written
+before the sources refused such rows cannot freeze every rule that reads the series. It is
+applied, as if published then, with the first fact whose instant reaches its date (the facts of
+that instant in date order). The instant is the engine time ``now`` but never later than the
+event's ``recorded_at``: replay's engine time (``published_at``, which the store caps at
+``recorded_at``), audit's (``recorded_at``) and the live daemon's (the evaluation time, a moment
+after ``recorded_at``) then judge every event alike, so live, audit and replay hold back the
+same facts.
+
 Other kinds: keyword rules flag speeches (one-shot ``flagged``), revision rules flag revised
 values, composite rules follow the firing states of other rules, and staleness rules fire on
 deadlines (``next_deadline``/``tick``) when a series has not published what its calendar says
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import heapq
 from datetime import date as Date, timedelta
 from decimal import Decimal
 from collections.abc import Iterable, Iterator
@@ -40,9 +52,9 @@ from watchdog.rules import (
     CompositeRule, Rule, RuleSet, StalenessRule, render_summary, ruleset_from_canonical,
 )
 from watchdog.calendar import business_days_between, next_business_day
-from watchdog.series import SERIES, nominal_publication
+from watchdog.series import SERIES, dated_ahead, nominal_publication
 from watchdog.staleness import expected_date
-from watchdog.timefmt import parse_utc, utc_text
+from watchdog.timefmt import NEW_YORK, parse_utc, utc_text
 
 _FACTS = (OBSERVATION_RECORDED, OBSERVATION_REVISED)
 _NO_TERMS: frozenset[str] = frozenset()
@@ -303,6 +315,9 @@ class Engine:
         # after it): expected_date is constant on [from, until), until being the next deadline
         self._expected: dict[str, tuple[str, str, str, Date, Date]] = {}
         self._grace: dict[str, timedelta] = {}
+        # facts dated ahead of their time: a heap by the first New York date they may be known on
+        # (date - lead), then seq; a log holding years of future rows stays O(log n) per fact
+        self.held: list[tuple[str, int, Any]] = []
         if ruleset is not None:
             self._install(ruleset)
 
@@ -406,6 +421,26 @@ class Engine:
             return self._speech(event, now)
         if event.type not in _FACTS:
             return []
+        known = _known_at(event, now)
+        ahead = _ahead_of(event.payload, known)
+        due = self._due_held(known) if self.held else None
+        if ahead:                              # not a fact yet (module doc)
+            heapq.heappush(self.held, (_release_day(event.payload), event.seq, event))
+        if due:
+            # facts reaching the engine at one instant go in date order (seq within a date), so
+            # a held fact does not make the rule pass over the date of the fact applied with it
+            batch = sorted(due if ahead else [*due, event], key=lambda e: (e.payload["date"], e.seq))
+            return [t for e in batch for t in self._fact(e, now)]
+        return [] if ahead else self._fact(event, now)
+
+    def _due_held(self, known: str) -> list[Any]:
+        """Take out the held facts whose date the instant ``known`` has reached."""
+        due = []
+        while self.held and not _ahead_of(self.held[0][2].payload, known):
+            due.append(heapq.heappop(self.held)[2])
+        return due
+
+    def _fact(self, event: Any, now: str) -> list[AlertTransition]:
         payload = event.payload
         self.data.add(payload, event.published_at)
         if self.prune_every:
@@ -854,6 +889,31 @@ class Engine:
         return AlertTransition(rule=rule.id, rule_hash=rule.hash, state="resolved", date=last, value=None,
                                severity=rule.severity, evaluated_at=now, reason="rule-removed",
                                labels=dict(rule.labels), cause_seq=seq)
+
+
+def _known_at(event: Any, now: str) -> str:
+    """The instant a fact is judged at: the engine time, never later than the log learned it."""
+    recorded = getattr(event, "recorded_at", None)
+    return recorded if recorded is not None and recorded < now else now
+
+
+def _release_day(payload: dict) -> str:
+    """The first New York date on which a held fact is no longer ahead (its date less its
+    series' lead): the heap order of ``Engine.held``."""
+    lead = SERIES[payload["series"]].lead_days if payload["series"] in SERIES else 0
+    return (Date.fromisoformat(payload["date"]) - timedelta(days=lead)).isoformat()
+
+
+def _ahead_of(payload: dict, known: str) -> bool:
+    """True when the fact is dated after the New York date of ``known`` plus its series'
+    ``lead_days`` (series.dated_ahead)."""
+    date = payload["date"]
+    if date < known[:10]:
+        return False        # before the UTC date, so on or before the New York date (UTC-4/-5)
+    today = parse_utc(known).astimezone(NEW_YORK).date()
+    if payload["series"] not in SERIES:
+        return date > today.isoformat()
+    return dated_ahead(payload["series"], Date.fromisoformat(date), today)
 
 
 def replay_events(engine: Engine, events: Iterable[Any], until: str | None = None) -> Iterator[AlertTransition]:

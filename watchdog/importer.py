@@ -65,7 +65,11 @@ log built from the earlier registry is a prefix of the one built from this one. 
 ascending observation date.
 
 Malformed input raises ``ImportFailed("FILE:LINE: reason")``. A value that is clearly missing
-(``numbers.is_missing``: empty, ``.``, ``NA`` ...) is skipped, not an error.
+(``numbers.is_missing``: empty, ``.``, ``NA`` ...) is skipped, not an error. So is a row that
+breaks its series' plausibility contract (``series.implausible``: value or attribute outside
+its band, percentiles out of order, dated before the series began or, given the import's New
+York date ``today``, after it): ``FILE:LINE: <series> <date>: <the bound>``, the same contract
+the sources apply to live answers.
 
 Memory: date-sorted CSV files are streamed row by row (out-of-order or duplicate dates are an
 error). The DTS export is newest first: its rows are streamed and one small tuple per record date
@@ -93,7 +97,7 @@ from watchdog.errors import ImportFailed
 from watchdog.events import NewEvent, Observation, Speech, content_hash, new_observation, new_speech
 from watchdog.numbers import is_missing, norm, scale, to_decimal
 from watchdog.redact import redact_url
-from watchdog.series import SERIES, nominal_publication
+from watchdog.series import SERIES, implausible, nominal_publication
 from watchdog.timefmt import end_of_day_new_york, new_york, utc_text
 
 __all__ = [
@@ -166,7 +170,14 @@ def _relative_name(path: Path) -> str:
 
 
 def _observation(series: str, day: date, value: Decimal, source: str, provenance: dict[str, str],
-                 published: datetime, attributes: dict[str, str] | None = None) -> NewEvent:
+                 published: datetime, attributes: dict[str, str] | None = None, *, where: str,
+                 today: date | None = None) -> NewEvent:
+    """The observation event of one row (``where`` is its ``FILE:LINE``), or ``ImportFailed``
+    naming the bound when the row breaks its series' plausibility contract
+    (``series.implausible``; ``today``, when given, is the import's New York date)."""
+    reason = implausible(series, day, value, attributes or {}, today=today)
+    if reason is not None:
+        raise ImportFailed(f"{where}: {series} {day.isoformat()}: {reason}")
     obs = Observation(series=series, date=day.isoformat(), value=norm(value),
                       unit=SERIES[series].unit, source=source, attributes=attributes or {},
                       provenance=provenance)
@@ -208,7 +219,8 @@ def _fred_events(path: Path, rel: str, display: str, *, series: str, fred_id: st
                  factor: Decimal | None = None,
                  published: Callable[[date], datetime] | None = None,
                  skip: frozenset[date] = frozenset(),
-                 extra_provenance: dict[str, str] | None = None) -> Iterator[NewEvent]:
+                 extra_provenance: dict[str, str] | None = None,
+                 today: date | None = None) -> Iterator[NewEvent]:
     """One observation per dated value of a FRED CSV. ``factor`` converts the file's unit to the
     catalogue's exactly (``0.001``: $ millions -> USD bn); ``published`` replaces the nominal
     publication time (current vintages: their snapshot instant); dates in ``skip`` are left out
@@ -251,7 +263,8 @@ def _fred_events(path: Path, rel: str, display: str, *, series: str, fred_id: st
         if extra_provenance:
             provenance.update(extra_provenance)
         yield _observation(series, day, value, SOURCE_FRED, provenance,
-                           published(day) if published else nominal_publication(series, day))
+                           published(day) if published else nominal_publication(series, day),
+                           where=f"{display}:{line}", today=today)
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,7 +276,8 @@ _FOMC_COLUMNS = ("announcement_date", "announcement_time", "timezone", "effectiv
 
 def _fomc_events(path: Path, rel: str, display: str, *, series: str,
                  extra_columns: tuple[str, ...], url_columns: tuple[str, ...],
-                 fields: frozenset[str] = frozenset()) -> Iterator[NewEvent]:
+                 fields: frozenset[str] = frozenset(),
+                 today: date | None = None) -> Iterator[NewEvent]:
     rows = _csv_rows(path, display)
     header = next(rows, None)
     if header is None:
@@ -307,7 +321,8 @@ def _fomc_events(path: Path, rel: str, display: str, *, series: str,
         for column in url_columns:
             if row[column]:
                 provenance[column] = redact_url(row[column])
-        yield _observation(series, effective, value, SOURCE_FOMC, provenance, announced)
+        yield _observation(series, effective, value, SOURCE_FOMC, provenance, announced,
+                           where=f"{display}:{line}", today=today)
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,7 +412,8 @@ def _nyfed_volumes(path: Path, display: str) -> dict[date, str]:
 
 
 def _nyfed_events(path: Path, rel: str, display: str, *, series: str, rate_type: str,
-                  volume_path: Path | None = None) -> Iterator[NewEvent]:
+                  volume_path: Path | None = None,
+                  today: date | None = None) -> Iterator[NewEvent]:
     """One observation per record: value = ``percentRate``, attributes p1/p25/p75/p99 (a percentile
     the API gives as ``"NA"`` is left out) and, when a volume file is joined, ``volume`` (USD bn).
     Records are emitted in ascending date order whatever the file's order."""
@@ -449,7 +465,8 @@ def _nyfed_events(path: Path, rel: str, display: str, *, series: str, rate_type:
         except _RowError as exc:
             raise ImportFailed(f"{display}:{line}: {exc}") from None
         yield _observation(series, day, value, SOURCE_NYFED, provenance,
-                           nominal_publication(series, day), attributes)
+                           nominal_publication(series, day), attributes,
+                           where=f"{display}:{line}", today=today)
 
 
 def _sofr_volume_companion(path: Path) -> Path | None:
@@ -461,7 +478,7 @@ def _sofr_volume_companion(path: Path) -> Path | None:
     return companion if companion.is_file() else None
 
 
-def _volume_only(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+def _volume_only(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
     raise ImportFailed(
         f"{display}: SOFR volume is imported as the 'volume' attribute of sofr: import the rate "
         f"file sofr_rate_percentiles_<same dates>.json beside it, which joins this file by date")
@@ -511,16 +528,17 @@ def _alfred_first_release(path: Path, display: str) -> list[tuple[int, date, dat
 
 
 def _alfred_events(path: Path, rel: str, display: str, *, series: str, fred_id: str,
-                   raw_unit: str) -> Iterator[NewEvent]:
+                   raw_unit: str, today: date | None = None) -> Iterator[NewEvent]:
     """First prints, each published at its ``realtime_start`` date at the series' release time
     (GDP: 08:30 New York); ``provenance.vintage`` is that instant."""
     hour, minute = SERIES[series].publish_at
-    for _, day, start, end, raw in _alfred_first_release(path, display):
+    for line, day, start, end, raw in _alfred_first_release(path, display):
         published = new_york(start, hour, minute)
         provenance = {"file": rel, "raw_value": raw, "raw_unit": raw_unit, "fred_series": fred_id,
                       "output_type": "4", "realtime_start": start.isoformat(),
                       "realtime_end": end, "vintage": utc_text(published)}
-        yield _observation(series, day, _decimal(raw, "value"), SOURCE_FRED, provenance, published)
+        yield _observation(series, day, _decimal(raw, "value"), SOURCE_FRED, provenance, published,
+                           where=f"{display}:{line}", today=today)
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,7 +591,8 @@ def _first_release_companion(path: Path, name: str) -> Path | None:
 
 
 def _current_vintage_events(path: Path, rel: str, display: str, *, series: str, fred_id: str,
-                            raw_unit: str, first_release: str | None = None) -> Iterator[NewEvent]:
+                            raw_unit: str, first_release: str | None = None,
+                            today: date | None = None) -> Iterator[NewEvent]:
     """A current-vintage FRED CSV, every value published at the snapshot instant (honest but
     late). With ``first_release`` (the ALFRED payload's file name) present beside the file or in
     ``../fred/``, the dates it has a first print for are left out entirely."""
@@ -586,7 +605,8 @@ def _current_vintage_events(path: Path, rel: str, display: str, *, series: str, 
     provenance = {"vintage": utc_text(instant), "vintage_kind": "current",
                   "origin": f"{snapshot.repo}@{snapshot.commit}"}
     return _fred_events(path, rel, display, series=series, fred_id=fred_id, raw_unit=raw_unit,
-                        published=lambda _day: instant, skip=skip, extra_provenance=provenance)
+                        published=lambda _day: instant, skip=skip, extra_provenance=provenance,
+                        today=today)
 
 
 # --------------------------------------------------------------------------------------------
@@ -608,6 +628,8 @@ _DTS_OTHER_ROWS = frozenset({"Supplementary Financing Program Account",
 class _DtsDay:
     opening: tuple[Decimal, str, str] | None = None   # value, raw text, row label
     closing: tuple[Decimal, str] | None = None        # value, raw text
+    opening_line: int = 0
+    closing_line: int = 0
 
 
 def _dts_days(path: Path, display: str) -> dict[date, _DtsDay]:
@@ -649,17 +671,19 @@ def _dts_days(path: Path, display: str) -> dict[date, _DtsDay]:
                     raise _RowError(f"a second {account!r} row for {day}")
                 if not is_missing(raw):
                     record.closing = (_decimal(raw, _DTS_OPENING), raw)
+                    record.closing_line = line
             else:
                 if record.opening is not None:
                     raise _RowError(f"a second opening-balance row for {day} ({account!r})")
                 if not is_missing(raw):
                     record.opening = (_decimal(raw, _DTS_OPENING), raw, account)
+                    record.opening_line = line
         except _RowError as exc:
             raise ImportFailed(f"{display}:{line}: {exc}") from None
     return days
 
 
-def _dts_events(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+def _dts_events(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
     """``tga``: the TGA closing balance for each record date T, $ millions -> USD bn exactly.
 
     - From 2022-04-18 the export has a row "Treasury General Account (TGA) Closing Balance"; its
@@ -694,6 +718,7 @@ def _dts_events(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
         provenance = {"file": rel, "raw_unit": "USD mn", "column": _DTS_OPENING}
         if record.closing is not None:
             value, raw = record.closing
+            line = record.closing_line
             provenance.update(raw_value=raw, account=_DTS_CLOSING_ROW, method="closing-row")
         else:
             following = ordered[index + 1] if index + 1 < len(ordered) else None
@@ -701,10 +726,12 @@ def _dts_events(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
                     or days[following].opening is None):
                 continue
             value, raw, account = days[following].opening
+            line = days[following].opening_line
             provenance.update(raw_value=raw, account=account, method="next-opening",
                               derived_from=f"{following.isoformat()} {account}")
         yield _observation("tga", day, scale(value, _MILLIONS_TO_BILLIONS), SOURCE_FISCALDATA,
-                           provenance, nominal_publication("tga", day))
+                           provenance, nominal_publication("tga", day), where=f"{display}:{line}",
+                           today=today)
 
 
 # --------------------------------------------------------------------------------------------
@@ -735,7 +762,8 @@ def _text_field(record: dict[str, Any], name: str, required: bool) -> str:
     return value
 
 
-def _speech_events(path: Path, rel: str, display: str, *, institution: str) -> Iterator[NewEvent]:
+def _speech_events(path: Path, rel: str, display: str, *, institution: str,
+                   today: date | None = None) -> Iterator[NewEvent]:
     """One ``speech-recorded`` per record with text, ascending by date (records of one date in
     the reverse of the file's newest-first order). ``published_at``: end of the speech date in
     New York (the archive gives no time of day). A record without ``content`` is skipped."""
@@ -783,7 +811,7 @@ _NYFED_CSV_ATTRIBUTES = {"1st Percentile (%)": "p1", "25th Percentile (%)": "p25
 
 
 def _nyfed_csv_events(path: Path, rel: str, display: str, *, series: str,
-                      rate_type: str) -> Iterator[NewEvent]:
+                      rate_type: str, today: date | None = None) -> Iterator[NewEvent]:
     """The rows of one ``Rate Type``: value = ``Rate (%)``, percentiles and volume as attributes,
     published at the series' nominal time (OBFR: T+1 09:00 ET, Fed calendar). Only one rate type
     is taken: the others are already in the log from the NY Fed JSON history with the same
@@ -805,10 +833,11 @@ def _nyfed_csv_events(path: Path, rel: str, display: str, *, series: str,
                           for label, name in _NYFED_CSV_ATTRIBUTES.items() if cells[column[label]].strip()}
         except (ValueError, _RowError) as exc:
             raise ImportFailed(f"{display}:{line}: {exc}") from None
-        records.append((day, value, attributes, cells[column["Rate (%)"]].strip()))
-    for day, value, attributes, raw in sorted(records):
+        records.append((day, line, value, attributes, cells[column["Rate (%)"]].strip()))
+    for day, line, value, attributes, raw in sorted(records, key=lambda r: r[:2]):
         yield _observation(series, day, value, SOURCE_NYFED, {"file": rel, "raw_value": raw, "raw_unit": "percent"},
-                           nominal_publication(series, day), attributes)
+                           nominal_publication(series, day), attributes, where=f"{display}:{line}",
+                           today=today)
 
 
 @dataclass(frozen=True)
@@ -823,57 +852,62 @@ class HistoryParser:
     parse: Callable[..., Iterator[NewEvent]]
     description: str = ""
 
-    def __call__(self, path: Path, rel: str | None = None) -> Iterator[NewEvent]:
+    def __call__(self, path: Path, rel: str | None = None, *,
+                 today: date | None = None) -> Iterator[NewEvent]:
+        """``today``, when given, is the import's New York date: a row dated after it (plus its
+        series' ``lead_days``) is refused like any implausible row."""
         path = Path(path)
-        return self.parse(path, rel if rel is not None else _relative_name(path), str(path))
+        return self.parse(path, rel if rel is not None else _relative_name(path), str(path),
+                          today=today)
 
 
 def _fred(kind: str, series: str, fred_id: str, *, change_points_only: bool = False,
           raw_unit: str = "percent", factor: Decimal | None = None,
           description: str = "") -> HistoryParser:
-    def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+    def parse(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
         return _fred_events(path, rel, display, series=series, fred_id=fred_id,
                             change_points_only=change_points_only, raw_unit=raw_unit,
-                            factor=factor)
+                            factor=factor, today=today)
     return HistoryParser(kind, series, SOURCE_FRED, (f"{fred_id}.csv",), parse, description)
 
 
 def _fred_current(kind: str, series: str, fred_id: str, *, raw_unit: str,
                   first_release: str | None = None, description: str = "") -> HistoryParser:
-    def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+    def parse(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
         return _current_vintage_events(path, rel, display, series=series, fred_id=fred_id,
-                                       raw_unit=raw_unit, first_release=first_release)
+                                       raw_unit=raw_unit, first_release=first_release, today=today)
     return HistoryParser(kind, series, SOURCE_FRED, (f"{fred_id}.csv",), parse, description)
 
 
 def _alfred(kind: str, series: str, fred_id: str, *, raw_unit: str,
             description: str = "") -> HistoryParser:
-    def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
-        return _alfred_events(path, rel, display, series=series, fred_id=fred_id, raw_unit=raw_unit)
+    def parse(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
+        return _alfred_events(path, rel, display, series=series, fred_id=fred_id, raw_unit=raw_unit,
+                              today=today)
     pattern = f"{fred_id}_observations_output_type4_*.json"
     return HistoryParser(kind, series, SOURCE_FRED, (pattern,), parse, description)
 
 
 def _speeches(kind: str, institution: str, pattern: str, description: str) -> HistoryParser:
-    def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
-        return _speech_events(path, rel, display, institution=institution)
+    def parse(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
+        return _speech_events(path, rel, display, institution=institution, today=today)
     return HistoryParser(kind, "", SOURCE_SPEECHES, (pattern,), parse, description)
 
 
 def _fomc(kind: str, series: str, pattern: str, *, extra: tuple[str, ...], urls: tuple[str, ...],
           fields: frozenset[str] = frozenset(), description: str = "") -> HistoryParser:
-    def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+    def parse(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
         return _fomc_events(path, rel, display, series=series, extra_columns=extra,
-                            url_columns=urls, fields=fields)
+                            url_columns=urls, fields=fields, today=today)
     return HistoryParser(kind, series, SOURCE_FOMC, (pattern,), parse, description)
 
 
 def _nyfed(kind: str, series: str, rate_type: str, *, join_volume: bool = False,
            description: str = "") -> HistoryParser:
-    def parse(path: Path, rel: str, display: str) -> Iterator[NewEvent]:
+    def parse(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
         volume = _sofr_volume_companion(path) if join_volume else None
         return _nyfed_events(path, rel, display, series=series, rate_type=rate_type,
-                             volume_path=volume)
+                             volume_path=volume, today=today)
     pattern = f"{series}_rate_percentiles_*.json"
     return HistoryParser(kind, series, SOURCE_NYFED, (pattern,), parse, description)
 
@@ -907,7 +941,7 @@ _NYFED_SOFR_VOLUME = HistoryParser(
     "NY Fed SOFR volume: joined into the sofr percentile file's events, not imported alone")
 _DTS_TGA = HistoryParser(
     "fiscaldata-dts-tga", "tga", SOURCE_FISCALDATA, ("DTS_OpCashBal_*.csv",),
-    lambda path, rel, display: _dts_events(path, rel, display),
+    lambda path, rel, display, today=None: _dts_events(path, rel, display, today),
     "DTS Table I website export: TGA closing balance ($ mn -> USD bn; derived before 2022-04-18)")
 _FRED_RESERVES = _fred("fred-reserves", "reserves", "WRESBAL", raw_unit="USD mn",
                        factor=_MILLIONS_TO_BILLIONS,
@@ -1005,11 +1039,13 @@ def infer_kind(path: Path) -> str:
                        "(pass kind= to choose one)")
 
 
-def iter_file_events(path: Path, kind: str | None = None) -> Iterator[NewEvent]:
+def iter_file_events(path: Path, kind: str | None = None, *,
+                     today: date | None = None) -> Iterator[NewEvent]:
     """The events of one history file, in ascending observation date.
 
     ``kind`` is one of ``KINDS`` (inferred from the file name when ``None``). Raises
-    ``ImportFailed("FILE:LINE: reason")`` on the first malformed row; missing values are skipped.
+    ``ImportFailed("FILE:LINE: reason")`` on the first malformed or implausible row (``today``:
+    the import's New York date, if given); missing values are skipped.
     """
     path = Path(path)
     if kind is None:
@@ -1019,10 +1055,10 @@ def iter_file_events(path: Path, kind: str | None = None) -> Iterator[NewEvent]:
         raise ImportFailed(f"{path}: unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
     if not path.is_file():
         raise ImportFailed(f"{path}: no such file")
-    return parser(path)
+    return parser(path, today=today)
 
 
-def iter_history_events(data_dir: Path) -> Iterator[NewEvent]:
+def iter_history_events(data_dir: Path, *, today: date | None = None) -> Iterator[NewEvent]:
     """The events of every ``HISTORY_FILES`` file present under ``data_dir``, file by file in the
     registry's fixed order (primary sources first), each file in date order. Deterministic: the
     same files give the same events in the same order. Raises ``ImportFailed`` when ``data_dir``
@@ -1033,18 +1069,22 @@ def iter_history_events(data_dir: Path) -> Iterator[NewEvent]:
         raise ImportFailed(f"{data_dir}: none of the known history files is there "
                            f"(expected e.g. {next(iter(HISTORY_FILES))})")
     for rel, parser in present:
-        yield from parser(data_dir / rel, rel)
+        yield from parser(data_dir / rel, rel, today=today)
 
 
-def import_paths(store, paths: list[Path], chunk: int = 5000) -> dict[str, tuple[int, int]]:
+def import_paths(store, paths: list[Path], chunk: int = 5000, *,
+                 today: date | None = None) -> dict[str, tuple[int, int]]:
     """Append the facts of every path (a history folder or single files) to ``store``.
 
     Returns ``{name: (facts read, events appended)}``. Idempotent: the store deduplicates, so a
     second import of the same files appends nothing; a changed value becomes a revision.
+    ``today`` is the New York date the import runs on: no row may be dated after it (beyond its
+    series' ``lead_days``). The CLI passes the wall clock's, not ``--recorded-at``'s.
     """
     counts: dict[str, tuple[int, int]] = {}
     for path in paths:
-        events = iter_history_events(path) if path.is_dir() else iter_file_events(path)
+        events = (iter_history_events(path, today=today) if path.is_dir()
+                  else iter_file_events(path, today=today))
         seen = added = 0
         batch: list[NewEvent] = []
         for event in events:

@@ -34,8 +34,8 @@ from watchdog.redact import redact_url
 from watchdog.series import spec
 from watchdog.sources.base import Fetched, Sleep, failure_event, fetch, printable
 from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, bounded_number,
-                                      failures_of, json_kind, load_json, number, parse_day,
-                                      published_text)
+                                      failures_of, json_kind, load_json, new_york_date, number,
+                                      parse_day, published_text, vetted)
 from watchdog.timefmt import NEW_YORK, parse_duration
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ CLOSING_FIELDS: dict[str, tuple[str, ...]] = {
 # ---- pure parsing ----
 
 def parse_operating_cash_balance(body: bytes, *, fetched_at: datetime | None,
-                                 source_url: str) -> Parsed:
+                                 source_url: str, today: date | None = None) -> Parsed:
     """One ``tga`` observation per day of an ``operating_cash_balance`` page; bad rows and days
     named. ``fetched_at`` caps ``published_at`` live; None (backfill) keeps it nominal."""
     try:
@@ -71,7 +71,7 @@ def parse_operating_cash_balance(body: bytes, *, fetched_at: datetime | None,
     except BodyError as exc:
         return Parsed(body_error=printable(str(exc)))
     url = redact_url(source_url)
-    return parse_rows([(url, row) for row in rows], fetched_at=fetched_at)
+    return parse_rows([(url, row) for row in rows], fetched_at=fetched_at, today=today)
 
 
 def read_page(body: bytes) -> tuple[list[Any], int]:
@@ -128,9 +128,12 @@ class _Day:
     failed: bool = False        # a closing row was there but unreadable (already named)
 
 
-def parse_rows(rows: list[tuple[str, Any]], *, fetched_at: datetime | None) -> Parsed:
+def parse_rows(rows: list[tuple[str, Any]], *, fetched_at: datetime | None,
+               today: date | None = None) -> Parsed:
     """Events from (source url, row) pairs, possibly from several pages: a day's rows may
-    straddle a page boundary, so days are judged only once every row is in."""
+    straddle a page boundary, so days are judged only once every row is in. A day whose
+    balance is not a fact (``parsing.vetted``: after ``today``, by default the New York date of
+    ``fetched_at``, before the DTS began, outside the amount band) is named with its reason."""
     days: dict[date, _Day] = {}
     parsed = Parsed()
     for index, (url, row) in enumerate(rows, start=1):
@@ -138,6 +141,7 @@ def parse_rows(rows: list[tuple[str, Any]], *, fetched_at: datetime | None) -> P
             _read_row(url, row, days)
         except RowError as exc:
             parsed.bad_rows.append(printable(f"row {index} ({_row_label(row)}): {exc}"))
+    candidates: list[tuple[str, NewEvent]] = []
     for day, seen in sorted(days.items()):
         try:
             event = _day_event(day, seen, fetched_at)
@@ -145,7 +149,9 @@ def parse_rows(rows: list[tuple[str, Any]], *, fetched_at: datetime | None) -> P
             parsed.bad_rows.append(printable(f"{day.isoformat()}: {exc}"))
             continue
         if event is not None:
-            parsed.events.append(event)
+            candidates.append((day.isoformat(), event))
+    today = today if today is not None else new_york_date(fetched_at)
+    parsed.events = vetted(candidates, today, parsed.bad_rows)
     return parsed
 
 
@@ -274,7 +280,7 @@ class FiscalDataSource:
                        live: bool) -> list[NewEvent]:
         rows, problems = await self._read_pages(session, start, now)
         fetched_at = (self._clock_now() if self._clock_now else now) if live else None
-        parsed = parse_rows(rows, fetched_at=fetched_at)
+        parsed = parse_rows(rows, fetched_at=fetched_at, today=new_york_date(now))
         url = rows[0][0] if rows else redact_url(self.url)
         return parsed.events + failures_of(SOURCE, parsed, WHAT, now, url) + problems
 

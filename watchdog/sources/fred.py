@@ -33,7 +33,8 @@ from watchdog.series import spec
 from watchdog.sources.base import (Fetched, RateLimiter, Sleep, cap_published, failure_event,
                                    fetch, printable)
 from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, bounded_number,
-                                      failures_of, json_kind, load_json, parse_day, published_text)
+                                      failures_of, json_kind, load_json, new_york_date, parse_day,
+                                      published_text, vetted)
 from watchdog.timefmt import NEW_YORK, new_york, parse_duration, utc_text
 from watchdog.secrets import read_secret
 
@@ -139,33 +140,44 @@ class _RowMaker:
 
 def parse_observations_json(body: bytes, *, series: str, fred_id: str,
                             fetched_at: datetime | None, source_url: str,
-                            first_release: bool = False) -> tuple[list[NewEvent], list[str]]:
+                            first_release: bool = False,
+                            today: date | None = None) -> tuple[list[NewEvent], list[str]]:
     """Events from a ``/fred/series/observations?file_type=json`` body, and reasons."""
     parsed = parse_observations_body(body, series=series, fred_id=fred_id, fetched_at=fetched_at,
-                                     source_url=source_url, first_release=first_release)
+                                     source_url=source_url, first_release=first_release,
+                                     today=today)
     return parsed.events, parsed.reasons()
 
 
 def parse_observations_body(body: bytes, *, series: str, fred_id: str,
                             fetched_at: datetime | None, source_url: str,
-                            first_release: bool = False) -> Parsed:
+                            first_release: bool = False, today: date | None = None) -> Parsed:
     """``first_release``: the body is ALFRED's ``output_type=4``; each value is dated by its
-    row's ``realtime_start`` rather than by the series' nominal publication lag."""
+    row's ``realtime_start`` rather than by the series' nominal publication lag. Rows that are
+    not facts (``parsing.vetted``; ``today`` defaults to the New York date of ``fetched_at``)
+    are named with their reason."""
     try:
         maker = _RowMaker(series, fred_id, fetched_at, source_url, first_release)
         rows = _observation_rows(body, first_release)
     except ValueError as exc:  # BodyError, or a FRED id without a checked conversion
         return _printable_reasons(Parsed(body_error=str(exc)))
     parsed = Parsed()
+    candidates: list[tuple[str, NewEvent]] = []
     for index, row in enumerate(rows, start=1):
+        label = f"row {index} ({fred_id} {_row_date(row)})"
         try:
             event = _observation_event(maker, row)
         except RowError as exc:
-            parsed.bad_rows.append(f"row {index} ({fred_id} {_row_date(row)}): {exc}")
+            parsed.bad_rows.append(f"{label}: {exc}")
             continue
         if event is not None:
-            parsed.events.append(event)
+            candidates.append((label, event))
+    parsed.events = vetted(candidates, _today(today, fetched_at), parsed.bad_rows)
     return _printable_reasons(parsed.in_date_order())
+
+
+def _today(today: date | None, fetched_at: datetime | None) -> date | None:
+    return today if today is not None else new_york_date(fetched_at)
 
 
 def _observation_event(maker: _RowMaker, row: Any) -> NewEvent | None:
@@ -196,22 +208,24 @@ def _observation_rows(body: bytes, first_release: bool) -> list[Any]:
 
 
 def parse_graph_csv(body: bytes, *, series: str, fred_id: str, fetched_at: datetime | None,
-                    source_url: str) -> tuple[list[NewEvent], list[str]]:
+                    source_url: str, today: date | None = None) -> tuple[list[NewEvent], list[str]]:
     """Events from a keyless ``fredgraph.csv`` body (old ``DATE`` and new ``observation_date``
     headers; missing is "." or empty), and reasons. Bad lines are named by line number."""
     parsed = parse_graph_csv_body(body, series=series, fred_id=fred_id,
-                                  fetched_at=fetched_at, source_url=source_url)
+                                  fetched_at=fetched_at, source_url=source_url, today=today)
     return parsed.events, parsed.reasons()
 
 
 def parse_graph_csv_body(body: bytes, *, series: str, fred_id: str,
-                         fetched_at: datetime | None, source_url: str) -> Parsed:
+                         fetched_at: datetime | None, source_url: str,
+                         today: date | None = None) -> Parsed:
     try:
         maker = _RowMaker(series, fred_id, fetched_at, source_url)
         lines = _csv_lines(body, fred_id)
     except ValueError as exc:  # BodyError, or a FRED id without a checked conversion
         return _printable_reasons(Parsed(body_error=str(exc)))
     parsed = Parsed()
+    candidates: list[tuple[str, NewEvent]] = []
     for line_no, cells in lines:
         label = f"line {line_no} ({fred_id} {cells[0][:40] if cells else '?'})"
         try:
@@ -222,7 +236,8 @@ def parse_graph_csv_body(body: bytes, *, series: str, fred_id: str,
             parsed.bad_rows.append(f"{label}: {exc}")
             continue
         if event is not None:
-            parsed.events.append(event)
+            candidates.append((label, event))
+    parsed.events = vetted(candidates, _today(today, fetched_at), parsed.bad_rows)
     return _printable_reasons(parsed.in_date_order())
 
 
@@ -365,17 +380,17 @@ class FredSource:
             return [failure_event(SOURCE, f"{what}: {reason}", now, url=got.url)]
         # Live, a fact cannot have been public after we fetched it; a backfill keeps nominal times.
         fetched_at = None if since is not None else (self._clock_now() if self._clock_now else now)
-        parsed = self._parse(body, series, fred_id, fetched_at, got.url, first)
+        parsed = self._parse(body, series, fred_id, fetched_at, got.url, first, new_york_date(now))
         _scrub_parsed(parsed, self._secrets())
         return parsed.events + failures_of(SOURCE, parsed, what, now, got.url)
 
     def _parse(self, body: bytes, series: str, fred_id: str, fetched_at: datetime | None,
-               url: str, first_release: bool) -> Parsed:
+               url: str, first_release: bool, today: date | None) -> Parsed:
         if not self.uses_api:
             return parse_graph_csv_body(body, series=series, fred_id=fred_id,
-                                        fetched_at=fetched_at, source_url=url)
+                                        fetched_at=fetched_at, source_url=url, today=today)
         return parse_observations_body(body, series=series, fred_id=fred_id, fetched_at=fetched_at,
-                                       source_url=url, first_release=first_release)
+                                       source_url=url, first_release=first_release, today=today)
 
     async def _fetch(self, session: aiohttp.ClientSession, url: str,
                      params: dict[str, str]) -> Fetched:

@@ -23,7 +23,8 @@ from watchdog.redact import redact_url
 from watchdog.series import spec
 from watchdog.sources.base import failure_event, fetch
 from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, failures_of,
-                                      json_kind, load_json, number, parse_day, published_text)
+                                      json_kind, load_json, new_york_date, number, parse_day,
+                                      published_text, vetted)
 from watchdog.timefmt import NEW_YORK, parse_duration
 
 log = logging.getLogger(__name__)
@@ -51,32 +52,40 @@ EFFR_ATTRIBUTES = {"targetRateFrom": "target_from", "targetRateTo": "target_to"}
 
 # ---- pure parsing ----
 
-def parse_reference_rates(body: bytes, *, fetched_at: datetime | None,
-                          source_url: str) -> tuple[list[NewEvent], list[str]]:
+def parse_reference_rates(body: bytes, *, fetched_at: datetime | None, source_url: str,
+                          today: date | None = None) -> tuple[list[NewEvent], list[str]]:
     """Events for every good row of a ``{"refRates": [...]}`` body, and a reason per bad row.
 
     ``fetched_at`` caps ``published_at`` live; ``None`` (history, backfill) keeps the nominal
     publication time. A body that is not the envelope gives no events and one reason.
+    ``today`` (default: the New York date of ``fetched_at``) is the latest date a row may carry.
     """
-    parsed = parse_body(body, fetched_at=fetched_at, source_url=source_url)
+    parsed = parse_body(body, fetched_at=fetched_at, source_url=source_url, today=today)
     return parsed.events, parsed.reasons()
 
 
-def parse_body(body: bytes, *, fetched_at: datetime | None, source_url: str) -> Parsed:
+def parse_body(body: bytes, *, fetched_at: datetime | None, source_url: str,
+               today: date | None = None) -> Parsed:
+    """Rows that are facts (``parsing.vetted``: plausible, not contradicted by another row of
+    the same answer) become events; every other row is named with its reason."""
     try:
         rows = _envelope_rows(body)
     except BodyError as exc:
         return Parsed(body_error=str(exc))
     url = redact_url(source_url)
     parsed = Parsed()
+    candidates: list[tuple[str, NewEvent]] = []
     for index, row in enumerate(rows, start=1):
+        label = f"row {index} ({_row_label(row)})"
         try:
             event = _row_event(row, fetched_at=fetched_at, url=url)
         except RowError as exc:
-            parsed.bad_rows.append(f"row {index} ({_row_label(row)}): {exc}")
+            parsed.bad_rows.append(f"{label}: {exc}")
             continue
         if event is not None:
-            parsed.events.append(event)
+            candidates.append((label, event))
+    today = today if today is not None else new_york_date(fetched_at)
+    parsed.events = vetted(candidates, today, parsed.bad_rows)
     return parsed.in_date_order()
 
 
@@ -194,7 +203,8 @@ class NyFedSource:
             log.warning("nyfed %s: %s (%s)", rate, got.error, got.url)
             return [failure_event(SOURCE, f"{rate}: {got.error}", now, url=got.url)]
         fetched_at = None if history else (self._clock_now() if self._clock_now else now)
-        parsed = parse_body(got.body, fetched_at=fetched_at, source_url=got.url)
+        parsed = parse_body(got.body, fetched_at=fetched_at, source_url=got.url,
+                            today=new_york_date(now))
         return parsed.events + failures_of(SOURCE, parsed, f"{rate} search", now, got.url)
 
 

@@ -57,7 +57,8 @@ from watchdog.redact import redact_url
 from watchdog.series import nominal_publication, spec
 from watchdog.sources.base import Sleep, cap_published, failure_event, fetch
 from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, failures_of,
-                                      json_field, json_kind, load_json, number, parse_day)
+                                      json_field, json_kind, load_json, new_york_date, number,
+                                      parse_day, vetted)
 from watchdog.timefmt import NEW_YORK, parse_duration, utc_text
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,15 @@ class _Op:
 
 # ---- pure parsing ----
 
-def parse_operations(body: bytes, *, fetched_at: datetime | None, source_url: str) -> Parsed:
+def parse_operations(body: bytes, *, fetched_at: datetime | None, source_url: str,
+                     today: date | None = None) -> Parsed:
     """One ``srf`` and one ``onrrp`` observation per operation date of a
     ``{"repo": {"operations": [...]}}`` body, and a reason per bad operation.
 
     ``fetched_at`` caps ``published_at`` live; ``None`` (history, backfill) does not. An empty
-    list means "not yet published": no events and no error, never a zero take-up.
+    list means "not yet published": no events and no error, never a zero take-up. A daily
+    figure that is not a fact (``parsing.vetted``: dated after ``today``, by default the New
+    York date of ``fetched_at``, or before the series began; outside the amount band) is named.
     """
     try:
         rows = _operation_rows(body)
@@ -116,11 +120,15 @@ def parse_operations(body: bytes, *, fetched_at: datetime | None, source_url: st
     groups: dict[tuple[str, date], list[_Op]] = defaultdict(list)
     for op in ops:
         groups[(op.series, op.day)].append(op)
+    candidates: list[tuple[str, NewEvent]] = []
     for (series, day), group in groups.items():
         if (series, day) not in dropped:
             event = _daily_event(series, day, group, fetched_at=fetched_at, url=url)
             if event is not None:
-                parsed.events.append(event)
+                label = ", ".join(op.label for op in group if op.excluded is None)
+                candidates.append((f"{series} {day.isoformat()} ({label})", event))
+    today = today if today is not None else new_york_date(fetched_at)
+    parsed.events = vetted(candidates, today, parsed.bad_rows)
     return parsed.in_date_order()
 
 
@@ -481,5 +489,6 @@ class NyFedOperationsSource:
             log.warning("%s %s: %s (%s)", NAME, what, got.error, got.url)
             return [failure_event(NAME, f"{what}: {got.error}", now, url=got.url)]
         fetched_at = (self._clock_now() if self._clock_now else now) if live else None
-        parsed = parse_operations(got.body, fetched_at=fetched_at, source_url=got.url)
+        parsed = parse_operations(got.body, fetched_at=fetched_at, source_url=got.url,
+                                  today=new_york_date(now))
         return parsed.events + failures_of(NAME, parsed, what, now, got.url)

@@ -1,5 +1,6 @@
-"""Parsing helpers every source shares: exact JSON, precise body and row errors, the failure
-event a parsed payload calls for. Pure except for the failure log line."""
+"""Parsing helpers every source shares: exact JSON, precise body and row errors, the checks that
+make a parsed row a fact, the failure event a parsed payload calls for. Pure except for the
+failure log line."""
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ from typing import Any
 
 from watchdog.events import NewEvent
 from watchdog.numbers import is_missing, to_decimal
-from watchdog.series import nominal_publication
+from watchdog.series import implausible, nominal_publication, shown
 from watchdog.sources.base import cap_published, failure_event
-from watchdog.timefmt import utc_text
+from watchdog.timefmt import NEW_YORK, utc_text
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,78 @@ def published_text(series: str, day: date, fetched_at: datetime | None) -> str:
     """Nominal publication time; live, a fact cannot have been published after we fetched it."""
     nominal = nominal_publication(series, day)
     return utc_text(nominal) if fetched_at is None else cap_published(nominal, fetched_at)
+
+
+def new_york_date(moment: datetime | None) -> date | None:
+    """The New York date of an instant: the latest date a fact fetched then can carry."""
+    return None if moment is None else moment.astimezone(NEW_YORK).date()
+
+
+def vetted(candidates: list[tuple[str, NewEvent]], today: date | None,
+           bad_rows: list[str]) -> list[NewEvent]:
+    """The observations among ``(row label, event)`` candidates that are facts (DESIGN "Facts").
+
+    - Rows of one answer that give one (series, date) different values (value or attributes)
+      contradict each other: all of them are refused, each naming the others. Identical
+      repeats are one fact.
+    - A row that breaks its series' plausibility contract (``series.implausible``: dated after
+      ``today``, the New York date of the fetch, or before the series began; a value or an
+      attribute outside its band; percentiles out of order) is refused naming the bound.
+
+    Refusals are appended to ``bad_rows`` as ``"<label>: <reason>"``; good rows are returned in
+    their order, so they still land."""
+    groups: dict[tuple[str, str], list[tuple[str, NewEvent]]] = {}
+    for label, event in candidates:
+        groups.setdefault((event.payload["series"], event.payload["date"]), []).append((label, event))
+    refused: dict[int, str] = {}
+    for (series, day), rows in groups.items():
+        distinct = {_content(event) for _, event in rows}
+        if len(distinct) > 1:
+            fields = _differing([event for _, event in rows])
+            for label, event in rows:
+                others = ", ".join(f"{other_label} {_values(other, fields)}"
+                                   for other_label, other in rows if other is not event)
+                refused[id(event)] = (f"{series} {day} given {len(distinct)} different values in "
+                                      f"one answer: this row {_values(event, fields)}, {others}: "
+                                      f"{'both' if len(rows) == 2 else 'all'} refused")
+    kept: list[NewEvent] = []
+    seen: set[tuple[str, str]] = set()
+    for label, event in candidates:
+        p = event.payload
+        reason = refused.get(id(event))
+        if reason is None:
+            if (p["series"], p["date"]) in seen:
+                continue                # the same row again: one fact
+            seen.add((p["series"], p["date"]))
+            reason = implausible(p["series"], date.fromisoformat(p["date"]), Decimal(p["value"]),
+                                 p.get("attributes") or {}, today=today)
+        if reason is None:
+            kept.append(event)
+        else:
+            bad_rows.append(f"{label}: {reason}")
+    return kept
+
+
+def _content(event: NewEvent) -> tuple:
+    p = event.payload
+    return p["value"], tuple(sorted((p.get("attributes") or {}).items()))
+
+
+def _fields(event: NewEvent) -> dict[str, str | None]:
+    return {"value": event.payload["value"], **(event.payload.get("attributes") or {})}
+
+
+def _differing(events: list[NewEvent]) -> list[str]:
+    """The fields (value, attributes) on which rows for one date disagree."""
+    every = [_fields(event) for event in events]
+    names = sorted({name for fields in every for name in fields}, key=lambda n: (n != "value", n))
+    return [name for name in names if len({fields.get(name) for fields in every}) > 1]
+
+
+def _values(event: NewEvent, names: list[str]) -> str:
+    fields = _fields(event)
+    return ", ".join(f"{name} {shown(Decimal(fields[name])) if fields.get(name) is not None else 'absent'}"
+                     for name in names)
 
 
 def failures_of(source: str, parsed: Parsed, what: str, now: datetime,
