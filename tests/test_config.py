@@ -280,7 +280,7 @@ def test_route_match_values_keys_and_regexes_are_validated():
     assert problems[0] == ("watchdog.toml:4: routes[0].match: unknown severity 'crit' "
                            "(info, warning, critical)")
     assert problems[1].startswith("watchdog.toml:5: routes[0].match_re: rule: bad regular "
-                                  "expression: missing ), unterminated subpattern")
+                                  "expression: missing ): sofr-( (RE2 syntax")
     assert problems[2].startswith("watchdog.toml:7: routes[0].continu: unknown key; known keys: "
                                   "continue, fallback, group_by, group_interval")
     assert problems[3] == ("watchdog.toml:8: routes[0].send_resolved: must be true, false or a "

@@ -85,6 +85,10 @@ def _k_pattern(i, v, s, r, at):
     return [] if not isinstance(i, str) or re.search(v, i) else [f"{at}: {i!r} does not match {v}"]
 
 
+def _k_max_length(i, v, s, r, at):
+    return [] if not isinstance(i, str) or len(i) <= v else [f"{at}: longer than {v} characters"]
+
+
 def _k_min_items(i, v, s, r, at):
     return [] if not isinstance(i, list) or len(i) >= v else [f"{at}: fewer than {v} items"]
 
@@ -124,7 +128,7 @@ def _k_property_names(i, v, s, r, at):
 _KEYWORDS = {
     "type": _k_type, "properties": _k_properties, "additionalProperties": _k_additional,
     "required": _k_required, "items": _k_items, "$ref": _k_ref, "enum": _k_enum,
-    "pattern": _k_pattern, "minItems": _k_min_items, "minimum": _k_minimum, "maximum": _k_maximum,
+    "pattern": _k_pattern, "maxLength": _k_max_length, "minItems": _k_min_items, "minimum": _k_minimum, "maximum": _k_maximum,
     "oneOf": _k_one_of, "anyOf": _k_any_of, "not": _k_not,
     "dependentRequired": _k_dependent_required, "propertyNames": _k_property_names,
 }
@@ -237,6 +241,7 @@ severity = "info"
      'within = 0 }]\n', "$.keyword_rule[0].near[0].within: 0 < 1"),
     ('[[keyword_rule]]\nid = "k"\nphrases = ["a"]\nmood = 1\n', "$.keyword_rule[0]: unknown key 'mood'"),
     ('rule = { id = "x" }\n', "$.rule: not of type array"),
+    (RULE + 'summary = "' + "x" * 2001 + '"\n', "$.rule[0].summary: longer than 2000 characters"),
 ])
 def test_the_schema_rejects(schema, text, error):
     assert any(e.startswith(error) for e in errors_of(schema, text)), errors_of(schema, text)

@@ -18,6 +18,7 @@ from watchdog.notify.console import ConsoleNotifier
 from watchdog.notify.email import EmailNotifier
 from watchdog.notify.slack import SlackNotifier
 from watchdog.rules import RuleSet, load_rules
+from watchdog.sources.base import BodyLimit, limit_bodies
 from watchdog.sources.fiscaldata import FiscalDataSource
 from watchdog.sources.fred import FredSource
 from watchdog.sources.nyfed import NyFedSource
@@ -54,19 +55,23 @@ def resolve_config(config_path: str | None) -> Config:
 
 
 def build_sources(config: Config, env: Mapping[str, str]) -> list:
-    """Every configured source (a missing table disables it)."""
+    """Every configured source (a missing table disables it), each reading its answers under
+    its table's ``max_body``."""
     cfg = config.sources
     sources: list = []
+
+    def add(source, table: str, max_body: str) -> None:
+        sources.append(limit_bodies(source, BodyLimit.of(table, max_body)))
     if cfg.nyfed is not None:
-        sources.append(NyFedSource(cfg.nyfed))
+        add(NyFedSource(cfg.nyfed), "nyfed", cfg.nyfed.max_body)
         if cfg.nyfed.operations:
-            sources.append(NyFedOperationsSource(cfg.nyfed))
+            add(NyFedOperationsSource(cfg.nyfed), "nyfed", cfg.nyfed.max_body)
     if cfg.fred is not None:
-        sources.append(FredSource(cfg.fred, env))
+        add(FredSource(cfg.fred, env), "fred", cfg.fred.max_body)
     if cfg.fiscaldata is not None:
-        sources.append(FiscalDataSource(cfg.fiscaldata))
+        add(FiscalDataSource(cfg.fiscaldata), "fiscaldata", cfg.fiscaldata.max_body)
     if cfg.speeches is not None:
-        sources.append(SpeechesSource(cfg.speeches))
+        add(SpeechesSource(cfg.speeches), "speeches", cfg.speeches.max_body)
     return sources
 
 

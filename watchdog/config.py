@@ -19,6 +19,8 @@ from pydantic_core import PydanticCustomError
 
 from watchdog import tomlpos
 from watchdog.errors import ConfigError
+from watchdog.numbers import parse_size
+from watchdog.patterns import PatternError, compile_pattern
 from watchdog.timefmt import parse_duration
 
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")      # DESIGN: upper-case names, never a value
@@ -33,6 +35,18 @@ class _Strict(BaseModel):
 def _check_duration(value: str | None) -> str | None:
     if value is not None:
         parse_duration(value)
+    return value
+
+
+MAX_BODY_DEFAULT = "20MB"       # DESIGN: answers are read with a size cap (decompressed)
+MAX_BODY_CEILING = 10**9        # a cap above 1 GB would be no cap on a 2-core, shared machine
+
+
+def _check_size(value: str) -> str:
+    """``max_body``: a size such as ``"20MB"``; answers larger than it are refused."""
+    size = parse_size(value)
+    if not 1000 <= size <= MAX_BODY_CEILING:
+        raise PydanticCustomError("size", "must be between 1kB and 1GB")
     return value
 
 
@@ -62,8 +76,10 @@ class NyFedConfig(_Strict):
     lookback_days: int = Field(default=10, ge=1, le=3650)
     operations: bool = False          # repo / reverse repo results: SRF and ON RRP take-up
     retries: int = Field(default=3, ge=0, le=10)
+    max_body: str = MAX_BODY_DEFAULT  # the largest answer read (after decompression)
 
     _d1 = field_validator("poll_every", "timeout")(_check_duration)
+    _s1 = field_validator("max_body")(_check_size)
 
 
 class FredConfig(_Strict):
@@ -79,8 +95,10 @@ class FredConfig(_Strict):
     first_release: list[str] = Field(default_factory=lambda: ["m2", "gdp"])
     requests_per_minute: int = Field(default=120, ge=1, le=120)   # FRED's published limit
     retries: int = Field(default=3, ge=0, le=10)
+    max_body: str = MAX_BODY_DEFAULT
 
     _d1 = field_validator("poll_every", "timeout")(_check_duration)
+    _s1 = field_validator("max_body")(_check_size)
     _e1 = field_validator("api_key_env")(_check_env_name)
 
 
@@ -91,6 +109,9 @@ class FiscalDataConfig(_Strict):
     lookback_days: int = Field(default=10, ge=1, le=3650)
     page_size: int = Field(default=1000, ge=1, le=10000)
     retries: int = Field(default=3, ge=0, le=10)
+    max_body: str = MAX_BODY_DEFAULT
+
+    _s1 = field_validator("max_body")(_check_size)
 
 
 class SpeechesConfig(_Strict):
@@ -100,6 +121,9 @@ class SpeechesConfig(_Strict):
     timeout: str = "30s"
     max_items: int = Field(default=30, ge=1, le=500)   # newest items fetched per feed/page
     retries: int = Field(default=3, ge=0, le=10)
+    max_body: str = MAX_BODY_DEFAULT   # per feed, index page or speech page
+
+    _s1 = field_validator("max_body")(_check_size)
 
 
 class SourcesConfig(_Strict):
@@ -177,13 +201,14 @@ def _check_label_name(name: str) -> None:
 
 def check_matchers(value: dict[str, str], regex: bool = False) -> dict[str, str]:
     """Label matchers: ``rule`` (the rule id), ``severity`` or any rule label. Exact values, or
-    Python regular expressions matched against the whole value (``match_re``)."""
+    RE2 regular expressions matched against the whole value (``match_re``; watchdog.patterns:
+    linear time, so no pattern can stall routing)."""
     for name, wanted in value.items():
         _check_label_name(name)
         if regex:
             try:
-                re.compile(wanted)
-            except re.error as exc:
+                compile_pattern(wanted)
+            except PatternError as exc:
                 raise _problem(f"{name}: bad regular expression: {exc}") from None
         elif name == "severity" and wanted not in SEVERITIES:
             raise _problem(f"unknown severity {wanted!r} ({', '.join(SEVERITIES)})")

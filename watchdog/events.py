@@ -5,7 +5,9 @@ a ``NewEvent`` (type, idempotency key, payload, and ``published_at`` for facts a
 the store stamps ``seq``, ``recorded_at`` and the chained ``hash`` and hands back ``StoredEvent``.
 
 Payloads are stored as canonical JSON (sorted keys, ``,``/``:`` separators, decimals as normalised
-strings, UTF-8) so the hash of a fact never depends on who serialised it.
+strings, UTF-8) so the hash of a fact never depends on who serialised it. No payload is larger
+than ``MAX_PAYLOAD_BYTES`` (1 MB) of it: a ``NewEvent`` over it is refused (``PayloadTooLarge``)
+before anything is hashed or written, so a hostile answer cannot become a permanent huge row.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from watchdog.numbers import norm, to_decimal
 
 ZERO_HASH = "0" * 64
+MAX_PAYLOAD_BYTES = 1_000_000   # DESIGN: no event payload exceeds 1 MB (of canonical JSON)
 
 # Wire names. Renaming one breaks every existing log: add new ones, never rename.
 OBSERVATION_RECORDED = "observation-recorded"
@@ -97,6 +100,23 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+class PayloadTooLarge(ValueError):
+    """A payload over ``MAX_PAYLOAD_BYTES`` of canonical JSON. A producer turns it into what it
+    records instead (a source: a ``source-failed`` naming the URL)."""
+
+
+def payload_size(payload: Any) -> int:
+    """Bytes of the payload's canonical JSON (key order does not change the length, so orjson
+    measures it without sorting); 0 when it cannot be serialised (the store then says why)."""
+    try:
+        return len(orjson.dumps(payload, default=_default))
+    except (orjson.JSONEncodeError, TypeError):
+        try:
+            return len(stdlib_canonical_json(payload).encode("utf-8", "surrogatepass"))
+        except (TypeError, ValueError):
+            return 0
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -123,6 +143,11 @@ class NewEvent:
             raise ValueError(f"payload of {self.key} is not an object")
         if self.published_at is not None and not _UTC_TEXT.match(self.published_at):
             raise ValueError(f"published_at of {self.key} is not fixed-width UTC: {self.published_at!r}")
+        size = payload_size(self.payload)
+        if size > MAX_PAYLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"{self.type} payload of {size:,} bytes is over the {MAX_PAYLOAD_BYTES:,}-byte "
+                f"limit on one event; not recorded ({self.key[:200]})")
 
     def model_dump(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -67,6 +67,10 @@ from typing import Any, Mapping, Sequence
 from watchdog.rules import KeywordRule
 
 SENTENCE_MAX = 400       # characters of a matched sentence shown in an alert
+# Sentences an alert keeps (the first, in text order): a hostile text with a hit every few words
+# and no full stop would otherwise yield one 400-character window per hit, an alert event of
+# tens of MB, over the 1 MB payload limit. The alert's value still counts every hit.
+MAX_SENTENCES = 50
 _SENTENCE_SEARCH = 1500  # how far (characters) to look for the ends of a sentence
 
 # ---- results ----
@@ -87,7 +91,7 @@ class Hit:
 @dataclass(frozen=True, slots=True)
 class KeywordMatch:
     """A speech that a keyword rule flags: its hits in text order, and the sentences holding
-    them (deduplicated, in text order) to show in the alert."""
+    them (deduplicated, in text order, the first ``MAX_SENTENCES``) to show in the alert."""
     rule_id: str
     hits: tuple[Hit, ...]
     sentences: tuple[str, ...]
@@ -440,7 +444,7 @@ class KeywordMatcher:
             built.append(Hit(phrase, start, end, shown))
         ordered = sorted(sentences.items(), key=lambda item: item[0])
         return KeywordMatch(self.rule.id, tuple(built),
-                            tuple(dict.fromkeys(shown for _, shown in ordered)))
+                            tuple(dict.fromkeys(shown for _, shown in ordered))[:MAX_SENTENCES])
 
 
 def _pairs(lowered: str, lefts: list[_Occurrence], rights: list[_Occurrence],

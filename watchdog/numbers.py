@@ -5,6 +5,7 @@ so the same value from two sources is the same fact, byte for byte.
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 _MISSING = {"", ".", "null", "none", "nan", "n/a", "na"}
@@ -54,3 +55,18 @@ def norm(value: Decimal) -> str:
 def scale(value: Decimal, factor: Decimal | int) -> Decimal:
     """Exact unit conversion, e.g. millions to billions with ``factor=Decimal('0.001')``."""
     return value * Decimal(factor)
+
+
+_SIZE = re.compile(r"\s*(\d+)\s*(b|kb|mb|gb|kib|mib|gib)?\s*", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size written ``20MB``, ``512kB``, ``1GiB`` or ``20000000`` (plain bytes).
+    kB, MB and GB are powers of 1000, KiB, MiB and GiB powers of 1024; case is ignored."""
+    match = _SIZE.fullmatch(text) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"bad size {text!r}: use a whole number of bytes or one with a unit "
+                         "(kB, MB, GB, KiB, MiB, GiB), e.g. '20MB'")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]

@@ -5,9 +5,10 @@ decision takes ``now`` (an aware datetime) and returns why, so ``audit`` re-deri
 decisions from the same events.
 
 **Routing** (``route``): ``[[routes]]`` are tried in file order; a route matches when every
-``match`` label equals and every ``match_re`` regex matches the whole value (``rule`` is the rule
-id, ``severity`` the severity, other names are the rule's labels; an absent label is ""). The
-first match stops the walk unless it has ``continue = true``. Each matching route yields one
+``match`` label equals and every ``match_re`` regex (RE2: linear time, see watchdog.patterns)
+matches the whole value (``rule`` is the rule id, ``severity`` the severity, other names are the
+rule's labels; an absent label is ""). The first match stops the walk unless it has
+``continue = true``. Each matching route yields one
 ``Delivery`` per receiver with the route's grouping; a receiver already reached by an earlier
 route in the walk is not reached twice. No match: the default receivers (every configured
 receiver, or ``console``) with the default grouping.
@@ -69,6 +70,7 @@ from watchdog.events import (
     ALERT_FIRING, ALERT_FLAGGED, ALERT_RESOLVED, NOTIFICATION_FAILED, NOTIFICATION_REQUESTED,
     NOTIFICATION_SENT, SILENCE_ADDED, SILENCE_EXPIRED, NewEvent,
 )
+from watchdog.patterns import fullmatch
 from watchdog.timefmt import parse_duration, parse_utc, utc_text
 
 DEFAULT_RECEIVER = "console"
@@ -88,11 +90,6 @@ def alert_labels(alert: Mapping[str, Any]) -> dict[str, str]:
     return labels
 
 
-@lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def matches(labels: Mapping[str, str], exact: Mapping[str, str],
             regex: Mapping[str, str] | None = None) -> bool:
     """Every exact matcher equals and every regex matches the whole value ("" when absent)."""
@@ -100,7 +97,8 @@ def matches(labels: Mapping[str, str], exact: Mapping[str, str],
         if labels.get(name, "") != wanted:
             return False
     for name, pattern in (regex or {}).items():
-        if _compiled(pattern).fullmatch(labels.get(name, "")) is None:
+        # RE2 (watchdog.patterns): linear in the label, whatever the pattern
+        if not fullmatch(pattern, labels.get(name, "")):
             return False
     return True
 

@@ -22,14 +22,13 @@ import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from functools import cached_property, lru_cache
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar, Iterable, Literal, Mapping, Sequence
 
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       ValidationInfo, field_serializer, field_validator, model_validator)
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import meta
 from pydantic_core import PydanticCustomError
 
 from watchdog import tomlpos
@@ -39,6 +38,8 @@ from watchdog.events import canonical_json, content_hash
 from watchdog.expr import Expr, ExprError, compile_expr
 from watchdog.numbers import norm
 from watchdog.series import SERIES
+from watchdog.templates import (SUMMARY_FILTERS, SUMMARY_MAX_CHARS, TemplateProblem, cut_value,  # noqa: F401
+                                language_problem, parse_summary, render_bounded)
 from watchdog.timefmt import parse_duration
 
 Severity = Literal["info", "warning", "critical"]
@@ -48,7 +49,6 @@ _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_LABELS = frozenset({"rule", "severity"})  # set from the rule itself
 _BUSINESS_DAYS = re.compile(r"^(\d+)bd$")
 MAX_BUSINESS_DAYS = 260  # a year of business days: bounds the engine's warm-up window
-_JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 # What a summary may mention. Threshold rules also get every input name of their expression.
 THRESHOLD_PLACEHOLDERS = frozenset({"value", "threshold", "date", "rule", "severity"})
@@ -150,13 +150,17 @@ def _check_phrase_list(value: list[str]) -> list[str]:
     return value
 
 
-def _check_placeholders(text: str, allowed: frozenset[str]) -> None:
-    """Refuse a summary the renderer could not fill: a template syntax error or an unknown name
-    would otherwise reach the pager. Summaries are Jinja2 (sandboxed, StrictUndefined)."""
+def _check_placeholders(text: str, allowed: frozenset[str], info: ValidationInfo | None = None) -> None:
+    """Refuse a summary the renderer could not fill: a template syntax error, a construct
+    outside the summary language (watchdog.templates: placeholders and a few filters, bounded
+    in time and size) or an unknown name would otherwise reach the pager. A rule rebuilt from
+    an old log's canonical text is only checked for syntax and names: the renderer still
+    refuses to run what is outside the language."""
+    strict = not (info is not None and (info.context or {}).get("canonical"))
     try:
-        parsed = _JINJA.parse(text)
-    except TemplateSyntaxError as exc:
-        raise _problem(f"template syntax error: {exc.message}") from None
+        parsed = parse_summary(text, strict=strict)
+    except TemplateProblem as exc:
+        raise _problem(str(exc)) from None
     bases = {name.split(".")[0] for name in allowed}
     if unknown := sorted(meta.find_undeclared_variables(parsed) - bases):
         raise _problem(f"unknown placeholder {{{{ {unknown[0]} }}}}; known: {', '.join(sorted(allowed))}")
@@ -330,7 +334,7 @@ class Rule(_RuleBase):
     def _summary(cls, value: str, info: ValidationInfo) -> str:
         if "expr" in info.data:  # otherwise the expression's own error says what is wrong
             names = compile_expr(info.data["expr"]).names
-            _check_placeholders(value, THRESHOLD_PLACEHOLDERS | names)
+            _check_placeholders(value, THRESHOLD_PLACEHOLDERS | names, info)
         return value
 
     # ---- derived ----
@@ -458,8 +462,8 @@ class KeywordRule(_RuleBase):
 
     @field_validator("summary")
     @classmethod
-    def _summary(cls, value: str) -> str:
-        _check_placeholders(value, KEYWORD_PLACEHOLDERS)
+    def _summary(cls, value: str, info: ValidationInfo) -> str:
+        _check_placeholders(value, KEYWORD_PLACEHOLDERS, info)
         return value
 
 
@@ -499,8 +503,13 @@ class CompositeRule(_RuleBase):
                 raise _problem("at_least = k needs of = [...] with at least k rule ids")
         if self.id in self.members:
             raise _problem("a composite rule cannot include itself")
-        _check_placeholders(self.summary, self.PLACEHOLDERS)
         return self
+
+    @field_validator("summary")
+    @classmethod
+    def _summary(cls, value: str, info: ValidationInfo) -> str:
+        _check_placeholders(value, cls.PLACEHOLDERS, info)
+        return value
 
     @property
     def members(self) -> list[str]:
@@ -541,10 +550,15 @@ class RevisionRule(_RuleBase):
 
     @model_validator(mode="after")
     def _placeholders(self) -> "RevisionRule":
-        _check_placeholders(self.summary, self.PLACEHOLDERS)
         if self.bp < 0:
             raise _problem("bp must be >= 0")
         return self
+
+    @field_validator("summary")
+    @classmethod
+    def _summary(cls, value: str, info: ValidationInfo) -> str:
+        _check_placeholders(value, cls.PLACEHOLDERS, info)
+        return value
 
 
 class StalenessRule(_RuleBase):
@@ -586,10 +600,11 @@ class StalenessRule(_RuleBase):
             raise _problem("grace must be positive: a value is never late at its publication instant")
         return value
 
-    @model_validator(mode="after")
-    def _placeholders(self) -> "StalenessRule":
-        _check_placeholders(self.summary, self.PLACEHOLDERS)
-        return self
+    @field_validator("summary")
+    @classmethod
+    def _summary(cls, value: str, info: ValidationInfo) -> str:
+        _check_placeholders(value, cls.PLACEHOLDERS, info)
+        return value
 
     @cached_property    # frozen: parsed once, not on every engine evaluation
     def grace_period(self) -> timedelta:
@@ -619,31 +634,32 @@ class _Value(str):
             raise AttributeError(name) from None
 
 
-@lru_cache(maxsize=1024)
-def _template(text: str):
-    return _JINJA.from_string(text)
-
-
 def render_summary(rule: AnyRule, values: Mapping[str, str]) -> str:
-    """Render the rule's summary (Jinja2, sandboxed, StrictUndefined) from ``values``
-    (already formatted text; dotted names such as ``sofr.p99`` become attributes).
+    """Render the rule's summary (watchdog.templates: sandboxed Jinja2 restricted to
+    placeholders and a few filters, StrictUndefined) from ``values`` (already formatted text;
+    dotted names such as ``sofr.p99`` become attributes). The output is at most 2000
+    characters; a longer one is cut and says so.
 
     Names were checked when the rule was loaded; one the caller has no value for (say, no
-    threshold on a keyword flag) renders as ``n/a`` rather than failing a notification.
+    threshold on a keyword flag) renders as ``n/a`` rather than failing a notification. A
+    template outside the language (from an old log) is not run: a notice says why.
     """
     if not rule.summary:
         return ""
+    problem = language_problem(rule.summary)
+    if problem:
+        return f"{rule.id}: summary not rendered: {problem}"
     plain = {k: v for k, v in values.items() if "." not in k}
     dotted: dict[str, dict[str, str]] = {}
     for key, value in values.items():
         if "." in key:
             base, attr = key.split(".", 1)
-            dotted.setdefault(base, {})[attr] = value
-    context = {name: _Value(str(plain.get(name, MISSING_VALUE)), dotted.get(name, {}))
+            dotted.setdefault(base, {})[attr] = cut_value(str(value))
+    context = {name: _Value(cut_value(str(plain.get(name, MISSING_VALUE))), dotted.get(name, {}))
                for name in set(plain) | set(dotted)}
     context.update({name: MISSING_VALUE for name in rule.placeholders() if name.split(".")[0] not in context})
     try:
-        return _template(rule.summary).render(context)
+        return render_bounded(rule.summary, context)
     except Exception as exc:       # a summary must never stop an alert from being recorded
         return f"{rule.id}: summary could not be rendered ({type(exc).__name__}: {exc})"
 
@@ -721,7 +737,8 @@ def rule_from_canonical(text: str, source: str = "<canonical>") -> AnyRule:
         raise RuleError(f"{source}:1: not canonical rule JSON: missing or unknown 'kind'")
     model = _KINDS[data.pop("kind")]
     try:
-        rule = model.model_validate(data)
+        # a rule recorded before the summary language was narrowed still folds (not rendered)
+        rule = model.model_validate(data, context={"canonical": True})
     except ValidationError as exc:
         rule_id = _display_id(data.get("id"), 1)
         raise RuleError([f"{source}:1: rule {rule_id}: {_describe_error(err, model)}"

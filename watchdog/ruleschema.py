@@ -40,8 +40,12 @@ _SHARED: dict[str, str] = {
           "e.g. sofr-over-iorb). Alerts, silences and the log name the rule by it.",
     "severity": "How serious an alert of this rule is: info, warning or critical (routes, "
                 "inhibitions and 'quiet' use it).",
-    "summary": "One-line alert text with {{ name }} placeholders; an unknown placeholder is "
-               "refused when loading.",
+    "summary": "One-line alert text with {{ name }} placeholders, each optionally piped through "
+               "the filters " + ", ".join(rules.SUMMARY_FILTERS) + " with literal arguments (e.g. "
+               "{{ value | float | round(2) }}); no {% %} tags (loops, conditions), operators, "
+               "calls or subscripts, and an unknown placeholder is refused when loading. At most "
+               f"{rules.SUMMARY_MAX_CHARS} characters; a longer rendered summary is cut there and "
+               f"ends '… [cut at {rules.SUMMARY_MAX_CHARS} characters]'.",
     "description": "Longer explanation of what the rule means and why it is set where it is.",
     "labels": "Extra labels for routing, grouping and inhibition (name = \"value\"); names are "
               "letters, digits and underscores; 'rule' and 'severity' are set by the rule itself.",
@@ -206,6 +210,7 @@ def _constrain(schema: dict[str, Any], model: str) -> None:
             props[name]["items"].update(keywords)
 
     add("id", pattern=_KEBAB)
+    add("summary", maxLength=rules.SUMMARY_MAX_CHARS)
     if "labels" in props:
         props["labels"]["propertyNames"] = {"pattern": _LABEL, "not": {"enum": ["rule", "severity"]}}
     add("for", pattern=_FOR)

@@ -30,9 +30,9 @@ import feedparser
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from watchdog.config import SpeechesConfig
-from watchdog.events import SOURCE_FAILED, NewEvent, Speech, content_hash, new_speech
+from watchdog.events import SOURCE_FAILED, NewEvent, PayloadTooLarge, Speech, content_hash, new_speech
 from watchdog.redact import redact_url
-from watchdog.sources.base import cap_published, failure_event, fetch
+from watchdog.sources.base import BodyLimit, cap_published, cut, failure_event, fetch
 from watchdog.timefmt import NEW_YORK, end_of_day_new_york, parse_duration
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,14 @@ SOURCE = "speeches"             # the poller: config table, failure events, `bac
 SPEECH_SOURCE = "fed-speeches"  # the ``source`` of every recorded speech
 PAGE_FETCHES = 4                # speech pages fetched at once per poll: polite to the Fed's servers
 MIN_TEXT_CHARS = 200            # shorter "speech" text is a shell page or an unknown layout
+# Longer text is no speech: a layout change or a hostile page. Refused, never cut: the recorded
+# text (and its content_hash) is what keyword rules read, so it is the whole speech or nothing.
+# The longest speech of the shipped history is about 53 kB; this is ten times that, and keeps a
+# speech-recorded event below the 1 MB payload limit with its metadata.
+MAX_TEXT_BYTES = 500_000
+MAX_URL_CHARS = 2000            # a longer link is no speech page's address
+MAX_META_CHARS = 1000           # title, speaker, position: a longer one is no such thing
+MAX_DESCRIPTION_CHARS = 4000    # a feed item's description, kept as provenance, is cut here
 MAX_NAME_WORDS = 4              # "Surname, Topic": longer text before the comma is no name
 
 INSTITUTIONS = {"federalreserve.gov": "Board of Governors", "newyorkfed.org": "New York Fed",
@@ -153,9 +161,15 @@ def _feed_items(parsed: Any, bad: list[str], source_url: str) -> list[FeedItem]:
 
 def _feed_item(entry: Any, cb: str | None, source_url: str) -> FeedItem:
     url = _entry_url(entry, source_url)
+    if len(url) > MAX_URL_CHARS:
+        raise ItemError(f"link of {len(url):,} characters (more than {MAX_URL_CHARS:,}): "
+                        "no speech page's address")
     title = _one_line(entry.get("title") or "")
     if not title:
         raise ItemError("no title")
+    if len(title) > MAX_META_CHARS:
+        raise ItemError(f"title of {len(title):,} characters (more than {MAX_META_CHARS:,}): "
+                        "no speech title")
     raw_date, published = _entry_instant(entry)
     surname, topic = split_title(title)
     person = _cb_person(entry, cb)
@@ -163,10 +177,13 @@ def _feed_item(entry: Any, cb: str | None, source_url: str) -> FeedItem:
     if not speaker:
         raise ItemError(f"no speaker: the title {title!r} has no 'Surname, ' prefix "
                         "and the item no cb:person")
+    if len(speaker) > MAX_META_CHARS or len(person["position"]) > MAX_META_CHARS:
+        raise ItemError(f"speaker or position longer than {MAX_META_CHARS:,} characters")
     return FeedItem(url=url, title=person["title"] or topic or title, speaker=speaker,
                     date=published.astimezone(NEW_YORK).date(), published=published,
                     institution=institution_of(url), position=person["position"],
-                    description=_html_text(entry.get("summary") or ""), published_text=raw_date)
+                    description=cut(_html_text(entry.get("summary") or ""), MAX_DESCRIPTION_CHARS),
+                    published_text=cut(raw_date, MAX_META_CHARS))
 
 
 def split_title(title: str) -> tuple[str, str]:
@@ -542,6 +559,8 @@ def parse_index_page(html: bytes, *, url: str) -> list[tuple[str, str]]:
 
 
 def looks_like_speech(url: str) -> bool:
+    if len(url) > MAX_URL_CHARS:
+        return False
     parts = urlsplit(url)
     path = parts.path
     if parts.scheme not in ("http", "https") or "/speech" not in path.lower():
@@ -618,6 +637,7 @@ class SpeechesSource:
         self.config = config
         self._clock_now = clock_now
         self._timeout_s = parse_duration(config.timeout).total_seconds()
+        self._limit = BodyLimit.of("speeches", config.max_body)
         self._validators: dict[str, dict[str, str]] = {}
 
     async def poll(self, session: aiohttp.ClientSession, now: datetime) -> list[NewEvent]:
@@ -653,7 +673,7 @@ class SpeechesSource:
     async def _get(self, session: aiohttp.ClientSession, url: str,
                    headers: dict[str, str] | None = None):
         return await fetch(session, url, timeout_s=self._timeout_s, retries=self.config.retries,
-                           headers=headers)
+                           headers=headers, limit=self._limit)
 
     async def _poll_feed(self, session: aiohttp.ClientSession, feed_url: str, now: datetime,
                          since: date | None, limit: asyncio.Semaphore) -> list[NewEvent]:
@@ -718,7 +738,7 @@ class SpeechesSource:
         speech = _speech(item.speaker, item.institution, item.date, item.title, got.url, text,
                          item.position, provenance)
         # The feed's own timestamp; live, a fact cannot have been public after we fetched it.
-        return [new_speech(speech, cap_published(item.published, fetched_at))]
+        return _recorded(speech, cap_published(item.published, fetched_at), now)
 
     async def _poll_index(self, session: aiohttp.ClientSession, page_url: str, now: datetime,
                           since: date | None, limit: asyncio.Semaphore) -> list[NewEvent]:
@@ -760,7 +780,16 @@ class SpeechesSource:
         # Without a stated time, the end of the stated New York day: never earlier than the
         # truth, so a replay cannot see the speech before it was public.
         nominal = page.published or end_of_day_new_york(page.date)
-        return [new_speech(speech, cap_published(nominal, fetched_at))]
+        return _recorded(speech, cap_published(nominal, fetched_at), now)
+
+
+def _recorded(speech: Speech, published_at: str, now: datetime) -> list[NewEvent]:
+    """The speech's event, or a source-failed when it is over the payload limit (the URL's
+    other speeches and the poll go on)."""
+    try:
+        return [new_speech(speech, published_at)]
+    except PayloadTooLarge as exc:
+        return [_failure(f"speech page: {exc}", now, url=speech.url)]
 
 
 def _speech(speaker: str, institution: str, day: date, title: str, url: str, text: str,
@@ -776,6 +805,12 @@ def _text_problem(text: str) -> str | None:
     if len(text) < MIN_TEXT_CHARS:
         return (f"only {len(text)} characters of text (fewer than {MIN_TEXT_CHARS}): "
                 "an empty shell or an unknown layout, not recorded")
+    if len(text) > MAX_TEXT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        return (f"{size:,} bytes of text, more than the {MAX_TEXT_BYTES:,} a speech may have "
+                "(about 80,000 words; the longest recorded speech has about 53 kB): a layout "
+                "change or not a speech page; not recorded, and not cut (keyword rules read "
+                "the whole text)")
     return None
 
 
