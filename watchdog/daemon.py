@@ -606,8 +606,14 @@ class Daemon:
         for line in problems:
             log.error("reload refused: %s", line)
         log.error("reload refused: still running rule set %s (%d rules)", self.ruleset.hash[:12], len(self.ruleset))
+        # recorded within the payload bound (1 MB): a rule folder of thousands of broken files
+        # still yields a reload-refused event, its problems cut and counted
+        kept = [p if len(p) <= 2000 else p[:2000] + " …" for p in problems[:200]]
+        if len(problems) > len(kept):
+            kept.append(f"… and {len(problems) - len(kept)} more problems (see the log)")
+        shown = reason if len(reason) <= 100_000 else reason[:100_000] + " …"
         await self._append([NewEvent(type=RELOAD_REFUSED, key=f"reload-refused/{self._now()}/{os.getpid()}",
-                                     payload={"reason": reason, "problems": problems,
+                                     payload={"reason": shown, "problems": kept,
                                               "kept_rules_hash": self.ruleset.hash,
                                               "kept_config_hash": self.config_payload["hash"]})])
         self.metrics.reloads.labels("refused").inc()
