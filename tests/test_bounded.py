@@ -400,3 +400,10 @@ async def test_run_once_against_every_hostile_answer_records_failures_and_good_r
     facts = [json.loads(p) for t, p in rows if t in ("observation-recorded", "speech-recorded")]
     assert [(f.get("series"), f.get("value")) for f in facts if "series" in f] == [("iorb", "3.9")]
     assert [f["url"] for f in facts if "text" in f] == [f"{base}{SPEECH}good.htm"]
+    from watchdog.replay import audit
+    from watchdog.store import SqliteEventStore
+    store = SqliteEventStore(db, readonly=True)
+    try:
+        assert audit(store).differences == []            # the daemon's decisions re-derive
+    finally:
+        store.close()
