@@ -182,7 +182,10 @@ async def test_a_blocked_event_log_withholds_pings_and_trips_the_deadman_until_i
         blocker = sqlite3.connect(db, timeout=30, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")             # every write of the daemon now waits
         held_at = time.monotonic()
-        await asyncio.sleep(5)
+        # until the deadman has tripped and the writer has been blocked for a while (a window
+        # long enough to hold pings, were any sent): conditions, not a fixed sleep
+        await until(lambda: any("deadman" in f.get("STATUS", "") for f in listener.fields())
+                    and time.monotonic() > held_at + 5, timeout=60, what="the deadman while blocked")
         blocked_pings = listener.pings_between(held_at + 2.5, time.monotonic())
         not_ready = [f["STATUS"] for f in listener.fields() if "deadman" in f.get("STATUS", "")]
         blocker.execute("COMMIT")

@@ -45,12 +45,13 @@ async def test_a_refused_write_keeps_the_daemon_unready_until_a_real_write_succe
         await daemon._append([expiry("a")])
     await daemon.writer.append([])                                  # a liveness probe: not a write
     assert (await client.get("/readyz")).status == 503
-    assert daemon.metrics.store_writable._value.get() == 0
+    assert daemon.metrics.store_writable._value.get() == 0 and daemon.metrics.ready._value.get() == 0
     daemon.store._w.execute("PRAGMA query_only = 0")              # the disk is back ...
     assert (await client.get("/readyz")).status == 503             # ... but nothing proved it yet
+    assert daemon.metrics.ready._value.get() == 0
     await daemon._append([expiry("b")])
     assert (await client.get("/readyz")).status == 200
-    assert daemon.metrics.store_writable._value.get() == 1
+    assert daemon.metrics.store_writable._value.get() == 1 and daemon.metrics.ready._value.get() == 1
 
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])

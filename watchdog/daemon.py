@@ -150,11 +150,13 @@ class Daemon:
             stored = await self.writer.append(events)
         except StoreError as exc:
             self.metrics.store_write(False)
+            self.metrics.ready.set(0)            # not ready from the first refused write ...
             if isinstance(exc, StoreReplaced):
                 self._store_lost(exc)
             raise
-        if events:
+        if events:                               # ... until a real write succeeds
             self.metrics.store_write(True)
+            self.metrics.ready.set(1 if self.health.ready else 0)
         return stored
 
     def _store_lost(self, exc: StoreError) -> None:

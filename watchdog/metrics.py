@@ -54,7 +54,8 @@ class Metrics:
         self.store_writable = Gauge(
             "watchdog_store_writable", "1 when the last append to the event log succeeded", registry=r)
         self.ready = Gauge(
-            "watchdog_ready", "1 when the daemon is ready (started, evaluating within deadman_after)",
+            "watchdog_ready", "1 when the daemon is ready (started, evaluating within deadman_after, "
+            "its last write to the log accepted)",
             registry=r)
         self.reloads = Counter(
             "watchdog_reloads", "SIGHUP reloads, by result (applied, unchanged, refused)", ["result"],
