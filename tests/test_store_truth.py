@@ -52,6 +52,10 @@ async def test_a_refused_write_keeps_the_daemon_unready_until_a_real_write_succe
     await daemon._append([expiry("b")])
     assert (await client.get("/readyz")).status == 200
     assert daemon.metrics.store_writable._value.get() == 1 and daemon.metrics.ready._value.get() == 1
+    stored = [e.key for e in iter_events(daemon.store) if e.type == "silence-expired"]
+    assert stored == ["silence/b/expired"]                          # the refused one was never stored
+    from watchdog.replay import audit
+    assert audit(daemon.store).differences == []
 
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
