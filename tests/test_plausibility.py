@@ -39,6 +39,7 @@ from watchdog.sources.nyfed import NyFedSource
 from watchdog.sources.nyfed_ops import NyFedOperationsSource
 from watchdog.store import SqliteEventStore, iter_events
 from watchdog.timefmt import NEW_YORK, parse_utc
+from killharness import RULE
 from test_daemon import CANARY, write_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -331,15 +332,7 @@ def test_watchdog_import_refuses_a_row_dated_after_today_in_one_line(tmp_path):
 
 # ---- the engine: a log written before these checks ----
 
-SPIKE_RULES = """
-[[rule]]
-id = "sofr-over-iorb"
-expr = "bp(sofr - iorb)"
-above = 10
-recover_below = 5
-severity = "warning"
-summary = "SOFR is {{ value }} bp over IORB"
-"""
+SPIKE_RULES = RULE          # sofr-over-iorb above 10 bp, recovering below 5 (killharness)
 
 
 def fact(series: str, day: str, value: str, published: str, source: str = "nyfed"):
@@ -476,12 +469,17 @@ async def test_a_later_real_spike_fires_after_a_future_dated_row_was_offered(aio
             "became known",
             "row 1 (SOFR 2099-01-02): date 2099-01-02 is after 2024-06-07, the New York date it "
             "became known"]
-        assert alerts(store) == [("sofr-over-iorb", "firing", "2024-06-06")]
-        assert audit(store).differences == []
-        assert [(t.state, t.date) for t in replay(store, load_rules([str(tmp_path / "rules")]))
-                if t.state != "pending"] == [("firing", "2024-06-06")]
+        assert_the_spike_fired_once(store, tmp_path / "rules")
     finally:
         store.close()
+
+
+def assert_the_spike_fired_once(store, rules) -> None:
+    """Live, audit and replay agree: the 2024-06-06 spike fired, once."""
+    assert alerts(store) == [("sofr-over-iorb", "firing", "2024-06-06")]
+    assert audit(store).differences == []
+    assert [(t.state, t.date) for t in replay(store, load_rules([str(rules)]))
+            if t.state != "pending"] == [("firing", "2024-06-06")]
 
 
 async def test_the_daemon_on_a_log_already_holding_a_2099_fact_still_fires(aiohttp_server, tmp_path):
@@ -500,9 +498,6 @@ async def test_the_daemon_on_a_log_already_holding_a_2099_fact_still_fires(aioht
 
     store = SqliteEventStore(db, readonly=True)
     try:
-        assert alerts(store) == [("sofr-over-iorb", "firing", "2024-06-06")]
-        assert audit(store).differences == []
-        assert [(t.state, t.date) for t in replay(store, load_rules([str(tmp_path / "rules")]))
-                if t.state != "pending"] == [("firing", "2024-06-06")]
+        assert_the_spike_fired_once(store, tmp_path / "rules")
     finally:
         store.close()

@@ -275,19 +275,12 @@ class Daemon:
         async with self._cycle_lock:
             if self._stopping:                   # SIGTERM came meanwhile: daemon-stopped is last;
                 return                           # what was fetched is fetched again next start
-            await self.poll(report, sources, results)
+            await self._append_polled(report, sources, results)
             report.transitions += await self.evaluate()
             await self.deliver(report)
 
-    async def _fetch(self, sources: list) -> list[list[NewEvent]]:
-        timeout = aiohttp.ClientTimeout(total=120)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            return list(await asyncio.gather(*[self._timed_poll(s, session) for s in sources]))
-
-    async def poll(self, report: CycleReport, sources: list, results: list[list[NewEvent]] | None = None) -> None:
-        """Append what ``sources`` brought (polling them now unless ``results`` are given)."""
-        if results is None:
-            results = await self._fetch(sources)
+    async def _append_polled(self, report: CycleReport, sources: list, results: list[list[NewEvent]]) -> None:
+        """Append what ``sources`` brought (``results``, one list per source) as one batch."""
         for source, events in zip(sources, results):
             if not any(e.type == "source-failed" for e in events):
                 self.health.last_ok_poll[source.name] = self._now()
