@@ -63,7 +63,7 @@ class Delivery:
         """One pass over what is owed: reconcile an unknown outcome, else attempt. Each receiver
         is a lane of its own, in order within it, the lanes side by side: a hanging receiver
         holds no other. A receiver that asked us to wait (429 Retry-After) or did not answer
-        within send_deadline gets nothing more this round."""
+        within send_deadline gets nothing more in this delivery (any of its rounds)."""
         lanes: dict[str, list[Notification]] = {}
         for n in self.outbox.owed(utc_text(self.now())):
             if n.receiver not in self._paused:

@@ -288,7 +288,7 @@ def _source_reasons(daemon: Any, view: LogView, cutoff: str) -> list[str]:
     for rule in _ruleset(daemon).staleness_rules:
         if daemon.engine.emitted.get(rule.id) == "firing":
             last = view.last_alert.get(rule.id) or {}
-            source = SERIES[rule.series].primary_source if rule.series in SERIES else "?"
+            source = SERIES[rule.series].primary_source     # a staleness rule's series is catalogued
             reasons.append(f"stale: {rule.series} from {source} ({rule.id}): "
                            f"{_short(last.get('reason') or rule.series + ' is late')}")
     names = {getattr(s, "name", "") for s in daemon.sources}
