@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench soak lint example-db clean
+.PHONY: test demo bench soak lint example-db clean fingerprint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -61,3 +61,12 @@ example-db: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# What a refactor must not change: sha256 of replay --json, the notification dry run, backtest
+# (text and JSON) and audit on the example log, one line each. Run before and after; compare.
+fingerprint: $(STAMP)
+	@$(BIN)/watchdog replay --db events.db.example --rules rules --json | sha256sum | sed 's/-$$/replay --json/'
+	@$(BIN)/watchdog replay --db events.db.example --rules rules --notify-dry-run --json | sha256sum | sed 's/-$$/replay --notify-dry-run --json/'
+	@$(BIN)/watchdog backtest --db events.db.example --rules rules | sha256sum | sed 's/-$$/backtest/'
+	@$(BIN)/watchdog backtest --db events.db.example --rules rules --json | sha256sum | sed 's/-$$/backtest --json/'
+	@$(BIN)/watchdog audit --db events.db.example 2>&1 | sha256sum | sed 's/-$$/audit/'
