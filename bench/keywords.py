@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 
 import baselines  # noqa: E402
 
-from watchdog.keywords import compile_keyword_rules  # noqa: E402
-from watchdog.rules import load_rules  # noqa: E402
+from watchdog.rules.keywords import compile_keyword_rules  # noqa: E402
+from watchdog.rules.ruleset import load_rules  # noqa: E402
 
 RULES = REPO / "rules" / "speeches.toml"
 SPEECHES = REPO / "data" / "history" / "speeches"

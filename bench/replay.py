@@ -1,7 +1,7 @@
 """Replay speed: the default rules over a long synthetic market log, against a raw scan of it.
 
     BENCH replay <ratio> target 0.5
-        market events/s through ``watchdog.replay.replay`` with the DEFAULT rules
+        market events/s through ``watchdog.tuning.replay.replay`` with the DEFAULT rules
         (``load_rules(["rules"])``, loaded once outside the timing, as ``watchdog replay --rules
         rules`` would load them), reading a SqliteEventStore opened read-only, every transition
         consumed
@@ -54,11 +54,11 @@ sys.path.insert(0, str(REPO))
 
 import baselines  # noqa: E402
 
-from watchdog.calendar import is_business_day, next_business_day  # noqa: E402
-from watchdog.events import NewEvent  # noqa: E402
-from watchdog.replay import replay  # noqa: E402
-from watchdog.rules import load_rules  # noqa: E402
-from watchdog.series import SERIES, nominal_publication_text  # noqa: E402
+from watchdog.market.calendar import is_business_day, next_business_day  # noqa: E402
+from watchdog.model.events import NewEvent  # noqa: E402
+from watchdog.tuning.replay import replay  # noqa: E402
+from watchdog.rules.ruleset import load_rules  # noqa: E402
+from watchdog.market.series import SERIES, nominal_publication_text  # noqa: E402
 from watchdog.store import SqliteEventStore, verify_file  # noqa: E402
 
 MARKET = "type like 'observation-%'"

@@ -40,7 +40,7 @@ import replay as replay_bench  # noqa: E402
 import sweep as sweep_bench  # noqa: E402
 
 from watchdog.app import tune_gc  # noqa: E402
-from watchdog.events import NewEvent  # noqa: E402
+from watchdog.model.events import NewEvent  # noqa: E402
 from watchdog.store import SqliteEventStore  # noqa: E402
 
 N = int(os.environ.get("BENCH_EVENTS", "100000"))

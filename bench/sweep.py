@@ -1,8 +1,8 @@
 """Sweep speed: 50 variants of one rule in one pass, against 50 separate replays.
 
     BENCH sweep <ratio> target 2
-        50 x the time of one ``watchdog.replay.replay`` with the DEFAULT rules over a synthetic
-        market log / the time of ``watchdog.sweep.run_sweep`` evaluating the 50 variants of
+        50 x the time of one ``watchdog.tuning.replay.replay`` with the DEFAULT rules over a synthetic
+        market log / the time of ``watchdog.tuning.sweep.run_sweep`` evaluating the 50 variants of
         ``sofr-over-iorb.above=5..29.5:0.5`` over the same log (the log read and decoded once,
         every variant's transitions produced and consumed). 2 = the sweep takes half the time of
         running the variants one by one.
@@ -33,11 +33,11 @@ sys.path.insert(0, str(REPO))
 import baselines  # noqa: E402
 import replay as replay_bench  # noqa: E402
 
-from watchdog.events import FACT_TYPES  # noqa: E402
-from watchdog.replay import replay  # noqa: E402
-from watchdog.rules import load_rules  # noqa: E402
+from watchdog.model.events import FACT_TYPES  # noqa: E402
+from watchdog.tuning.replay import replay  # noqa: E402
+from watchdog.rules.ruleset import load_rules  # noqa: E402
 from watchdog.store import SqliteEventStore, iter_published  # noqa: E402
-from watchdog.sweep import build_variants, parse_setting, run_sweep  # noqa: E402
+from watchdog.tuning.sweep import build_variants, parse_setting, run_sweep  # noqa: E402
 
 SETTING = "sofr-over-iorb.above=5..29.5:0.5"
 

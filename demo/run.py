@@ -2,7 +2,7 @@
 for the NY Fed, FRED and Fiscal Data APIs (demo/servers.py) that publish Oct-Dec 2025 two
 publication days per polling round, records what they serve in a temporary copy of the log, evaluates the default rules and
 notifies on the console (and on Slack when SLACK_WEBHOOK_URL is set). Then it verifies and audits
-that log and saves the status page the daemon's HTTP surface (watchdog.web) serves for it.
+that log and saves the status page the daemon's HTTP surface (watchdog.http.server) serves for it.
 
     python -m demo.run [--out out] [--quick]
 
@@ -40,7 +40,7 @@ FRED_KEY_ENV = "WATCHDOG_DEMO_FRED_KEY"
 
 def seed_log(path: Path) -> int:
     """The example log as of CUT (plus later announced administered rates), as a new log."""
-    from watchdog.events import NewEvent
+    from watchdog.model.events import NewEvent
     from watchdog.store import SqliteEventStore
     src = sqlite3.connect(f"file:{EXAMPLE}?mode=ro", uri=True)
     rows = src.execute(
@@ -62,7 +62,7 @@ def seed_log(path: Path) -> int:
 def catchup_days() -> int:
     """The horizon that lets alerts dated from FIRST be notified today (older ones, from the
     history the log starts with, are recorded as catch-up suppressions, as a daemon would)."""
-    from watchdog.timefmt import NEW_YORK
+    from watchdog.model.timefmt import NEW_YORK
     today = datetime.now(timezone.utc).astimezone(NEW_YORK).date()
     return (today - datetime.fromisoformat(FIRST).date()).days
 
@@ -169,11 +169,11 @@ def summarize(db: Path) -> str:
 
 
 async def status_page(work: Path, config: Path, out: Path) -> str:
-    """Start watchdog.web over a daemon on a copy of the demo log (so the log stays as the run
+    """Start watchdog.http.server over a daemon on a copy of the demo log (so the log stays as the run
     left it) and save what it serves: the status page, /readyz, /metrics, /api/alerts."""
     import aiohttp
     from watchdog.app import build_daemon, close_daemon, resolve_config
-    from watchdog.web import start_http
+    from watchdog.http.server import start_http
     copy = work / "status.db"
     for suffix in ("", "-wal"):
         if Path(f"{work / 'events.db'}{suffix}").exists():
@@ -218,7 +218,7 @@ async def main(out: Path, quick: bool) -> int:
     if await check("verify", "--db", db) or await check("audit", "--db", db):
         return 1
     ready = await status_page(work, work / "watchdog.toml", out)
-    print(f"== status page served by watchdog.web for that log: {out / 'status.html'} ({ready})", flush=True)
+    print(f"== status page served by watchdog.http.server for that log: {out / 'status.html'} ({ready})", flush=True)
     print(f"== live outputs: {out / 'notifications.txt'}, {out / 'status.html'}, {out / 'readyz.json'}, "
           f"{out / 'metrics.txt'}, {out / 'api-alerts.json'}; the demo log and config: {work}", flush=True)
     return 0

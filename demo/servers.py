@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from watchdog.timefmt import NEW_YORK, end_of_day_new_york, parse_utc, utc_text
+from watchdog.model.timefmt import NEW_YORK, end_of_day_new_york, parse_utc, utc_text
 
 # canonical series -> (NY Fed path group, API type) for the reference rates served
 NYFED_RATES = {"sofr": ("secured", "SOFR"), "tgcr": ("secured", "TGCR"), "bgcr": ("secured", "BGCR"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from watchdog.events import NewEvent
-from watchdog.series import SERIES, nominal_publication_text
+from watchdog.model.events import NewEvent
+from watchdog.market.series import SERIES, nominal_publication_text
 from watchdog.store import SqliteEventStore
 
 RECORDED = datetime(2026, 9, 5, tzinfo=timezone.utc)

@@ -1,7 +1,7 @@
 """Small helpers the source tests share: pick events apart by kind."""
 from __future__ import annotations
 
-from watchdog.events import OBSERVATION_RECORDED, SOURCE_FAILED, NewEvent
+from watchdog.model.events import OBSERVATION_RECORDED, SOURCE_FAILED, NewEvent
 
 
 def by_key(events: list[NewEvent]) -> dict[str, NewEvent]:

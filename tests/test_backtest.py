@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 from backtest_logs import write_log
 from watchdog.app import open_store
-from watchdog.backtest import OVERALL, backtest, lead_days, scored_rules, window
-from watchdog.cli import cli
-from watchdog.episodes import load_episodes, parse_episodes
-from watchdog.errors import RuleError
-from watchdog.replay import replay
-from watchdog.rules import parse_rules
+from watchdog.tuning.backtest import OVERALL, backtest, lead_days, scored_rules, window
+from watchdog.cli.main import cli
+from watchdog.tuning.episodes import load_episodes, parse_episodes
+from watchdog.model.errors import RuleError
+from watchdog.tuning.replay import replay
+from watchdog.rules.ruleset import parse_rules
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -25,14 +25,14 @@ from aiohttp import web
 from helpers import failures, observations
 from test_daemon import recent_business_days
 from watchdog.app import build_sources
-from watchdog.config import Config, parse_config
-from watchdog.errors import ConfigError
-from watchdog.events import (MAX_PAYLOAD_BYTES, SPEECH_RECORDED, AlertTransition, NewEvent,
+from watchdog.model.config import Config, parse_config
+from watchdog.model.errors import ConfigError
+from watchdog.model.events import (MAX_PAYLOAD_BYTES, SPEECH_RECORDED, AlertTransition, NewEvent,
                              PayloadTooLarge, Speech, canonical_json, content_hash, new_alert)
-from watchdog.keywords import MAX_SENTENCES, compile_keyword_rule
-from watchdog.rules import KeywordRule
+from watchdog.rules.keywords import MAX_SENTENCES, compile_keyword_rule
+from watchdog.rules.ruleset import KeywordRule
 from watchdog.sources.base import BodyLimit, failure_event, fetch
-from watchdog.sources.speeches import MAX_TEXT_BYTES, _recorded, parse_feed
+from watchdog.sources.speeches.live import MAX_TEXT_BYTES, _recorded, parse_feed
 
 NOW = datetime.now(timezone.utc)
 MB = 1_000_000
@@ -349,7 +349,7 @@ import resource, sys
 def hwm_kb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-from watchdog.cli import cli
+from watchdog.cli.main import cli
 before = hwm_kb()
 code = 0
 try:
@@ -400,7 +400,7 @@ async def test_run_once_against_every_hostile_answer_records_failures_and_good_r
     facts = [json.loads(p) for t, p in rows if t in ("observation-recorded", "speech-recorded")]
     assert [(f.get("series"), f.get("value")) for f in facts if "series" in f] == [("iorb", "3.9")]
     assert [f["url"] for f in facts if "text" in f] == [f"{base}{SPEECH}good.htm"]
-    from watchdog.replay import audit
+    from watchdog.tuning.replay import audit
     from watchdog.store import SqliteEventStore
     store = SqliteEventStore(db, readonly=True)
     try:

@@ -12,11 +12,11 @@ import holidays
 import pytest
 from dateutil.easter import easter
 
-from watchdog import calendar
-from watchdog.calendar import (OVERRIDES, add_business_days, business_day_on_or_before,
+from watchdog.market import calendar
+from watchdog.market.calendar import (OVERRIDES, add_business_days, business_day_on_or_before,
                                business_days, business_days_between, is_business_day,
                                next_business_day, previous_business_day)
-from watchdog.series import spec
+from watchdog.market.series import spec
 
 HISTORY = Path(__file__).resolve().parent.parent / "data" / "history"
 D = date.fromisoformat

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from watchdog.calendar import is_business_day
-from watchdog.calterms import (TERMS, business_day_of_month, business_days_to_month_end,
+from watchdog.market.calendar import is_business_day
+from watchdog.market.calterms import (TERMS, business_day_of_month, business_days_to_month_end,
                                is_term, terms_on)
 
 D = date.fromisoformat

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import watchdog
-from watchdog.cli import cli
+from watchdog.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -162,7 +162,7 @@ def test_the_shipped_deploy_config_and_default_rules_check_clean():
 
 
 def test_render_replays_a_log_of_facts_to_show_a_rules_message_for_a_date():
-    from watchdog.cli import cli
+    from watchdog.cli.main import cli
     runner = CliRunner()
     result = runner.invoke(cli, ["render", "--db", "events.db.example", "--rules", "rules",
                                  "--rule", "sofr-over-iorb", "--date", "2019-09-17", "--format", "email"])
@@ -181,8 +181,8 @@ def test_a_reader_that_stops_early_gets_no_error_from_replay():
 
 
 def test_an_announced_rate_hike_keeps_the_effective_days_spread_honest(tmp_path):
-    from watchdog.cli import cli
-    from watchdog.events import NewEvent
+    from watchdog.cli.main import cli
+    from watchdog.model.events import NewEvent
     from watchdog.store import SqliteEventStore
     rules = tmp_path / "rules"
     rules.mkdir()

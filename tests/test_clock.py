@@ -14,8 +14,8 @@ import pytest
 
 from test_daemon import CANARY, FakeFed, write_config
 from watchdog import app
-from watchdog.decisions import audit_decisions
-from watchdog.replay import audit
+from watchdog.alerting.decisions import audit_decisions
+from watchdog.tuning.replay import audit
 from watchdog.store import SqliteEventStore, iter_events
 
 
@@ -53,7 +53,7 @@ async def test_polling_goes_on_through_a_wall_clock_step_back_of_a_day_and_forwa
     text = config_path.read_text().replace('rates = ["sofr"]', 'rates = ["sofr"]\npoll_every = "2s"')
     config_path.write_text(text.replace('series = { iorb = "IORB" }', 'series = { iorb = "IORB" }\npoll_every = "2s"'))
     db = tmp_path / "events.db"
-    caplog.set_level(logging.WARNING, logger="watchdog.daemon")
+    caplog.set_level(logging.WARNING, logger="watchdog.daemon.loop")
     with freezegun.freeze_time("2025-11-05T15:00:00Z", tick=True, real_asyncio=True) as frozen:
         daemon = app.build_daemon(app.resolve_config(str(config_path)), env={"FRED_TEST_KEY": CANARY},
                                   http=False)

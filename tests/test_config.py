@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.config import Config, load_config, parse_config
-from watchdog.errors import ConfigError
+from watchdog.model.config import Config, load_config, parse_config
+from watchdog.model.errors import ConfigError
 
 DESIGN_EXAMPLE = '''\
 [store]
@@ -94,7 +94,7 @@ def test_empty_config_takes_the_defaults():
 def test_unknown_key_gives_file_line_and_dotted_field():
     text = DESIGN_EXAMPLE.replace('base_url = "https://markets.newyorkfed.org"',
                                   'base_url = "https://markets.newyorkfed.org"\nbogus = 1')
-    from watchdog.config import NyFedConfig
+    from watchdog.model.config import NyFedConfig
     known = ", ".join(sorted(NyFedConfig.model_fields))
     assert problems_of(text) == [f"watchdog.toml:7: sources.nyfed.bogus: unknown key; known keys: {known}"]
 
@@ -202,7 +202,7 @@ def test_config_file_path_is_accepted_as_path_object(tmp_path):
 # ---- routes, inhibit rules and mute intervals: typed, strict, cross-checked ----
 
 def test_design_example_routes_inhibit_and_mute_are_typed_models():
-    from watchdog.config import InhibitRule, MuteInterval, Route
+    from watchdog.model.config import InhibitRule, MuteInterval, Route
     config = parse_config(DESIGN_EXAMPLE, "watchdog.toml")
     (route,) = config.routes
     assert isinstance(route, Route)
@@ -312,7 +312,7 @@ def test_mute_intervals_are_validated():
 def test_the_commented_receivers_and_routes_of_the_shipped_config_are_valid_when_uncommented():
     from pathlib import Path
 
-    from watchdog.config import parse_config
+    from watchdog.model.config import parse_config
     text = (Path(__file__).resolve().parent.parent / "deploy" / "watchdog.toml").read_text()
     start = text.index("# [receivers.desk]")
     end = text.index('# weekdays = ["saturday", "sunday"]') + len('# weekdays = ["saturday", "sunday"]')

@@ -13,8 +13,8 @@ from pathlib import Path
 from aiohttp import web
 
 from killharness import sofr_rows
-from watchdog.calendar import previous_business_day
-from watchdog.timefmt import NEW_YORK
+from watchdog.market.calendar import previous_business_day
+from watchdog.model.timefmt import NEW_YORK
 
 CANARY = "canary-SECRET-7777"
 
@@ -176,7 +176,7 @@ async def test_a_crash_after_facts_before_alerts_is_repaired_on_the_next_start(a
     fed.iorb = {days[0]: "3.90"}
     fed.sofr = {days[1]: "4.22", days[2]: "4.25"}
     # Simulate the crash: the facts reach the log through `import`-like appends, no daemon ran.
-    from watchdog.events import Observation, new_observation
+    from watchdog.model.events import Observation, new_observation
     from watchdog.store import SqliteEventStore
     store = SqliteEventStore(tmp_path / "events.db")
     store.append([new_observation(Observation(series="iorb", date=days[0], value="3.9", unit="%", source="fred"),

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from test_outbox import utc
 
-from watchdog.config import parse_config
-from watchdog.dryrun import dry_run
-from watchdog.events import AlertTransition
-from watchdog.timefmt import utc_text
+from watchdog.model.config import parse_config
+from watchdog.alerting.dryrun import dry_run
+from watchdog.model.events import AlertTransition
+from watchdog.model.timefmt import utc_text
 
 CONFIG = parse_config('''
 [receivers.desk]
@@ -76,7 +76,7 @@ def test_cli_dry_run_on_the_example_history_shows_the_september_2019_spike_notif
 
     from click.testing import CliRunner
 
-    from watchdog.cli import cli
+    from watchdog.cli.main import cli
     config = tmp_path / "watchdog.toml"
     config.write_text('[receivers.desk]\ntype = "console"\n[[routes]]\nreceivers = ["desk"]\n'
                       'group_by = ["area"]\nrepeat_interval = "1d"\n')

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from watchdog.engine import Engine
-from watchdog.events import Observation, new_observation
-from watchdog.rules import load_rules
+from watchdog.engine.fold import Engine
+from watchdog.model.events import Observation, new_observation
+from watchdog.rules.ruleset import load_rules
 from watchdog.store import MemoryEventStore
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from watchdog.engine import Engine
-from watchdog.events import Observation, Speech, content_hash, new_observation, new_speech
-from watchdog.rules import load_rules
-from watchdog.series import nominal_publication_text
+from watchdog.engine.fold import Engine
+from watchdog.model.events import Observation, Speech, content_hash, new_observation, new_speech
+from watchdog.rules.ruleset import load_rules
+from watchdog.market.series import nominal_publication_text
 from watchdog.store import MemoryEventStore, iter_published
 
 
@@ -26,7 +26,7 @@ class Log:
         self.store = MemoryEventStore()
 
     def obs(self, series, date, value, source=None, **attrs):
-        from watchdog.series import SERIES
+        from watchdog.market.series import SERIES
         o = Observation(series=series, date=date, value=value, unit=SERIES[series].unit,
                         source=source or SERIES[series].primary_source, attributes=attrs)
         self.store.append([new_observation(o, nominal_publication_text(series, __import__("datetime").date.fromisoformat(date)))])
@@ -132,7 +132,7 @@ def test_a_missing_sofr_fires_at_its_deadline_and_resolves_when_it_arrives(tmp_p
 
 
 def test_a_deadline_transition_is_dated_and_keyed_by_its_deadline(tmp_path):
-    from watchdog.events import alert_key
+    from watchdog.model.events import alert_key
     engine = Engine(ruleset(tmp_path, STALE))
     log = Log().obs("sofr", "2025-10-30", "4.25")
     for event in iter_published(log.store):

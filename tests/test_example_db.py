@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.importer import import_paths
+from watchdog.sources.importer import import_paths
 from watchdog.store import SqliteEventStore, verify_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,8 +89,8 @@ def test_example_log_has_obfr_from_the_nyfed_export(conn):
 def test_every_firing_and_resolved_transition_of_the_example_replay_names_its_inputs():
     """DESIGN: every non-flagged transition names its inputs — threshold rules their series,
     staleness rules the series' last value, composites their member rules."""
-    from watchdog.replay import replay
-    from watchdog.rules import load_rules
+    from watchdog.tuning.replay import replay
+    from watchdog.rules.ruleset import load_rules
     store = SqliteEventStore(Path(__file__).resolve().parent.parent / "events.db.example", readonly=True)
     try:
         moved = [t for t in replay(store, load_rules([str(Path(__file__).resolve().parent.parent / "rules")]))

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from watchdog.expr import (
+from watchdog.rules.expr import (
     CALENDAR_TERMS, EvalError, ExprError, check_reserved_names, compile_expr,
 )
-from watchdog.series import SERIES
+from watchdog.market.series import SERIES
 
 D = Decimal
 

@@ -14,9 +14,9 @@ import pytest
 from test_daemon import CANARY, FakeFed, write_config
 from watchdog import app
 from watchdog.notify.console import ConsoleNotifier
-from watchdog.replay import audit
+from watchdog.tuning.replay import audit
 from watchdog.store import SqliteEventStore, iter_events
-from watchdog.templates import SUMMARY_MAX_CHARS
+from watchdog.rules.templates import SUMMARY_MAX_CHARS
 
 HOSTILE_LABEL = "a" * 30_000 + "c"       # (a+)+b on this takes Python's re longer than the universe
 
@@ -64,7 +64,7 @@ async def test_a_long_summary_and_a_catastrophic_route_pattern_cannot_stall_the_
 
 def test_a_summary_that_cannot_be_bounded_stops_run_at_its_line_before_anything_is_appended(tmp_path):
     from click.testing import CliRunner
-    from watchdog.cli import cli
+    from watchdog.cli.main import cli
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "bomb.toml").write_text('[[rule]]\nid = "bomb"\nexpr = "bp(sofr - iorb)"\nabove = 10\n'

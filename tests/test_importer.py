@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.calendar import next_business_day
-from watchdog.errors import ImportFailed
-from watchdog.events import OBSERVATION_RECORDED, SPEECH_RECORDED, canonical_json
-from watchdog.importer import (
+from watchdog.market.calendar import next_business_day
+from watchdog.model.errors import ImportFailed
+from watchdog.model.events import OBSERVATION_RECORDED, SPEECH_RECORDED, canonical_json
+from watchdog.sources.importer import (
     COMPANION_FILES, HISTORY_FILES, KINDS, REFERENCE_FILES, import_paths, infer_kind,
     iter_file_events, iter_history_events,
 )
-from watchdog.numbers import norm
-from watchdog.series import SERIES
+from watchdog.model.numbers import norm
+from watchdog.market.series import SERIES
 from watchdog.store import MemoryEventStore
 
 HISTORY = Path(__file__).resolve().parents[1] / "data" / "history"

@@ -15,7 +15,7 @@ from test_clock import facts, until
 from test_daemon import CANARY, FakeFed, write_config
 from watchdog import app
 from watchdog.notify.console import ConsoleNotifier
-from watchdog.replay import audit
+from watchdog.tuning.replay import audit
 from watchdog.store import SqliteEventStore, iter_events
 
 
@@ -50,8 +50,8 @@ def hanging_slack(release: asyncio.Event):
 def short_batch_wait(monkeypatch):
     """The start-up catch-up appends what every source brought within BATCH_WAIT (30 s) as one
     batch; a trickling source would make each test wait that long for its first SOFR."""
-    import watchdog.daemon
-    monkeypatch.setattr(watchdog.daemon, "BATCH_WAIT", timedelta(seconds=2))
+    import watchdog.daemon.loop
+    monkeypatch.setattr(watchdog.daemon.loop, "BATCH_WAIT", timedelta(seconds=2))
 
 
 async def serving(aiohttp_server, tmp_path, deadlines: str):
@@ -72,7 +72,7 @@ async def serving(aiohttp_server, tmp_path, deadlines: str):
              '[[routes]]\nreceivers = ["desk", "screen"]\ngroup_wait = "0s"\n')
     config_path.write_text(text)
     db = tmp_path / "events.db"
-    from watchdog.events import Observation, new_observation
+    from watchdog.model.events import Observation, new_observation
     seed = SqliteEventStore(db)                    # IORB is in the log: FRED never answers here
     seed.append([new_observation(Observation(series="iorb", date="2025-10-01", value="3.9", unit="%",
                                              source="fred"), "2025-10-01T12:00:00.000000Z")])

@@ -1,4 +1,4 @@
-"""Keyword rules over speeches (watchdog/keywords.py) and the default rules/speeches.toml,
+"""Keyword rules over speeches (watchdog/rules/keywords.py) and the default rules/speeches.toml,
 checked on small texts and on the 523 real speeches shipped in data/history/speeches."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.keywords import (SENTENCE_MAX, Hit, KeywordMatch, compile_keyword_rule,
+from watchdog.rules.keywords import (SENTENCE_MAX, Hit, KeywordMatch, compile_keyword_rule,
                                compile_keyword_rules, match_speech)
-from watchdog.rules import KeywordRule, Proximity, load_rules
+from watchdog.rules.ruleset import KeywordRule, Proximity, load_rules
 
 REPO = Path(__file__).resolve().parent.parent
 SPEECHES = REPO / "data" / "history" / "speeches"
@@ -240,11 +240,11 @@ def test_match_speech_runs_several_rules_in_order():
 
 
 def test_the_matcher_is_pure_core():
-    tree = ast.parse((REPO / "watchdog" / "keywords.py").read_text())
+    tree = ast.parse((REPO / "watchdog" / "rules" / "keywords.py").read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    allowed_watchdog = {"watchdog.rules", "watchdog.events"}
+    allowed_watchdog = {"watchdog.rules.ruleset", "watchdog.model.events"}
     for name in imported:
         assert name in allowed_watchdog or (name.split(".")[0] in sys.stdlib_module_names
                                             and name.split(".")[0] not in

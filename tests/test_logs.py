@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from watchdog.config import parse_config
-from watchdog.logs import secret_values, setup_logging
+from watchdog.model.config import parse_config
+from watchdog.daemon.logs import secret_values, setup_logging
 
 SECRET = "xoxb-very-SECRET-token-1234"
 
@@ -26,10 +26,10 @@ def restore_root_logger():
 def test_a_pipe_gets_one_json_object_per_line_with_extra_fields():
     out = io.StringIO()
     setup_logging(stream=out, env={})
-    logging.getLogger("watchdog.daemon").info("polled %s: %d new events", "nyfed", 3, extra={"source": "nyfed"})
+    logging.getLogger("watchdog.daemon.loop").info("polled %s: %d new events", "nyfed", 3, extra={"source": "nyfed"})
     line = json.loads(out.getvalue().splitlines()[0])
     assert line["msg"] == "polled nyfed: 3 new events"
-    assert line["level"] == "INFO" and line["logger"] == "watchdog.daemon" and line["source"] == "nyfed"
+    assert line["level"] == "INFO" and line["logger"] == "watchdog.daemon.loop" and line["source"] == "nyfed"
     assert line["ts"].endswith("Z") and len(line["ts"]) == 27
 
 
@@ -48,8 +48,8 @@ def test_a_traceback_is_one_json_field_not_many_lines():
 def test_text_format_for_people():
     out = io.StringIO()
     setup_logging(stream=out, fmt="text", env={})
-    logging.getLogger("watchdog.daemon").warning("late")
-    assert out.getvalue().rstrip().endswith("WARNING watchdog.daemon: late")
+    logging.getLogger("watchdog.daemon.loop").warning("late")
+    assert out.getvalue().rstrip().endswith("WARNING watchdog.daemon.loop: late")
     assert out.getvalue()[:4].isdigit()                 # a timestamp first
 
 
@@ -57,8 +57,8 @@ def test_on_the_journal_lines_carry_a_priority_and_no_timestamp_of_their_own(tmp
     with open(tmp_path / "journal", "w+") as stream:
         info = os.fstat(stream.fileno())
         setup_logging(stream=stream, env={"JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"})
-        logging.getLogger("watchdog.daemon").error("deadman")
-        logging.getLogger("watchdog.daemon").info("fine")
+        logging.getLogger("watchdog.daemon.loop").error("deadman")
+        logging.getLogger("watchdog.daemon.loop").info("fine")
         stream.seek(0)
         first, second = stream.read().splitlines()
     assert first.startswith("<3>{") and second.startswith("<6>{")

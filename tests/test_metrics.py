@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from watchdog.events import StoredEvent
-from watchdog.metrics import Metrics
+from watchdog.model.events import StoredEvent
+from watchdog.daemon.metrics import Metrics
 
 
 def _event(type_: str, payload: dict, seq: int = 1) -> StoredEvent:

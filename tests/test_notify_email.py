@@ -22,10 +22,10 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from watchdog.config import ReceiverConfig
-from watchdog.errors import ConfigError
-from watchdog.events import AlertTransition, alert_key
-from watchdog.notify.email import (
+from watchdog.model.config import ReceiverConfig
+from watchdog.model.errors import ConfigError
+from watchdog.model.events import AlertTransition, alert_key
+from watchdog.notify.email.send import (
     EmailNotifier, delivery_key, format_email, format_group_email, message_id, read_password,
 )
 
@@ -535,7 +535,7 @@ async def test_starttls_configured_but_not_offered_is_a_permanent_failure(client
 
 
 def test_a_late_email_says_since_when_it_fires_and_a_short_episode_says_so():
-    from watchdog.notify.email import format_text
+    from watchdog.notify.email.send import format_text
     alert = {"rule": "sofr-over-iorb", "severity": "warning", "state": "firing", "date": "2025-10-31",
              "value": "15", "threshold": "10", "reason": "15 > 10", "summary": "SOFR is 15 bp over IORB",
              "since": "2025-10-31", "inputs": {}, "labels": {}, "evaluated_at": "2025-11-10T14:00:00.000000Z"}

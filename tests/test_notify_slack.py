@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from watchdog.config import ReceiverConfig
-from watchdog.errors import ConfigError, NotifyError
+from watchdog.model.config import ReceiverConfig
+from watchdog.model.errors import ConfigError, NotifyError
 from watchdog.notify import SendResult
-from watchdog.notify.slack import SlackNotifier, format_group_message, format_slack_message, sparkline
+from watchdog.notify.slack.send import SlackNotifier, format_group_message, format_slack_message, sparkline
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -467,7 +467,7 @@ async def test_canary_secrets_appear_nowhere(slack, caplog, capsys):
     """Webhook URL and token through success, 429, 5xx, permanent errors, a timeout and a
     failed history read: not in any result, log record (debug included), exception or repr."""
     caplog.set_level(logging.DEBUG)
-    sdk_log = logging.getLogger("watchdog.notify.slack.sdk")
+    sdk_log = logging.getLogger("watchdog.notify.slack.send.sdk")
     sdk_log.setLevel(logging.DEBUG)            # someone debugging: the filter still drops them
     try:
         sleeps = Sleeps()
@@ -632,7 +632,7 @@ async def test_sparkline_values_come_from_the_injected_history(slack):
 
 
 def test_a_late_message_says_since_when_it_fires_or_that_it_was_a_short_episode():
-    from watchdog.notify.slack import format_slack_message
+    from watchdog.notify.slack.send import format_slack_message
     base = {"rule": "sofr-over-iorb", "severity": "warning", "value": "15", "threshold": "10",
             "summary": "SOFR is 15 bp over IORB", "inputs": {}}
     ongoing = format_slack_message({**base, "state": "firing", "date": "2025-10-31", "since": "2025-10-31",

@@ -8,18 +8,18 @@ from datetime import datetime, timedelta
 
 from test_notify_slack import CHANNEL, TOKEN, WEBHOOK_TAIL, Sleeps, slack  # noqa: F401 (fixture)
 
-from watchdog.config import ReceiverConfig, parse_config
+from watchdog.model.config import ReceiverConfig, parse_config
 from watchdog.app import config_payload
-from watchdog.daemon import CycleReport
-from watchdog.decisions import audit_decisions
-from watchdog.delivery import Delivery
-from watchdog.events import AlertTransition, NewEvent, new_alert
+from watchdog.daemon.loop import CycleReport
+from watchdog.alerting.decisions import audit_decisions
+from watchdog.daemon.delivery import Delivery
+from watchdog.model.events import AlertTransition, NewEvent, new_alert
 from watchdog.notify.console import ConsoleNotifier
-from watchdog.notify.slack import SlackNotifier
-from watchdog.outbox import Outbox
-from watchdog.routing import SilenceAdded, default_receivers, silence_added_event
+from watchdog.notify.slack.send import SlackNotifier
+from watchdog.alerting.outbox import Outbox
+from watchdog.alerting.routing import SilenceAdded, default_receivers, silence_added_event
 from watchdog.store import AsyncWriter, MemoryEventStore, iter_events
-from watchdog.timefmt import parse_utc, utc_text
+from watchdog.model.timefmt import parse_utc, utc_text
 
 CONFIG = '''
 [receivers.screen]

@@ -24,21 +24,21 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from watchdog import app
-from watchdog.cli import cli
-from watchdog.config import FiscalDataConfig, FredConfig, NyFedConfig
-from watchdog.engine import Engine
-from watchdog.errors import ImportFailed
-from watchdog.events import OBSERVATION_RECORDED, SOURCE_FAILED, Observation, new_observation
-from watchdog.importer import iter_file_events, iter_history_events
-from watchdog.replay import audit, replay
-from watchdog.rules import load_rules
-from watchdog.series import SERIES, Band, implausible
-from watchdog.sources.fiscaldata import FiscalDataSource
-from watchdog.sources.fred import FredSource
-from watchdog.sources.nyfed import NyFedSource
-from watchdog.sources.nyfed_ops import NyFedOperationsSource
+from watchdog.cli.main import cli
+from watchdog.model.config import FiscalDataConfig, FredConfig, NyFedConfig
+from watchdog.engine.fold import Engine
+from watchdog.model.errors import ImportFailed
+from watchdog.model.events import OBSERVATION_RECORDED, SOURCE_FAILED, Observation, new_observation
+from watchdog.sources.importer import iter_file_events, iter_history_events
+from watchdog.tuning.replay import audit, replay
+from watchdog.rules.ruleset import load_rules
+from watchdog.market.series import SERIES, Band, implausible
+from watchdog.sources.fiscaldata.live import FiscalDataSource
+from watchdog.sources.fred.live import FredSource
+from watchdog.sources.nyfed.rates import NyFedSource
+from watchdog.sources.nyfed.operations import NyFedOperationsSource
 from watchdog.store import SqliteEventStore, iter_events
-from watchdog.timefmt import NEW_YORK, parse_utc
+from watchdog.model.timefmt import NEW_YORK, parse_utc
 from killharness import RULE
 from test_daemon import CANARY, write_config
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from test_daemon import CANARY, FakeFed, count, recent_business_days, watchdog, write_config
-from watchdog.sdnotify import Notifier
+from watchdog.daemon.sdnotify import Notifier
 
 GOOD_RULE = '''
 [[rule]]
@@ -290,7 +290,7 @@ async def test_a_long_start_up_re_fold_keeps_watchdog_pings_flowing_and_survives
     pings comes near the re-fold's own length (systemd would kill a daemon that went quiet). A
     SIGHUP meanwhile is kept for after the start, not the default action (exit)."""
     from datetime import date, timedelta
-    from watchdog.events import Observation, new_observation
+    from watchdog.model.events import Observation, new_observation
     from watchdog.store import SqliteEventStore
     fed = FakeFed()
     server = await aiohttp_server(fed.app())

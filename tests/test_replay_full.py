@@ -16,15 +16,15 @@ from pathlib import Path
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from watchdog.calendar import business_days
-from watchdog.cli import cli
-from watchdog.engine import Engine, replay_events
-from watchdog.events import FACT_TYPES, NewEvent, Observation, new_observation
-from watchdog.replay import replay, transition_json
-from watchdog.rules import parse_rules
-from watchdog.series import SERIES, nominal_publication_text
+from watchdog.market.calendar import business_days
+from watchdog.cli.main import cli
+from watchdog.engine.fold import Engine, replay_events
+from watchdog.model.events import FACT_TYPES, NewEvent, Observation, new_observation
+from watchdog.tuning.replay import replay, transition_json
+from watchdog.rules.ruleset import parse_rules
+from watchdog.market.series import SERIES, nominal_publication_text
 from watchdog.store import MemoryEventStore, SqliteEventStore, iter_events, iter_published
-from watchdog.timefmt import parse_utc, utc_text
+from watchdog.model.timefmt import parse_utc, utc_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -179,7 +179,7 @@ def test_forgetting_what_no_rule_can_read_changes_no_transition(log):
 
 
 def test_the_real_history_replays_identically_when_pruned_after_every_fact(history_db):
-    from watchdog.rules import load_rules
+    from watchdog.rules.ruleset import load_rules
     rules = load_rules([str(REPO / "rules")])
     store = SqliteEventStore(history_db, readonly=True)
     try:

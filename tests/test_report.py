@@ -13,10 +13,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from browser import rendered_dom
-from watchdog.cli import cli
-from watchdog.events import AlertTransition
-from watchdog.report import build_report, downsample, indicator_points, indicators
-from watchdog.rules import load_rules, parse_rules
+from watchdog.cli.main import cli
+from watchdog.model.events import AlertTransition
+from watchdog.tuning.report import build_report, downsample, indicator_points, indicators
+from watchdog.rules.ruleset import load_rules, parse_rules
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,17 +8,17 @@ from datetime import datetime
 import pytest
 from pydantic import ValidationError
 
-from watchdog.config import InhibitRule, MuteInterval, Route, parse_config
-from watchdog.events import (
+from watchdog.model.config import InhibitRule, MuteInterval, Route, parse_config
+from watchdog.model.events import (
     NOTIFICATION_SENT, AlertTransition, StoredEvent, new_alert,
 )
-from watchdog.routing import (
+from watchdog.alerting.routing import (
     Delivery, GroupState, Silence, SilenceAdded, SilenceExpired, alert_labels, decide_flush,
     default_receivers, flush_requested, fold_groups, fold_silences, group_key, inhibited,
     mute_ends_at, muted, plan_flush, route, silence_added_event, silence_expired_event, silenced,
     suppression_reason,
 )
-from watchdog.timefmt import parse_utc, utc_text
+from watchdog.model.timefmt import parse_utc, utc_text
 
 CONFIG = '''\
 [receivers.desk]

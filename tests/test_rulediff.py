@@ -8,12 +8,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from watchdog.cli import cli
-from watchdog.events import Observation, new_observation
-from watchdog.replay import replay
-from watchdog.rulediff import diff_rulesets, difference_line, summary_line
-from watchdog.rules import load_rules
-from watchdog.series import SERIES, nominal_publication_text
+from watchdog.cli.main import cli
+from watchdog.model.events import Observation, new_observation
+from watchdog.tuning.replay import replay
+from watchdog.tuning.rulediff import diff_rulesets, difference_line, summary_line
+from watchdog.rules.ruleset import load_rules
+from watchdog.market.series import SERIES, nominal_publication_text
 from watchdog.store import MemoryEventStore, SqliteEventStore
 
 # SOFR−IORB in bp by SOFR date (IORB 2.10 throughout): a two-day breach in September, a

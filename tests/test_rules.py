@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.errors import RuleError
-from watchdog.rules import (
+from watchdog.model.errors import RuleError
+from watchdog.rules.ruleset import (
     KeywordRule, Rule, RuleSet, load_rules, parse_rules, render_summary, rule_from_canonical,
     ruleset_from_canonical,
 )

@@ -1,4 +1,4 @@
-"""The JSON Schema of rule files (watchdog.ruleschema): it covers every field of every rule model
+"""The JSON Schema of rule files (watchdog.rules.schema): it covers every field of every rule model
 under its TOML name, describes each one, accepts the shipped rules and rejects what the loader
 rejects where a schema can tell.
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from watchdog.rules import KeywordRule, Proximity, Rule, load_rules, parse_rules
-from watchdog.ruleschema import DRAFT, rule_tables, rules_json_schema, rules_json_schema_text
+from watchdog.rules.ruleset import KeywordRule, Proximity, Rule, load_rules, parse_rules
+from watchdog.rules.schema import DRAFT, rule_tables, rules_json_schema, rules_json_schema_text
 
 REPO = Path(__file__).resolve().parent.parent
 

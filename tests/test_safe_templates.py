@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from watchdog.config import parse_config
-from watchdog.errors import ConfigError, RuleError
-from watchdog.routing import Silence, SilenceAdded, matches, route
-from watchdog.ruleschema import rules_json_schema
-from watchdog.rules import KeywordRule, Rule, parse_rules, render_summary, rule_from_canonical
-from watchdog.templates import SUMMARY_FILTERS, SUMMARY_MAX_CHARS
+from watchdog.model.config import parse_config
+from watchdog.model.errors import ConfigError, RuleError
+from watchdog.alerting.routing import Silence, SilenceAdded, matches, route
+from watchdog.rules.schema import rules_json_schema
+from watchdog.rules.ruleset import KeywordRule, Rule, parse_rules, render_summary, rule_from_canonical
+from watchdog.rules.templates import SUMMARY_FILTERS, SUMMARY_MAX_CHARS
 
 REPO = Path(__file__).resolve().parent.parent
 CUT = f"… [cut at {SUMMARY_MAX_CHARS} characters]"

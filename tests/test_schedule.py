@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from watchdog.calendar import is_business_day
-from watchdog.schedule import (PollPlan, apscheduler_job_defaults, jittered,
+from watchdog.market.calendar import is_business_day
+from watchdog.daemon.schedule import (PollPlan, apscheduler_job_defaults, jittered,
                                latest_published_date, next_poll, next_publication, plan_poll)
-from watchdog.timefmt import NEW_YORK, new_york
+from watchdog.model.timefmt import NEW_YORK, new_york
 
 D = date.fromisoformat
 NYFED_RATES = ("sofr", "tgcr", "bgcr")

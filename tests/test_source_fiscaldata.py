@@ -17,9 +17,9 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watchdog.config import FiscalDataConfig
-from watchdog.events import OBSERVATION_RECORDED, SOURCE_FAILED, NewEvent, canonical_json
-from watchdog.sources.fiscaldata import ENDPOINT, FiscalDataSource, parse_operating_cash_balance
+from watchdog.model.config import FiscalDataConfig
+from watchdog.model.events import OBSERVATION_RECORDED, SOURCE_FAILED, NewEvent, canonical_json
+from watchdog.sources.fiscaldata.live import ENDPOINT, FiscalDataSource, parse_operating_cash_balance
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fiscaldata"
 PAGE = "operating_cash_balance_2025-07-07_2025-07-11.json"

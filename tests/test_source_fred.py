@@ -15,11 +15,11 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watchdog.config import FredConfig
-from watchdog.events import NewEvent, canonical_json
-from watchdog.series import nominal_publication_text, spec
+from watchdog.model.config import FredConfig
+from watchdog.model.events import NewEvent, canonical_json
+from watchdog.market.series import nominal_publication_text, spec
 from watchdog.sources.base import RateLimiter
-from watchdog.sources.fred import (FRED_IDS, FRED_SERIES, MIN_LOOKBACK_DAYS, FredSource,
+from watchdog.sources.fred.live import (FRED_IDS, FRED_SERIES, MIN_LOOKBACK_DAYS, FredSource,
                                    parse_graph_csv, parse_observations_json)
 from helpers import by_key, failures, observations
 

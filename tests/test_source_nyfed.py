@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from watchdog.config import NyFedConfig
-from watchdog.events import OBSERVATION_RECORDED, NewEvent, canonical_json
-from watchdog.sources.nyfed import NyFedSource, parse_reference_rates
+from watchdog.model.config import NyFedConfig
+from watchdog.model.events import OBSERVATION_RECORDED, NewEvent, canonical_json
+from watchdog.sources.nyfed.rates import NyFedSource, parse_reference_rates
 from helpers import by_key, failures, observations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nyfed"

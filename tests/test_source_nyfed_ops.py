@@ -17,10 +17,10 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watchdog.config import NyFedConfig
-from watchdog.events import (OBSERVATION_REVISED, NewEvent,
+from watchdog.model.config import NyFedConfig
+from watchdog.model.events import (OBSERVATION_REVISED, NewEvent,
                              Observation, canonical_json)
-from watchdog.sources.nyfed_ops import NyFedOperationsSource, parse_operations, quarters
+from watchdog.sources.nyfed.operations import NyFedOperationsSource, parse_operations, quarters
 from watchdog.sources.parsing import Parsed
 from watchdog.store.memory import MemoryEventStore
 from helpers import by_key, failures, observations

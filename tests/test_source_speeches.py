@@ -11,9 +11,9 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watchdog.config import SpeechesConfig
-from watchdog.events import SPEECH_RECORDED, NewEvent, content_hash
-from watchdog.sources.speeches import (FeedItem, SpeechesSource, institution_of, parse_feed,
+from watchdog.model.config import SpeechesConfig
+from watchdog.model.events import SPEECH_RECORDED, NewEvent, content_hash
+from watchdog.sources.speeches.live import (FeedItem, SpeechesSource, institution_of, parse_feed,
                                        parse_index_page, parse_speech_page, read_speech_page,
                                        split_title)
 from helpers import failures

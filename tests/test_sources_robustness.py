@@ -10,13 +10,13 @@ import aiohttp
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from watchdog.config import FiscalDataConfig, FredConfig, NyFedConfig, SpeechesConfig
-from watchdog.events import SOURCE_FAILED
-from watchdog.sources.fiscaldata import FiscalDataSource
-from watchdog.sources.fred import FredSource
-from watchdog.sources.nyfed import NyFedSource, parse_reference_rates
-from watchdog.sources.nyfed_ops import NyFedOperationsSource
-from watchdog.sources.speeches import SpeechesSource
+from watchdog.model.config import FiscalDataConfig, FredConfig, NyFedConfig, SpeechesConfig
+from watchdog.model.events import SOURCE_FAILED
+from watchdog.sources.fiscaldata.live import FiscalDataSource
+from watchdog.sources.fred.live import FredSource
+from watchdog.sources.nyfed.rates import NyFedSource, parse_reference_rates
+from watchdog.sources.nyfed.operations import NyFedOperationsSource
+from watchdog.sources.speeches.live import SpeechesSource
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2024, 6, 7, 14, 0, tzinfo=timezone.utc)

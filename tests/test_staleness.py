@@ -1,6 +1,6 @@
 from datetime import date, datetime, timedelta, timezone
 
-from watchdog.staleness import expected_date, next_deadline
+from watchdog.market.staleness import expected_date, next_deadline
 
 H1 = timedelta(hours=1)
 

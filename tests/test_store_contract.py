@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from watchdog.events import (
+from watchdog.model.events import (
     DAEMON_STARTED, OBSERVATION_RECORDED, OBSERVATION_REVISED, NewEvent, Observation,
     canonical_json, chain_hash, new_observation,
 )

@@ -9,8 +9,8 @@ import sqlite3
 
 import pytest
 
-from watchdog.errors import ChainBroken, StoreUnavailable
-from watchdog.events import Observation, new_observation
+from watchdog.model.errors import ChainBroken, StoreUnavailable
+from watchdog.model.events import Observation, new_observation
 from watchdog.store import AsyncWriter, SqliteEventStore, verify_file
 
 PUB = "2025-11-03T13:00:00.000000Z"

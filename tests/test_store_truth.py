@@ -17,12 +17,12 @@ from click.testing import CliRunner
 
 from test_clock import until
 from test_web import JAN_2, daemon_for, small_log  # noqa: F401 (fixtures)
-from watchdog.cli import cli
-from watchdog.errors import StoreError
-from watchdog.events import NewEvent
+from watchdog.cli.main import cli
+from watchdog.model.errors import StoreError
+from watchdog.model.events import NewEvent
 from watchdog.notify.console import ConsoleNotifier
 from watchdog.store import SqliteEventStore, iter_events
-from watchdog.web import build_app
+from watchdog.http.server import build_app
 
 
 def copy_log(source, db) -> None:
@@ -54,7 +54,7 @@ async def test_a_refused_write_keeps_the_daemon_unready_until_a_real_write_succe
     assert daemon.metrics.store_writable._value.get() == 1 and daemon.metrics.ready._value.get() == 1
     stored = [e.key for e in iter_events(daemon.store) if e.type == "silence-expired"]
     assert stored == ["silence/b/expired"]                          # the refused one was never stored
-    from watchdog.replay import audit
+    from watchdog.tuning.replay import audit
     assert audit(daemon.store).differences == []
 
 

@@ -11,14 +11,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from backtest_logs import write_log
 from watchdog.app import open_store
-from watchdog.cli import cli
-from watchdog.errors import RuleError
-from watchdog.events import FACT_TYPES
-from watchdog.numbers import norm
-from watchdog.replay import replay
-from watchdog.rules import load_rules, parse_rules
+from watchdog.cli.main import cli
+from watchdog.model.errors import RuleError
+from watchdog.model.events import FACT_TYPES
+from watchdog.model.numbers import norm
+from watchdog.tuning.replay import replay
+from watchdog.rules.ruleset import load_rules, parse_rules
 from watchdog.store import iter_published
-from watchdog.sweep import affected_ids, build_variants, parse_setting, run_sweep
+from watchdog.tuning.sweep import affected_ids, build_variants, parse_setting, run_sweep
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""The HTTP surface (watchdog.web) over a real daemon: a log built from the shipped history
+"""The HTTP surface (watchdog.http.server) over a real daemon: a log built from the shipped history
 (Jul-Dec 2025 plus each series' last earlier value), the default rules, a fixed clock. The status
 page is checked as headless Chromium renders it."""
 from __future__ import annotations
@@ -16,9 +16,9 @@ from aiohttp import web
 
 from browser import rendered_dom, screenshot
 from watchdog.app import build_daemon, close_daemon
-from watchdog.config import Config, NyFedConfig, SourcesConfig
-from watchdog.events import NOTIFICATION_FAILED, NewEvent, Speech, new_speech
-from watchdog.web import HttpSettings, build_app, parse_listen, start_http
+from watchdog.model.config import Config, NyFedConfig, SourcesConfig
+from watchdog.model.events import NOTIFICATION_FAILED, NewEvent, Speech, new_speech
+from watchdog.http.server import HttpSettings, build_app, parse_listen, start_http
 
 REPO = Path(__file__).resolve().parent.parent
 SINCE, CUT = "2025-07-01", "2026-01-02T14:00:00.000000Z"
@@ -354,8 +354,8 @@ class _RateLimited:
 
 
 async def test_api_outbox_lists_what_is_owed_and_why_it_waits(daemon_for, aiohttp_client):
-    from watchdog.daemon import CycleReport
-    from watchdog.events import AlertTransition, new_alert
+    from watchdog.daemon.loop import CycleReport
+    from watchdog.model.events import AlertTransition, new_alert
     daemon = await daemon_for(JAN_2)
     daemon.notifiers = {"console": _RateLimited()}
     await daemon.writer.append([new_alert(AlertTransition(

@@ -64,7 +64,7 @@ if str(REPO) not in sys.path:                     # `demo` is imported as a pack
     sys.path.insert(0, str(REPO))
 
 from demo import servers  # noqa: E402
-from watchdog.timefmt import new_york, parse_utc, utc_text  # noqa: E402
+from watchdog.model.timefmt import new_york, parse_utc, utc_text  # noqa: E402
 
 EXAMPLE = REPO / "events.db.example"
 RULES = REPO / "rules"
@@ -177,7 +177,7 @@ def seed_log(db: Path, start: datetime, example: Path = EXAMPLE) -> int:
     """The example log as it stood at ``start``: every event published by then, recorded at
     ``start`` (a seed recorded at the real time would make the daemon tick every deadline up to
     today: it folds each event at its recorded_at)."""
-    from watchdog.events import NewEvent
+    from watchdog.model.events import NewEvent
     from watchdog.store import SqliteEventStore
     cut = utc_text(start)
     src = sqlite3.connect(f"file:{example}?mode=ro", uri=True)
@@ -394,7 +394,7 @@ class Operator:
         self.append_due()
 
     def append_due(self) -> int:
-        from watchdog.events import NewEvent
+        from watchdog.model.events import NewEvent
         from watchdog.store import SqliteEventStore
         now = utc_text(utc_now())
         due = [a for a in self.pending if a.published_at <= now]
@@ -782,8 +782,8 @@ def explain_transition(d: Difference, ctx: Context) -> str:
     business days late counted from the last value the log had when the daemon stopped; or the
     resolve of such a firing, recorded by the restarted daemon. A stale feed is what a daemon that
     was not polling rightly reports; replay saw every fact on time."""
-    from watchdog.calendar import business_days_between
-    from watchdog.series import SERIES, nominal_publication
+    from watchdog.market.calendar import business_days_between
+    from watchdog.market.series import SERIES, nominal_publication
     rule = ctx.ruleset.by_id.get(d.key)
     t = d.live
     if d.kind != "live only" or t is None or getattr(rule, "KIND", "") != "staleness":
@@ -812,7 +812,7 @@ def explain_transition(d: Difference, ctx: Context) -> str:
 
 
 def _repeat_interval(ctx: Context) -> timedelta:
-    from watchdog.timefmt import parse_duration
+    from watchdog.model.timefmt import parse_duration
     return max(parse_duration(r.repeat_interval) for r in ctx.config.routes)
 
 
@@ -1069,7 +1069,7 @@ def _short(moment: datetime | None) -> str:
 
 def compare(run: Run) -> Report:
     from watchdog.app import resolve_config
-    from watchdog.rules import load_rules
+    from watchdog.rules.ruleset import load_rules
     began = _real_monotonic()
     check_clock(run)
     live = read_live(run.db, run.seeded)

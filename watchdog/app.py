@@ -9,23 +9,23 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from watchdog.config import Config, load_config
-from watchdog.daemon import Daemon, Reloaded
-from watchdog.engine import Engine
-from watchdog.errors import ConfigError
-from watchdog.events import canonical_json, content_hash
+from watchdog.model.config import Config, load_config
+from watchdog.daemon.loop import Daemon, Reloaded
+from watchdog.engine.fold import Engine
+from watchdog.model.errors import ConfigError
+from watchdog.model.events import canonical_json, content_hash
 from watchdog.notify.console import ConsoleNotifier
-from watchdog.notify.email import EmailNotifier
-from watchdog.notify.slack import SlackNotifier
-from watchdog.rules import RuleSet, load_rules
+from watchdog.notify.email.send import EmailNotifier
+from watchdog.notify.slack.send import SlackNotifier
+from watchdog.rules.ruleset import RuleSet, load_rules
 from watchdog.sources.base import BodyLimit, limit_bodies
-from watchdog.sources.fiscaldata import FiscalDataSource
-from watchdog.sources.fred import FredSource
-from watchdog.sources.nyfed import NyFedSource
-from watchdog.sources.nyfed_ops import NyFedOperationsSource
-from watchdog.sources.speeches import SpeechesSource
+from watchdog.sources.fiscaldata.live import FiscalDataSource
+from watchdog.sources.fred.live import FredSource
+from watchdog.sources.nyfed.rates import NyFedSource
+from watchdog.sources.nyfed.operations import NyFedOperationsSource
+from watchdog.sources.speeches.live import SpeechesSource
 from watchdog.store import AsyncWriter, SqliteEventStore
-from watchdog.timefmt import parse_duration
+from watchdog.model.timefmt import parse_duration
 
 
 def tune_gc() -> None:
@@ -144,10 +144,10 @@ def reload_files(config_path: str | None, *, db: str | None, rule_paths: list[st
 
 
 def http_starter():
-    """``watchdog.web.start_http`` where that module is installed."""
-    if importlib.util.find_spec("watchdog.web") is None:
+    """``watchdog.http.server.start_http`` where that module is installed."""
+    if importlib.util.find_spec("watchdog.http.server") is None:
         return None
-    from watchdog.web import start_http
+    from watchdog.http.server import start_http
     return start_http
 
 

@@ -25,11 +25,11 @@ from typing import Protocol
 
 import aiohttp
 
-from watchdog.config import MAX_BODY_DEFAULT
-from watchdog.events import SOURCE_FAILED, NewEvent, SourceFailure
-from watchdog.numbers import parse_size
-from watchdog.redact import redact_url, scrub
-from watchdog.timefmt import utc_text
+from watchdog.model.config import MAX_BODY_DEFAULT
+from watchdog.model.events import SOURCE_FAILED, NewEvent, SourceFailure
+from watchdog.model.numbers import parse_size
+from watchdog.model.redact import redact_url, scrub
+from watchdog.model.timefmt import utc_text
 
 _counter = itertools.count(1)
 

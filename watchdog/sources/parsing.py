@@ -10,11 +10,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from watchdog.events import NewEvent
-from watchdog.numbers import is_missing, to_decimal
-from watchdog.series import implausible, nominal_publication, shown
+from watchdog.model.events import NewEvent
+from watchdog.model.numbers import is_missing, to_decimal
+from watchdog.market.series import implausible, nominal_publication, shown
 from watchdog.sources.base import cap_published, failure_event
-from watchdog.timefmt import NEW_YORK, utc_text
+from watchdog.model.timefmt import NEW_YORK, utc_text
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Protocol
 
-from watchdog.events import NewEvent, StoredEvent
+from watchdog.model.events import NewEvent, StoredEvent
 
 
 class EventStore(Protocol):

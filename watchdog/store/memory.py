@@ -5,9 +5,9 @@ import bisect
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timezone
 
-from watchdog.events import ZERO_HASH, NewEvent, StoredEvent
+from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent
 from watchdog.store.plan import Head, plan_rows
-from watchdog.timefmt import utc_text
+from watchdog.model.timefmt import utc_text
 
 
 class MemoryEventStore:

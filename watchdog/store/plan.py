@@ -10,11 +10,11 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from watchdog.events import (
+from watchdog.model.events import (
     OBSERVATION_RECORDED, OBSERVATION_REVISED, NewEvent, StoredEvent, canonical_json,
     observation_key, revision_key,
 )
-from watchdog.series import SERIES
+from watchdog.market.series import SERIES
 
 Lookup = Callable[[str], "dict | None"]
 

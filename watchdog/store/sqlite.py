@@ -16,10 +16,10 @@ from pathlib import Path
 import orjson
 import sqlite_utils
 
-from watchdog.errors import ChainBroken, StoreError, StoreReplaced, StoreUnavailable
-from watchdog.events import ZERO_HASH, NewEvent, StoredEvent, chain_hash
+from watchdog.model.errors import ChainBroken, StoreError, StoreReplaced, StoreUnavailable
+from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent, chain_hash
 from watchdog.store.plan import Head, plan_rows
-from watchdog.timefmt import utc_text
+from watchdog.model.timefmt import utc_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

@@ -8,7 +8,7 @@ import queue
 import threading
 from collections.abc import Sequence
 
-from watchdog.events import NewEvent, StoredEvent
+from watchdog.model.events import NewEvent, StoredEvent
 
 _STOP = object()
 

@@ -1,0 +1,305 @@
+"""Events: frozen pydantic payload models with stable kebab-case wire names, and the envelope.
+
+Every fact the daemon learns and every decision it takes is one row of the log. A producer builds
+a ``NewEvent`` (type, idempotency key, payload, and ``published_at`` for facts about the world);
+the store stamps ``seq``, ``recorded_at`` and the chained ``hash`` and hands back ``StoredEvent``.
+
+Payloads are stored as canonical JSON (sorted keys, ``,``/``:`` separators, decimals as normalised
+strings, UTF-8) so the hash of a fact never depends on who serialised it. No payload is larger
+than ``MAX_PAYLOAD_BYTES`` (1 MB) of it: a ``NewEvent`` over it is refused (``PayloadTooLarge``)
+before anything is hashed or written, so a hostile answer cannot become a permanent huge row.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from watchdog.model.numbers import norm, to_decimal
+
+ZERO_HASH = "0" * 64
+MAX_PAYLOAD_BYTES = 1_000_000   # DESIGN: no event payload exceeds 1 MB (of canonical JSON)
+
+# Wire names. Renaming one breaks every existing log: add new ones, never rename.
+OBSERVATION_RECORDED = "observation-recorded"
+OBSERVATION_REVISED = "observation-revised"
+SPEECH_RECORDED = "speech-recorded"
+SOURCE_FAILED = "source-failed"
+RULES_LOADED = "rules-loaded"
+CONFIG_LOADED = "config-loaded"
+RELOAD_REFUSED = "reload-refused"
+ALERT_PENDING = "alert-pending"
+ALERT_FIRING = "alert-firing"
+ALERT_RESOLVED = "alert-resolved"
+ALERT_FLAGGED = "alert-flagged"
+NOTIFICATION_REQUESTED = "notification-requested"
+NOTIFICATION_ATTEMPTED = "notification-attempted"
+NOTIFICATION_SENT = "notification-sent"
+NOTIFICATION_FAILED = "notification-failed"
+NOTIFICATION_UNKNOWN = "notification-unknown"
+NOTIFICATION_SUPPRESSED = "notification-suppressed"
+SILENCE_ADDED = "silence-added"
+SILENCE_EXPIRED = "silence-expired"
+DAEMON_STARTED = "daemon-started"
+DAEMON_STOPPED = "daemon-stopped"
+# The deadman timer: no evaluation completed for [daemon].deadman_after, and its recovery.
+DEADMAN_TRIPPED = "deadman-tripped"
+DEADMAN_CLEARED = "deadman-cleared"
+
+FACT_TYPES = frozenset({OBSERVATION_RECORDED, OBSERVATION_REVISED, SPEECH_RECORDED})
+ALERT_TYPES = frozenset({ALERT_PENDING, ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED})
+EVENT_TYPES = frozenset(FACT_TYPES | ALERT_TYPES | {
+    SOURCE_FAILED, RULES_LOADED, CONFIG_LOADED, RELOAD_REFUSED,
+    NOTIFICATION_REQUESTED, NOTIFICATION_ATTEMPTED, NOTIFICATION_SENT, NOTIFICATION_FAILED,
+    NOTIFICATION_UNKNOWN, NOTIFICATION_SUPPRESSED, SILENCE_ADDED, SILENCE_EXPIRED,
+    DAEMON_STARTED, DAEMON_STOPPED, DEADMAN_TRIPPED, DEADMAN_CLEARED,
+})
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return norm(obj)
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="python", exclude_none=True)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def canonical_json(payload: Any) -> str:
+    """Canonical text of a payload: the bytes that get hashed.
+
+    The definition is the stdlib call below (sorted keys, ``,``/``:``, UTF-8 unescaped). orjson
+    produces the same bytes ten times faster for what payloads hold (str, int, bool, None, dicts,
+    lists, Decimal via ``_default``) — a property test pins the equality; anything orjson refuses
+    (e.g. an int beyond 64 bits) takes the stdlib path.
+    """
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=_default).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):
+        return stdlib_canonical_json(payload)
+
+
+def stdlib_canonical_json(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_default, allow_nan=False)
+
+
+def chain_hash(prev_hash: str, seq: int, type_: str, key: str, published_at: str,
+               recorded_at: str, payload_text: str) -> str:
+    """DESIGN's row hash: sha256 of the fields joined by newlines, previous hash first."""
+    joined = f"{prev_hash}\n{seq}\n{type_}\n{key}\n{published_at}\n{recorded_at}\n{payload_text}"
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class PayloadTooLarge(ValueError):
+    """A payload over ``MAX_PAYLOAD_BYTES`` of canonical JSON. A producer turns it into what it
+    records instead (a source: a ``source-failed`` naming the URL)."""
+
+
+def payload_size(payload: Any) -> int:
+    """Bytes of the payload's canonical JSON (key order does not change the length, so orjson
+    measures it without sorting); 0 when it cannot be serialised (the store then says why)."""
+    try:
+        return len(orjson.dumps(payload, default=_default))
+    except (orjson.JSONEncodeError, TypeError):
+        try:
+            return len(stdlib_canonical_json(payload).encode("utf-8", "surrogatepass"))
+        except (TypeError, ValueError):
+            return 0
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_UTC_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewEvent:
+    """What a producer hands to the store. ``published_at=None`` means 'not a fact about the
+    world': the store sets it to ``recorded_at``. Validated on construction (cheaply: the
+    payload itself was validated by its payload model)."""
+    type: str
+    key: str
+    payload: dict[str, Any]
+    published_at: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {self.type!r}")
+        if not isinstance(self.key, str) or not self.key:
+            raise ValueError("an event needs a non-empty string key")
+        if not isinstance(self.payload, dict):
+            raise ValueError(f"payload of {self.key} is not an object")
+        if self.published_at is not None and not _UTC_TEXT.match(self.published_at):
+            raise ValueError(f"published_at of {self.key} is not fixed-width UTC: {self.published_at!r}")
+        size = payload_size(self.payload)
+        if size > MAX_PAYLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"{self.type} payload of {size:,} bytes is over the {MAX_PAYLOAD_BYTES:,}-byte "
+                f"limit on one event; not recorded ({self.key[:200]})")
+
+    def model_dump(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One committed row of the log. A plain slotted dataclass, not a pydantic model: rows are
+    built by the store from already-validated events, a million at a time in replay."""
+    seq: int
+    type: str
+    key: str
+    published_at: str
+    recorded_at: str
+    payload: dict[str, Any]
+    hash: str
+
+    @property
+    def is_fact(self) -> bool:
+        return self.type in FACT_TYPES
+
+    def model_dump(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---- payload models: validated when written, read back as plain dicts on hot paths ----
+
+class Observation(_Frozen):
+    """``observation-recorded``: one value of one canonical series for one observation date."""
+    series: str
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    value: str
+    unit: Literal["%", "USD bn", "ratio", "index"]
+    source: str
+    attributes: dict[str, str] = Field(default_factory=dict)
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("value")
+    @classmethod
+    def _normalised_value(cls, value: str) -> str:
+        return norm(to_decimal(value))   # "4.220" and "4.22" are the same fact
+
+    @field_validator("attributes")
+    @classmethod
+    def _normalised_attributes(cls, attributes: dict[str, str]) -> dict[str, str]:
+        return {name: norm(to_decimal(text)) for name, text in attributes.items()}
+
+    def fact_identity(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        """What makes two observations the same fact (provenance does not)."""
+        return (self.value, self.unit, tuple(sorted(self.attributes.items())))
+
+
+class ObservationRevision(Observation):
+    """``observation-revised``: a changed value for a (series, date) already in the log."""
+    revision: int = Field(ge=1)
+    previous_value: str
+    previous_attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class Speech(_Frozen):
+    """``speech-recorded``: one Fed speech with its full text, recorded once (the first text seen
+    under its key is kept; a later edit of the page is not recorded again).
+
+    ``content_hash`` is the sha256 of the text, so anyone can check that the text the keyword
+    rules read is the text that was recorded."""
+    speaker: str
+    institution: str
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    title: str
+    url: str = ""
+    text: str
+    content_hash: str
+    source: str
+    position: str = ""
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+
+def speech_key(speech: Speech) -> str:
+    """One speech, one key: its URL when it has one, else institution, date and text hash."""
+    if speech.url:
+        # the 2016 feeds say http://, today's https://: one speech, one key
+        url = "https://" + speech.url[len("http://"):] if speech.url.startswith("http://") else speech.url
+        return f"speech/{url}"
+    return f"speech/{speech.institution}/{speech.date}/{speech.content_hash[:16]}"
+
+
+def new_speech(speech: Speech, published_at: str) -> NewEvent:
+    return NewEvent(type=SPEECH_RECORDED, key=speech_key(speech), payload=speech.model_dump(),
+                    published_at=published_at)
+
+
+class SourceFailure(_Frozen):
+    """``source-failed``: what went wrong, precisely, with secrets already redacted."""
+    source: str
+    reason: str
+    url: str = ""
+    bad_rows: list[str] = Field(default_factory=list)
+    recorded_rows: int = 0
+    attempt: int = 1
+
+
+class InputValue(_Frozen):
+    date: str
+    value: str
+    published_at: str
+
+
+class AlertTransition(_Frozen):
+    """``alert-pending|firing|resolved|flagged``: one state change of one rule."""
+    rule: str
+    rule_hash: str
+    state: Literal["pending", "firing", "resolved", "flagged"]
+    date: str
+    value: str | None
+    severity: str
+    threshold: str | None = None
+    inputs: dict[str, InputValue] = Field(default_factory=dict)
+    evaluated_at: str
+    reason: str
+    summary: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    cause_seq: int = 0
+    deadline: str = ""               # deadline-driven transitions (staleness): the instant
+    link: str = ""                   # the source: a speech URL, the data source's page
+    sentences: list[str] = Field(default_factory=list)   # keyword flags: what matched
+
+
+ALERT_EVENT_TYPE = {
+    "pending": ALERT_PENDING, "firing": ALERT_FIRING,
+    "resolved": ALERT_RESOLVED, "flagged": ALERT_FLAGGED,
+}
+
+
+def observation_key(series: str, date: str) -> str:
+    return f"obs/{series}/{date}"
+
+
+def revision_key(series: str, date: str, revision: int) -> str:
+    return f"obs/{series}/{date}/rev/{revision}"
+
+
+def new_observation(obs: Observation, published_at: str) -> NewEvent:
+    return NewEvent(type=OBSERVATION_RECORDED, key=observation_key(obs.series, obs.date),
+                    payload=obs.model_dump(), published_at=published_at)
+
+
+def alert_key(t: AlertTransition) -> str:
+    """Deterministic, so re-deriving the same transition after a crash appends nothing. A
+    deadline-driven transition is keyed by its deadline, which live, audit and replay share."""
+    cause = f"t{t.deadline}" if t.deadline else str(t.cause_seq)
+    return f"alert/{t.rule}/{t.rule_hash[:16]}/{t.state}/{t.date}/{cause}"
+
+
+def new_alert(t: AlertTransition) -> NewEvent:
+    return NewEvent(type=ALERT_EVENT_TYPE[t.state], key=alert_key(t), payload=t.model_dump())
