@@ -17,7 +17,8 @@ from watchdog.model.events import AlertTransition, NewEvent, new_alert
 from watchdog.notify.console import ConsoleNotifier
 from watchdog.notify.slack.send import SlackNotifier
 from watchdog.alerting.outbox import Outbox
-from watchdog.alerting.routing import SilenceAdded, default_receivers, silence_added_event
+from watchdog.alerting.silences import SilenceAdded, silence_added_event
+from watchdog.alerting.dispatch import default_receivers
 from watchdog.store import AsyncWriter, MemoryEventStore, iter_events
 from watchdog.model.timefmt import parse_utc, utc_text
 

@@ -12,12 +12,26 @@ from watchdog.model.config import InhibitRule, MuteInterval, Route, parse_config
 from watchdog.model.events import (
     NOTIFICATION_SENT, AlertTransition, StoredEvent, new_alert,
 )
-from watchdog.alerting.routing import (
-    Delivery, GroupState, Silence, SilenceAdded, SilenceExpired, alert_labels, decide_flush,
-    default_receivers, flush_requested, fold_groups, fold_silences, group_key, inhibited,
-    mute_ends_at, muted, plan_flush, route, silence_added_event, silence_expired_event, silenced,
-    suppression_reason,
+from watchdog.alerting.dispatch import Delivery, alert_labels, default_receivers, group_key, route
+from watchdog.alerting.grouping import (
+    GroupState,
+    decide_flush,
+    flush_requested,
+    fold_groups,
+    plan_flush,
 )
+from watchdog.alerting.silences import (
+    Silence,
+    SilenceAdded,
+    SilenceExpired,
+    fold_silences,
+    silence_added_event,
+    silence_expired_event,
+    silenced,
+)
+from watchdog.alerting.inhibit import inhibited
+from watchdog.alerting.mutes import mute_ends_at, muted
+from watchdog.alerting.suppression import suppression_reason
 from watchdog.model.timefmt import parse_utc, utc_text
 
 CONFIG = '''\

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from watchdog.model.config import parse_config
 from watchdog.model.errors import ConfigError, RuleError
-from watchdog.alerting.routing import Silence, SilenceAdded, matches, route
+from watchdog.alerting.silences import Silence, SilenceAdded
+from watchdog.alerting.dispatch import matches, route
 from watchdog.rules.schema import rules_json_schema
 from watchdog.rules.ruleset import KeywordRule, Rule, parse_rules, render_summary, rule_from_canonical
 from watchdog.rules.templates import SUMMARY_FILTERS, SUMMARY_MAX_CHARS

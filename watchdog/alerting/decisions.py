@@ -15,13 +15,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from watchdog.alerting.dispatch import default_receivers
+from watchdog.alerting.outbox import Outbox
 from watchdog.model.config import Config
 from watchdog.model.events import (
-    ALERT_FIRING, ALERT_FLAGGED, ALERT_RESOLVED, SILENCE_ADDED, SILENCE_EXPIRED, CONFIG_LOADED, DAEMON_STARTED, NOTIFICATION_ATTEMPTED, NOTIFICATION_REQUESTED,
+    ALERT_FIRING,
+    ALERT_FLAGGED,
+    ALERT_RESOLVED,
+    CONFIG_LOADED,
+    DAEMON_STARTED,
+    NOTIFICATION_ATTEMPTED,
+    NOTIFICATION_REQUESTED,
     NOTIFICATION_SUPPRESSED,
+    SILENCE_ADDED,
+    SILENCE_EXPIRED,
 )
-from watchdog.alerting.outbox import Outbox
-from watchdog.alerting.routing import default_receivers
 from watchdog.model.timefmt import parse_duration, parse_utc
 
 DECISION_TYPES = frozenset({NOTIFICATION_REQUESTED, NOTIFICATION_SUPPRESSED})

@@ -15,10 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from watchdog.model.config import Config, Route
-from watchdog.model.events import NOTIFICATION_SENT, AlertTransition, StoredEvent, new_alert
+from watchdog.alerting.dispatch import default_receivers
 from watchdog.alerting.outbox import Notification, Outbox, outcome
-from watchdog.alerting.routing import default_receivers
+from watchdog.model.config import Config, Route
+from watchdog.model.events import (
+    NOTIFICATION_SENT,
+    AlertTransition,
+    StoredEvent,
+    new_alert,
+)
 from watchdog.model.timefmt import parse_duration, parse_utc, utc_text
 
 MAX_TIMER_STEPS = 10_000        # repeat_interval over years of a stuck alert is bounded work

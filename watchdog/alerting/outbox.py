@@ -26,15 +26,25 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from watchdog.alerting.dispatch import Delivery as Routed
+from watchdog.alerting.dispatch import route
+from watchdog.alerting.grouping import GroupState, flush_requested, plan_flush
+from watchdog.alerting.silences import fold_silences
+from watchdog.alerting.suppression import Suppression
 from watchdog.model.config import InhibitRule, MuteInterval
 from watchdog.model.events import (
-    ALERT_FIRING, ALERT_FLAGGED, ALERT_RESOLVED, NOTIFICATION_ATTEMPTED, NOTIFICATION_FAILED,
-    NOTIFICATION_REQUESTED, NOTIFICATION_SENT, NOTIFICATION_SUPPRESSED, NOTIFICATION_UNKNOWN,
-    SILENCE_ADDED, SILENCE_EXPIRED, NewEvent,
-)
-from watchdog.alerting.routing import Delivery as Routed
-from watchdog.alerting.routing import (
-    GroupState, Suppression, flush_requested, fold_silences, plan_flush, route,
+    ALERT_FIRING,
+    ALERT_FLAGGED,
+    ALERT_RESOLVED,
+    NOTIFICATION_ATTEMPTED,
+    NOTIFICATION_FAILED,
+    NOTIFICATION_REQUESTED,
+    NOTIFICATION_SENT,
+    NOTIFICATION_SUPPRESSED,
+    NOTIFICATION_UNKNOWN,
+    SILENCE_ADDED,
+    SILENCE_EXPIRED,
+    NewEvent,
 )
 from watchdog.model.timefmt import NEW_YORK, parse_utc, utc_text
 

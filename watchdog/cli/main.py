@@ -417,7 +417,7 @@ def silence():
 def silence_add(db, rule_id, matchers, until, comment, created_by):
     """Add a silence; prints its id."""
     import uuid
-    from watchdog.alerting.routing import SilenceAdded, silence_added_event
+    from watchdog.alerting.silences import SilenceAdded, silence_added_event
     from watchdog.model.timefmt import parse_duration, parse_user_time, utc_text
     now = app.system_now()
     try:
@@ -448,7 +448,7 @@ def silence_add(db, rule_id, matchers, until, comment, created_by):
 def silence_list(db, show_all):
     """List active (or all) silences."""
     from watchdog.model.events import SILENCE_ADDED, SILENCE_EXPIRED
-    from watchdog.alerting.routing import fold_silences
+    from watchdog.alerting.silences import fold_silences
     from watchdog.store import iter_events
     store = app.open_store(_existing(db), readonly=True)
     try:
@@ -543,7 +543,7 @@ def outbox_(db, as_json):
     from watchdog.model.config import Config
     from watchdog.model.events import CONFIG_LOADED
     from watchdog.alerting.outbox import Outbox
-    from watchdog.alerting.routing import default_receivers
+    from watchdog.alerting.dispatch import default_receivers
     from watchdog.store import iter_events
     from watchdog.model.timefmt import utc_text
     store = app.open_store(_existing(db), readonly=True)
@@ -573,7 +573,7 @@ def outbox_(db, as_json):
 @guarded
 def silence_expire(db, silence_id):
     """End a silence now."""
-    from watchdog.alerting.routing import SilenceExpired, silence_expired_event
+    from watchdog.alerting.silences import SilenceExpired, silence_expired_event
     from watchdog.model.timefmt import utc_text
     store = app.open_store(db)
     try:

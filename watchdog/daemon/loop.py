@@ -40,7 +40,7 @@ from watchdog.daemon.delivery import Delivery
 from watchdog.model.errors import ChainBroken, ConfigError, RuleError, StoreError, StoreReplaced
 from watchdog.daemon.metrics import Metrics
 from watchdog.alerting.outbox import Outbox
-from watchdog.alerting.routing import default_receivers
+from watchdog.alerting.dispatch import default_receivers
 from watchdog.rules.ruleset import RuleSet
 from watchdog.daemon.schedule import apscheduler_job_defaults, jittered, plan_poll
 from watchdog.daemon.sdnotify import Notifier as SystemdNotifier

@@ -36,7 +36,7 @@ from watchdog.model.events import (
     SILENCE_EXPIRED, SOURCE_FAILED,
 )
 from watchdog.model.numbers import norm
-from watchdog.alerting.routing import fold_silences
+from watchdog.alerting.silences import fold_silences
 from watchdog.market.series import SERIES
 from watchdog.model.timefmt import utc_text
 

@@ -6,6 +6,7 @@ New York time is for display and calendars only.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,13 @@ def utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime: every time in watchdog must carry a zone")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def aware(now: datetime) -> datetime:
+    """``now`` itself, refusing a naive datetime: every decision takes an aware ``now``."""
+    if now.tzinfo is None:
+        raise ValueError("naive datetime: decisions take an aware 'now'")
+    return now
 
 
 def parse_utc(text: str) -> datetime:
@@ -57,6 +65,7 @@ def end_of_day_new_york(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59, 999999), NEW_YORK).astimezone(UTC)
 
 
+@lru_cache(maxsize=256)   # routing re-reads a route's few duration texts at every decision
 def parse_duration(text: str) -> timedelta:
     """Parse ``30s``, ``5m``, ``6h``, ``3d`` (wall-clock durations)."""
     match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
