@@ -13,8 +13,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from browser import rendered_dom
-from watchdog.cli.main import cli
+from watchdog.cli import cli
 from watchdog.model.events import AlertTransition
+from watchdog.engine.data import SeriesData
 from watchdog.tuning.report import build_report, downsample, indicator_points, indicators
 from watchdog.rules.ruleset import load_rules, parse_rules
 
@@ -56,12 +57,19 @@ class Episode:
     kind: str
 
 
-def september_2019() -> dict:
-    return {"sofr": [(D("2019-09-13"), Decimal("2.2")), (D("2019-09-16"), Decimal("2.43")),
-                     (D("2019-09-17"), Decimal("5.25")), (D("2019-09-18"), Decimal("2.55"))],
-            "iorb": [(D("2019-08-01"), Decimal("2.1")), (D("2019-09-19"), Decimal("1.8"))],
-            "reserves": [(D("2019-09-11"), Decimal("1400")), (D("2019-09-18"), Decimal("1390"))],
-            "gdp": [(D("2019-04-01"), Decimal("21000"))]}
+def september_2019() -> SeriesData:
+    data = SeriesData()
+    points_by_series = {
+        "sofr": [(D("2019-09-13"), Decimal("2.2")), (D("2019-09-16"), Decimal("2.43")),
+                 (D("2019-09-17"), Decimal("5.25")), (D("2019-09-18"), Decimal("2.55"))],
+        "iorb": [(D("2019-08-01"), Decimal("2.1")), (D("2019-09-19"), Decimal("1.8"))],
+        "reserves": [(D("2019-09-11"), Decimal("1400")), (D("2019-09-18"), Decimal("1390"))],
+        "gdp": [(D("2019-04-01"), Decimal("21000"))]}
+    for series, points in points_by_series.items():
+        for day, value in points:
+            data.add({"series": series, "date": day.isoformat(), "value": str(value)},
+                     "2019-09-20T00:00:00.000000Z")
+    return data
 
 
 def transition(**fields) -> AlertTransition:

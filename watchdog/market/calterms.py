@@ -50,6 +50,9 @@ from watchdog.market.calendar import (add_business_days, business_day_on_or_befo
 
 TERMS: tuple[str, ...] = ("month_end", "quarter_end", "year_end", "turn", "quarter_turn",
                           "year_turn", "tax_date", "coupon_settlement", "gse_cycle")
+# Number-valued calendar names (rules' expressions); both spellings mean the same and are
+# recorded as "bdom".
+NUMBER_TERMS: tuple[str, ...] = ("bdom", "business_day_of_month")
 
 _QUARTER_END_MONTHS = (3, 6, 9, 12)
 _TAX_MONTHS = (4, 6, 9, 12)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 Path = tuple[str | int, ...]
 
@@ -282,3 +283,33 @@ def decode_problem(file: str, raw: bytes, exc: UnicodeDecodeError) -> str:
     """``FILE:1: not UTF-8 text: …`` naming the first bad byte and where it is."""
     return (f"{file}:1: not UTF-8 text: {exc.reason} "
             f"(byte 0x{raw[exc.start]:02x} at offset {exc.start})")
+
+
+# ---- reading: the one path every TOML loader (config, rules, rule tests, episodes) takes ----
+
+class TomlProblem(Exception):
+    """A file that cannot be read as TOML, as one located ``FILE:LINE: ...`` line: a loader
+    turns it into its own error (``ConfigError``, ``RuleError``) or problem list."""
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The file's text: UTF-8, a leading byte-order mark dropped (editors on Windows write one)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise TomlProblem(f"{path}:1: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TomlProblem(decode_problem(str(path), raw, exc)) from None
+    return text.removeprefix("\ufeff")
+
+
+def loads(text: str, filename: str, *, parse_float: Callable[[str], Any] = float) -> dict[str, Any]:
+    """``tomllib.loads`` with a syntax error located as ``FILE:LINE: ...``. Rules, rule tests and
+    episodes read numbers as ``Decimal`` (``parse_float=Decimal``): never a float deciding."""
+    try:
+        return tomllib.loads(text, parse_float=parse_float)
+    except tomllib.TOMLDecodeError as exc:
+        raise TomlProblem(syntax_problem(filename, text, exc)) from None

@@ -61,6 +61,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Callable, Literal, Mapping, Protocol, Sequence
 
+from watchdog.market.calterms import NUMBER_TERMS, TERMS
 from watchdog.market.series import SERIES
 
 MAX_LENGTH = 1000     # far beyond any sensible rule; bounds parse time and nesting depth
@@ -86,29 +87,16 @@ _WIDE.prec = 50
 Kind = Literal["number", "condition"]
 Value = Decimal | bool
 
-CALENDAR_TERMS = ("month_end", "quarter_end", "year_end", "turn", "quarter_turn", "year_turn",
-                  "tax_date", "coupon_settlement", "gse_cycle")
-# Number-valued calendar names; both spellings mean the same and are recorded as "bdom".
-NUMBER_TERMS = ("bdom", "business_day_of_month")
-
 FUNCTIONS = {
     # name: (minimum arguments, maximum arguments or None, usage)
     "bp": (1, 1, "bp(x): percentage points to basis points, x * 100"),
     "abs": (1, 1, "abs(x)"),
     "min": (2, None, 'min(a, b, ...) or min(x, "20bd")'),
     "max": (2, None, 'max(a, b, ...) or max(x, "20bd")'),
-    "change": (2, 2, 'change(x, "5bd")'),
-    "pct_change": (2, 2, 'pct_change(x, "5bd")'),
-    "avg": (2, 2, 'avg(x, "20bd")'),
-    "stdev": (2, 2, 'stdev(x, "20bd")'),
-    "zscore": (2, 2, 'zscore(x, "250bd")'),
     "lag": (2, 2, "lag(x, 1)"),
     "days_since": (1, 1, "days_since(reserves)"),
+    # window-only functions join from WINDOWS (end of the module), with their usage
 }
-# Window functions: the smallest window each accepts (a sample stdev needs two values).
-WINDOW_FUNCTIONS = {"change": 1, "pct_change": 1, "avg": 1, "min": 1, "max": 1,
-                    "stdev": 2, "zscore": 2}
-_ENDPOINTS = frozenset({"change", "pct_change"})   # compare d with d-N: N + 1 dates
 _WINDOW_TEXT = re.compile(r"([0-9]+)bd")
 
 
@@ -122,7 +110,7 @@ class EvalContext(Protocol):
       oldest first; fewer when the history is short. Windows count these dates.
     - ``latest_date(name, date)``: the date of the latest observation of series ``name`` on or
       before ``date`` (``days_since``), or ``None``.
-    - ``term(term, date, window)``: whether calendar term ``term`` (one of ``CALENDAR_TERMS``)
+    - ``term(term, date, window)``: whether calendar term ``term`` (one of ``TERMS``)
       holds at ``date`` or within ``window`` business days either side of it.
     - ``business_day_of_month(date)``: 1 for the month's first business day, and so on.
     """
@@ -153,7 +141,7 @@ class EvalError(ArithmeticError):
 def check_reserved_names(series_names: Collection[str]) -> None:
     """Refuse a series catalogue that uses a reserved word: the series would be unreachable
     (``turn`` would always mean the calendar term). Checked once at import."""
-    clash = sorted(set(series_names) & (set(CALENDAR_TERMS) | set(NUMBER_TERMS) | set(FUNCTIONS)))
+    clash = sorted(set(series_names) & (set(TERMS) | set(NUMBER_TERMS) | set(FUNCTIONS)))
     if clash:
         raise RuntimeError(f"series names {', '.join(clash)} are reserved words of the "
                            "expression language")
@@ -169,7 +157,10 @@ class Expr:
     names: frozenset[str]          # series and dotted series attributes it reads (also in windows)
     kind: Kind                     # "number" (compared with thresholds) or "condition"
     max_window: int                # evaluation dates ending at d it may read; 0 = d alone
-    terms: frozenset[str]          # calendar terms used (CALENDAR_TERMS members, "bdom")
+    terms: frozenset[str]          # calendar terms used (TERMS members, "bdom")
+    # Series read at the evaluation date on every evaluation path (see _strict_series): without
+    # a value for all of them on a date, evaluating there cannot succeed.
+    strict_series: frozenset[str]
     _fn: Fn = field(repr=False, compare=False)
 
     def evaluate_at(self, ctx: EvalContext, date: str) -> Value:
@@ -247,7 +238,35 @@ def _compile(text: str) -> Expr:
     fn, kind = compiler.node(tree.body, depth=0)
     max_window = compiler.max_lookback + 1 if compiler.uses_history else 0
     return Expr(text=text, names=frozenset(compiler.names), kind=kind, max_window=max_window,
-                terms=frozenset(compiler.terms), _fn=fn)
+                terms=frozenset(compiler.terms), strict_series=frozenset(_strict_series(tree)), _fn=fn)
+
+
+_EAGER = frozenset({"bp", "abs", "min", "max"})   # functions that evaluate every argument at d
+
+
+def _strict_series(node: ast.AST) -> set[str]:
+    """Series read at the evaluation date on every evaluation path of an expression: both sides
+    of arithmetic, the arguments of bp/abs and value-form min/max, the first comparison of a
+    chain, the first operand of and/or. Windows, lag, days_since and later operands are left out
+    (they read other dates, or may not be reached)."""
+    if isinstance(node, ast.Expression):
+        return _strict_series(node.body)
+    if isinstance(node, ast.Name):
+        return {node.id} if node.id in SERIES else set()
+    if isinstance(node, ast.Attribute):
+        return {node.value.id} if isinstance(node.value, ast.Name) and node.value.id in SERIES else set()
+    if isinstance(node, ast.BinOp):
+        return _strict_series(node.left) | _strict_series(node.right)
+    if isinstance(node, ast.UnaryOp):
+        return _strict_series(node.operand)
+    if isinstance(node, ast.Compare):
+        return _strict_series(node.left) | _strict_series(node.comparators[0])
+    if isinstance(node, ast.BoolOp):
+        return _strict_series(node.values[0])
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _EAGER
+            and not any(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)):
+        return set().union(*(_strict_series(a) for a in node.args))
+    return set()
 
 
 class _Compiler:
@@ -310,14 +329,14 @@ class _Compiler:
         name = node.id
         if name in FUNCTIONS:
             raise self.fail(node, f"function {name!r} must be called, e.g. {FUNCTIONS[name][2]}")
-        if name in CALENDAR_TERMS:
+        if name in TERMS:
             return self.term(name, 0), "condition"
         if name in NUMBER_TERMS:
             self.terms.add("bdom")
             return _bdom, "number"
         if name not in SERIES:
             raise self.fail(node, f"unknown series {name!r}; known series: {_known_series()}; "
-                                  f"calendar terms: {', '.join(CALENDAR_TERMS + NUMBER_TERMS)}")
+                                  f"calendar terms: {', '.join(TERMS + NUMBER_TERMS)}")
         return self.lookup(name), "number"
 
     def attribute(self, node: ast.Attribute, depth: int) -> tuple[Fn, Kind]:
@@ -414,7 +433,7 @@ class _Compiler:
     # ---- calls ----
     def call(self, node: ast.Call, depth: int) -> tuple[Fn, Kind]:
         name = self.callee(node)
-        if name in CALENDAR_TERMS:
+        if name in TERMS:
             return self.term_call(node, name), "condition"
         low, high, usage = FUNCTIONS[name]
         if len(node.args) < low or (high is not None and len(node.args) > high):
@@ -425,7 +444,7 @@ class _Compiler:
             return self.days_since(node), "number"
         if name == "lag":
             return self.lag(node, depth), "number"
-        if name in WINDOW_FUNCTIONS:
+        if name in WINDOWS:
             # A string second argument selects the window form (min/max also have a value form).
             if _is_text(node.args[1]):
                 return self.window_call(node, name, depth), "number"
@@ -447,9 +466,9 @@ class _Compiler:
         name = node.func.id
         if name in NUMBER_TERMS:
             raise self.fail(node, f"{name!r} is a number, not a function: write {name}")
-        if name not in FUNCTIONS and name not in CALENDAR_TERMS:
+        if name not in FUNCTIONS and name not in TERMS:
             raise self.fail(node, f"unknown function {name!r}; functions: {known}; "
-                                  f"calendar terms: {', '.join(CALENDAR_TERMS)}")
+                                  f"calendar terms: {', '.join(TERMS)}")
         if node.keywords:
             raise self.fail(node, f"keyword arguments are not allowed in {name}()")
         if any(isinstance(arg, ast.Starred) for arg in node.args):
@@ -496,12 +515,13 @@ class _Compiler:
                                   f"got {len(node.args)}")
         span = self.window(node.args[1], name)
         # change/pct_change compare d with the date N before it; the others aggregate N dates.
-        count = span + 1 if name in _ENDPOINTS else span
-        reads = 2 if name in _ENDPOINTS else count
+        spec = WINDOWS[name]
+        count = span + 1 if spec.endpoints else span
+        reads = 2 if spec.endpoints else count
         x = self.windowed(node.args[0], depth, f"{name}()", lookback=count - 1, reads=reads)
         label = f'{name}(..., "{span}bd")'
-        reduce = _REDUCERS[name]
-        if name in _ENDPOINTS:
+        reduce = spec.reduce
+        if spec.endpoints:
             def compare_ends(ctx: EvalContext, date: str) -> Decimal:
                 days = _history(ctx, date, count, label)
                 return reduce([x(ctx, days[0]), x(ctx, days[-1])])
@@ -540,7 +560,7 @@ class _Compiler:
             raise self.fail(node, f"{name}() window {node.value!r} is not a count of business "
                                   'days: write it like "5bd"')
         span = int(match.group(1))
-        smallest = WINDOW_FUNCTIONS[name]
+        smallest = WINDOWS[name].smallest
         if not smallest <= span <= MAX_WINDOW:
             raise self.fail(node, f"{name}() window {node.value!r} must be {smallest}bd to "
                                   f"{MAX_WINDOW}bd")
@@ -663,10 +683,28 @@ def _zscore(values: list[Decimal]) -> Decimal:
 
 _HUNDRED = Decimal(100)
 _FUNCTION_BODIES = {"bp": _bp, "abs": _abs, "min": _min, "max": _max}
-_REDUCERS: dict[str, Callable[[list[Decimal]], Decimal]] = {
-    "change": _change, "pct_change": _pct_change, "avg": _avg, "min": min, "max": max,
-    "stdev": _stdev, "zscore": _zscore,
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window function: ``name(x, "Nbd")`` over the N evaluation dates ending at d."""
+    usage: str
+    reduce: Callable[[list[Decimal]], Decimal]
+    smallest: int = 1          # the smallest window it accepts (a sample stdev needs two values)
+    endpoints: bool = False    # compares d with d-N (reads N + 1 dates, uses the two ends)
+
+
+# Every window function, one row each: adding one is its reducer above and a row here.
+WINDOWS: dict[str, Window] = {
+    "change": Window('change(x, "5bd")', _change, endpoints=True),
+    "pct_change": Window('pct_change(x, "5bd")', _pct_change, endpoints=True),
+    "avg": Window('avg(x, "20bd")', _avg),
+    "min": Window('min(x, "20bd")', min),        # min/max also have a value form (FUNCTIONS)
+    "max": Window('max(x, "20bd")', max),
+    "stdev": Window('stdev(x, "20bd")', _stdev, smallest=2),
+    "zscore": Window('zscore(x, "250bd")', _zscore, smallest=2),
 }
+FUNCTIONS.update({name: (2, 2, w.usage) for name, w in WINDOWS.items() if name not in FUNCTIONS})
 _ARITHMETIC = {
     ast.Add: ("+", _CONTEXT.add),
     ast.Sub: ("-", _CONTEXT.subtract),

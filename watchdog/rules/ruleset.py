@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -827,23 +826,17 @@ def _expand(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[st
 
 def _read_text(file: str) -> tuple[str, str | None]:
     try:
-        with open(file, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        return "", f"{file}:1: cannot read: {exc.strerror or exc}"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return "", tomlpos.decode_problem(file, raw, exc)
-    return text.removeprefix("\ufeff"), None
+        return tomlpos.read_text(file), None
+    except tomlpos.TomlProblem as exc:
+        return "", str(exc)
 
 
 def _parse_text(text: str, file: str) -> tuple[list[tuple[AnyRule, str]], list[str]]:
     """Validate one file's text: its rules (each with where its id is written) and problems."""
     try:
-        data = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as exc:
-        return [], [tomlpos.syntax_problem(file, text, exc)]
+        data = tomlpos.loads(text, file, parse_float=Decimal)
+    except tomlpos.TomlProblem as exc:
+        return [], [str(exc)]
     where = tomlpos.positions(text)
     rules: list[tuple[AnyRule, str]] = []
     problems: list[tuple[int, str]] = []

@@ -22,7 +22,6 @@ This module reads the file and does nothing else (no clock, no store).
 from __future__ import annotations
 
 import re
-import tomllib
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -129,23 +128,18 @@ class EpisodeSet(BaseModel):
 def load_episodes(path: str) -> EpisodeSet:
     """Read and validate an episodes file; ``RuleError`` lists every problem with its line."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise RuleError(f"{path}:1: cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise RuleError(tomlpos.decode_problem(path, raw, exc)) from None
+        text = tomlpos.read_text(path)
+    except tomlpos.TomlProblem as exc:
+        raise RuleError(str(exc)) from None
     return parse_episodes(text, path)
 
 
 def parse_episodes(text: str, filename: str = "<episodes>") -> EpisodeSet:
     """Validate the text of an episodes file (``filename`` is only used in messages)."""
     try:
-        data = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as exc:
-        raise RuleError(tomlpos.syntax_problem(filename, text, exc)) from None
+        data = tomlpos.loads(text, filename, parse_float=Decimal)
+    except tomlpos.TomlProblem as exc:
+        raise RuleError(str(exc)) from None
     where = tomlpos.positions(text)
     problems: list[tuple[int, str]] = []
     settings = _settings(data, where, filename, problems)

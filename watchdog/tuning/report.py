@@ -21,7 +21,6 @@ where a float decides nothing.
 from __future__ import annotations
 
 import base64
-import bisect
 import html
 import io
 from collections.abc import Iterable, Sequence
@@ -35,11 +34,10 @@ import matplotlib
 matplotlib.use("Agg")          # no display, no GUI toolkit: the report is rendered to bytes
 from matplotlib.figure import Figure  # noqa: E402  (a Figure needs no pyplot global state)
 
-from watchdog.market.calterms import business_day_of_month, is_term  # noqa: E402
+from watchdog.engine.data import JoinedContext, SeriesData, split_name  # noqa: E402
 from watchdog.model.events import AlertTransition  # noqa: E402
 from watchdog.rules.expr import EvalError  # noqa: E402
 from watchdog.rules.ruleset import Rule, RuleSet  # noqa: E402
-from watchdog.market.series import SERIES  # noqa: E402
 from watchdog.model.timefmt import new_york_minute, parse_utc  # noqa: E402
 
 MAX_POINTS = 1500              # per chart: min/max per bucket beyond this keeps every spike
@@ -61,83 +59,37 @@ def series_names(ruleset: RuleSet) -> set[str]:
 
 
 class SeriesCollector:
-    """Collects the report's series from fact events as a replay streams them (pass it as
-    ``replay(..., on_fact=collector)``): each name's latest revision per date. Attributes
-    (``sofr.p99``) come from the observation's ``attributes``. Only the names the rules read
-    are kept, so it holds what the charts need and nothing else."""
+    """Collects the report's data from fact events as a replay streams them (pass it as
+    ``replay(..., on_fact=collector)``) into the engine's own ``SeriesData`` (each date's latest
+    revision wins, attributes such as ``sofr.p99`` kept on the observation), for the series the
+    rules read only: it holds what the charts need and nothing else."""
 
     def __init__(self, names: set[str]):
-        self._wanted: dict[str, list[tuple[str, str | None]]] = {}
-        for name in names:
-            series, _, attr = name.partition(".")
-            self._wanted.setdefault(series, []).append((name, attr or None))
-        self._found: dict[str, dict[str, Decimal]] = {name: {} for name in names}
+        self._wanted = frozenset(split_name(name)[0] for name in names)
+        self._data = SeriesData()
 
     def __call__(self, event: Any) -> None:
-        payload = event.payload
-        for name, attr in self._wanted.get(payload.get("series"), ()):
-            text = payload["value"] if attr is None else (payload.get("attributes") or {}).get(attr)
-            if text is not None:
-                self._found[name][payload["date"]] = Decimal(text)
+        if event.payload.get("series") in self._wanted:
+            self._data.add(event.payload, event.published_at)
 
-    def series(self) -> dict[str, list[tuple[Date, Decimal]]]:
-        return {name: [(Date.fromisoformat(d), v) for d, v in sorted(values.items())]
-                for name, values in self._found.items()}
+    def series(self) -> SeriesData:
+        return self._data
 
 
-def collect_series(events: Iterable[Any], names: set[str]) -> dict[str, list[tuple[Date, Decimal]]]:
-    """Fact events (in publication order) -> each name's (date, value) points, in date order."""
+def collect_series(events: Iterable[Any], names: set[str]) -> SeriesData:
+    """Fact events (in publication order) -> the joined data of the series ``names`` read."""
     collector = SeriesCollector(names)
     for event in events:
         collector(event)
     return collector.series()
 
 
-class _SeriesContext:
-    """``expr.EvalContext`` over final series data, with the engine's joins: a market series on
-    the date itself, step and as-of series from their latest value on or before it; windows run
-    over the rule's driver dates (its market series, or all its series when it has none)."""
-
-    def __init__(self, series: dict[str, list[tuple[str, Decimal]]], drivers: Sequence[str], calendar: str):
-        self.calendar = calendar
-        self.values = {name: dict(points) for name, points in series.items()}
-        self.dates = {name: [d for d, _ in points] for name, points in series.items()}
-        self.driver_dates = sorted({d for s in drivers for d in self.dates.get(s, [])})
-
-    def value(self, name: str, date: str) -> Decimal | None:
-        values = self.values.get(name)
-        if not values:
-            return None
-        if SERIES[name.partition(".")[0]].join == "market":
-            return values.get(date)
-        latest = self.latest_date(name, date)
-        return None if latest is None else values[latest]
-
-    def history(self, date: str, n: int) -> list[str]:
-        end = bisect.bisect_right(self.driver_dates, date)
-        return self.driver_dates[max(0, end - n):end]
-
-    def latest_date(self, name: str, date: str) -> str | None:
-        dates = self.dates.get(name, [])
-        i = bisect.bisect_right(dates, date)
-        return dates[i - 1] if i else None
-
-    def term(self, term: str, date: str, window: int) -> bool:
-        return is_term(term, Date.fromisoformat(date), self.calendar, window)
-
-    def business_day_of_month(self, date: str) -> int:
-        return business_day_of_month(Date.fromisoformat(date), self.calendar)
-
-
-def indicator_points(rule: Rule, series: dict[str, list[tuple[Date, Decimal]]]) -> list[tuple[Date, Decimal]]:
-    """The rule's expression on every date it can be evaluated (a missing input or a short
-    window leaves the date out, as in the engine)."""
-    names = rule.compiled.names
-    text_series = {n: [(_as_date(d).isoformat(), v) for d, v in series.get(n, [])]
-                   for n in names | rule.input_series}
-    ctx = _SeriesContext(text_series, rule.drivers, rule.calendar)
+def indicator_points(rule: Rule, data: SeriesData) -> list[tuple[Date, Decimal]]:
+    """The rule's expression on every date it is evaluated, read through the engine's join (a
+    missing input or a short window leaves the date out, as in the engine)."""
+    ctx = JoinedContext(data, rule.compiled.names, rule.drivers, rule.calendar)
     out = []
-    for day in ctx.driver_dates:
+    for day in ctx.evaluation_dates():
         try:
             value = rule.compiled.evaluate_at(ctx, day)
         except EvalError:
@@ -146,13 +98,13 @@ def indicator_points(rule: Rule, series: dict[str, list[tuple[Date, Decimal]]]) 
     return out
 
 
-def indicators(ruleset: RuleSet, series: dict[str, list[tuple[Date, Decimal]]]) -> list[Indicator]:
+def indicators(ruleset: RuleSet, data: SeriesData) -> list[Indicator]:
     """One indicator per distinct number expression of the threshold rules, in rule id order."""
     by_expr: dict[str, list[Rule]] = {}
     for rule in ruleset.rules:
         if rule.compiled.kind == "number":
             by_expr.setdefault(" ".join(rule.expr.split()), []).append(rule)
-    return [Indicator(expr, rules, indicator_points(rules[0], series)) for expr, rules in by_expr.items()]
+    return [Indicator(expr, rules, indicator_points(rules[0], data)) for expr, rules in by_expr.items()]
 
 
 # ---- charts ----
@@ -247,14 +199,14 @@ tr.firing td.state{color:#c0392b;font-weight:bold}tr.resolved td.state{color:#27
 .muted{color:#666}"""
 
 
-def build_report(*, series: dict[str, list[tuple[Date, Decimal]]], ruleset: RuleSet,
+def build_report(*, series: SeriesData, ruleset: RuleSet,
                  transitions: Sequence[AlertTransition], episodes: Sequence[Any] | None = None,
                  title: str = "watchdog replay", since: Date | None = None,
                  until: Date | None = None) -> str:
     """The whole report as one self-contained HTML string.
 
-    :param series: each input name a rule reads (``sofr``, ``sofr.p99``, ``iorb``) -> its
-        (date, value) points in date order (``collect_series`` builds it from fact events).
+    :param series: the joined data of the series the rules read (``collect_series`` builds it
+        from fact events; the engine's ``SeriesData``).
     :param transitions: the replay's transitions (pending ones are left out of the table).
     :param episodes: optional objects with ``name``, ``start``, ``end`` (dates or ISO text) and
         ``kind``, shaded on every chart and listed.

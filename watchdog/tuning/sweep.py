@@ -32,7 +32,8 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 
-from watchdog.engine.fold import PRUNE_EVERY, Engine, SeriesData
+from watchdog.engine.data import SeriesData
+from watchdog.engine.fold import PRUNE_EVERY, Engine
 from watchdog.model.errors import RuleError
 from watchdog.model.events import SPEECH_RECORDED, AlertTransition
 from watchdog.model.numbers import norm
