@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.sources.importer import import_paths
+from watchdog.sources.history import import_paths
 from watchdog.store import SqliteEventStore, verify_file
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ import pytest
 from watchdog.market.calendar import next_business_day
 from watchdog.model.errors import ImportFailed
 from watchdog.model.events import OBSERVATION_RECORDED, SPEECH_RECORDED, canonical_json
-from watchdog.sources.importer import (
+from watchdog.sources.history import (
     COMPANION_FILES, HISTORY_FILES, KINDS, REFERENCE_FILES, import_paths, infer_kind,
     iter_file_events, iter_history_events,
 )

@@ -19,8 +19,10 @@ from watchdog.model.config import FredConfig
 from watchdog.model.events import NewEvent, canonical_json
 from watchdog.market.series import nominal_publication_text, spec
 from watchdog.sources.base import RateLimiter
-from watchdog.sources.fred.live import (FRED_IDS, FRED_SERIES, MIN_LOOKBACK_DAYS, FredSource,
-                                   parse_graph_csv, parse_observations_json)
+from watchdog.sources.fred.live import (MIN_LOOKBACK_DAYS, FredSource, parse_graph_csv,
+                                        parse_observations_json)
+from watchdog.sources.fred.units import FRED_IDS, FRED_SERIES
+from fakes import serve
 from helpers import by_key, failures, observations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fred"
@@ -202,26 +204,6 @@ CSV_PATH = "/graph/fredgraph.csv"
 API_PATH = "/fred/series/observations"
 
 
-async def serve(aiohttp_server, routes: dict[str, object]):
-    """A local server: path -> bytes or a handler. Returns (base_url, requests seen)."""
-    seen: list[web.Request] = []
-    app = web.Application()
-
-    def route(answer):
-        async def handler(request: web.Request) -> web.StreamResponse:
-            seen.append(request)
-            if isinstance(answer, bytes):
-                return web.Response(body=answer)
-            return await answer(request)
-        return handler
-
-    for path, answer in routes.items():
-        app.router.add_get(path, route(answer))
-    # No access log: it would print the key the *test server* received, which is not ours.
-    server = await aiohttp_server(app, access_log=None)
-    return str(server.make_url("")).rstrip("/"), seen
-
-
 def config(base: str, **kw) -> FredConfig:
     return FredConfig(base_url=base, csv_base_url=base, **{"retries": 0, **kw})   # retries: test_source_base
 
@@ -353,7 +335,8 @@ def test_every_domain_fred_series_converts_exactly_to_its_catalogue_unit():
         "fed_assets": "WALCL", "primary_credit": "WLCFLPCL", "tga_weekly_avg": "WTREGEN",
         "m2": "M2SL", "gdp": "GDP"}
     millions = {"WRESBAL", "WALCL", "WLCFLPCL", "WTREGEN"}
-    for fred_id, (series, factor, raw_unit) in FRED_SERIES.items():
+    for fred_id, (series, unit) in FRED_SERIES.items():
+        factor, raw_unit = unit.factor, unit.fred_name
         assert factor == (Decimal("0.001") if fred_id in millions else 1), fred_id
         assert raw_unit.startswith("millions" if fred_id in millions else ("billions", "percent"))
         assert spec(series).unit == ("%" if raw_unit == "percent" else "USD bn"), fred_id

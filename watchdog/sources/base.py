@@ -1,4 +1,5 @@
-"""What every source shares: the poll contract, HTTP fetching with timeouts, failure events.
+"""What every source shares: the poll contract and how a family is built from its config table,
+HTTP fetching with timeouts, failure events.
 
 A source's ``poll(session, now)`` returns a list of ``NewEvent``: observations for every good row
 and one ``source-failed`` event per failure (HTTP error, timeout, malformed payload, bad rows). It
@@ -16,12 +17,12 @@ import functools
 import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -39,6 +40,16 @@ class Source(Protocol):
 
     async def poll(self, session: aiohttp.ClientSession, now: datetime) -> list[NewEvent]:
         ...
+
+
+@dataclass(frozen=True)
+class Family:
+    """How a source family is built from its ``[sources.<table>]`` config table: ``build(table,
+    env)`` returns the sources the table enables, ``sources`` names every source it can build
+    (their ``name``, what ``backfill --source`` takes). ``sources.registry`` lists the families."""
+    table: str
+    sources: tuple[str, ...]
+    build: Callable[[Any, Mapping[str, str]], list[Source]]
 
 
 @dataclass

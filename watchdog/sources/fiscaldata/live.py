@@ -36,7 +36,7 @@ from watchdog.sources.base import Fetched, Sleep, failure_event, fetch, printabl
 from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, bounded_number,
                                       failures_of, json_kind, load_json, new_york_date, number,
                                       parse_day, published_text, vetted)
-from watchdog.model.timefmt import NEW_YORK, parse_duration
+from watchdog.model.timefmt import NEW_YORK
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ class FiscalDataSource:
                  *, sleep: Sleep = asyncio.sleep):
         self.config = config
         self._clock_now = clock_now
-        self._timeout_s = parse_duration(config.timeout).total_seconds()
+        self._timeout_s = config.timeout.total_seconds()
         self._sleep = sleep
 
     def __repr__(self) -> str:

@@ -20,54 +20,47 @@ import csv
 import logging
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
+from watchdog.market.series import spec
 from watchdog.model.config import FredConfig
 from watchdog.model.events import NewEvent, Observation, new_observation
-from watchdog.model.numbers import is_missing, norm, scale
+from watchdog.model.numbers import is_missing, norm
 from watchdog.model.redact import REDACTED, redact_url, scrub
-from watchdog.market.series import spec
-from watchdog.sources.base import (Fetched, RateLimiter, Sleep, cap_published, failure_event,
-                                   fetch, printable)
-from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, bounded_number,
-                                      failures_of, json_kind, load_json, new_york_date, parse_day,
-                                      published_text, vetted)
-from watchdog.model.timefmt import NEW_YORK, new_york, parse_duration, utc_text
 from watchdog.model.secrets import read_secret
+from watchdog.model.timefmt import NEW_YORK, new_york, utc_text
+from watchdog.sources.base import (
+    Fetched,
+    RateLimiter,
+    Sleep,
+    cap_published,
+    failure_event,
+    fetch,
+    printable,
+)
+from watchdog.sources.fred.units import conversion
+from watchdog.sources.parsing import (
+    BodyError,
+    Parsed,
+    RowError,
+    array_field,
+    bounded_number,
+    failures_of,
+    json_kind,
+    load_json,
+    new_york_date,
+    parse_day,
+    published_text,
+    vetted,
+)
 
 log = logging.getLogger(__name__)
 
 SOURCE = "fred"
-MILLIONS_TO_BILLIONS = Decimal("0.001")
 ALFRED_ORIGIN = "1776-07-04"        # FRED's earliest real-time date: "every vintage ever known"
 FIRST_RELEASE_OUTPUT_TYPE = 4       # ALFRED: the initial release of each observation only
-
-
-# FRED series id -> (canonical series, factor to the catalogue unit, FRED's own unit).
-# Only ids whose units were checked (data-sources.md, DOMAIN.md, the shipped data) are here: a
-# wrong factor would record millions as billions without any error, so an unknown id is refused
-# rather than guessed. WTREGEN is a week average and only ever feeds `tga_weekly_avg`: the
-# daily `tga` comes from the DTS, and splicing the two would mix different quantities.
-FRED_SERIES: dict[str, tuple[str, Decimal, str]] = {
-    "IORB": ("iorb", Decimal(1), "percent"),
-    "DFEDTARU": ("fftarget_upper", Decimal(1), "percent"),
-    "DFEDTARL": ("fftarget_lower", Decimal(1), "percent"),
-    "EFFR": ("effr", Decimal(1), "percent"),
-    "SOFR": ("sofr", Decimal(1), "percent"),
-    "RRPONTSYD": ("onrrp", Decimal(1), "billions of dollars"),
-    "WRESBAL": ("reserves", MILLIONS_TO_BILLIONS, "millions of dollars"),
-    "WALCL": ("fed_assets", MILLIONS_TO_BILLIONS, "millions of dollars"),
-    "WLCFLPCL": ("primary_credit", MILLIONS_TO_BILLIONS, "millions of dollars"),
-    "WTREGEN": ("tga_weekly_avg", MILLIONS_TO_BILLIONS, "millions of dollars"),
-    "M2SL": ("m2", Decimal(1), "billions of dollars"),
-    "GDP": ("gdp", Decimal(1), "billions of dollars"),
-}
-
-# Canonical series -> its FRED id, for building a `[sources.fred] series` table.
-FRED_IDS: dict[str, str] = {series: fred_id for fred_id, (series, _, _) in FRED_SERIES.items()}
 
 # How far back (observation dates) a poll must ask to still see the newest value. H.4.1 series
 # are dated the Wednesday before their Thursday release; M2 is dated at the start of its month
@@ -79,17 +72,6 @@ MIN_LOOKBACK_DAYS: dict[str, int] = {
 }
 
 CSV_DATE_HEADERS = ("observation_date", "date")  # new (2026) and old (2024) fredgraph formats
-
-
-def conversion(series: str, fred_id: str) -> tuple[Decimal, str]:
-    """(factor, FRED unit) for a FRED id feeding ``series``; ValueError when not a known pair."""
-    known = FRED_SERIES.get(fred_id)
-    if known is None:
-        raise ValueError(f"FRED series {fred_id!r} has no checked unit conversion "
-                         f"(known: {', '.join(sorted(FRED_SERIES))})")
-    if known[0] != series:
-        raise ValueError(f"FRED series {fred_id!r} is {known[0]!r}, not {series!r}")
-    return known[1], known[2]
 
 
 # ---- pure parsing ----
@@ -107,7 +89,7 @@ class _RowMaker:
     def __init__(self, series: str, fred_id: str, fetched_at: datetime | None, source_url: str,
                  first_release: bool = False):
         self.series, self.fred_id, self.fetched_at = series, fred_id, fetched_at
-        self.factor, self.raw_unit = conversion(series, fred_id)
+        self.unit = conversion(series, fred_id)
         self.url = redact_url(source_url)
         self.first_release = first_release
 
@@ -117,9 +99,9 @@ class _RowMaker:
         day = parse_day(raw_date, date_field)
         if is_missing(raw_value):
             return None
-        value = scale(bounded_number(raw_value, "value"), self.factor)
+        value = self.unit.to_catalogue(bounded_number(raw_value, "value"))
         provenance = {"url": self.url, "raw_value": str(raw_value).strip(),
-                      "raw_unit": self.raw_unit, "fred_id": self.fred_id}
+                      "raw_unit": self.unit.fred_name, "fred_id": self.fred_id}
         if self.first_release:
             first_public = parse_day(realtime_start, "realtime_start")
             published = self._vintage(first_public)
@@ -288,7 +270,7 @@ class FredSource:
         self.config = config
         self._api_key = read_api_key(env, config.api_key_env)
         self._clock_now = clock_now
-        self._timeout_s = parse_duration(config.timeout).total_seconds()
+        self._timeout_s = config.timeout.total_seconds()
         self._sleep = sleep
         self._limiter = limiter or RateLimiter(config.requests_per_minute)
 

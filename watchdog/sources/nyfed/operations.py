@@ -59,7 +59,7 @@ from watchdog.sources.base import Sleep, cap_published, failure_event, fetch
 from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, failures_of,
                                       json_field, json_kind, load_json, new_york_date, number,
                                       parse_day, vetted)
-from watchdog.model.timefmt import NEW_YORK, parse_duration, utc_text
+from watchdog.model.timefmt import NEW_YORK, utc_text
 
 log = logging.getLogger(__name__)
 
@@ -446,7 +446,7 @@ class NyFedOperationsSource:
         self._clock_now = clock_now
         self._split_window_days = split_window_days
         self._sleep = sleep
-        self._timeout_s = parse_duration(config.timeout).total_seconds()
+        self._timeout_s = config.timeout.total_seconds()
 
     def search_url(self) -> str:
         return f"{self.config.base_url.rstrip('/')}/api/rp/results/search.json"

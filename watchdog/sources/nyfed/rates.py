@@ -16,38 +16,36 @@ from typing import Any
 
 import aiohttp
 
+from watchdog.market.series import spec
 from watchdog.model.config import NyFedConfig
 from watchdog.model.events import NewEvent, Observation, new_observation
 from watchdog.model.numbers import is_missing, norm
 from watchdog.model.redact import redact_url
-from watchdog.market.series import spec
+from watchdog.model.timefmt import NEW_YORK
 from watchdog.sources.base import failure_event, fetch
-from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, failures_of,
-                                      json_kind, load_json, new_york_date, number, parse_day,
-                                      published_text, vetted)
-from watchdog.model.timefmt import NEW_YORK, parse_duration
+from watchdog.sources.nyfed.fields import EFFR_ATTRIBUTES, RATE_TYPES, ROW_ATTRIBUTES
+from watchdog.sources.parsing import (
+    BodyError,
+    Parsed,
+    RowError,
+    array_field,
+    failures_of,
+    json_kind,
+    load_json,
+    new_york_date,
+    number,
+    parse_day,
+    published_text,
+    vetted,
+)
 
 log = logging.getLogger(__name__)
 
 SOURCE = "nyfed"
 
-# API `type` -> canonical series. SOFRAI (averages and index) has no percentRate and is not a
-# series we alert on, so it is skipped like any type we do not know: not an error.
-RATE_TYPES = {"SOFR": "sofr", "TGCR": "tgcr", "BGCR": "bgcr", "EFFR": "effr", "OBFR": "obfr"}
-
 # Canonical rate -> the API's path segment: repo rates are "secured", bank funding "unsecured".
 RATE_GROUP = {"sofr": "secured", "tgcr": "secured", "bgcr": "secured",
               "effr": "unsecured", "obfr": "unsecured"}
-
-# Row field -> attribute name in the observation payload.
-ROW_ATTRIBUTES = {
-    "percentPercentile1": "p1",
-    "percentPercentile25": "p25",
-    "percentPercentile75": "p75",
-    "percentPercentile99": "p99",
-    "volumeInBillions": "volume",
-}
-EFFR_ATTRIBUTES = {"targetRateFrom": "target_from", "targetRateTo": "target_to"}
 
 
 # ---- pure parsing ----
@@ -147,7 +145,7 @@ class NyFedSource:
     def __init__(self, config: NyFedConfig, clock_now: Callable[[], datetime] | None = None):
         self.config = config
         self._clock_now = clock_now
-        self._timeout_s = parse_duration(config.timeout).total_seconds()
+        self._timeout_s = config.timeout.total_seconds()
 
     def search_url(self, rate: str) -> str:
         return f"{self.config.base_url.rstrip('/')}/api/rates/{RATE_GROUP[rate]}/{rate}/search.json"

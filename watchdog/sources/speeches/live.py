@@ -33,7 +33,7 @@ from watchdog.model.config import SpeechesConfig
 from watchdog.model.events import SOURCE_FAILED, NewEvent, PayloadTooLarge, Speech, content_hash, new_speech
 from watchdog.model.redact import redact_url
 from watchdog.sources.base import BodyLimit, cap_published, cut, failure_event, fetch
-from watchdog.model.timefmt import NEW_YORK, end_of_day_new_york, parse_duration
+from watchdog.model.timefmt import NEW_YORK, end_of_day_new_york
 
 log = logging.getLogger(__name__)
 
@@ -636,7 +636,7 @@ class SpeechesSource:
     def __init__(self, config: SpeechesConfig, clock_now: Callable[[], datetime] | None = None):
         self.config = config
         self._clock_now = clock_now
-        self._timeout_s = parse_duration(config.timeout).total_seconds()
+        self._timeout_s = config.timeout.total_seconds()
         self._limit = BodyLimit.of("speeches", config.max_body)
         self._validators: dict[str, dict[str, str]] = {}
 

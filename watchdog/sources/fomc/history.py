@@ -1,0 +1,117 @@
+"""FOMC implementation-note tables (``rates/iorb_ioer_changes.csv``, ``on_rrp_rate_changes.csv``,
+``srf_min_bid_rate_changes.csv``): one row per change of an administered rate, the primary
+history of ``iorb``, ``onrrp_rate`` and ``srf_rate``. No live source reads them; live, a
+decision is recorded by ``watchdog announce`` the same way (source ``fomc``, published at the
+announcement).
+
+Each row gives the effective date and the announcement date, time and zone: ``published_at`` is
+that announcement instant (never after the effective date), and the announcement, the table's
+extra columns and its (redacted) URLs go into provenance.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from watchdog.model.errors import ImportFailed
+from watchdog.model.events import NewEvent
+from watchdog.model.numbers import is_missing
+from watchdog.model.redact import redact_url
+from watchdog.sources.files import (
+    FileRowError,
+    HistoryParser,
+    csv_rows,
+    exact_decimal,
+    iso_date,
+    observation,
+)
+
+SOURCE = "fomc"
+
+_COLUMNS = ("announcement_date", "announcement_time", "timezone", "effective_date",
+            "rate_percent")
+_TIME_TEXT = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+def _announcement_instant(day_text: str, time_text: str, zone_text: str) -> datetime:
+    day = iso_date(day_text, "announcement_date")
+    match = _TIME_TEXT.fullmatch((time_text or "").strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise FileRowError(f"announcement_time: not HH:MM: {time_text!r}")
+    try:
+        zone = ZoneInfo((zone_text or "").strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FileRowError(f"timezone: unknown time zone: {zone_text!r}") from None
+    return datetime.combine(day, time(int(match.group(1)), int(match.group(2))), zone)
+
+
+def _table_events(path: Path, rel: str, display: str, *, series: str,
+                  extra_columns: tuple[str, ...], url_columns: tuple[str, ...],
+                  fields: frozenset[str] = frozenset(),
+                  today: date | None = None) -> Iterator[NewEvent]:
+    rows = csv_rows(path, display)
+    header = next(rows, None)
+    if header is None:
+        raise ImportFailed(f"{display}:1: empty file (expected a header with {', '.join(_COLUMNS)})")
+    line, names = header
+    names = [n.strip() for n in names]
+    required = _COLUMNS + extra_columns + url_columns
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise ImportFailed(f"{display}:{line}: header lacks column(s) {', '.join(missing)}")
+    if len(set(names)) != len(names):
+        raise ImportFailed(f"{display}:{line}: duplicate column names in header")
+    previous: date | None = None
+    for line, cells in rows:
+        try:
+            if len(cells) != len(names):
+                raise FileRowError(f"expected {len(names)} columns, got {len(cells)}")
+            row = dict(zip(names, (c.strip() for c in cells)))
+            effective = iso_date(row["effective_date"], "effective_date")
+            announced = _announcement_instant(row["announcement_date"], row["announcement_time"],
+                                              row["timezone"])
+            if announced.date() > effective:
+                raise FileRowError(f"announced on {announced.date()} after its effective date {effective}")
+            if previous is not None and effective <= previous:
+                raise FileRowError(f"effective_date {effective} is not after the previous row's "
+                                   f"{previous} (the table must be sorted, one row per date)")
+            previous = effective
+            if fields and row["field"] not in fields:
+                raise FileRowError(f"field: expected one of {', '.join(sorted(fields))}, got {row['field']!r}")
+            raw = row["rate_percent"]
+            if is_missing(raw):
+                continue
+            value = exact_decimal(raw, "rate_percent")
+        except FileRowError as exc:
+            raise ImportFailed(f"{display}:{line}: {exc}") from None
+        provenance = {"file": rel, "raw_value": raw, "raw_unit": "percent",
+                      "announcement": f"{row['announcement_date']} {row['announcement_time']} "
+                                      f"{row['timezone']}"}
+        for column in extra_columns:
+            provenance[column] = row[column]
+        for column in url_columns:
+            if row[column]:
+                provenance[column] = redact_url(row[column])
+        yield observation(series, effective, value, SOURCE, provenance, announced,
+                          where=f"{display}:{line}", today=today)
+
+
+def _table(kind: str, series: str, pattern: str, *, extra: tuple[str, ...], urls: tuple[str, ...],
+           fields: frozenset[str] = frozenset(), description: str = "") -> HistoryParser:
+    def parse(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
+        return _table_events(path, rel, display, series=series, extra_columns=extra,
+                             url_columns=urls, fields=fields, today=today)
+    return HistoryParser(kind, series, SOURCE, (pattern,), parse, description)
+
+
+IORB = _table(
+    "fomc-iorb", "iorb", "iorb_ioer_changes.csv", extra=("field",),
+    urls=("implementation_note_url", "statement_url"), fields=frozenset({"IOER", "IORB"}),
+    description="IOER (to 2021-07-28) and IORB (from 2021-07-29) changes: one canonical series")
+ONRRP_RATE = _table("fomc-onrrp-rate", "onrrp_rate", "on_rrp_rate_changes.csv", extra=(),
+                    urls=("source_url",), description="ON RRP offering rate changes")
+SRF_RATE = _table("fomc-srf-rate", "srf_rate", "srf_min_bid_rate_changes.csv", extra=(),
+                  urls=("source_url",), description="SRF minimum bid rate changes")
