@@ -2,6 +2,8 @@
 and a secret pasted into the file is never echoed back."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pathlib import Path
 
 import pytest
@@ -82,7 +84,8 @@ def test_design_example_config_parses(tmp_path):
     assert config.receivers["oncall"].from_ == "watchdog@example.org"
     assert config.receivers["oncall"].smtp_port == 587
     assert config.routes[0]["match"] == {"severity": "critical"}
-    assert config.daemon.catchup_horizon == "3d"
+    assert config.daemon.catchup_horizon == timedelta(days=3)        # parsed once, at load
+    assert str(config.daemon.catchup_horizon) == "3d"                  # and still said as written
 
 
 def test_empty_config_takes_the_defaults():
@@ -102,6 +105,7 @@ def test_unknown_key_gives_file_line_and_dotted_field():
 def test_bad_values_are_each_reported_on_their_line():
     text = ('[daemon]\ncatchup_horizon = "soon"\n'
             '[receivers.oncall]\ntype = "email"\nsmtp_port = "x"\ntls = "ssl"\n'
+            'smtp_host = "smtp.example.org"\nfrom = "w@example.org"\nto = ["d@example.org"]\n'
             '[receivers.pager]\ntype = "pagerduty"\n')
     assert problems_of(text) == [
         "watchdog.toml:2: daemon.catchup_horizon: bad duration 'soon': use a number and one of "
@@ -109,7 +113,7 @@ def test_bad_values_are_each_reported_on_their_line():
         "watchdog.toml:5: receivers.oncall.smtp_port: Input should be a valid integer, "
         "unable to parse string as an integer",
         "watchdog.toml:6: receivers.oncall.tls: unknown tls mode 'ssl' (starttls, tls or none)",
-        "watchdog.toml:8: receivers.pager.type: unknown receiver type 'pagerduty' "
+        "watchdog.toml:11: receivers.pager.type: unknown receiver type 'pagerduty' "
         "(slack, email or console)",
     ]
 
@@ -208,7 +212,8 @@ def test_design_example_routes_inhibit_and_mute_are_typed_models():
     assert isinstance(route, Route)
     assert (route.match, route.receivers, route.continue_, route.group_by) == (
         {"severity": "critical"}, ["desk", "oncall"], False, ["rule"])
-    assert (route.group_wait, route.group_interval, route.repeat_interval) == ("30s", "5m", "1d")
+    assert (route.group_wait, route.group_interval, route.repeat_interval) == (
+        timedelta(seconds=30), timedelta(minutes=5), timedelta(days=1))
     assert (route.send_resolved, route.fallback, route.mute) == (True, "screen", None)
     assert route["continue"] is False and route.get("match_re") == {}   # the old dict access
     (rule,) = config.inhibit
@@ -228,7 +233,8 @@ def test_route_defaults_follow_alertmanager():
                           '[[routes]]\nreceivers = ["screen"]\n')
     route = config.routes[0]
     assert (route.match, route.group_by, route.group_wait, route.group_interval,
-            route.repeat_interval, route.send_resolved) == ({}, ["rule"], "30s", "5m", "4h", True)
+            route.repeat_interval, route.send_resolved) == (
+        {}, ["rule"], timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=4), True)
 
 
 def test_bad_route_duration_is_reported_on_its_line():
@@ -321,3 +327,82 @@ def test_the_commented_receivers_and_routes_of_the_shipped_config_are_valid_when
     config = parse_config(text[:start] + block + text[end:], "deploy/watchdog.toml")
     assert [r.name for r in config.routes] == ["critical", "warnings", "speeches"]
     assert sorted(config.receivers) == ["desk", "oncall", "screen"] and "weekends" in config.mute
+
+
+# ---- receivers: one model per type, each checked at load (FILE:LINE), not at send ----
+
+def test_design_example_receivers_are_typed_models():
+    from watchdog.model.config import ConsoleReceiver, EmailReceiver, SlackReceiver
+    receivers = parse_config(DESIGN_EXAMPLE, "watchdog.toml").receivers
+    desk, oncall, screen = receivers["desk"], receivers["oncall"], receivers["screen"]
+    assert isinstance(desk, SlackReceiver) and (desk.mode, desk.webhook_url_env) == ("webhook", "SLACK_WEBHOOK_URL")
+    assert isinstance(oncall, EmailReceiver) and (oncall.tls, oncall.to) == ("starttls", ["desk@example.org"])
+    assert isinstance(screen, ConsoleReceiver)
+    assert [r.secret_envs for r in (desk, oncall, screen)] == [("SLACK_WEBHOOK_URL",), ("SMTP_PASSWORD",), ()]
+
+
+def test_a_slack_receiver_with_both_a_webhook_and_a_token_is_refused_at_load(tmp_path):
+    path = tmp_path / "watchdog.toml"
+    path.write_text('[receivers.screen]\ntype = "console"\n'
+                    '[receivers.desk]\ntype = "slack"\nwebhook_url_env = "SLACK_WEBHOOK_URL"\n'
+                    'token_env = "SLACK_BOT_TOKEN"\nchannel = "C0123ABCD"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (f"{path}:3: receivers.desk: set webhook_url_env or token_env + channel, "
+                                 "not both")
+
+
+def test_an_email_key_on_a_slack_receiver_is_refused_at_load():
+    text = '[receivers.desk]\ntype = "slack"\nwebhook_url_env = "SLACK_WEBHOOK_URL"\nsmtp_port = 587\n'
+    assert problems_of(text) == [
+        "watchdog.toml:4: receivers.desk.smtp_port: a key of email receivers, not of slack receivers; "
+        "known keys: api_base_url, channel, token_env, type, webhook_url_env"]
+
+
+def test_a_slack_key_on_an_email_receiver_is_refused_at_load():
+    text = ('[receivers.oncall]\ntype = "email"\nsmtp_host = "smtp.example.org"\nfrom = "w@example.org"\n'
+            'to = ["desk@example.org"]\nchannel = "C0123ABCD"\n')
+    assert problems_of(text) == [
+        "watchdog.toml:6: receivers.oncall.channel: a key of slack receivers, not of email receivers; "
+        "known keys: from, password_env, smtp_host, smtp_port, tls, to, type, username"]
+
+
+def test_incomplete_receivers_are_refused_at_load():
+    text = ('[receivers.desk]\ntype = "slack"\n'
+            '[receivers.bot]\ntype = "slack"\ntoken_env = "SLACK_BOT_TOKEN"\n'
+            '[receivers.oncall]\ntype = "email"\nsmtp_host = ""\nto = []\n'
+            '[receivers.mail]\ntype = "email"\nsmtp_host = "smtp.example.org"\nfrom = "w@example.org"\n'
+            'to = ["desk@example.org"]\nusername = "watchdog"\n')
+    assert problems_of(text) == [
+        "watchdog.toml:1: receivers.desk: a slack receiver needs webhook_url_env, or token_env + channel",
+        "watchdog.toml:3: receivers.bot: token_env needs a channel (its ID, e.g. C0123456789)",
+        "watchdog.toml:6: receivers.oncall.from: required key is missing",
+        "watchdog.toml:8: receivers.oncall.smtp_host: must not be empty",
+        "watchdog.toml:9: receivers.oncall.to: needs at least one address",
+        "watchdog.toml:10: receivers.mail: username needs password_env (the variable holding the SMTP "
+        "password)",
+    ]
+
+
+def test_check_reports_a_receiver_problem_as_file_line(tmp_path):
+    from click.testing import CliRunner
+
+    from watchdog.cli import cli
+    path = tmp_path / "watchdog.toml"
+    path.write_text('[receivers.desk]\ntype = "slack"\nwebhook_url_env = "SLACK_WEBHOOK_URL"\n'
+                    'token_env = "SLACK_BOT_TOKEN"\nchannel = "C0123ABCD"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", "--config", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:1: receivers.desk: set webhook_url_env or token_env + channel, not both" in result.output
+
+
+def test_a_config_recorded_before_receivers_were_typed_reads_back_the_same():
+    """config-loaded events of older daemons hold every receiver field, unset ones as null."""
+    config = parse_config(DESIGN_EXAMPLE, "watchdog.toml")
+    unset = {"webhook_url_env": None, "token_env": None, "channel": None, "api_base_url": None,
+             "smtp_host": None, "smtp_port": None, "tls": None, "username": None,
+             "password_env": None, "from": None, "to": []}
+    recorded = config.model_dump(mode="json", by_alias=True)
+    recorded["receivers"] = {name: {**unset, **receiver}
+                             for name, receiver in recorded["receivers"].items()}
+    assert Config.model_validate(recorded) == config

@@ -22,12 +22,12 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from watchdog.model.config import ReceiverConfig
-from watchdog.model.errors import ConfigError
-from watchdog.model.events import AlertTransition, alert_key
-from watchdog.notify.email.send import (
-    EmailNotifier, delivery_key, format_email, format_group_email, message_id, read_password,
+from watchdog.model.config import EmailReceiver
+from watchdog.model.events import ToldAlert, alert_key
+from watchdog.notify.email.format import (
+    delivery_key, format_email, format_group_email, message_id,
 )
+from watchdog.notify.email.send import EmailNotifier, read_password
 
 GOLDEN = Path(__file__).parent / "golden"
 CANARY = "canary-SMTP-pass-4242"
@@ -36,8 +36,14 @@ SENDER = "Watchdog <watchdog@example.org>"
 DESK = "desk@example.org"
 NOW = datetime(2019, 9, 18, 12, 5, tzinfo=timezone.utc)
 
-# Payloads as the engine writes them (AlertTransition.model_dump()): the real replay results.
-SOFR_FIRING = {
+def told(alert: ToldAlert, **changes) -> ToldAlert:
+    """``alert`` with ``changes``, validated as a receiver is handed it."""
+    return ToldAlert.model_validate({**alert.model_dump(), **changes})
+
+
+# Payloads as the engine writes them (AlertTransition.model_dump()): the real replay results,
+# as the outbox tells them.
+SOFR_FIRING = ToldAlert.model_validate({
     "rule": "sofr-over-iorb",
     "rule_hash": "ea2965bd75fbb5790ab02e158a8c80f8d8adfe3d8616763bcdf7cee319380996",
     "state": "firing", "date": "2019-09-17", "value": "315", "severity": "warning",
@@ -49,17 +55,17 @@ SOFR_FIRING = {
     "evaluated_at": "2019-09-18T12:00:00.000000Z", "reason": "315 > 10 for 2 business days",
     "summary": "SOFR is 315 bp over IORB", "labels": {"area": "repo"}, "cause_seq": 48213,
     "deadline": "", "link": "", "sentences": [],
-}
-SOFR_RESOLVED = {
-    **SOFR_FIRING, "state": "resolved", "date": "2019-09-27", "value": "2",
-    "inputs": {
+})
+SOFR_RESOLVED = told(
+    SOFR_FIRING, state="resolved", date="2019-09-27", value="2",
+    inputs={
         "iorb": {"date": "2019-09-19", "value": "1.8", "published_at": "2019-09-18T18:00:00.000000Z"},
         "sofr": {"date": "2019-09-27", "value": "1.82", "published_at": "2019-09-30T12:00:00.000000Z"},
     },
-    "evaluated_at": "2019-09-30T12:00:00.000000Z", "reason": "recovered: 2 < 5",
-    "summary": "SOFR is 2 bp over IORB", "cause_seq": 48377,
-}
-KEYWORD_FLAG = {
+    evaluated_at="2019-09-30T12:00:00.000000Z", reason="recovered: 2 < 5",
+    summary="SOFR is 2 bp over IORB", cause_seq=48377,
+)
+KEYWORD_FLAG = ToldAlert.model_validate({
     "rule": "reserves-not-abundant",
     "rule_hash": "ca1cbdd52ee15e096ec3ffc709aa27886f160ad152319026be82beeb134abf27",
     "state": "flagged", "date": "2019-01-10", "value": "2", "severity": "info", "threshold": None,
@@ -75,7 +81,7 @@ KEYWORD_FLAG = {
         "The current system for policy implementation with abundant reserves has, to date, served "
         "us well.",
     ],
-}
+})
 
 
 # ---- helpers ----
@@ -107,10 +113,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def receiver(port: int, **fields) -> ReceiverConfig:
+def receiver(port: int, **fields) -> EmailReceiver:
     body = {"type": "email", "smtp_host": "127.0.0.1", "smtp_port": port, "tls": "none",
             "from": SENDER, "to": [DESK], **fields}
-    return ReceiverConfig.model_validate(body)
+    return EmailReceiver.model_validate(body)
 
 
 def notifier(port: int, *, env=None, ssl_context=None, timeout=5.0, **fields) -> EmailNotifier:
@@ -261,7 +267,7 @@ def test_resolved_message_says_it_resolved_and_why():
     text, page = parts(message)
     assert "sofr-over-iorb (warning) has resolved." in text
     assert "recovered: 2 &lt; 5" in page and "recovered: 2 < 5" in text
-    removed = {**SOFR_RESOLVED, "reason": "rule-removed", "value": None, "summary": "", "inputs": {}}
+    removed = told(SOFR_RESOLVED, reason="rule-removed", value=None, summary="", inputs={})
     text, _ = parts(format_email(removed, sender=SENDER, to=[DESK], receiver="oncall"))
     assert "has resolved: the rule was removed." in text and "Value" not in text
 
@@ -275,13 +281,13 @@ def test_keyword_flag_shows_the_matched_sentences_and_the_speech_link():
 
 
 def test_everything_from_the_data_is_html_escaped_and_headers_stay_one_line():
-    hostile = {
-        **KEYWORD_FLAG,
-        "rule": "r<1>", "summary": "<script>alert(1)</script> & \"co\"\r\nBcc: evil@example.com",
-        "reason": "<b>bold</b>", "labels": {"a<": "b>&"}, "link": "javascript:alert(1)",
-        "sentences": ["<img src=x onerror=alert(1)>"],
-        "inputs": {"<i>": {"date": "<d>", "value": "<v>", "published_at": "<p>"}},
-    }
+    hostile = told(
+        KEYWORD_FLAG,
+        rule="r<1>", summary="<script>alert(1)</script> & \"co\"\r\nBcc: evil@example.com",
+        reason="<b>bold</b>", labels={"a<": "b>&"}, link="javascript:alert(1)",
+        sentences=["<img src=x onerror=alert(1)>"],
+        inputs={"<i>": {"date": "<d>", "value": "<v>", "published_at": "<p>"}},
+    )
     message = format_email(hostile, sender=SENDER, to=[DESK], receiver="oncall")
     _, page = parts(message)
     for raw in ("<script>", "<b>bold", "<img", "<i>", "<d>", "<v>", "<p>", "a<", "r<1>"):
@@ -301,11 +307,10 @@ def test_html_has_no_external_resources_or_style_blocks():
 
 
 def test_default_key_names_the_receiver_and_the_alert_and_message_id_follows_it():
-    for payload in (SOFR_FIRING, {**SOFR_FIRING, "deadline": "2019-09-18T13:00:00.000000Z"}):
-        transition = AlertTransition(**payload)
-        expected = f"notify/oncall/{alert_key(transition)}"
-        assert delivery_key(transition.model_dump(), "oncall") == expected
-        message = format_email(payload, sender=SENDER, to=[DESK], receiver="oncall")
+    for alert in (SOFR_FIRING, told(SOFR_FIRING, deadline="2019-09-18T13:00:00.000000Z")):
+        expected = f"notify/oncall/{alert_key(alert)}"
+        assert delivery_key(alert, "oncall") == expected
+        message = format_email(alert, sender=SENDER, to=[DESK], receiver="oncall")
         assert message["X-Watchdog-Key"] == expected
         assert message["Message-ID"] == message_id(expected, SENDER)
 
@@ -328,18 +333,8 @@ def test_default_ports_follow_the_tls_mode():
     assert notifier(0, smtp_port=None, tls="starttls").port == 587
     assert notifier(0, smtp_port=None, tls="tls").port == 465
     assert notifier(0, smtp_port=None, tls="none").port == 25
-    assert EmailNotifier("x", receiver(0, smtp_port=None, tls=None), env={}).tls == "starttls"
-
-
-@pytest.mark.parametrize("fields, message", [
-    ({"smtp_host": None}, "receivers.oncall: smtp_host: required"),
-    ({"from": None}, "receivers.oncall: from: required"),
-    ({"to": []}, "receivers.oncall: to: needs at least one address"),
-    ({"username": USER}, "receivers.oncall: password_env: required when username is set"),
-])
-def test_incomplete_receiver_config_is_a_config_error(fields, message):
-    with pytest.raises(ConfigError, match=message):
-        EmailNotifier("oncall", receiver(25, **fields), env={})
+    unset = EmailReceiver.model_validate({"type": "email", "smtp_host": "127.0.0.1", "from": SENDER, "to": [DESK]})
+    assert EmailNotifier("x", unset, env={}).tls == "starttls"
 
 
 def test_password_comes_from_env_then_systemd_credentials(tmp_path):
@@ -535,12 +530,11 @@ async def test_starttls_configured_but_not_offered_is_a_permanent_failure(client
 
 
 def test_a_late_email_says_since_when_it_fires_and_a_short_episode_says_so():
-    from watchdog.notify.email.send import format_text
-    alert = {"rule": "sofr-over-iorb", "severity": "warning", "state": "firing", "date": "2025-10-31",
-             "value": "15", "threshold": "10", "reason": "15 > 10", "summary": "SOFR is 15 bp over IORB",
-             "since": "2025-10-31", "inputs": {}, "labels": {}, "evaluated_at": "2025-11-10T14:00:00.000000Z"}
+    from watchdog.notify.email.format import format_text
+    alert = told(SOFR_FIRING, date="2025-10-31", value="15", reason="15 > 10", summary="SOFR is 15 bp over IORB",
+                 since="2025-10-31", inputs={}, labels={}, evaluated_at="2025-11-10T14:00:00.000000Z")
     assert "Still firing since 2025-10-31" in format_text(alert, receiver="desk", key="k")
-    episode = {**alert, "state": "resolved", "date": "2025-12-02", "since": None,
-               "episode": {"fired_date": "2025-12-01", "fired_value": "315"}}
+    episode = told(alert, state="resolved", date="2025-12-02", since=None,
+                   episode={"fired_date": "2025-12-01", "fired_value": "315"})
     assert ("Short episode: fired for 2025-12-01 at 315 and resolved for 2025-12-02"
             in format_text(episode, receiver="desk", key="k"))

@@ -2,33 +2,37 @@
 (the webhook path and the Web API methods the notifier calls), with an injected sleep."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import socket
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from watchdog.model.config import ReceiverConfig
-from watchdog.model.errors import ConfigError, NotifyError
+from fakes import CHANNEL, FakeSlack
+from watchdog.model.config import SlackReceiver
+from watchdog.model.errors import NotifyError
+from watchdog.model.events import ToldAlert
 from watchdog.notify import SendResult
-from watchdog.notify.slack.send import SlackNotifier, format_group_message, format_slack_message, sparkline
+from watchdog.notify.slack.format import format_group_message, format_slack_message, sparkline
+from watchdog.notify.slack.send import SlackNotifier
 
 GOLDEN = Path(__file__).parent / "golden"
 
 # Canary secrets: must never show up in a result, a log line, an exception or a repr.
 WEBHOOK_TAIL = "T0CANARY1/B0CANARY2/canaryWebhookSecret9f3kQ"
 TOKEN = "xoxb-canary-0000-token-7c1d2e9a"
-CHANNEL = "C0WATCHDOG"
 CANARIES = (WEBHOOK_TAIL, "canaryWebhookSecret9f3kQ", TOKEN)
 
 # ---- real alerts (replay of events.db.example with rules/) ----
 
-FIRING = {
+def told(alert: ToldAlert, **changes) -> ToldAlert:
+    """``alert`` with ``changes``, validated as a receiver is handed it."""
+    return ToldAlert.model_validate({**alert.model_dump(), **changes})
+
+
+FIRING = ToldAlert.model_validate({
     "rule": "sofr-over-iorb",
     "rule_hash": "ea2965bd75fbb5790ab02e158a8c80f8d8adfe3d8616763bcdf7cee319380996",
     "state": "firing", "date": "2019-09-17", "value": "315", "severity": "warning", "threshold": "10",
@@ -39,11 +43,11 @@ FIRING = {
     "evaluated_at": "2019-09-18T12:00:00.000000Z", "reason": "315 > 10 for 2 business days",
     "summary": "SOFR is 315 bp over IORB", "labels": {"area": "repo"}, "cause_seq": 366,
     "deadline": "", "link": "", "sentences": [],
-}
+})
 # bp(sofr - iorb) on the business days 2019-09-03 .. 2019-09-17
 FIRING_SPARK = ["7", "11", "11", "5", "2", "4", "5", "10", "10", "33", "315"]
 
-RESOLVED = {
+RESOLVED = ToldAlert.model_validate({
     "rule": "sofr-over-iorb",
     "rule_hash": "ea2965bd75fbb5790ab02e158a8c80f8d8adfe3d8616763bcdf7cee319380996",
     "state": "resolved", "date": "2019-09-27", "value": "2", "severity": "warning", "threshold": "10",
@@ -54,12 +58,12 @@ RESOLVED = {
     "evaluated_at": "2019-09-30T12:00:00.000000Z", "reason": "recovered: 2 < 5",
     "summary": "SOFR is 2 bp over IORB", "labels": {"area": "repo"}, "cause_seq": 374,
     "deadline": "", "link": "", "sentences": [],
-}
+})
 # bp(sofr - iorb) 2019-09-17 .. 2019-09-27 (IOER cut to 1.80 on 2019-09-19)
 RESOLVED_SPARK = ["315", "45", "15", "6", "5", "16", "21", "5", "2"]
 
 # The engine's flag, plus the speech's URL: the stored NY Fed speech has none (index-page source).
-KEYWORD_FLAG = {
+KEYWORD_FLAG = ToldAlert.model_validate({
     "rule": "money-market-strains",
     "rule_hash": "a9a645680ada9e6df281541f77f8237ddc05d2dfb8f5c36d6d95737b27cfa289",
     "state": "flagged", "date": "2019-10-17", "value": "5", "severity": "info", "threshold": None,
@@ -80,7 +84,7 @@ KEYWORD_FLAG = {
         "September, strains in money markets emerged.",
         "At the same time that we saw turmoil in the repo market, we saw a temporary spike in SOFR.",
     ],
-}
+})
 
 FIRING_KEY = "notify/desk/alert/sofr-over-iorb/ea2965bd75fbb579/firing/2019-09-17/366"
 RESOLVED_KEY = "notify/desk/alert/sofr-over-iorb/ea2965bd75fbb579/resolved/2019-09-27/374"
@@ -154,7 +158,7 @@ def test_firing_shows_value_against_threshold_in_basis_points():
 
 def test_colour_bar_follows_severity_and_resolution():
     def colour(**changes):
-        return format_slack_message({**FIRING, **changes})["attachments"][0]["color"]
+        return format_slack_message(told(FIRING, **changes))["attachments"][0]["color"]
     assert colour(severity="critical") == "#D0021B"
     assert colour(severity="warning") == "#F2A900"
     assert colour(severity="info") == "#1D74F5"
@@ -165,7 +169,7 @@ def test_resolved_message_reads_as_a_recovery():
     message = format_slack_message(RESOLVED)
     assert texts(message)[0] == "✅ *RESOLVED* · was warning\n*sofr-over-iorb* · 2019-09-27"
     assert "*Recovered:* 2 &lt; 5 · alert level 10" in texts(message)[1]
-    removed = format_slack_message({**RESOLVED, "reason": "rule-removed", "value": None})
+    removed = format_slack_message(told(RESOLVED, reason="rule-removed", value=None))
     assert "*Resolved:* the rule was removed" in texts(removed)[1]
 
 
@@ -182,7 +186,7 @@ def test_lines_fit_a_phone_screen():
 
 def test_keyword_flag_quotes_trimmed_sentences_and_links_the_speech():
     long = "Reserves " + "are ample and " * 30 + "remain so."
-    message = format_slack_message({**KEYWORD_FLAG, "sentences": [long] + KEYWORD_FLAG["sentences"]})
+    message = format_slack_message(told(KEYWORD_FLAG, sentences=[long] + KEYWORD_FLAG.sentences))
     quotes = next(t for t in texts(message) if t.startswith("> "))
     lines = quotes.splitlines()
     assert len(lines) == 4 and lines[-1] == "_+3 more sentences_"
@@ -192,126 +196,17 @@ def test_keyword_flag_quotes_trimmed_sentences_and_links_the_speech():
 
 
 def test_market_alert_link_is_labelled_source():
-    message = format_slack_message({**FIRING, "link": "https://www.newyorkfed.org/markets/reference-rates/sofr"})
+    message = format_slack_message(told(FIRING, link="https://www.newyorkfed.org/markets/reference-rates/sofr"))
     assert "🔗 <https://www.newyorkfed.org/markets/reference-rates/sofr|Source>" in texts(message)
 
 
 def test_text_cannot_mention_the_channel_or_inject_links():
-    message = format_slack_message({**FIRING, "summary": "<!channel> look & <http://x|y>",
-                                    "link": "javascript:alert(1)"})
+    message = format_slack_message(told(FIRING, summary="<!channel> look & <http://x|y>",
+                                        link="javascript:alert(1)"))
     joined = "\n".join(texts(message)) + message["text"]
     assert "<!channel>" not in joined and "<http://x|y>" not in joined
     assert "&lt;!channel&gt; look &amp; &lt;http://x|y&gt;" in texts(message)[1]
     assert "javascript" not in joined
-
-
-# ---- a fake Slack ----
-
-class FakeSlack:
-    """Incoming webhook at /services/<tail>; Web API at /api/<method>. ``script[endpoint]``
-    queues behaviours for the next calls: ("status", code, body, headers), ("hang", s) or
-    ("land_then_hang", s) (the message is posted, the answer comes too late)."""
-
-    def __init__(self):
-        self.script: dict[str, list] = defaultdict(list)
-        self.calls: list[tuple[str, dict]] = []
-        self.history: list[dict] = []            # channel messages, oldest first
-        self.replies: list[dict] = []
-        self.webhook_posts: list[dict] = []
-        self.base = ""
-        self._n = 0
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/services/{tail:.+}", self.webhook)
-        app.router.add_route("*", "/api/{method}", self.api)
-        return app
-
-    def _ts(self) -> str:
-        self._n += 1
-        return f"{1568808000 + self._n}.{self._n:06d}"
-
-    async def _scripted(self, endpoint: str):
-        if not self.script[endpoint]:
-            return None
-        action = self.script[endpoint].pop(0)
-        if action[0] == "status":
-            _, code, body, headers = action
-            if isinstance(body, dict):
-                return web.json_response(body, status=code, headers=headers)
-            return web.Response(status=code, text=body, headers=headers, content_type="text/html")
-        if action[0] == "hang":
-            await asyncio.sleep(action[1])
-            return None
-        return action                            # land_then_hang: the caller handles it
-
-    async def webhook(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.calls.append(("webhook", body))
-        if request.match_info["tail"] != WEBHOOK_TAIL:
-            return web.Response(status=404, text="no_service")
-        scripted = await self._scripted("webhook")
-        if isinstance(scripted, web.StreamResponse):
-            return scripted
-        self.webhook_posts.append(body)
-        if scripted is not None:
-            await asyncio.sleep(scripted[1])
-        return web.Response(text="ok")
-
-    async def api(self, request: web.Request) -> web.StreamResponse:
-        method = request.match_info["method"]
-        args = dict(request.query) if request.method == "GET" else await request.json()
-        self.calls.append((method, args))
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return web.json_response({"ok": False, "error": "invalid_auth"})
-        scripted = await self._scripted(method)
-        if isinstance(scripted, web.StreamResponse):
-            return scripted
-        answer = {"chat.postMessage": self._post, "chat.update": self._update,
-                  "conversations.history": self._history}[method](args)
-        if scripted is not None:
-            await asyncio.sleep(scripted[1])
-        return web.json_response(answer)
-
-    def _post(self, args: dict) -> dict:
-        if args.get("channel") not in (CHANNEL, "#desk"):
-            return {"ok": False, "error": "channel_not_found"}
-        message = {"type": "message", "ts": self._ts(), "text": args.get("text"),
-                   "blocks": args.get("blocks"), "attachments": args.get("attachments"),
-                   "metadata": args.get("metadata")}
-        if args.get("thread_ts"):
-            message["thread_ts"] = args["thread_ts"]
-            self.replies.append(message)
-            if args.get("reply_broadcast"):
-                self.history.append({**message, "subtype": "thread_broadcast"})
-        else:
-            self.history.append(message)
-        return {"ok": True, "channel": CHANNEL, "ts": message["ts"], "message": message}
-
-    def _update(self, args: dict) -> dict:
-        for message in self.history:
-            if message["ts"] == args.get("ts") and args.get("channel") == CHANNEL:
-                for field in ("text", "blocks", "attachments", "metadata"):
-                    if field in args:
-                        message[field] = args[field]
-                return {"ok": True, "channel": CHANNEL, "ts": message["ts"]}
-        return {"ok": False, "error": "message_not_found"}
-
-    def _history(self, args: dict) -> dict:
-        if args.get("channel") != CHANNEL:
-            return {"ok": False, "error": "channel_not_found"}
-        limit = int(args.get("limit", 100))
-        start = int(args.get("cursor") or 0)
-        newest_first = list(reversed(self.history))
-        page = newest_first[start:start + limit]
-        if args.get("include_all_metadata") != "1":
-            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
-        more = start + limit < len(newest_first)
-        return {"ok": True, "messages": page, "has_more": more,
-                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
-
-    def api_calls(self, method: str) -> list[dict]:
-        return [args for name, args in self.calls if name == method]
 
 
 class Sleeps(list):
@@ -325,21 +220,18 @@ class Sleeps(list):
 async def slack(aiohttp_server, monkeypatch):
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(var, raising=False)
-    fake = FakeSlack()
-    server = await aiohttp_server(fake.app(), access_log=None)
-    fake.base = f"http://127.0.0.1:{server.port}"
-    return fake
+    return await FakeSlack(token=TOKEN, webhooks={WEBHOOK_TAIL}).serve(aiohttp_server)
 
 
 def webhook_notifier(fake: FakeSlack, sleep: Sleeps, **kwargs) -> SlackNotifier:
-    config = ReceiverConfig(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
+    config = SlackReceiver(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
     env = {"SLACK_WEBHOOK_URL": f"{fake.base}/services/{WEBHOOK_TAIL}"}
     return SlackNotifier("desk", config, env, sleep=sleep, timeout=kwargs.pop("timeout", 0.3), **kwargs)
 
 
 def bot_notifier(fake: FakeSlack, sleep: Sleeps, env: dict | None = None, **kwargs) -> SlackNotifier:
-    config = ReceiverConfig(type="slack", token_env="SLACK_BOT_TOKEN", channel=CHANNEL,
-                            api_base_url=f"{fake.base}/api/")
+    config = SlackReceiver(type="slack", token_env="SLACK_BOT_TOKEN", channel=CHANNEL,
+                           api_base_url=f"{fake.base}/api/")
     env = {"SLACK_BOT_TOKEN": TOKEN} if env is None else env
     return SlackNotifier("desk", config, env, sleep=sleep, timeout=kwargs.pop("timeout", 0.3), **kwargs)
 
@@ -419,7 +311,7 @@ async def test_unreachable_slack_is_a_retryable_failure():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = ReceiverConfig(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
+    config = SlackReceiver(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
     env = {"SLACK_WEBHOOK_URL": f"http://127.0.0.1:{port}/services/{WEBHOOK_TAIL}"}
     sleeps = Sleeps()
     result = await SlackNotifier("desk", config, env, sleep=sleeps, max_attempts=2).send(FIRING, key=FIRING_KEY)
@@ -428,7 +320,7 @@ async def test_unreachable_slack_is_a_retryable_failure():
 
 
 async def test_webhook_cannot_reconcile():
-    config = ReceiverConfig(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
+    config = SlackReceiver(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
     notifier = SlackNotifier("desk", config, {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/x/y/z"})
     assert not notifier.can_reconcile
     assert await notifier.find_delivered(FIRING_KEY) is None
@@ -437,7 +329,7 @@ async def test_webhook_cannot_reconcile():
 # ---- secrets and config ----
 
 async def test_missing_secret_is_a_permanent_failure_naming_the_variable():
-    config = ReceiverConfig(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
+    config = SlackReceiver(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
     notifier = SlackNotifier("desk", config, {})
     result = await notifier.send(FIRING, key=FIRING_KEY)
     assert (result.outcome, result.permanent) == ("failed", True)
@@ -451,16 +343,6 @@ async def test_credentials_directory_supplies_the_token(slack, tmp_path):
     notifier = bot_notifier(slack, Sleeps(), env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
     result = await notifier.send(FIRING, key=FIRING_KEY)
     assert result.outcome == "sent"
-
-
-def test_receiver_needs_exactly_one_mode():
-    with pytest.raises(ConfigError, match="needs webhook_url_env, or token_env"):
-        SlackNotifier("desk", ReceiverConfig(type="slack"), {})
-    with pytest.raises(ConfigError, match="not both"):
-        SlackNotifier("desk", ReceiverConfig(type="slack", webhook_url_env="A", token_env="B",
-                                             channel=CHANNEL), {})
-    with pytest.raises(ConfigError, match="needs a channel"):
-        SlackNotifier("desk", ReceiverConfig(type="slack", token_env="B"), {})
 
 
 async def test_canary_secrets_appear_nowhere(slack, caplog, capsys):
@@ -632,13 +514,11 @@ async def test_sparkline_values_come_from_the_injected_history(slack):
 
 
 def test_a_late_message_says_since_when_it_fires_or_that_it_was_a_short_episode():
-    from watchdog.notify.slack.send import format_slack_message
-    base = {"rule": "sofr-over-iorb", "severity": "warning", "value": "15", "threshold": "10",
-            "summary": "SOFR is 15 bp over IORB", "inputs": {}}
-    ongoing = format_slack_message({**base, "state": "firing", "date": "2025-10-31", "since": "2025-10-31",
-                                    "reason": "15 > 10"})
+    from watchdog.notify.slack.format import format_slack_message
+    base = told(FIRING, value="15", summary="SOFR is 15 bp over IORB", inputs={})
+    ongoing = format_slack_message(told(base, date="2025-10-31", since="2025-10-31", reason="15 > 10"))
     assert "_Still firing since 2025-10-31_" in json.dumps(ongoing)
-    episode = format_slack_message({**base, "state": "resolved", "date": "2025-12-02", "reason": "recovered: 3 < 5",
-                                    "episode": {"fired_date": "2025-12-01", "fired_value": "315"}})
+    episode = format_slack_message(told(base, state="resolved", date="2025-12-02", reason="recovered: 3 < 5",
+                                        episode={"fired_date": "2025-12-01", "fired_value": "315"}))
     assert ("_Short episode: fired for 2025-12-01 at 315 and resolved for 2025-12-02 before a "
             "notification went out_") in json.dumps(episode)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 import types
-from typing import Any, Literal, Mapping, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Mapping, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator,
+    BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError, field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -21,7 +21,7 @@ from watchdog.model import tomlpos
 from watchdog.model.errors import ConfigError
 from watchdog.model.numbers import parse_size
 from watchdog.model.patterns import PatternError, compile_pattern
-from watchdog.model.timefmt import parse_duration
+from watchdog.model.timefmt import Duration
 
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")      # DESIGN: upper-case names, never a value
 # Keys someone might paste a secret under. They are unknown keys anyway; the message says why.
@@ -32,10 +32,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _check_duration(value: str | None) -> str | None:
-    if value is not None:
-        parse_duration(value)
-    return value
+def _duration(value: Any) -> Duration:
+    if isinstance(value, Duration):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "Input should be a valid string")
+    return Duration(value)
+
+
+# A duration written as text ("30s", "5m", "6h"), parsed once at load into a Duration (a timedelta
+# that keeps its text): consumers do arithmetic on it, the recorded config keeps the text.
+DurationText = Annotated[Duration, PlainValidator(_duration), PlainSerializer(str, return_type=str)]
 
 
 MAX_BODY_DEFAULT = "20MB"       # DESIGN: answers are read with a size cap (decompressed)
@@ -70,15 +77,14 @@ class RulesConfig(_Strict):
 
 class NyFedConfig(_Strict):
     base_url: str = "https://markets.newyorkfed.org"
-    poll_every: str | None = None
-    timeout: str = "30s"
+    poll_every: DurationText | None = None
+    timeout: DurationText = Duration("30s")
     rates: list[str] = Field(default_factory=lambda: ["sofr", "tgcr", "bgcr", "effr", "obfr"])
     lookback_days: int = Field(default=10, ge=1, le=3650)
     operations: bool = False          # repo / reverse repo results: SRF and ON RRP take-up
     retries: int = Field(default=3, ge=0, le=10)
     max_body: str = MAX_BODY_DEFAULT  # the largest answer read (after decompression)
 
-    _d1 = field_validator("poll_every", "timeout")(_check_duration)
     _s1 = field_validator("max_body")(_check_size)
 
 
@@ -86,8 +92,8 @@ class FredConfig(_Strict):
     base_url: str = "https://api.stlouisfed.org"
     csv_base_url: str = "https://fred.stlouisfed.org"
     api_key_env: str = "FRED_API_KEY"
-    poll_every: str | None = None
-    timeout: str = "30s"
+    poll_every: DurationText | None = None
+    timeout: DurationText = Duration("30s")
     # canonical series -> FRED series id
     series: dict[str, str] = Field(default_factory=lambda: {"iorb": "IORB"})
     lookback_days: int = Field(default=10, ge=1, le=36500)
@@ -97,15 +103,14 @@ class FredConfig(_Strict):
     retries: int = Field(default=3, ge=0, le=10)
     max_body: str = MAX_BODY_DEFAULT
 
-    _d1 = field_validator("poll_every", "timeout")(_check_duration)
     _s1 = field_validator("max_body")(_check_size)
     _e1 = field_validator("api_key_env")(_check_env_name)
 
 
 class FiscalDataConfig(_Strict):
     base_url: str = "https://api.fiscaldata.treasury.gov"
-    poll_every: str | None = None
-    timeout: str = "30s"
+    poll_every: DurationText | None = None
+    timeout: DurationText = Duration("30s")
     lookback_days: int = Field(default=10, ge=1, le=3650)
     page_size: int = Field(default=1000, ge=1, le=10000)
     retries: int = Field(default=3, ge=0, le=10)
@@ -117,8 +122,8 @@ class FiscalDataConfig(_Strict):
 class SpeechesConfig(_Strict):
     feeds: list[str] = Field(default_factory=list)     # RSS 2.0 or RSS 1.0/RDF feeds
     pages: list[str] = Field(default_factory=list)     # index pages of Reserve Bank speeches
-    poll_every: str | None = None
-    timeout: str = "30s"
+    poll_every: DurationText | None = None
+    timeout: DurationText = Duration("30s")
     max_items: int = Field(default=30, ge=1, le=500)   # newest items fetched per feed/page
     retries: int = Field(default=3, ge=0, le=10)
     max_body: str = MAX_BODY_DEFAULT   # per feed, index page or speech page
@@ -133,35 +138,113 @@ class SourcesConfig(_Strict):
     speeches: SpeechesConfig | None = None
 
 
-class ReceiverConfig(_Strict):
-    type: str
+# ---- receivers: one model per ``type`` (sent by watchdog.notify.<type>) ----
+
+class _Receiver(_Strict):
+    """What every ``[receivers.NAME]`` model shares."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        # config-loaded events recorded before receivers were typed hold every receiver's
+        # fields, unset ones as null (and `to` as []); audit and outbox read them back. TOML has
+        # no null, so a config file is never changed by this.
+        if not isinstance(data, dict):
+            return data
+        return {key: value for key, value in data.items()
+                if value is not None and not (key == "to" and value == [] and "to" not in cls.model_fields)}
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        """The variables (or systemd credentials) this receiver reads its secrets from."""
+        return ()
+
+
+class SlackReceiver(_Receiver):
+    """``type = "slack"``: an incoming webhook (``webhook_url_env``), or a bot token
+    (``token_env`` + ``channel``, its ID; ``api_base_url`` for another Slack API address)."""
+    type: Literal["slack"] = "slack"
     webhook_url_env: str | None = None
     token_env: str | None = None
     channel: str | None = None
     api_base_url: str | None = None
-    smtp_host: str | None = None
+
+    _e1 = field_validator("webhook_url_env", "token_env")(_check_env_name)
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> "SlackReceiver":
+        if self.webhook_url_env and self.token_env:
+            raise ValueError("set webhook_url_env or token_env + channel, not both")
+        if not (self.webhook_url_env or self.token_env):
+            raise ValueError("a slack receiver needs webhook_url_env, or token_env + channel")
+        if self.token_env and not self.channel:
+            raise ValueError("token_env needs a channel (its ID, e.g. C0123456789)")
+        return self
+
+    @property
+    def mode(self) -> Literal["webhook", "bot"]:
+        return "webhook" if self.webhook_url_env else "bot"
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        return tuple(name for name in (self.webhook_url_env, self.token_env) if name)
+
+
+class EmailReceiver(_Receiver):
+    """``type = "email"``: one message per notification to ``to`` through an SMTP server;
+    ``smtp_port`` defaults by ``tls`` (starttls 587, tls 465, none 25)."""
+    type: Literal["email"] = "email"
+    smtp_host: str
     smtp_port: int | None = None
-    tls: str | None = None
+    tls: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password_env: str | None = None
-    from_: str | None = Field(default=None, alias="from")
-    to: list[str] = Field(default_factory=list)
+    from_: str = Field(alias="from")
+    to: list[str]
 
-    _e1 = field_validator("webhook_url_env", "token_env", "password_env")(_check_env_name)
+    _e1 = field_validator("password_env")(_check_env_name)
 
-    @field_validator("type")
+    @field_validator("tls", mode="before")
     @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in {"slack", "email", "console"}:
-            raise ValueError(f"unknown receiver type {value!r} (slack, email or console)")
-        return value
-
-    @field_validator("tls")
-    @classmethod
-    def _tls(cls, value: str | None) -> str | None:
-        if value is not None and value not in {"starttls", "tls", "none"}:
+    def _tls(cls, value: Any) -> Any:
+        if value not in {"starttls", "tls", "none"}:
             raise ValueError(f"unknown tls mode {value!r} (starttls, tls or none)")
         return value
+
+    @field_validator("smtp_host", "from_")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _addressed(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one address")
+        return value
+
+    @model_validator(mode="after")
+    def _password_named(self) -> "EmailReceiver":
+        if self.username and not self.password_env:
+            raise ValueError("username needs password_env (the variable holding the SMTP password)")
+        return self
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        return (self.password_env,) if self.password_env else ()
+
+
+class ConsoleReceiver(_Receiver):
+    """``type = "console"``: one line per notification on standard output; no settings."""
+    type: Literal["console"] = "console"
+
+
+Receiver = Annotated[Union[SlackReceiver, EmailReceiver, ConsoleReceiver], Field(discriminator="type")]
+# type -> model: for the messages about a receiver's type and keys (parse_config)
+_RECEIVER_TYPES: dict[str, type[_Receiver]] = {
+    model.model_fields["type"].default: model for model in get_args(get_args(Receiver)[0])}
 
 
 # ---- routing: routes, inhibition, mute intervals (decided by watchdog.alerting.routing) ----
@@ -223,8 +306,8 @@ def _regex(value: dict[str, str]) -> dict[str, str]:
     return check_matchers(value, regex=True)
 
 
-def _positive_duration(value: str) -> str:
-    if parse_duration(value).total_seconds() <= 0:
+def _positive_duration(value: Duration) -> Duration:
+    if value.total_seconds() <= 0:
         raise _problem("must be longer than zero")
     return value
 
@@ -251,9 +334,9 @@ class Route(_Routing):
     receivers: list[str] = Field(min_length=1)
     continue_: bool = Field(default=False, alias="continue")
     group_by: list[str] = Field(default_factory=lambda: ["rule"])
-    group_wait: str = "30s"
-    group_interval: str = "5m"
-    repeat_interval: str = "4h"
+    group_wait: DurationText = Duration("30s")
+    group_interval: DurationText = Duration("5m")
+    repeat_interval: DurationText = Duration("4h")
     send_resolved: bool | list[str] = True   # or the receivers of this route that get resolves
     fallback: str | None = None              # when a receiver fails permanently
     mute: list[str] | None = None            # [mute.NAME] intervals for this route; None = all
@@ -264,8 +347,7 @@ class Route(_Routing):
 
     _m1 = field_validator("match")(_exact)
     _m2 = field_validator("match_re")(_regex)
-    _d1 = field_validator("group_wait")(_check_duration)
-    _d2 = field_validator("group_interval", "repeat_interval")(_positive_duration)
+    _d1 = field_validator("group_interval", "repeat_interval")(_positive_duration)
     _g1 = field_validator("group_by")(_label_names)
 
     @field_validator("receivers")
@@ -388,20 +470,18 @@ class MuteInterval(_Routing):
 
 
 class DaemonConfig(_Strict):
-    catchup_horizon: str = "3d"
+    catchup_horizon: DurationText = Duration("3d")
     # The deadman timer (not a rule: the engine cannot notice that it is not being run): no
     # completed evaluation for this long -> an error log, not ready, a deadman-tripped event.
-    deadman_after: str = "30m"
+    deadman_after: DurationText = Duration("30m")
     # Evaluate (deadlines, silences and outbox timers included) at least this often even when
     # no source has anything new: the deadman measures a heartbeat, not market activity.
-    evaluate_every: str = "1m"
+    evaluate_every: DurationText = Duration("1m")
     # Isolation: one poll of one source (every request, retry and body included) ends within
     # poll_deadline or is a source-failed; one send to one receiver within send_deadline or its
     # outcome is unknown (reconciled or resent later). Neither holds another source or receiver.
-    poll_deadline: str = "5m"
-    send_deadline: str = "2m"
-    _d1 = field_validator("catchup_horizon", "deadman_after", "evaluate_every", "poll_deadline",
-                          "send_deadline")(_check_duration)
+    poll_deadline: DurationText = Duration("5m")
+    send_deadline: DurationText = Duration("2m")
 
 
 class HttpConfig(_Strict):
@@ -413,7 +493,7 @@ class Config(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
-    receivers: dict[str, ReceiverConfig] = Field(default_factory=dict)
+    receivers: dict[str, Receiver] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     inhibit: list[InhibitRule] = Field(default_factory=list)
     mute: dict[str, MuteInterval] = Field(default_factory=dict)
@@ -479,23 +559,18 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a daemon config file. Raises ``ConfigError`` with one
     ``FILE:LINE: field: message`` line per problem."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise ConfigError(f"{path}:1: cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(tomlpos.decode_problem(str(path), raw, exc)) from None
-    return parse_config(text.removeprefix("\ufeff"), str(path))
+        text = tomlpos.read_text(path)
+    except tomlpos.TomlProblem as exc:
+        raise ConfigError(str(exc)) from None
+    return parse_config(text, str(path))
 
 
 def parse_config(text: str, filename: str = "<config>") -> Config:
     """Validate config text; ``filename`` is only used in messages."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(tomlpos.syntax_problem(filename, text, exc)) from None
+        data = tomlpos.loads(text, filename)
+    except tomlpos.TomlProblem as exc:
+        raise ConfigError(str(exc)) from None
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -503,12 +578,22 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         problems = []
         for err in exc.errors(include_url=False):
             located = (err["ctx"]["problems"] if err["type"] == "cross_reference"
-                       else [(tuple(err["loc"]), _message(err))])
+                       else [(_path(err), _message(err))])
             for loc, message in located:
                 line = where.line_of(loc)
                 problems.append((line, f"{filename}:{line}: {tomlpos.dotted(loc)}: {message}"))
         problems.sort(key=lambda item: item[0])
         raise ConfigError("\n".join(text for _, text in problems)) from None
+
+
+def _path(err: Mapping[str, Any]) -> tuple[str | int, ...]:
+    """Where a pydantic error is, as the config's author writes it."""
+    loc = tuple(err["loc"])
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):   # a receiver's type
+        return (*loc, "type")
+    if loc[:1] == ("receivers",) and len(loc) > 2 and loc[2] in _RECEIVER_TYPES:
+        return loc[:2] + loc[3:]        # pydantic names the model in the path: receivers.desk.slack.channel
+    return loc
 
 
 def _message(err: Mapping[str, Any]) -> str:
@@ -519,8 +604,17 @@ def _message(err: Mapping[str, Any]) -> str:
             return (f"secrets do not belong in the config file: name an environment variable "
                     f"with {loc[-1]}_env instead")
         known = _known_keys(loc[:-1])
-        return "unknown key" + (f"; known keys: {', '.join(known)}" if known else "")
-    if err["type"] == "missing":
+        hint = f"; known keys: {', '.join(known)}" if known else ""
+        if len(loc) == 4 and loc[0] == "receivers":          # receivers.NAME.<type>.KEY
+            owners = [kind for kind, model in _RECEIVER_TYPES.items()
+                      if any(loc[3] in (name, info.alias) for name, info in model.model_fields.items())]
+            if owners:
+                return f"a key of {' and '.join(owners)} receivers, not of {loc[2]} receivers{hint}"
+        return "unknown key" + hint
+    if err["type"] == "union_tag_invalid":
+        *others, last = _RECEIVER_TYPES
+        return f"unknown receiver type {err['ctx']['tag']!r} ({', '.join(others)} or {last})"
+    if err["type"] in ("missing", "union_tag_not_found"):
         return "required key is missing"
     return err["msg"].removeprefix("Value error, ")
 
@@ -537,6 +631,8 @@ def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
             target = fields[part].annotation
         elif get_origin(target) in (dict, list):
             target = get_args(target)[-1]  # a dict's value type, a list's item type
+        elif get_origin(target) is Annotated and part in _RECEIVER_TYPES:
+            target = _RECEIVER_TYPES[part]  # a receiver's model, named by its type
         else:
             return []
     target = _unwrap_optional(target)

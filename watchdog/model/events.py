@@ -15,13 +15,17 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from watchdog.model.config import check_matchers
 from watchdog.model.numbers import norm, to_decimal
+from watchdog.model.timefmt import parse_utc
 
 ZERO_HASH = "0" * 64
 MAX_PAYLOAD_BYTES = 1_000_000   # DESIGN: no event payload exceeds 1 MB (of canonical JSON)
@@ -119,6 +123,10 @@ def payload_size(payload: Any) -> int:
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        """The payload as stored: every field (a model with optional fields omits the unset)."""
+        return self.model_dump()
 
 
 _UTC_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -273,6 +281,262 @@ class AlertTransition(_Frozen):
     deadline: str = ""               # deadline-driven transitions (staleness): the instant
     link: str = ""                   # the source: a speech URL, the data source's page
     sentences: list[str] = Field(default_factory=list)   # keyword flags: what matched
+
+
+# ---- the daemon's own records ----
+
+class RuleText(_Frozen):
+    id: str
+    hash: str
+    text: str                # canonical TOML: ruleset_from_canonical rebuilds the rule from it
+
+
+class RulesLoaded(_Frozen):
+    """``rules-loaded``: the rule set in force from here on, in full (audit re-derives with it)."""
+    hash: str
+    paths: list[str] = Field(default_factory=list)
+    rules: list[RuleText] = Field(default_factory=list)
+
+
+class ConfigLoaded(_Frozen):
+    """``config-loaded``: the validated config (it names env variables, never holds secrets)."""
+    hash: str
+    config: dict[str, Any]
+
+
+class ReloadRefused(_Frozen):
+    """``reload-refused``: a SIGHUP whose files were invalid; what stays in force."""
+    reason: str
+    problems: list[str] = Field(default_factory=list)
+    kept_rules_hash: str
+    kept_config_hash: str
+
+
+class DaemonStarted(_Frozen):
+    """``daemon-started``: one run's start, the head it found, and how it runs."""
+    version: str
+    pid: int
+    head_seq: int
+    head_hash: str
+    mode: Literal["serve", "one-shot"] = "serve"   # audit re-derives flush timing with this
+    accepted_broken_chain: str | None = None       # run --accept-broken-chain: what was broken
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class DaemonStopped(_Frozen):
+    """``daemon-stopped``: a clean stop (a crash leaves none)."""
+    reason: str
+    head_seq: int
+    previous_hash: str
+
+
+class DeadmanTripped(_Frozen):
+    """``deadman-tripped``: no evaluation completed for ``deadman_after``."""
+    last_evaluation: str
+    deadman_after: str
+    detected_at: str
+
+
+class DeadmanCleared(_Frozen):
+    """``deadman-cleared``: evaluation completed again."""
+    evaluated_at: str
+
+
+# ---- notifications: a flush requested, then each delivery step ----
+
+class FlushRequested(_Frozen):
+    """``notification-requested`` payload of a group flush; ``notification-sent``/``-failed``
+    for it carry the same ``group`` and ``flush`` (``GroupState.apply`` reads those two)."""
+    group: str
+    receiver: str
+    route: str
+    flush: int = Field(ge=1)
+    requested_at: str
+    reason: str
+    firing: list[str] = Field(default_factory=list)
+    resolved: list[str] = Field(default_factory=list)
+    flagged: list[str] = Field(default_factory=list)
+    episodes: list[str] = Field(default_factory=list)   # short episodes (told as resolved)
+    since: list[str] = Field(default_factory=list)      # firing from before the catch-up horizon
+
+    def wire(self) -> dict[str, Any]:
+        body = self.model_dump()
+        for name in ("episodes", "since"):     # absent when empty: flushes read as they always did
+            if not body[name]:
+                del body[name]
+        return body
+
+
+class NotificationOutcome(_Frozen):
+    """``notification-attempted|sent|failed|unknown``: one step of one delivery. A primary
+    delivery's steps carry ``group`` and ``flush`` (the group's state folds them); a fallback's
+    name the flush it stands in for (``fallback_for``, ``flush_number``, ``flush_delivery``).
+    Fields a step does not have are absent from the wire."""
+    delivery: str
+    receiver: str
+    rules: list[str] = Field(default_factory=list)
+    group: str | None = None
+    flush: int | None = None
+    fallback_for: str | None = None
+    flush_number: int | None = None
+    flush_delivery: str | None = None
+    attempt: int | None = None
+    reference: str | None = None          # sent: the receiver's id of the message
+    reconciled: bool | None = None        # sent: found already delivered after a crash
+    sent_at: str | None = None
+    detail: str | None = None             # failed / unknown: what happened
+    permanent: bool | None = None         # failed: no retry
+    fallback: str | None = None           # failed for good: the receiver tried instead
+    not_before: str | None = None         # failed, will retry: not before this instant
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class NotificationSuppressed(_Frozen):
+    """``notification-suppressed``: an alert left out of a flush, and why (silence, inhibition,
+    mute, catch-up, ...)."""
+    group: str
+    receiver: str
+    route: str
+    rule: str
+    instance: str
+    date: str
+    reason: str
+    detail: str
+    decided_at: str
+
+
+# ---- silences: an operator's decisions, stored so live, audit and replay agree ----
+
+_SILENCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class SilenceAdded(_Frozen):
+    """``silence-added`` payload. ``matchers`` are exact label values (``rule`` = the rule id,
+    ``severity``, rule labels), ``matchers_re`` whole-value regexes; at least one is needed.
+    Active from ``starts_at`` (inclusive) to ``ends_at`` (exclusive), fixed-width UTC."""
+    id: str
+    matchers: dict[str, str] = Field(default_factory=dict)
+    matchers_re: dict[str, str] = Field(default_factory=dict)
+    starts_at: str
+    ends_at: str
+    comment: str
+    created_by: str
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _SILENCE_ID.match(value):
+            raise ValueError("silence id: letters, digits, '.', '_' and '-'")
+        return value
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _utc(cls, value: str) -> str:
+        parse_utc(value)
+        return value
+
+    @field_validator("matchers")
+    @classmethod
+    def _exact(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_matchers(value)
+
+    @field_validator("matchers_re")
+    @classmethod
+    def _regex(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_matchers(value, regex=True)
+
+    @field_validator("comment", "created_by")
+    @classmethod
+    def _said(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty: a silence says who and why")
+        return value
+
+    @model_validator(mode="after")
+    def _sane(self) -> SilenceAdded:
+        if not (self.matchers or self.matchers_re):
+            raise ValueError("a silence needs at least one matcher (it would silence everything)")
+        if self.ends_at <= self.starts_at:   # fixed-width UTC: text order is time order
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class SilenceExpired(_Frozen):
+    """``silence-expired`` payload: the silence ends at ``expired_at`` (if before its end)."""
+    id: str
+    expired_at: str
+    expired_by: str = ""
+    comment: str = ""
+
+    @field_validator("expired_at")
+    @classmethod
+    def _utc(cls, value: str) -> str:
+        parse_utc(value)
+        return value
+
+
+
+# ---- one payload model per wire name ----
+
+PAYLOADS: Mapping[str, type[_Frozen]] = MappingProxyType({
+    OBSERVATION_RECORDED: Observation,
+    OBSERVATION_REVISED: ObservationRevision,
+    SPEECH_RECORDED: Speech,
+    SOURCE_FAILED: SourceFailure,
+    RULES_LOADED: RulesLoaded,
+    CONFIG_LOADED: ConfigLoaded,
+    RELOAD_REFUSED: ReloadRefused,
+    ALERT_PENDING: AlertTransition,
+    ALERT_FIRING: AlertTransition,
+    ALERT_RESOLVED: AlertTransition,
+    ALERT_FLAGGED: AlertTransition,
+    NOTIFICATION_REQUESTED: FlushRequested,
+    NOTIFICATION_ATTEMPTED: NotificationOutcome,
+    NOTIFICATION_SENT: NotificationOutcome,
+    NOTIFICATION_FAILED: NotificationOutcome,
+    NOTIFICATION_UNKNOWN: NotificationOutcome,
+    NOTIFICATION_SUPPRESSED: NotificationSuppressed,
+    SILENCE_ADDED: SilenceAdded,
+    SILENCE_EXPIRED: SilenceExpired,
+    DAEMON_STARTED: DaemonStarted,
+    DAEMON_STOPPED: DaemonStopped,
+    DEADMAN_TRIPPED: DeadmanTripped,
+    DEADMAN_CLEARED: DeadmanCleared,
+})
+
+
+def decode(event: Any) -> Any:
+    """An event's payload as its typed model (``PAYLOADS[event.type]``): what readers use
+    instead of picking at the dict. Raises ``pydantic.ValidationError`` for a payload its model
+    refuses (the store only ever holds payloads a model wrote)."""
+    return PAYLOADS[event.type].model_validate(event.payload)
+
+
+def typed_event(type_: str, key: str, payload: _Frozen, published_at: str | None = None) -> NewEvent:
+    """A ``NewEvent`` whose payload is written by its model (``wire()``): the one way the daemon's
+    own records reach the log, so every payload decodes again."""
+    if not isinstance(payload, PAYLOADS[type_]):
+        raise TypeError(f"{type_} takes a {PAYLOADS[type_].__name__} payload, not {type(payload).__name__}")
+    return NewEvent(type=type_, key=key, payload=payload.wire(), published_at=published_at)
+
+
+class EpisodeNote(_Frozen):
+    """A short episode told as one message: when it fired, and at what value."""
+    fired_date: str | None = None
+    fired_value: str | None = None
+    fired_at: str | None = None
+
+
+class ToldAlert(AlertTransition):
+    """What a receiver is told about one alert: its transition's payload, plus, when the outbox
+    tells it late, ``since`` (firing from before the catch-up horizon) or ``episode`` (fired and
+    resolved before any notification went out). Not a wire payload: the message's model."""
+    since: str | None = None
+    episode: EpisodeNote | None = None
 
 
 ALERT_EVENT_TYPE = {

@@ -76,6 +76,28 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{name: n})
 
 
+class Duration(timedelta):
+    """A wall-clock duration as written in a config (``30s``, ``5m``, ``6h``, ``3d``, ``1w``):
+    parsed once, at load, into a ``timedelta`` that remembers its text, so arithmetic needs no
+    parsing and messages (and the recorded config) still say ``5m``."""
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> Duration:
+        span = parse_duration(text)
+        self = super().__new__(cls, span.days, span.seconds, span.microseconds)
+        self.text = text
+        return self
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Duration({self.text!r})"
+
+    def __reduce__(self):
+        return (Duration, (self.text,))
+
+
 def new_york_minute(moment: datetime) -> str:
     """``2019-09-18 08:00 ET``: an instant as the market reads it (display only)."""
     return moment.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M ET")

@@ -1,16 +1,6 @@
-"""The Slack receiver: Block Kit formatting (pure, golden-file tested) and delivery.
+"""The Slack sender: ``SlackNotifier`` posts what ``format.py`` makes, with ``slack_sdk``.
 
-Formatting
-    ``format_slack_message(alert, sparkline_values=...)`` turns an alert event payload
-    (``AlertTransition`` fields) into ``{"text", "blocks", "attachments"}``: a two-line headline
-    (state, severity, rule id, observation date) in ``blocks``; the details in one attachment
-    whose colour bar says the severity (critical red, warning amber, info blue; resolved green):
-    value against threshold ("315 bp > 10"), a Unicode sparkline of recent values (no image
-    URLs: the daemon has no public address), the inputs with their dates and publication times
-    (New York time), the matched sentences of a keyword flag, the source link, the rule id.
-    ``text`` is the fallback Slack shows in push notifications. Lines stay short for phones.
-
-Delivery: two modes, chosen by the receiver config
+Delivery: two modes, chosen by the receiver config (``SlackReceiver.mode``)
     - webhook (``webhook_url_env``): ``AsyncWebhookClient``. It does not raise on HTTP errors,
       so the status code is checked: 429 waits ``Retry-After``, 5xx and timeouts back off and
       retry, other 4xx (``invalid_payload``, ``no_service``, ``channel_not_found`` …) fail
@@ -56,9 +46,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import aiohttp
@@ -66,325 +55,20 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from watchdog.model.config import ReceiverConfig
-from watchdog.model.errors import ConfigError, NotifyError
-from watchdog.notify import SendResult, catch_up_note
+from watchdog.model.config import SlackReceiver
+from watchdog.model.errors import NotifyError
+from watchdog.model.events import ToldAlert
 from watchdog.model.redact import scrub
-from watchdog.market.series import SERIES
-from watchdog.model.timefmt import new_york_minute, parse_utc
 from watchdog.model.secrets import read_secret as _read_secret
+from watchdog.notify import SendResult
+from watchdog.notify.slack.format import format_group_message, format_slack_message
 
 log = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------------------------------------
-# Formatting (pure)
-# ---------------------------------------------------------------------------------------------
-
-SPARK_BARS = "▁▂▃▄▅▆▇█"
-COLOURS = {"critical": "#D0021B", "warning": "#F2A900", "info": "#1D74F5"}
-RESOLVED_COLOUR = "#2EB67D"
-OTHER_COLOUR = "#8D8D8D"
-STATES = {"firing": ("🔥", "FIRING"), "resolved": ("✅", "RESOLVED"),
-          "flagged": ("🔎", "FLAGGED"), "pending": ("⏳", "PENDING")}
-MAX_SPARK = 20            # values in a sparkline: ~20 glyphs fit a phone line with its label
-MAX_INPUTS = 10
-MAX_SENTENCES = 3
-SENTENCE_CHARS = 200
-FALLBACK_CHARS = 300
-SECTION_CHARS = 2900      # Slack's limit for a section's text is 3000
-EVENT_TYPE = "watchdog_alert"
-
-
-def sparkline(values: Iterable[Any]) -> str:
-    """One block glyph per value, lowest ``▁`` to highest ``█`` on a linear scale; a missing
-    value (None, empty, not a number) is a space; all-equal values are a flat ``▄`` line."""
-    numbers = [_decimal(v) for v in values]
-    present = [n for n in numbers if n is not None]
-    if not present:
-        return ""
-    low, high = min(present), max(present)
-    out = []
-    for n in numbers:
-        if n is None:
-            out.append(" ")
-        elif high == low:
-            out.append(SPARK_BARS[3])
-        else:
-            step = ((n - low) * (len(SPARK_BARS) - 1) / (high - low)).to_integral_value(ROUND_HALF_UP)
-            out.append(SPARK_BARS[int(step)])
-    return "".join(out)
-
-
-def format_slack_message(alert: dict, *, sparkline_values: list[str] | None = None) -> dict:
-    """The Slack message for one alert transition: ``{"text", "blocks", "attachments"}``.
-
-    Pure: the same alert gives the same bytes (golden files pin them)."""
-    state = alert.get("state", "")
-    emoji, word = STATES.get(state, ("•", state.upper() or "ALERT"))
-    rule = alert.get("rule", "")
-    date = alert.get("date", "")
-    severity = alert.get("severity", "")
-    summary = (alert.get("summary") or "").strip()
-    reason = (alert.get("reason") or "").strip()
-    sentences = [s for s in alert.get("sentences") or [] if s and s.strip()]
-    value_line = _value_line(alert)
-
-    sev_shown = f"was {severity}" if state == "resolved" and severity else severity
-    headline = f"{emoji} *{word}*" + (f" · {_esc(sev_shown)}" if sev_shown else "")
-    headline += f"\n*{_esc(rule)}*" + (f" · {_esc(date)}" if date else "")
-
-    details: list[dict] = []
-    lines = [_esc(summary)] if summary else []
-    note = catch_up_note(alert)
-    if note:                                        # told late: since when, or a short episode
-        lines.append(f"_{_esc(note[0].upper() + note[1:])}_")
-    if state == "resolved":
-        lines.append(_resolved_line(reason, alert))
-    elif sentences:                                 # keyword flag: the hits, then the quotes
-        if reason:
-            lines.append(_bold_head(reason))
-    else:
-        if value_line:
-            lines.append(value_line)
-        if reason and not (state == "firing" and value_line):   # firing: merged into the value
-            lines.append(_esc(reason))
-    if lines:
-        details.append(_section("\n".join(lines)))
-
-    spark = _spark_line(sparkline_values)
-    if spark:
-        details.append(_section(spark))
-    if sentences:
-        details.append(_section(_quotes(sentences)))
-    inputs = _inputs(alert.get("inputs") or {})
-    if inputs:
-        details.append(_section(inputs))
-    link = _link(alert.get("link") or "", speech=bool(sentences))
-    if link:
-        details.append(_section(link))
-    details.append({"type": "context", "elements": _context(alert)})
-
-    return {
-        "text": _fallback(emoji, word, severity, rule, date, summary or reason,
-                          _value_text(alert)[0] if state == "firing" else "", state),
-        "blocks": [_section(headline)],
-        "attachments": [{"color": _colour(state, severity), "blocks": details}],
-    }
-
-
-GROUP_SHOWN = 20          # alerts shown in one grouped message (Slack caps attachments)
-
-
-def format_group_message(alerts: list[dict], *, group: str = "") -> dict:
-    """One flush of a group with several alerts: a headline with the counts, then each alert
-    as its own coloured attachment (the one-alert message's blocks). Pure, golden-tested."""
-    shown = [format_slack_message(a) for a in alerts[:GROUP_SHOWN]]
-    counts: dict[str, int] = {}
-    for alert in alerts:
-        counts[alert.get("state", "")] = counts.get(alert.get("state", ""), 0) + 1
-    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    head = f"*{len(alerts)} alerts* · {_esc(summary)}"
-    if group:
-        head += f"\n`{_esc(group.split('/', 2)[-1])}`"
-    attachments = [{"color": m["attachments"][0]["color"],
-                    "blocks": m["blocks"] + m["attachments"][0]["blocks"]} for m in shown]
-    if len(alerts) > GROUP_SHOWN:
-        attachments.append({"color": _colour("", ""), "blocks": [_section(
-            f"… and {len(alerts) - GROUP_SHOWN} more alerts in this group")]})
-    text = f"{len(alerts)} alerts ({summary}): " + "; ".join(m["text"] for m in shown)
-    return {"text": text[:3000], "blocks": [_section(head)], "attachments": attachments}
-
-
-def _section(text: str) -> dict:
-    if len(text) > SECTION_CHARS:
-        text = text[:SECTION_CHARS - 1] + "…"
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _esc(text: str) -> str:
-    """Slack's three control characters; everything else is shown as written."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _colour(state: str, severity: str) -> str:
-    if state == "resolved":
-        return RESOLVED_COLOUR
-    if state == "pending":
-        return OTHER_COLOUR
-    return COLOURS.get(severity, OTHER_COLOUR)
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
-
-
-def _unit(alert: dict) -> str:
-    """The value's unit: an explicit ``unit`` (payload or label), else ``bp`` when the summary or
-    reason writes the value in basis points ("SOFR is 315 bp over IORB"), else none."""
-    explicit = alert.get("unit") or (alert.get("labels") or {}).get("unit")
-    if explicit:
-        return str(explicit)
-    value = alert.get("value")
-    if value in (None, ""):
-        return ""
-    text = f"{alert.get('summary') or ''} {alert.get('reason') or ''}"
-    return "bp" if re.search(rf"(?<![\w.]){re.escape(str(value))} ?bp\b", text) else ""
-
-
-def _with_unit(value: str, unit: str) -> str:
-    if not unit:
-        return value
-    return f"{value}{unit}" if unit == "%" else f"{value} {unit}"
-
-
-def _value_text(alert: dict) -> tuple[str, str]:
-    """Plain text of the value against its threshold and what the reason adds to it:
-    ``("315 bp > 10", "for 2 business days")`` for a firing alert, ``("33 bp (alert level 10)",
-    "")`` otherwise; ``("", "")`` when the alert has no value."""
-    value, threshold = alert.get("value"), alert.get("threshold")
-    if value in (None, ""):
-        return "", ""
-    shown = _with_unit(str(value), _unit(alert))
-    v, t = _decimal(value), _decimal(threshold)
-    if alert.get("state") == "firing" and v is not None and t is not None:
-        op = ">" if v > t else "<" if v < t else "="
-        reason = (alert.get("reason") or "").strip()
-        prefix = f"{value} {op} {threshold}"
-        extra = reason[len(prefix):].strip() if reason.startswith(prefix) else reason
-        return f"{shown} {op} {threshold}", extra
-    if threshold not in (None, ""):
-        return f"{shown} (alert level {threshold})", ""
-    return shown, ""
-
-
-def _value_line(alert: dict) -> str:
-    main, extra = _value_text(alert)
-    if not main:
-        return ""
-    return f"*{_esc(main)}*" + (f" · {_esc(extra)}" if extra else "")
-
-
-def _resolved_line(reason: str, alert: dict) -> str:
-    level = alert.get("threshold")
-    tail = f" · alert level {_esc(str(level))}" if level not in (None, "") else ""
-    if reason.startswith("recovered:"):
-        return f"*Recovered:* {_esc(reason[len('recovered:'):].strip())}{tail}"
-    known = {"rule-removed": "the rule was removed", "rules-changed": "the rule was changed"}
-    return f"*Resolved:* {_esc(known.get(reason, reason) or 'condition cleared')}{tail}"
-
-
-def _bold_head(reason: str) -> str:
-    """``5 hits: a, b`` → ``*5 hits:* a, b``."""
-    head, sep, rest = reason.partition(": ")
-    return f"*{_esc(head)}:* {_esc(rest)}" if sep and len(head) <= 20 else _esc(reason)
-
-
-def _spark_line(values: Sequence[Any] | None) -> str:
-    """The sparkline of the last ``MAX_SPARK`` values and a short legend under it."""
-    if not values:
-        return ""
-    recent = list(values)[-MAX_SPARK:]
-    numbers = [n for n in (_decimal(v) for v in recent) if n is not None]
-    if not numbers:
-        return ""
-    legend = (f"{len(recent)} readings: {_plain(numbers[0])} → {_plain(numbers[-1])}"
-              f" (low {_plain(min(numbers))}, high {_plain(max(numbers))})")
-    return f"`{sparkline(recent)}`\n{_esc(legend)}"
-
-
-def _plain(number: Decimal) -> str:
-    text = format(number.normalize(), "f")
-    return text if "." not in text else text.rstrip("0").rstrip(".")
-
-
-def _quotes(sentences: list[str]) -> str:
-    shown = []
-    for sentence in sentences[:MAX_SENTENCES]:
-        text = " ".join(sentence.split())
-        if len(text) > SENTENCE_CHARS:
-            text = text[:SENTENCE_CHARS - 1].rstrip() + "…"
-        shown.append(f"> {_esc(text)}")
-    more = len(sentences) - MAX_SENTENCES
-    if more > 0:
-        shown.append(f"_+{more} more {'sentence' if more == 1 else 'sentences'}_")
-    return "\n".join(shown)
-
-
-def _inputs(inputs: Mapping[str, Any]) -> str:
-    rows = []
-    for name in sorted(inputs)[:MAX_INPUTS]:
-        item = inputs[name] or {}
-        value = str(item.get("value", ""))
-        series = SERIES.get(name.split(".", 1)[0])
-        unit = series.unit if series is not None and "." not in name else ""
-        row = f"• {_esc(name)} {_esc(_with_unit(value, unit))}"
-        if item.get("date"):
-            row += f" on {_esc(item['date'])}"
-        published = _new_york(item.get("published_at") or "")
-        if published:
-            row += f"\n   published {published}"
-        rows.append(row)
-    if len(inputs) > MAX_INPUTS:
-        rows.append(f"_+{len(inputs) - MAX_INPUTS} more inputs_")
-    return "*Inputs*\n" + "\n".join(rows) if rows else ""
-
-
-def _new_york(text: str) -> str:
-    if not text:
-        return ""
-    try:
-        moment = parse_utc(text)
-    except ValueError:
-        return _esc(text)
-    return new_york_minute(moment)
-
-
-def _link(url: str, *, speech: bool) -> str:
-    url = url.strip()
-    if not re.match(r"^https?://[^\s|<>]+$", url):
-        return ""                                 # only plain http(s) links become links
-    return f"🔗 <{url.replace('&', '&amp;')}|{'Read the speech' if speech else 'Source'}>"
-
-
-def _context(alert: dict) -> list[dict]:
-    parts = [f"rule `{_esc(alert.get('rule', ''))}`"]
-    if alert.get("rule_hash"):
-        parts.append(f"version {_esc(alert['rule_hash'][:8])}")
-    for key, value in sorted((alert.get("labels") or {}).items()):
-        parts.append(f"{_esc(key)}: {_esc(str(value))}")
-    known = _new_york(alert.get("evaluated_at") or "")
-    if known:
-        parts.append(f"known {known}")
-    return [{"type": "mrkdwn", "text": part} for part in parts[:10]]
-
-
-def _fallback(emoji: str, word: str, severity: str, rule: str, date: str, what: str,
-              value: str, state: str) -> str:
-    """The notification text: one plain line, escaped once."""
-    head = f"{emoji} {word}" + (f" ({severity})" if severity and state != "resolved" else "")
-    text = f"{head} {rule} {date}".rstrip()
-    if what:
-        text += f": {what}"
-    if value:
-        text += f" ({value})" if what else f": {value}"
-    text = " ".join(text.split())
-    if len(text) > FALLBACK_CHARS:
-        text = text[:FALLBACK_CHARS - 1] + "…"
-    return _esc(text)
-
-
-# ---------------------------------------------------------------------------------------------
-# Delivery (edge)
-# ---------------------------------------------------------------------------------------------
+EVENT_TYPE = "watchdog_alert"      # the metadata event type that marks this daemon's messages
 
 Sleep = Callable[[float], Awaitable[None]]
-RecentValues = Callable[[dict], "Sequence[Any] | None"]
+RecentValues = Callable[[ToldAlert], "Sequence[Any] | None"]
 
 # An SDK logger of our own: slack_sdk writes the webhook URL into debug records ("Sending a
 # request - url: …"). Its level keeps the SDK from building them; the filter drops any that
@@ -487,7 +171,7 @@ class SlackNotifier:
     reply in the channel.
     """
 
-    def __init__(self, receiver_name: str, config: ReceiverConfig, env: Mapping[str, str], *,
+    def __init__(self, receiver_name: str, config: SlackReceiver, env: Mapping[str, str], *,
                  sleep: Sleep = asyncio.sleep, timeout: float = 10.0, max_attempts: int = 4,
                  backoff: float = 1.0, max_wait: float = 30.0, history_limit: int = 200,
                  history_pages: int = 3, recent_values: RecentValues | None = None,
@@ -508,11 +192,8 @@ class SlackNotifier:
         self._web: AsyncWebClient | None = None
         self._firing: dict[str, str] = {}        # rule -> reference of its firing message
 
-        if config.webhook_url_env and config.token_env:
-            raise ConfigError(f"receivers.{receiver_name}: set webhook_url_env or token_env "
-                              "+ channel, not both")
-        if config.webhook_url_env:
-            self.mode = "webhook"
+        self.mode = config.mode                  # the model holds one: webhook, or token + channel
+        if self.mode == "webhook":
             self.secret_var = config.webhook_url_env
             self.channel = ""
             url = read_secret(env, self.secret_var)
@@ -525,11 +206,7 @@ class SlackNotifier:
                 else:
                     self._webhook = AsyncWebhookClient(url=url, timeout=timeout, logger=_SDK_LOG,
                                                        retry_handlers=[])
-        elif config.token_env:
-            if not config.channel:
-                raise ConfigError(f"receivers.{receiver_name}: token_env needs a channel "
-                                  "(its ID, e.g. C0123456789)")
-            self.mode = "bot"
+        else:
             self.secret_var = config.token_env
             self.channel = config.channel
             token = read_secret(env, self.secret_var)
@@ -542,9 +219,6 @@ class SlackNotifier:
                     kwargs["base_url"] = config.api_base_url
                 self._web = AsyncWebClient(token=token, timeout=timeout, logger=_SDK_LOG,
                                            retry_handlers=[], **kwargs)
-        else:
-            raise ConfigError(f"receivers.{receiver_name}: a slack receiver needs "
-                              "webhook_url_env, or token_env + channel")
         self._channel_id = self.channel if re.fullmatch(r"[CGD][A-Z0-9]{2,}", self.channel) else ""
 
     def __repr__(self) -> str:
@@ -563,11 +237,11 @@ class SlackNotifier:
 
     # ---- the Notifier protocol ----
 
-    async def send(self, alert: dict, *, key: str, firing_reference: str | None = None) -> SendResult:
+    async def send(self, alert: ToldAlert, *, key: str, firing_reference: str | None = None) -> SendResult:
         """Deliver one alert. ``key`` is the delivery's idempotency key; ``firing_reference``
         (``channel:ts`` from the firing delivery's SendResult) lets a resolved alert edit the
         firing message. Never raises."""
-        return await self._guarded(alert.get("rule", "?"), lambda: self._send(alert, key, firing_reference))
+        return await self._guarded(alert.rule, lambda: self._send(alert, key, firing_reference))
 
     async def _guarded(self, what: str, send: Callable[[], Awaitable[SendResult]]) -> SendResult:
         """A missing secret fails for good, an unexpected error is a retryable failure, and the
@@ -584,12 +258,12 @@ class SlackNotifier:
         log.log(level, "slack %s: %s %s: %s", self.name, what, result.outcome, result.detail)
         return result
 
-    async def send_group(self, alerts: list[dict], *, key: str, group: str = "") -> SendResult:
+    async def send_group(self, alerts: list[ToldAlert], *, key: str, group: str = "") -> SendResult:
         """Deliver one flush of several alerts as one message (no resolve-in-place: the firing
         messages it answers may be several). Never raises."""
         return await self._guarded(f"group of {len(alerts)}", lambda: self._send_group(alerts, key, group))
 
-    async def _send_group(self, alerts: list[dict], key: str, group: str) -> SendResult:
+    async def _send_group(self, alerts: list[ToldAlert], key: str, group: str) -> SendResult:
         message = format_group_message(alerts, group=group)
         if self.mode == "webhook":
             return self._result(await self._attempt(lambda: self._post_webhook(message)), "posted via webhook")
@@ -624,23 +298,22 @@ class SlackNotifier:
     def _scrub(self, text: str) -> str:
         return scrub(text, self._secrets)
 
-    async def _send(self, alert: dict, key: str, firing_reference: str | None) -> SendResult:
+    async def _send(self, alert: ToldAlert, key: str, firing_reference: str | None) -> SendResult:
         values = self._recent_values(alert) if self._recent_values is not None else None
         message = format_slack_message(alert, sparkline_values=list(values) if values else None)
         if self.mode == "webhook":
             got = await self._attempt(lambda: self._post_webhook(message))
             return self._result(got, "posted via webhook")
+        rule = alert.rule
         metadata = {"event_type": EVENT_TYPE,
-                    "event_payload": {"key": key, "rule": alert.get("rule", ""),
-                                      "state": alert.get("state", ""), "date": alert.get("date", "")}}
-        rule = alert.get("rule", "")
-        if alert.get("state") == "resolved":
+                    "event_payload": {"key": key, "rule": rule, "state": alert.state, "date": alert.date}}
+        if alert.state == "resolved":
             reference = firing_reference or self._firing.get(rule) or await self._find_firing(rule)
             if reference:
                 return await self._resolve(message, metadata, reference, rule, key)
         got = await self._post(message, metadata, key)
         result = self._result(got, "posted")
-        if result.outcome == "sent" and alert.get("state") == "firing" and result.reference:
+        if result.outcome == "sent" and alert.state == "firing" and result.reference:
             self._firing[rule] = result.reference
         return result
 
