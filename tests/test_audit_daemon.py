@@ -8,10 +8,11 @@ import json
 import re
 import signal
 
-from aiohttp import web
-
-from test_daemon import FakeFed, count, recent_business_days, watchdog
+from fakes import FakeFed, FakeSlack
+from test_daemon import count, recent_business_days, watchdog
 from test_production import rows, serving_config, start_daemon, stop, until
+from test_wire import assert_every_payload_round_trips
+from watchdog.store import SqliteEventStore, iter_events
 
 ROUTES = '''
 [receivers.desk]
@@ -33,29 +34,9 @@ summary = "SOFR is {{ value }}%"
 '''
 
 
-class LimitedSlack:
-    """A webhook that answers 429 (Retry-After: 1) to its first three posts."""
-
-    def __init__(self):
-        self.posts: list[dict] = []
-        self.refused = 0
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/services/T0/B0/desk", self.hook)
-        return app
-
-    async def hook(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if self.refused < 3:
-            self.refused += 1
-            return web.Response(status=429, headers={"Retry-After": "1"}, text="rate_limited")
-        self.posts.append(body)
-        return web.Response(text="ok")
-
-
 async def test_audit_re_derives_a_daemon_run_with_slack_429s_a_silence_and_a_reload(aiohttp_server, tmp_path):
-    fed, slack = FakeFed(), LimitedSlack()
+    fed, slack = FakeFed(), FakeSlack(webhooks={"T0/B0/desk"})
+    slack.fail_next(3, status=429, body="rate_limited", headers={"Retry-After": "1"})   # its first three posts
     fed_server, slack_server = await aiohttp_server(fed.app()), await aiohttp_server(slack.app())
     config = serving_config(tmp_path, str(fed_server.make_url("")).rstrip("/"))
     base = config.read_text()
@@ -65,7 +46,7 @@ async def test_audit_re_derives_a_daemon_run_with_slack_429s_a_silence_and_a_rel
     db = tmp_path / "events.db"
     proc = await start_daemon(config, SLACK_DESK=str(slack_server.make_url("/services/T0/B0/desk")))
     try:
-        await until(lambda: len(slack.posts) == 1, 30, "the firing at Slack after its 429s")
+        await until(lambda: len(slack.webhook_posts) == 1, 30, "the firing at Slack after its 429s")
         # the operator silences the next episode of the rule from another process
         code, out, err = await watchdog("silence", "add", "--db", str(db), "--rule", "sofr-level",
                                         "--until", "2h", "--comment", "known: month-end", "--by", "desk")
@@ -81,14 +62,24 @@ async def test_audit_re_derives_a_daemon_run_with_slack_429s_a_silence_and_a_rel
         fed.sofr[days[3]] = "4.30"                        # the new rule fires, silenced
         await until(lambda: count(db, "notification-suppressed") >= 1, 20, "the silenced firing")
         fed.sofr[days[4]] = "3.92"                        # sofr recovers: resolved to desk
-        await until(lambda: any("RESOLVED" in p["text"] for p in slack.posts), 30, "the resolve at Slack")
+        await until(lambda: any("RESOLVED" in p["text"] for p in slack.webhook_posts), 30, "the resolve at Slack")
     finally:
         code, out, err = await stop(proc)
     assert code == 0, err[-2000:]
     suppressed = [json.loads(p) for (p,) in rows(db, "SELECT payload FROM events WHERE type = 'notification-suppressed'")]
     assert {(s["rule"], s["reason"]) for s in suppressed} == {("sofr-level", "silence")}
-    assert slack.refused == 3 and count(db, "notification-failed") == 0  # Retry-After honoured in the send
+    assert slack.refusals == 3 and count(db, "notification-failed") == 0  # Retry-After honoured in the send
     code, out, err = await watchdog("audit", "--db", str(db))
     assert code == 0, out + err
     checked = re.search(r"(\d+) notification decisions", err)
     assert checked and int(checked.group(1)) >= 6, err
+    # the typed wire format: everything this run recorded decodes to its model and back
+    store = SqliteEventStore(db, readonly=True)
+    try:
+        events = list(iter_events(store))
+    finally:
+        store.close()
+    assert assert_every_payload_round_trips(events) == len(events)
+    assert {"daemon-started", "daemon-stopped", "config-loaded", "rules-loaded", "silence-added",
+            "notification-requested", "notification-attempted", "notification-sent",
+            "notification-suppressed", "alert-firing", "alert-resolved"} <= {e.type for e in events}

@@ -43,7 +43,7 @@ def test_each_receiver_gets_what_the_daemon_would_have_sent_when_it_would_have_s
         t("funding-stress", "resolved", "2025-11-03T12:00:00Z", "critical"),
         t("effr-above-target", "resolved", "2025-11-03T12:00:00Z", "critical"),
     ]
-    sent = [(utc_text(at)[:19], n.receiver, n.reason, [(a["rule"], a["state"]) for a in n.alerts])
+    sent = [(utc_text(at)[:19], n.receiver, n.reason, [(a.rule, a.state) for a in n.alerts])
             for at, n in dry_run(transitions, CONFIG, until="2025-11-04T00:00:00.000000Z")]
     both = [("effr-above-target", "firing"), ("funding-stress", "firing")]
     resolved = [("effr-above-target", "resolved"), ("funding-stress", "resolved")]
@@ -76,7 +76,7 @@ def test_cli_dry_run_on_the_example_history_shows_the_september_2019_spike_notif
 
     from click.testing import CliRunner
 
-    from watchdog.cli.main import cli
+    from watchdog.cli import cli
     config = tmp_path / "watchdog.toml"
     config.write_text('[receivers.desk]\ntype = "console"\n[[routes]]\nreceivers = ["desk"]\n'
                       'group_by = ["area"]\nrepeat_interval = "1d"\n')

@@ -8,19 +8,29 @@ from datetime import datetime, timedelta
 
 from test_notify_slack import CHANNEL, TOKEN, WEBHOOK_TAIL, Sleeps, slack  # noqa: F401 (fixture)
 
-from watchdog.model.config import ReceiverConfig, parse_config
-from watchdog.app import config_payload
-from watchdog.daemon.loop import CycleReport
 from watchdog.alerting.decisions import audit_decisions
+from watchdog.alerting.dispatch import default_receivers
+from watchdog.alerting.outbox import Outbox
+from watchdog.alerting.silences import silence_added_event
+from watchdog.app import config_payload
 from watchdog.daemon.delivery import Delivery
-from watchdog.model.events import AlertTransition, NewEvent, new_alert
+from watchdog.daemon.loop import CycleReport
+from watchdog.model.config import SlackReceiver, parse_config
+from watchdog.model.events import (
+    CONFIG_LOADED,
+    NOTIFICATION_REQUESTED,
+    AlertTransition,
+    FlushRequested,
+    NewEvent,
+    SilenceAdded,
+    ToldAlert,
+    new_alert,
+    typed_event,
+)
+from watchdog.model.timefmt import parse_utc, utc_text
 from watchdog.notify.console import ConsoleNotifier
 from watchdog.notify.slack.send import SlackNotifier
-from watchdog.alerting.outbox import Outbox
-from watchdog.alerting.silences import SilenceAdded, silence_added_event
-from watchdog.alerting.dispatch import default_receivers
 from watchdog.store import AsyncWriter, MemoryEventStore, iter_events
-from watchdog.model.timefmt import parse_utc, utc_text
 
 CONFIG = '''
 [receivers.screen]
@@ -71,9 +81,8 @@ class Desk:
         self.cursor = 0
         self.wake: datetime | None = None
         if store is None:                     # what the daemon records at start, for audit
-            payload = config_payload(self.config)
-            self.store.append([NewEvent(type="config-loaded", key=f"config-loaded/{payload['hash'][:16]}",
-                                        payload=payload)])
+            loaded = config_payload(self.config)
+            self.store.append([typed_event(CONFIG_LOADED, f"config-loaded/{loaded.hash[:16]}", loaded)])
 
     def audit(self) -> list[str]:
         return audit_decisions(iter_events(self.store)).differences
@@ -165,7 +174,7 @@ async def test_repeat_interval_resends_a_still_firing_alert_from_friday_into_the
 
 
 async def test_every_flush_reaches_slack_in_order_per_rule_after_a_sustained_429_and_500s(slack):  # noqa: F811
-    config = ReceiverConfig(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
+    config = SlackReceiver(type="slack", webhook_url_env="SLACK_WEBHOOK_URL")
     hook = SlackNotifier("screen", config, {"SLACK_WEBHOOK_URL": f"{slack.base}/services/{WEBHOOK_TAIL}"},
                          sleep=Sleeps(), timeout=0.5, max_attempts=2)
     limited = ("status", 429, "rate_limited", {"Retry-After": "120"})     # longer than max_wait
@@ -277,6 +286,24 @@ async def test_a_firing_that_resolves_before_its_flush_is_told_as_a_short_episod
     assert len(desk.lines()) == 1 and desk.audit() == []
 
 
+async def test_a_flush_naming_an_alert_the_log_never_recorded_tells_only_what_it_knows():
+    """Only a log the daemon did not write names such an instance (a flush names what the fold
+    saw): the message leaves it out, and a flush of nothing known fails for good, saying why."""
+    desk = Desk()
+    await desk.fire("sofr-over-iorb")
+    await desk.at("2025-10-31T13:00:30Z").deliver()
+    [first] = desk.events("notification-requested")
+    group, real, ghost = first.payload["group"], first.payload["firing"][0], "ghost@2025-10-31T13:00:00.000000Z"
+    await desk.writer.append([typed_event(NOTIFICATION_REQUESTED, f"flush/{group}/{n}", FlushRequested(
+        group=group, receiver="screen", route=first.payload["route"], flush=n, requested_at=utc_text(desk.clock),
+        reason="firing-changed", firing=firing)) for n, firing in ((2, [real, ghost]), (3, [ghost]))])
+    await desk.deliver()
+    assert desk.lines()[1:] == ["[FIRING warning] sofr-over-iorb 2025-10-31: sofr-over-iorb firing (threshold)"]
+    [failed] = desk.events("notification-failed")
+    assert failed.payload["flush"] == 3 and failed.payload["permanent"] and failed.payload["rules"] == []
+    assert failed.payload["detail"] == f"nothing to tell: the log holds no alert of {ghost}"
+
+
 async def test_a_route_can_record_short_episodes_as_suppressed_and_old_ones_are_catch_up():
     desk = Desk(CONFIG.replace('mute = []', 'mute = []\nshort_episodes = "suppress"'),
                 at="2025-12-02T14:00:00Z")
@@ -296,8 +323,8 @@ async def test_a_route_can_record_short_episodes_as_suppressed_and_old_ones_are_
 
 
 async def test_a_crash_mid_send_is_reconciled_from_slack_metadata_not_posted_twice(slack):  # noqa: F811
-    config = ReceiverConfig(type="slack", token_env="SLACK_BOT_TOKEN", channel=CHANNEL,
-                            api_base_url=f"{slack.base}/api/")
+    config = SlackReceiver(type="slack", token_env="SLACK_BOT_TOKEN", channel=CHANNEL,
+                           api_base_url=f"{slack.base}/api/")
     bot = SlackNotifier("screen", config, {"SLACK_BOT_TOKEN": TOKEN}, sleep=Sleeps(), timeout=0.5)
     desk = Desk(notifiers={"screen": bot})
     await desk.fire("sofr-over-iorb")
@@ -353,6 +380,6 @@ async def test_pending_says_why_each_notification_waits():
 class _Refusing:
     """A receiver whose server keeps answering 429 (the fake Slack tests cover the HTTP)."""
 
-    async def send(self, alert: dict, *, key: str):
+    async def send(self, alert: ToldAlert, *, key: str):
         from watchdog.notify import SendResult
         return SendResult("failed", detail="429 rate_limited", retry_after=300)

@@ -179,8 +179,10 @@ class Timeline:
         if decision.send:
             event = flush_requested(self.state, self.delivery, decision, now)
             sent = StoredEvent(0, NOTIFICATION_SENT, event.key + "/sent", utc_text(now),
-                               utc_text(now), {"group": self.state.group,
-                                               "flush": decision.flush}, "0" * 64)
+                               utc_text(now), {"delivery": f"notify/{self.state.group}/{decision.flush}",
+                                               "receiver": self.delivery.receiver,
+                                               "group": self.state.group, "flush": decision.flush},
+                               "0" * 64)
             self.groups = fold_groups([stored(event), sent], self.routes, self.receivers, self.groups)
             self.flushes.append(event.payload)
         return decision

@@ -29,8 +29,10 @@ from watchdog.model.events import (
     NOTIFICATION_SUPPRESSED,
     SILENCE_ADDED,
     SILENCE_EXPIRED,
+    ConfigLoaded,
+    decode,
 )
-from watchdog.model.timefmt import parse_duration, parse_utc
+from watchdog.model.timefmt import parse_utc
 
 DECISION_TYPES = frozenset({NOTIFICATION_REQUESTED, NOTIFICATION_SUPPRESSED})
 OUTBOX_TYPES = frozenset({ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED, SILENCE_ADDED, SILENCE_EXPIRED})
@@ -43,8 +45,9 @@ class DecisionReport:
 
 
 def _instant(event: Any) -> str:
-    p = event.payload
-    return p.get("requested_at") or p.get("decided_at") or ""
+    """When a decision was taken: a flush's ``requested_at``, a suppression's ``decided_at``."""
+    decided = decode(event)
+    return decided.requested_at if event.type == NOTIFICATION_REQUESTED else decided.decided_at
 
 
 @dataclass
@@ -57,10 +60,10 @@ class _Auditor:
 
     seen: list = field(default_factory=list)
 
-    def configure(self, payload: dict) -> None:
+    def configure(self, loaded: ConfigLoaded) -> None:
         """A new config: like the daemon (at start, or on reload), a new routing tree applies
         to the whole log, so the outbox is folded again from the start under it."""
-        self.config = Config.model_validate(payload["config"])
+        self.config = Config.model_validate(loaded.config)
         self.outbox = Outbox(routes=list(self.config.routes),
                              default_receivers=default_receivers(self.config))
         for event in self.seen:
@@ -71,7 +74,7 @@ class _Auditor:
         if not self.round:
             return
         at = _instant(self.round[0])
-        plan = self.outbox.plan(parse_utc(at), horizon=parse_duration(self.config.daemon.catchup_horizon),
+        plan = self.outbox.plan(parse_utc(at), horizon=self.config.daemon.catchup_horizon,
                                 inhibit=list(self.config.inhibit), mutes=dict(self.config.mute),
                                 wait_over=self.one_shot)
         wanted = {e.key: e for e in plan.events}
@@ -99,7 +102,7 @@ class _Auditor:
             self.outbox.apply(event)
 
     def attempted(self, event: Any) -> None:
-        key = event.payload.get("delivery", "")
+        key = decode(event).delivery
         owed = {n.key for n in self.outbox.owed(None)}
         status = self.outbox.status(key)
         if key not in owed:
@@ -122,9 +125,9 @@ def audit_decisions(events: Iterable[Any]) -> DecisionReport:
             continue
         a.close_round()
         if event.type == CONFIG_LOADED:
-            a.configure(event.payload)
+            a.configure(decode(event))
         elif event.type == DAEMON_STARTED:
-            a.one_shot = event.payload.get("mode") == "one-shot"
+            a.one_shot = decode(event).mode == "one-shot"
         elif event.type == NOTIFICATION_ATTEMPTED:
             a.attempted(event)
         a.apply(event)

@@ -24,7 +24,7 @@ from watchdog.model.events import (
     StoredEvent,
     new_alert,
 )
-from watchdog.model.timefmt import parse_duration, parse_utc, utc_text
+from watchdog.model.timefmt import parse_utc, utc_text
 
 MAX_TIMER_STEPS = 10_000        # repeat_interval over years of a stuck alert is bounded work
 
@@ -42,7 +42,7 @@ class _Sim:
         self.outbox.apply(StoredEvent(self.seq, event.type, event.key, at, at, event.payload, ""))
 
     def round(self, now: datetime) -> list[tuple[datetime, Notification]]:
-        plan = self.outbox.plan(now, horizon=parse_duration(self.config.daemon.catchup_horizon),
+        plan = self.outbox.plan(now, horizon=self.config.daemon.catchup_horizon,
                                 inhibit=list(self.config.inhibit), mutes=dict(self.config.mute))
         at = utc_text(now)
         for event in plan.events:
@@ -97,4 +97,4 @@ def dry_run(transitions: Iterable[AlertTransition], config: Config,
 
 def longest_group_wait(config: Config) -> timedelta:
     waits = [r.group_wait for r in config.routes] or [Route.model_fields["group_wait"].default]
-    return max(parse_duration(w) for w in waits)
+    return max(waits)

@@ -39,8 +39,6 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from watchdog.alerting.dispatch import (
     Delivery,
     route,
@@ -57,9 +55,12 @@ from watchdog.model.events import (
     NOTIFICATION_FAILED,
     NOTIFICATION_REQUESTED,
     NOTIFICATION_SENT,
+    FlushRequested,
     NewEvent,
+    decode,
+    typed_event,
 )
-from watchdog.model.timefmt import aware, parse_duration, parse_utc, utc_text
+from watchdog.model.timefmt import aware, parse_utc, utc_text
 
 MemberStatus = Literal["firing", "resolved", "flagged"]
 
@@ -135,17 +136,17 @@ class GroupState:
     def apply(self, event: Any) -> GroupState:
         """Fold one ``notification-*`` event of this group (payload ``group`` and ``flush``).
         Alert events need routing first: ``fold_groups`` routes them to ``with_alert``."""
-        payload = event.payload
-        if payload.get("group") != self.group or "flush" not in payload:
+        told = decode(event)      # FlushRequested or NotificationOutcome
+        if told.group != self.group or told.flush is None:
             return self
-        flush = int(payload["flush"])
+        flush = told.flush
         if event.type == NOTIFICATION_REQUESTED:
-            at = _time(payload.get("requested_at"), event)
-            firing = frozenset(payload.get("firing", ()))
-            flagged = set(payload.get("flagged", ()))
+            at = _time(told.requested_at, event)
+            firing = frozenset(told.firing)
+            flagged = set(told.flagged)
             members = {k: m for k, m in self.members.items()
                        if m.status == "firing" or (m.status == "flagged" and m.instance not in flagged)}
-            return replace(self, receiver=payload.get("receiver", self.receiver),
+            return replace(self, receiver=told.receiver,
                            members=MappingProxyType(members), flushes=max(self.flushes, flush),
                            last_flush_at=at, notified_firing=firing)
         if event.type == NOTIFICATION_SENT:
@@ -178,10 +179,10 @@ def fold_groups(events: Iterable[Any], routes: Sequence[Route],
                 state = out.get(d.group) or GroupState(group=d.group, receiver=d.receiver)
                 out[d.group] = state.with_alert(payload, at, event.key)
         elif event.type in (NOTIFICATION_REQUESTED, NOTIFICATION_SENT, NOTIFICATION_FAILED):
-            name = payload.get("group")
-            if name is not None and "flush" in payload:
-                state = out.get(name) or GroupState(group=name, receiver=payload.get("receiver", ""))
-                out[name] = state.apply(event)
+            told = decode(event)
+            if told.group is not None and told.flush is not None:
+                state = out.get(told.group) or GroupState(group=told.group, receiver=told.receiver)
+                out[told.group] = state.apply(event)
     return out
 
 
@@ -208,10 +209,10 @@ def decide_flush(group_state: GroupState, now: datetime, route: Route, *,
     group_wait and group_interval are taken as elapsed; repeat_interval still holds."""
     aware(now)
     s = group_state
-    wait, interval = parse_duration(route.group_wait), parse_duration(route.group_interval)
+    wait, interval = route.group_wait, route.group_interval
     if wait_over:
         wait = interval = timedelta(0)
-    repeat = parse_duration(route.repeat_interval)
+    repeat = route.repeat_interval
     firing_all = {m.instance for m in s.firing}
     firing = tuple(sorted(m.instance for m in s.firing if m.alert_id not in exclude))
     flagged = tuple(sorted(m.instance for m in s.members.values()
@@ -256,23 +257,6 @@ def decide_flush(group_state: GroupState, now: datetime, route: Route, *,
     return hold("repeat-interval", s.last_flush_at + repeat)
 
 
-class FlushRequested(BaseModel):
-    """``notification-requested`` payload of a group flush; ``notification-sent``/``-failed``
-    for it carry the same ``group`` and ``flush`` (``GroupState.apply`` reads those two)."""
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    group: str
-    receiver: str
-    route: str
-    flush: int = Field(ge=1)
-    requested_at: str
-    reason: str
-    firing: list[str] = Field(default_factory=list)
-    resolved: list[str] = Field(default_factory=list)
-    flagged: list[str] = Field(default_factory=list)
-    episodes: list[str] = Field(default_factory=list)   # short episodes (told as resolved)
-    since: list[str] = Field(default_factory=list)      # firing from before the catch-up horizon
-
-
 def flush_requested(group_state: GroupState, delivery: Delivery, decision: FlushDecision,
                     now: datetime, since: Sequence[str] = ()) -> NewEvent:
     """The ``notification-requested`` event of a flush decided to send. Its key is
@@ -285,12 +269,7 @@ def flush_requested(group_state: GroupState, delivery: Delivery, decision: Flush
                              firing=list(decision.firing), resolved=list(decision.resolved),
                              flagged=list(decision.flagged), episodes=list(decision.episodes),
                              since=list(since))
-    body = payload.model_dump()
-    for name in ("episodes", "since"):     # absent when empty: flushes read as they always did
-        if not body[name]:
-            del body[name]
-    return NewEvent(type=NOTIFICATION_REQUESTED, key=f"flush/{group_state.group}/{decision.flush}",
-                    payload=body)
+    return typed_event(NOTIFICATION_REQUESTED, f"flush/{group_state.group}/{decision.flush}", payload)
 
 
 @dataclass(frozen=True)

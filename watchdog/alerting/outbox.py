@@ -22,6 +22,7 @@ no final outcome: at-least-once, never lost; group timers are rebuilt by folding
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -44,11 +45,19 @@ from watchdog.model.events import (
     NOTIFICATION_UNKNOWN,
     SILENCE_ADDED,
     SILENCE_EXPIRED,
+    EpisodeNote,
+    FlushRequested,
     NewEvent,
+    NotificationOutcome,
+    NotificationSuppressed,
+    ToldAlert,
+    decode,
+    typed_event,
 )
 from watchdog.model.timefmt import NEW_YORK, parse_utc, utc_text
 
 NOTIFIED_TYPES = frozenset({ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED})
+OUTCOME_TYPES = frozenset({NOTIFICATION_ATTEMPTED, NOTIFICATION_SENT, NOTIFICATION_FAILED, NOTIFICATION_UNKNOWN})
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
@@ -62,13 +71,13 @@ class Notification:
     group: str
     flush: int
     reason: str
-    alerts: tuple[dict, ...]         # firing, then resolved, then flagged
+    alerts: tuple[ToldAlert, ...]    # firing, then resolved, then flagged: what the receiver is told
     instances: tuple[str, ...]
     seq: int                         # of the notification-requested event
     routed: Routed | None = None     # None: a fallback delivery
 
     @property
-    def alert(self) -> dict:
+    def alert(self) -> ToldAlert:
         """The alert of a one-alert flush (the usual case with ``group_by = ["rule"]``)."""
         return self.alerts[0]
 
@@ -90,7 +99,7 @@ class _Flush:
     instances: tuple[str, ...]
     firing: frozenset[str]
     seq: int
-    alerts: tuple[dict, ...]         # as they were when the flush was decided
+    alerts: tuple[ToldAlert, ...]    # as they were when the flush was decided
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,11 @@ class Plan:
 @dataclass
 class Outbox:
     """Folds alert, notification and silence events; ``plan(now)`` decides flushes and
-    suppressions, ``owed(now)`` lists what to send."""
+    suppressions, ``owed(now)`` lists what to send.
+
+    Alerts stay their payload dicts in here (routing, grouping, silences and inhibitions match
+    labels on them); a flush's alerts become ``ToldAlert`` models, validated once, when the flush
+    is folded: what every ``Notification`` hands a receiver."""
     routes: list = field(default_factory=list)
     default_receivers: list[str] = field(default_factory=lambda: ["console"])
     groups: dict[str, GroupState] = field(default_factory=dict)
@@ -119,25 +132,28 @@ class Outbox:
     _sent_refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (receiver, instance)
     _silences: dict = field(default_factory=dict)                    # id -> Silence, folded as they come
     _kept_out: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, instance) -> reason
-    _episodes: dict[str, dict] = field(default_factory=dict)         # instance -> short-episode alert
+    # instance -> (firing, resolved) payloads of a resolved episode: told as one message only
+    # when a flush names it, so the message's model is built then, not on every resolve
+    _episodes: dict[str, tuple[Mapping, Mapping]] = field(default_factory=dict)
 
     # ---- the fold ----
     def apply(self, event: Any) -> None:
-        p = event.payload
         if event.type in NOTIFIED_TYPES:
             self._alert(event)
         elif event.type in (SILENCE_ADDED, SILENCE_EXPIRED):
             self._silences = fold_silences([event], self._silences)
-        elif event.type == NOTIFICATION_REQUESTED and "flush" in p:
-            self._requested(event)
+        elif event.type == NOTIFICATION_REQUESTED:
+            self._requested(event, decode(event))
         elif event.type == NOTIFICATION_SUPPRESSED:
             self._suppressed.add(event.key)
-            if p.get("reason") in KEPT_OUT:
-                self._kept_out.setdefault((p.get("group", ""), p.get("instance", "")), p["reason"])
-        elif event.type.startswith("notification-") and "delivery" in p:
-            self._outcome(event.type, p)
-            if "group" in p and p["group"] in self.groups:
-                self.groups[p["group"]] = self.groups[p["group"]].apply(event)
+            left_out = decode(event)
+            if left_out.reason in KEPT_OUT:
+                self._kept_out.setdefault((left_out.group, left_out.instance), left_out.reason)
+        elif event.type in OUTCOME_TYPES:
+            step = decode(event)
+            self._outcome(event.type, step)
+            if step.group is not None and step.group in self.groups:
+                self.groups[step.group] = self.groups[step.group].apply(event)
 
     def _alert(self, event: Any) -> None:
         p = event.payload
@@ -153,48 +169,55 @@ class Outbox:
             if member is not None:
                 self._instances[member.instance] = member.alert
                 if member.status == "resolved" and member.fired is not None:
-                    self._episodes[member.instance] = episode_alert(member.fired, member.alert)
+                    self._episodes[member.instance] = (member.fired, member.alert)
             self.groups[routed.group] = state
             self._routed[routed.group] = routed
 
-    def _requested(self, event: Any) -> None:
-        p = event.payload
-        episodes, since = p.get("episodes", []), set(p.get("since", []))
-        instances = (tuple(p.get("firing", [])) + tuple(p.get("resolved", [])) + tuple(episodes)
-                     + tuple(p.get("flagged", [])))
+    def _requested(self, event: Any, p: FlushRequested) -> None:
+        episodes, since = set(p.episodes), set(p.since)
+        instances = tuple(p.firing) + tuple(p.resolved) + tuple(p.episodes) + tuple(p.flagged)
         # The message says what was true when the flush was decided: a firing flush still
         # owed when its alert resolves must not turn into the resolve (that is the next flush).
-        alerts = tuple(self._episodes[i] if i in episodes and i in self._episodes
-                       else still_firing(self._instances[i]) if i in since and i in self._instances
-                       else self._instances.get(i, {"rule": i.split("@")[0], "state": "unknown"})
-                       for i in instances)
-        flush = _Flush(p["group"], int(p["flush"]), p.get("reason", ""), instances,
-                       frozenset(p.get("firing", [])), event.seq, alerts)
-        self._flushes[delivery_key(p["group"], flush.flush)] = flush
-        self._open[delivery_key(p["group"], flush.flush)] = flush
-        state = self.groups.get(p["group"]) or GroupState(group=p["group"], receiver=p.get("receiver", ""))
-        self.groups[p["group"]] = state.apply(event)
+        told = (self._told(i, episodes, since) for i in instances)
+        alerts = tuple(alert for alert in told if alert is not None)
+        flush = _Flush(p.group, p.flush, p.reason, instances, frozenset(p.firing), event.seq, alerts)
+        self._flushes[delivery_key(p.group, flush.flush)] = flush
+        self._open[delivery_key(p.group, flush.flush)] = flush
+        state = self.groups.get(p.group) or GroupState(group=p.group, receiver=p.receiver)
+        self.groups[p.group] = state.apply(event)
 
-    def _outcome(self, kind: str, p: dict) -> None:
-        status = self._status.setdefault(p["delivery"], _Status())
+    def _told(self, instance: str, episodes: set[str], since: set[str]) -> ToldAlert | None:
+        """What a receiver is told of one instance of a flush: the short episode, the firing
+        alert saying since when, or the alert itself. None for an instance no alert event of
+        the log made (a flush names only instances the fold saw, so only a log the daemon did
+        not write has one): the message tells what is known and leaves it out."""
+        if instance in episodes and instance in self._episodes:
+            return episode_alert(*self._episodes[instance])
+        alert = self._instances.get(instance)
+        if alert is None:
+            return None
+        return still_firing(alert) if instance in since else ToldAlert.model_validate(alert)
+
+    def _outcome(self, kind: str, p: NotificationOutcome) -> None:
+        status = self._status.setdefault(p.delivery, _Status())
         if kind == NOTIFICATION_ATTEMPTED:
-            status.attempts = max(status.attempts, int(p.get("attempt", 1)))
+            status.attempts = max(status.attempts, p.attempt or 1)
             status.unknown = True            # until an outcome says otherwise (crash mid-send)
-        elif kind in (NOTIFICATION_SENT, NOTIFICATION_SUPPRESSED):
-            status.done, status.unknown, status.reference = True, False, p.get("reference", "")
-            flush = self._flushes.get(p.get("flush_delivery", p["delivery"]))
-            if kind == NOTIFICATION_SENT and flush is not None and status.reference:
+        elif kind == NOTIFICATION_SENT:
+            status.done, status.unknown, status.reference = True, False, p.reference or ""
+            flush = self._flushes.get(p.flush_delivery or p.delivery)
+            if flush is not None and status.reference:
                 for instance in flush.firing:
-                    self._sent_refs[(p.get("receiver", ""), instance)] = status.reference
+                    self._sent_refs[(p.receiver, instance)] = status.reference
         elif kind == NOTIFICATION_UNKNOWN:
             status.unknown = True
         elif kind == NOTIFICATION_FAILED:
             status.unknown = False
-            status.not_before = p.get("not_before", "")
-            if p.get("permanent"):
+            status.not_before = p.not_before or ""
+            if p.permanent:
                 status.done = True
-                if p.get("fallback"):
-                    self._fallbacks.setdefault(p["delivery"], []).append(p["fallback"])
+                if p.fallback:
+                    self._fallbacks.setdefault(p.delivery, []).append(p.fallback)
 
     # ---- queries ----
     def silences(self):
@@ -206,7 +229,7 @@ class Outbox:
     def firing_reference(self, notification: Notification) -> str:
         """The message that announced the firing alert a one-alert resolved flush answers
         (Slack bot token: to update it), or ''."""
-        if len(notification.instances) != 1 or notification.alert.get("state") != "resolved":
+        if len(notification.instances) != 1 or [a.state for a in notification.alerts] != ["resolved"]:
             return ""
         return self._sent_refs.get((notification.receiver, notification.instances[0]), "")
 
@@ -252,7 +275,7 @@ class Outbox:
                 out.append({"delivery": dkey, "receiver": receiver, "group": flush.group,
                             "flush": flush.flush, "reason": flush.reason, "state": state,
                             "attempts": status.attempts, "not_before": status.not_before,
-                            "rules": sorted({a.get("rule", "") for a in flush.alerts})})
+                            "rules": sorted({a.rule for a in flush.alerts})})
         return out
 
     def _targets(self, key: str, flush: _Flush) -> list[tuple[str, str, Routed | None]]:
@@ -312,7 +335,7 @@ class Outbox:
         for m in state.members.values():
             if m.status == "flagged" and too_old(m.alert, now, horizon):
                 out[m.alert_id] = Suppression("catch-up", f"observation date {m.alert.get('date')} is "
-                                                          f"older than the catch-up horizon ({horizon})")
+                                                          f"older than the catch-up horizon ({_horizon_text(horizon)})")
             elif m.status == "resolved" and m.instance not in state.notified_firing:
                 kept_out = self._kept_out.get((state.group, m.instance))
                 fired = (m.fired or {}).get("date", "?")
@@ -321,7 +344,7 @@ class Outbox:
                 elif too_old(m.alert, now, horizon):
                     out[m.alert_id] = Suppression(
                         "catch-up", f"fired for {fired} and resolved for {m.alert.get('date')}, both before "
-                                    f"the catch-up horizon ({horizon}): over before it could be told")
+                                    f"the catch-up horizon ({_horizon_text(horizon)}): over before it could be told")
                 elif routed.route.short_episodes == "suppress":
                     out[m.alert_id] = Suppression(
                         "resolved-before-flush", f"fired for {fired} and resolved for {m.alert.get('date')} "
@@ -346,27 +369,33 @@ class Outbox:
             if key in recorded:
                 continue
             recorded.add(key)
-            out.append(NewEvent(type=NOTIFICATION_SUPPRESSED, key=key, payload={
-                "group": state.group, "receiver": routed.receiver, "route": routed.route_id,
-                "rule": member.alert.get("rule", ""), "instance": member.instance,
-                "date": member.alert.get("date", ""), "reason": why.reason, "detail": why.detail,
-                "decided_at": utc_text(now)}))
+            out.append(typed_event(NOTIFICATION_SUPPRESSED, key, NotificationSuppressed(
+                group=state.group, receiver=routed.receiver, route=routed.route_id,
+                rule=member.alert.get("rule", ""), instance=member.instance,
+                date=member.alert.get("date", ""), reason=why.reason, detail=why.detail,
+                decided_at=utc_text(now))))
         return out
 
 
 KEPT_OUT = frozenset({"silence", "inhibition", "mute"})
 
 
-def episode_alert(fired: dict, resolved: dict) -> dict:
+def episode_alert(fired: Mapping, resolved: Mapping) -> ToldAlert:
     """A short episode as one message: the resolve, with when it fired and at what value
-    (``watchdog.notify.catch_up_note`` words it for every receiver)."""
-    return {**resolved, "episode": {"fired_date": fired.get("date"), "fired_value": fired.get("value"),
-                                    "fired_at": fired.get("evaluated_at")}}
+    (``watchdog.notify.text.catch_up_note`` words it for every receiver)."""
+    note = EpisodeNote(fired_date=fired["date"], fired_value=fired["value"], fired_at=fired["evaluated_at"])
+    return ToldAlert.model_validate({**resolved, "episode": note})
 
 
-def still_firing(alert: dict) -> dict:
+def still_firing(alert: Mapping) -> ToldAlert:
     """A firing alert told late (it began before the catch-up horizon): it says since when."""
-    return {**alert, "since": alert.get("date")}
+    return ToldAlert.model_validate({**alert, "since": alert["date"]})
+
+
+def _horizon_text(horizon: timedelta) -> str:
+    """The horizon as recorded in suppression details since the first release: a plain
+    timedelta's text ("3 days, 0:00:00"), even when the config's Duration says "3d"."""
+    return timedelta.__str__(horizon)
 
 
 def delivery_key(group: str, flush: int) -> str:
@@ -396,6 +425,6 @@ def outcome(n: Notification, kind: str, **details) -> NewEvent:
     where = ({"group": n.group, "flush": n.flush} if n.routed is not None
              else {"fallback_for": n.group, "flush_number": n.flush,
                    "flush_delivery": delivery_key(n.group, n.flush)})
-    payload = {"delivery": n.key, "receiver": n.receiver, **where,
-               "rules": sorted({a.get("rule", "") for a in n.alerts}), **details}
-    return NewEvent(type=kind, key=f"{n.key}/{suffix}", payload=payload)
+    step = NotificationOutcome(delivery=n.key, receiver=n.receiver, **where,
+                               rules=sorted({a.rule for a in n.alerts}), **details)
+    return typed_event(kind, f"{n.key}/{suffix}", step)

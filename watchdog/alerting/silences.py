@@ -6,97 +6,30 @@ author and comment are in the reason, so the log says who silenced what).
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from watchdog.alerting.dispatch import alert_labels, matches
-from watchdog.model.config import check_matchers
-from watchdog.model.events import SILENCE_ADDED, SILENCE_EXPIRED, NewEvent
+from watchdog.model.events import (
+    SILENCE_ADDED,
+    SILENCE_EXPIRED,
+    NewEvent,
+    SilenceAdded,
+    SilenceExpired,
+    typed_event,
+)
 from watchdog.model.timefmt import aware, parse_utc, utc_text
-
-_SILENCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-class SilenceAdded(BaseModel):
-    """``silence-added`` payload. ``matchers`` are exact label values (``rule`` = the rule id,
-    ``severity``, rule labels), ``matchers_re`` whole-value regexes; at least one is needed.
-    Active from ``starts_at`` (inclusive) to ``ends_at`` (exclusive), fixed-width UTC."""
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    id: str
-    matchers: dict[str, str] = Field(default_factory=dict)
-    matchers_re: dict[str, str] = Field(default_factory=dict)
-    starts_at: str
-    ends_at: str
-    comment: str
-    created_by: str
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        if not _SILENCE_ID.match(value):
-            raise ValueError("silence id: letters, digits, '.', '_' and '-'")
-        return value
-
-    @field_validator("starts_at", "ends_at")
-    @classmethod
-    def _utc(cls, value: str) -> str:
-        parse_utc(value)
-        return value
-
-    @field_validator("matchers")
-    @classmethod
-    def _exact(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_matchers(value)
-
-    @field_validator("matchers_re")
-    @classmethod
-    def _regex(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_matchers(value, regex=True)
-
-    @field_validator("comment", "created_by")
-    @classmethod
-    def _said(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty: a silence says who and why")
-        return value
-
-    @model_validator(mode="after")
-    def _sane(self) -> SilenceAdded:
-        if not (self.matchers or self.matchers_re):
-            raise ValueError("a silence needs at least one matcher (it would silence everything)")
-        if self.ends_at <= self.starts_at:   # fixed-width UTC: text order is time order
-            raise ValueError("ends_at must be after starts_at")
-        return self
-
-
-class SilenceExpired(BaseModel):
-    """``silence-expired`` payload: the silence ends at ``expired_at`` (if before its end)."""
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    id: str
-    expired_at: str
-    expired_by: str = ""
-    comment: str = ""
-
-    @field_validator("expired_at")
-    @classmethod
-    def _utc(cls, value: str) -> str:
-        parse_utc(value)
-        return value
 
 
 def silence_added_event(added: SilenceAdded) -> NewEvent:
-    return NewEvent(type=SILENCE_ADDED, key=f"silence/{added.id}/added", payload=added.model_dump())
+    return typed_event(SILENCE_ADDED, f"silence/{added.id}/added", added)
 
 
 def silence_expired_event(expired: SilenceExpired) -> NewEvent:
-    return NewEvent(type=SILENCE_EXPIRED, key=f"silence/{expired.id}/expired",
-                    payload=expired.model_dump())
+    return typed_event(SILENCE_EXPIRED, f"silence/{expired.id}/expired", expired)
 
 
 @dataclass(frozen=True)

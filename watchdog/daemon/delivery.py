@@ -17,7 +17,7 @@ from watchdog.model.events import (
 from watchdog.notify import SendResult
 from watchdog.alerting.outbox import MAX_ATTEMPTS, Notification, Outbox, backoff, outcome
 from watchdog.store import AsyncWriter
-from watchdog.model.timefmt import parse_duration, utc_text
+from watchdog.model.timefmt import utc_text
 
 log = logging.getLogger("watchdog.daemon.delivery")
 ROUNDS = 3
@@ -103,7 +103,7 @@ class Delivery:
         if notifier is None:
             result = SendResult("failed", permanent=True, detail=f"no receiver named {n.receiver!r}")
         else:
-            deadline = parse_duration(self.config.daemon.send_deadline)
+            deadline = self.config.daemon.send_deadline
             try:
                 result = await asyncio.wait_for(self._send(notifier, n), deadline.total_seconds())
             except asyncio.TimeoutError:             # it may have landed: reconciled or resent later
@@ -118,10 +118,13 @@ class Delivery:
         return result
 
     async def _send(self, notifier, n: Notification) -> SendResult:
+        if not n.alerts:                 # the log holds none of its alerts (Outbox._told)
+            return SendResult("failed", permanent=True,
+                              detail=f"nothing to tell: the log holds no alert of {', '.join(n.instances)}")
         if len(n.alerts) > 1:
             return await notifier.send_group(list(n.alerts), key=n.key, group=n.group)
         extra = {}
-        if getattr(notifier, "can_reconcile", False) and n.alert.get("state") == "resolved":
+        if getattr(notifier, "can_reconcile", False) and n.alert.state == "resolved":
             extra["firing_reference"] = self.outbox.firing_reference(n)
         return await notifier.send(n.alert, key=n.key, **extra)
 

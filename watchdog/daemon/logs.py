@@ -152,7 +152,7 @@ def secret_values(config: Config, env: Mapping[str, str] | None = None) -> list[
     if config.sources.fred is not None:
         names.add(config.sources.fred.api_key_env)
     for receiver in config.receivers.values():
-        names.update(n for n in (receiver.webhook_url_env, receiver.token_env, receiver.password_env) if n)
+        names.update(receiver.secret_envs)
     values = [v for name in sorted(names) if (v := read_secret(env, name))]
     directory = env.get("CREDENTIALS_DIRECTORY")
     if directory and Path(directory).is_dir():

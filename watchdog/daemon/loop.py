@@ -30,23 +30,49 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watchdog import __version__
-from watchdog.engine.fold import Engine
-from watchdog.model.events import (
-    CONFIG_LOADED, DAEMON_STARTED, DAEMON_STOPPED, DEADMAN_CLEARED, DEADMAN_TRIPPED, FACT_TYPES,
-    RELOAD_REFUSED, RULES_LOADED, SPEECH_RECORDED, NewEvent, new_alert,
-)
-from watchdog.model.config import Config
-from watchdog.daemon.delivery import Delivery
-from watchdog.model.errors import ChainBroken, ConfigError, RuleError, StoreError, StoreReplaced
-from watchdog.daemon.metrics import Metrics
-from watchdog.alerting.outbox import Outbox
 from watchdog.alerting.dispatch import default_receivers
-from watchdog.rules.ruleset import RuleSet
+from watchdog.alerting.outbox import Outbox
+from watchdog.daemon.delivery import Delivery
+from watchdog.daemon.metrics import Metrics
 from watchdog.daemon.schedule import apscheduler_job_defaults, jittered, plan_poll
 from watchdog.daemon.sdnotify import Notifier as SystemdNotifier
+from watchdog.engine.fold import Engine
+from watchdog.model.config import Config
+from watchdog.model.errors import (
+    ChainBroken,
+    ConfigError,
+    RuleError,
+    StoreError,
+    StoreReplaced,
+)
+from watchdog.model.events import (
+    CONFIG_LOADED,
+    DAEMON_STARTED,
+    DAEMON_STOPPED,
+    DEADMAN_CLEARED,
+    DEADMAN_TRIPPED,
+    FACT_TYPES,
+    RELOAD_REFUSED,
+    RULES_LOADED,
+    SPEECH_RECORDED,
+    ConfigLoaded,
+    DaemonStarted,
+    DaemonStopped,
+    DeadmanCleared,
+    DeadmanTripped,
+    NewEvent,
+    ReloadRefused,
+    RulesLoaded,
+    RuleText,
+    ToldAlert,
+    decode,
+    new_alert,
+    typed_event,
+)
+from watchdog.model.timefmt import NEW_YORK, parse_utc, utc_text
+from watchdog.rules.ruleset import RuleSet
 from watchdog.sources.base import failure_event
-from watchdog.store import EventStore, AsyncWriter, iter_events
-from watchdog.model.timefmt import NEW_YORK, parse_duration, parse_utc, utc_text
+from watchdog.store import AsyncWriter, EventStore, iter_events
 
 log = logging.getLogger("watchdog.daemon.loop")
 UNSCHEDULED_EVERY = timedelta(minutes=30)
@@ -89,7 +115,7 @@ class Reloaded:
     config: Config
     ruleset: RuleSet
     rule_paths: list[str]
-    config_payload: dict
+    config_payload: ConfigLoaded
     notifiers: dict
     sources: list
     store_path: str
@@ -102,7 +128,7 @@ class Daemon:
     sources: list
     ruleset: RuleSet
     rule_paths: list[str]
-    config_payload: dict
+    config_payload: ConfigLoaded
     notifiers: dict
     config: Config
     now: Callable[[], datetime]
@@ -136,11 +162,11 @@ class Daemon:
 
     @property
     def deadman_after(self) -> timedelta:
-        return parse_duration(self.config.daemon.deadman_after)
+        return self.config.daemon.deadman_after
 
     @property
     def evaluate_every(self) -> timedelta:
-        return parse_duration(self.config.daemon.evaluate_every)
+        return self.config.daemon.evaluate_every
 
     async def _append(self, events: list[NewEvent]) -> list:
         """Append through the writer, keeping the store's health figures. A log file deleted or
@@ -195,16 +221,13 @@ class Daemon:
         broken = await self._verify_chain()
         seq, digest = self.store.head()
         self._started_seq = seq
-        await self._append([NewEvent(type=DAEMON_STARTED, key=f"daemon-started/{self._now()}/{os.getpid()}",
-                                     payload={"version": __version__, "pid": os.getpid(),
-                                              "head_seq": seq, "head_hash": digest,
-                                              # audit re-derives flush timing with this
-                                              "mode": "one-shot" if self.one_shot else "serve",
-                                              **({"accepted_broken_chain": broken} if broken else {})})])
+        await self._append([typed_event(DAEMON_STARTED, f"daemon-started/{self._now()}/{os.getpid()}", DaemonStarted(
+            version=__version__, pid=os.getpid(), head_seq=seq, head_hash=digest,
+            mode="one-shot" if self.one_shot else "serve", accepted_broken_chain=broken or None))])
         if not broken:
             self.store.mark_verified(*self.store.head())
-        await self._record_if_changed(CONFIG_LOADED, self.config_payload["hash"], self.config_payload)
-        await self._record_if_changed(RULES_LOADED, self.ruleset.hash, _rules_payload(self.ruleset, self.rule_paths))
+        await self._record_if_changed(CONFIG_LOADED, self.config_payload)
+        await self._record_if_changed(RULES_LOADED, _rules_payload(self.ruleset, self.rule_paths))
         self.outbox = self._new_outbox(self.config)
         await self.evaluate()
         self._set_ready(True, "ready")
@@ -212,21 +235,21 @@ class Daemon:
     def _new_outbox(self, config: Config) -> Outbox:
         return Outbox(routes=list(config.routes), default_receivers=default_receivers(config))
 
-    async def _record_if_changed(self, kind: str, digest: str, payload: dict) -> bool:
+    async def _record_if_changed(self, kind: str, loaded: ConfigLoaded | RulesLoaded) -> bool:
         last = None
         for event in iter_events(self.store, types={kind}):
             last = event
-        if last is not None and last.payload["hash"] == digest:
+        if last is not None and decode(last).hash == loaded.hash:
             return False
         after = last.seq if last else 0
-        await self._append([NewEvent(type=kind, key=f"{kind}/{digest[:16]}/after/{after}", payload=payload)])
+        await self._append([typed_event(kind, f"{kind}/{loaded.hash[:16]}/after/{after}", loaded)])
         return True
 
     async def stop(self, reason: str = "finished") -> None:
         seq, digest = self.store.head()
-        stored = await self._append([NewEvent(type=DAEMON_STOPPED, key=f"daemon-stopped/{self._now()}/{os.getpid()}",
-                                              payload={"reason": reason, "head_seq": seq + 1,
-                                                       "previous_hash": digest})])
+        stored = await self._append([typed_event(DAEMON_STOPPED, f"daemon-stopped/{self._now()}/{os.getpid()}",
+                                                 DaemonStopped(reason=reason, head_seq=seq + 1,
+                                                               previous_hash=digest))])
         try:          # what this run appended is its own: the next start re-hashes from here
             if stored and not self._store_alerted:
                 self.store.mark_verified(stored[-1].seq, stored[-1].hash)
@@ -303,7 +326,7 @@ class Daemon:
         """One poll of one source within ``poll_deadline`` (connect, headers, body, retries): past
         it, the poll is cancelled and recorded as a source-failed naming the deadline."""
         started, at = time.monotonic(), self.now()
-        deadline = parse_duration(self.config.daemon.poll_deadline)
+        deadline = self.config.daemon.poll_deadline
         try:
             return await asyncio.wait_for(source.poll(session, at), deadline.total_seconds())
         except asyncio.TimeoutError:
@@ -474,8 +497,8 @@ class Daemon:
 
     def next_poll_at(self, source, last_poll: datetime) -> datetime:
         every = getattr(getattr(source, "config", None), "poll_every", None)
-        if every:
-            return last_poll + parse_duration(every)
+        if every is not None:
+            return last_poll + every
         series = tuple(getattr(source, "series", ()))
         if not series:                                   # no publication calendar (speeches)
             return last_poll + UNSCHEDULED_EVERY
@@ -607,10 +630,9 @@ class Daemon:
         if len(problems) > len(kept):
             kept.append(f"… and {len(problems) - len(kept)} more problems (see the log)")
         shown = reason if len(reason) <= 100_000 else reason[:100_000] + " …"
-        await self._append([NewEvent(type=RELOAD_REFUSED, key=f"reload-refused/{self._now()}/{os.getpid()}",
-                                     payload={"reason": shown, "problems": kept,
-                                              "kept_rules_hash": self.ruleset.hash,
-                                              "kept_config_hash": self.config_payload["hash"]})])
+        await self._append([typed_event(RELOAD_REFUSED, f"reload-refused/{self._now()}/{os.getpid()}", ReloadRefused(
+            reason=shown, problems=kept, kept_rules_hash=self.ruleset.hash,
+            kept_config_hash=self.config_payload.hash))])
         self.metrics.reloads.labels("refused").inc()
         return "refused"
 
@@ -618,10 +640,9 @@ class Daemon:
         old_config = self.config
         self.config, self.config_payload, self.notifiers = new.config, new.config_payload, new.notifiers
         self.ruleset, self.rule_paths = new.ruleset, new.rule_paths
-        self.catchup_horizon = parse_duration(new.config.daemon.catchup_horizon)
-        config_changed = await self._record_if_changed(CONFIG_LOADED, new.config_payload["hash"], new.config_payload)
-        rules_changed = await self._record_if_changed(RULES_LOADED, new.ruleset.hash,
-                                                      _rules_payload(new.ruleset, new.rule_paths))
+        self.catchup_horizon = new.config.daemon.catchup_horizon
+        config_changed = await self._record_if_changed(CONFIG_LOADED, new.config_payload)
+        rules_changed = await self._record_if_changed(RULES_LOADED, _rules_payload(new.ruleset, new.rule_paths))
         if (old_config.routes, old_config.receivers) != (new.config.routes, new.config.receivers):
             self.outbox = await self._refold_outbox(self._new_outbox(new.config))
         if old_config.sources != new.config.sources:
@@ -734,10 +755,9 @@ class Daemon:
                       self.config.daemon.deadman_after, extra={"last_evaluation": utc_text(last)})
             self.systemd.notify(STATUS=self.status_line())
             # recorded in its own task: a hung writer must not hang the timer too
-            self._spawn(self._append([NewEvent(type=DEADMAN_TRIPPED, key=f"deadman-tripped/{utc_text(last)}",
-                                               payload={"last_evaluation": utc_text(last),
-                                                        "deadman_after": self.config.daemon.deadman_after,
-                                                        "detected_at": self._now()})]))
+            self._spawn(self._append([typed_event(DEADMAN_TRIPPED, f"deadman-tripped/{utc_text(last)}", DeadmanTripped(
+                last_evaluation=utc_text(last), deadman_after=str(self.config.daemon.deadman_after),
+                detected_at=self._now()))]))
             self._spawn(self._tell_receivers(deadman_alert(
                 "firing", self.now(), f"watchdog has completed no evaluation for {_duration_text(silent)} "
                                       f"(last at {utc_text(last)}): alerts may be missed")))
@@ -746,21 +766,21 @@ class Daemon:
         self.health.deadman_tripped = False
         self._set_ready(True, "ready")
         log.warning("deadman cleared: evaluation completed again at %s", utc_text(moment))
-        await self._append([NewEvent(type=DEADMAN_CLEARED, key=f"deadman-cleared/{utc_text(moment)}",
-                                     payload={"evaluated_at": utc_text(moment)})])
+        await self._append([typed_event(DEADMAN_CLEARED, f"deadman-cleared/{utc_text(moment)}",
+                                        DeadmanCleared(evaluated_at=utc_text(moment)))])
         self._spawn(self._tell_receivers(deadman_alert(
             "resolved", moment, f"watchdog evaluates again (at {utc_text(moment)})")))
 
-    async def _tell_receivers(self, alert: dict) -> None:
+    async def _tell_receivers(self, alert: ToldAlert) -> None:
         """The deadman goes to every receiver directly, not through the outbox: the outbox needs
         the event log, which may be what is stuck. Best effort, once per trip and per clear."""
-        what = alert["rule"]
+        what = alert.rule
         for name, notifier in list(self.notifiers.items()):
             try:
-                result = await notifier.send(alert, key=f"{what}/{alert['state']}/{alert['evaluated_at']}/{name}")
-                log.warning("%s %s told %s: %s", what, alert["state"], name, result.outcome)
+                result = await notifier.send(alert, key=f"{what}/{alert.state}/{alert.evaluated_at}/{name}")
+                log.warning("%s %s told %s: %s", what, alert.state, name, result.outcome)
             except Exception as exc:             # a receiver's failure never stops the others
-                log.error("%s %s: receiver %s failed: %s", what, alert["state"], name, exc)
+                log.error("%s %s: receiver %s failed: %s", what, alert.state, name, exc)
 
 
 def _report_text(r: CycleReport) -> str:
@@ -776,21 +796,21 @@ def knowledge_order(events: list[NewEvent]) -> list[NewEvent]:
     return others + sorted(facts, key=lambda e: e.published_at)
 
 
-def store_alert(at: datetime, reason: str) -> dict:
-    """The lost event log as an alert payload, told to every receiver directly."""
-    return {"rule": "watchdog-store", "rule_hash": "", "state": "firing", "severity": "critical",
-            "date": at.astimezone(NEW_YORK).date().isoformat(), "value": None, "threshold": None,
-            "inputs": {}, "evaluated_at": utc_text(at), "reason": reason, "labels": {"area": "watchdog"},
-            "summary": "watchdog cannot record: its event log file was deleted or replaced"}
+def store_alert(at: datetime, reason: str) -> ToldAlert:
+    """The lost event log as an alert, told to every receiver directly (no rule: no rule hash)."""
+    return ToldAlert(rule="watchdog-store", rule_hash="", state="firing", severity="critical",
+                     date=at.astimezone(NEW_YORK).date().isoformat(), value=None,
+                     evaluated_at=utc_text(at), reason=reason, labels={"area": "watchdog"},
+                     summary="watchdog cannot record: its event log file was deleted or replaced")
 
 
-def deadman_alert(state: str, at: datetime, reason: str) -> dict:
-    """The deadman as an alert payload the notifiers format like any other."""
-    return {"rule": "watchdog-deadman", "rule_hash": "", "state": state, "severity": "critical",
-            "date": at.astimezone(NEW_YORK).date().isoformat(), "value": None, "threshold": None,
-            "inputs": {}, "evaluated_at": utc_text(at), "reason": reason, "labels": {"area": "watchdog"},
-            "summary": ("watchdog is not evaluating its rules" if state == "firing"
-                        else "watchdog is evaluating its rules again")}
+def deadman_alert(state: str, at: datetime, reason: str) -> ToldAlert:
+    """The deadman as an alert the notifiers format like any other (no rule: no rule hash)."""
+    return ToldAlert(rule="watchdog-deadman", rule_hash="", state=state, severity="critical",
+                     date=at.astimezone(NEW_YORK).date().isoformat(), value=None,
+                     evaluated_at=utc_text(at), reason=reason, labels={"area": "watchdog"},
+                     summary=("watchdog is not evaluating its rules" if state == "firing"
+                              else "watchdog is evaluating its rules again"))
 
 
 def _duration_text(delta: timedelta) -> str:
@@ -798,6 +818,6 @@ def _duration_text(delta: timedelta) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def _rules_payload(ruleset: RuleSet, paths: list[str]) -> dict:
-    return {"hash": ruleset.hash, "paths": list(paths),
-            "rules": [{"id": r.id, "hash": r.hash, "text": r.canonical_text} for r in ruleset.all_rules]}
+def _rules_payload(ruleset: RuleSet, paths: list[str]) -> RulesLoaded:
+    return RulesLoaded(hash=ruleset.hash, paths=list(paths),
+                       rules=[RuleText(id=r.id, hash=r.hash, text=r.canonical_text) for r in ruleset.all_rules])

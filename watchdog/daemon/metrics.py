@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from watchdog.model.events import ALERT_TYPES, SOURCE_FAILED, decode
+
 # Fetches take from tens of milliseconds (a local fake) to the 120 s session cap.
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 NOTIFICATION_OUTCOMES = {"notification-sent": "sent", "notification-failed": "failed",
@@ -77,13 +79,12 @@ class Metrics:
     def observe_event(self, event) -> None:
         """Count one committed event (called once per event, in seq order)."""
         self.events_appended.labels(type_family(event.type)).inc()
-        payload = event.payload
-        if event.type == "source-failed":
-            self.fetch_failures.labels(payload.get("source", "?")).inc()
-        elif event.type.startswith("alert-"):
-            self.alert_transitions.labels(payload.get("state", event.type[len("alert-"):])).inc()
+        if event.type == SOURCE_FAILED:
+            self.fetch_failures.labels(decode(event).source).inc()
+        elif event.type in ALERT_TYPES:
+            self.alert_transitions.labels(decode(event).state).inc()
         elif event.type in NOTIFICATION_OUTCOMES:
-            self.notifications.labels(payload.get("receiver", "?"), NOTIFICATION_OUTCOMES[event.type]).inc()
+            self.notifications.labels(decode(event).receiver, NOTIFICATION_OUTCOMES[event.type]).inc()
 
     def store_write(self, ok: bool) -> None:
         if not ok:

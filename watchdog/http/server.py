@@ -30,14 +30,22 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from watchdog.alerting.silences import fold_silences
 from watchdog.http import page as web_page
+from watchdog.market.series import SERIES
 from watchdog.model.events import (
-    ALERT_TYPES, DAEMON_STARTED, FACT_TYPES, NOTIFICATION_FAILED, NOTIFICATION_SENT, SILENCE_ADDED,
-    SILENCE_EXPIRED, SOURCE_FAILED,
+    ALERT_TYPES,
+    DAEMON_STARTED,
+    FACT_TYPES,
+    NOTIFICATION_FAILED,
+    NOTIFICATION_SENT,
+    SILENCE_ADDED,
+    SILENCE_EXPIRED,
+    SOURCE_FAILED,
+    AlertTransition,
+    decode,
 )
 from watchdog.model.numbers import norm
-from watchdog.alerting.silences import fold_silences
-from watchdog.market.series import SERIES
 from watchdog.model.timefmt import utc_text
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
@@ -86,20 +94,24 @@ class LogView:
     started_at: str = ""
 
     def apply(self, event: Any) -> None:
-        t, p = event.type, event.payload
+        t = event.type
         self.head = (event.seq, event.hash)
         if t in ALERT_TYPES:
             row = alert_row(event)
             self.recent.append(row)
             self.last_alert[row["rule"]] = row
         elif t in FACT_TYPES:
-            self.source_fact[p.get("source", "")] = event.recorded_at
+            # facts are most of the log: one plain read of a field every fact model has
+            self.source_fact[event.payload["source"]] = event.recorded_at
         elif t == SOURCE_FAILED:
-            self.source_failed[p.get("source", "?")] = (event.recorded_at, p.get("reason", ""))
-        elif t == NOTIFICATION_FAILED and p.get("permanent"):
-            self.receiver_failed[p.get("receiver", "?")] = (event.recorded_at, p.get("detail", ""))
+            failure = decode(event)
+            self.source_failed[failure.source] = (event.recorded_at, failure.reason)
+        elif t == NOTIFICATION_FAILED:
+            step = decode(event)
+            if step.permanent:
+                self.receiver_failed[step.receiver] = (event.recorded_at, step.detail or "")
         elif t == NOTIFICATION_SENT:
-            self.receiver_sent[p.get("receiver", "?")] = event.recorded_at
+            self.receiver_sent[decode(event).receiver] = event.recorded_at
         elif t in (SILENCE_ADDED, SILENCE_EXPIRED):
             self.silences = fold_silences([event], self.silences)
         elif t == DAEMON_STARTED:
@@ -111,12 +123,11 @@ class LogView:
 
 
 def alert_row(event: Any) -> dict:
-    p = event.payload
-    return {"seq": event.seq, "rule": p.get("rule", ""), "state": p.get("state", event.type[6:]),
-            "date": p.get("date", ""), "value": p.get("value"), "threshold": p.get("threshold"),
-            "severity": p.get("severity", ""), "summary": p.get("summary", ""),
-            "reason": p.get("reason", ""), "known_at": p.get("evaluated_at") or event.recorded_at,
-            "recorded_at": event.recorded_at, "link": p.get("link", "")}
+    t: AlertTransition = decode(event)
+    return {"seq": event.seq, "rule": t.rule, "state": t.state, "date": t.date, "value": t.value,
+            "threshold": t.threshold, "severity": t.severity, "summary": t.summary, "reason": t.reason,
+            "known_at": t.evaluated_at or event.recorded_at, "recorded_at": event.recorded_at,
+            "link": t.link}
 
 
 class WriterProbe:

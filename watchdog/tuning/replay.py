@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from watchdog.engine.fold import PRUNE_EVERY, Engine, replay_events
-from watchdog.model.events import ALERT_TYPES, FACT_TYPES, AlertTransition, StoredEvent, alert_key
+from watchdog.model.events import ALERT_TYPES, FACT_TYPES, AlertTransition, StoredEvent, alert_key, decode
 from watchdog.rules.ruleset import RuleSet
 from watchdog.store import EventStore, iter_events, iter_published
 
@@ -113,7 +113,7 @@ def audit(store: EventStore) -> AuditReport:
         if want != got:
             fields = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
             report.differences.append(f"seq {row.seq}: {key}: differs in {', '.join(fields)}")
-        elif row.payload["evaluated_at"] < cause_time[key]:
+        elif decode(row).evaluated_at < cause_time[key]:
             report.differences.append(f"seq {row.seq}: evaluated before its cause was recorded")
     for key, row in recorded.items():
         report.differences.append(f"seq {row.seq}: unexpected: {row.type} {key} is not derived from the log")

@@ -71,7 +71,6 @@ import hashlib
 import os
 import re
 import time
-import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -252,20 +251,10 @@ def _expand(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str | No
 def _parse_file(file: str) -> _TestFile:
     parsed = _TestFile(file)
     try:
-        with open(file, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        parsed.problems.append(f"{file}:1: cannot read: {exc.strerror or exc}")
-        return parsed
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        parsed.problems.append(tomlpos.decode_problem(file, raw, exc))
-        return parsed
-    try:
-        data = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as exc:
-        parsed.problems.append(tomlpos.syntax_problem(file, text, exc))
+        text = tomlpos.read_text(file)
+        data = tomlpos.loads(text, file, parse_float=Decimal)
+    except tomlpos.TomlProblem as exc:
+        parsed.problems.append(str(exc))
         return parsed
     where = tomlpos.positions(text)
 
