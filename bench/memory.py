@@ -39,7 +39,7 @@ def peak():
         sys.stderr.write(next(l for l in status if l.startswith("VmHWM:")))
 atexit.register(peak)
 sys.argv = ["watchdog", *sys.argv[1:]]
-from watchdog.cli.main import main
+from watchdog.cli import main
 main()
 """
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import watchdog
-from watchdog.cli.main import cli
+from watchdog.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -162,7 +162,7 @@ def test_the_shipped_deploy_config_and_default_rules_check_clean():
 
 
 def test_render_replays_a_log_of_facts_to_show_a_rules_message_for_a_date():
-    from watchdog.cli.main import cli
+    from watchdog.cli import cli
     runner = CliRunner()
     result = runner.invoke(cli, ["render", "--db", "events.db.example", "--rules", "rules",
                                  "--rule", "sofr-over-iorb", "--date", "2019-09-17", "--format", "email"])
@@ -181,7 +181,7 @@ def test_a_reader_that_stops_early_gets_no_error_from_replay():
 
 
 def test_an_announced_rate_hike_keeps_the_effective_days_spread_honest(tmp_path):
-    from watchdog.cli.main import cli
+    from watchdog.cli import cli
     from watchdog.model.events import NewEvent
     from watchdog.store import SqliteEventStore
     rules = tmp_path / "rules"
@@ -217,3 +217,35 @@ def test_an_announced_rate_hike_keeps_the_effective_days_spread_honest(tmp_path)
     bad = runner.invoke(cli, ["announce", "--db", str(tmp_path / "announced.db"), "--effective", "2025-12-11",
                               "--set", "sofr=3.9", "--announced", "2025-12-10T14:00:00-05:00"])
     assert bad.exit_code == 2 and "series must be one of iorb" in bad.output
+
+
+def test_a_refused_announcement_names_the_option_at_fault_and_writes_nothing(tmp_path):
+    db = tmp_path / "e.db"
+    announce = ["announce", "--db", str(db), "--effective", "2025-12-11"]
+    late = invoke(*announce, "--set", "iorb=3.90", "--announced", "2025-12-12T14:00:00-05:00")
+    assert late.exit_code == 2
+    assert "Error: --announced 2025-12-12T19:00:00.000000Z is after the effective date 2025-12-11" in late.output
+    for setting, problem in (("iorb=abc", "'abc' is not a rate in percent"),
+                             ("iorb=99", "'99' is not a plausible rate in percent")):
+        bad = invoke(*announce, "--set", setting, "--announced", "2025-12-10T14:00:00-05:00")
+        assert bad.exit_code == 2
+        assert f"Error: --set {setting!r}: {problem}" in bad.output
+    assert not db.exists()
+    args = [*announce, "--set", "iorb=3.90", "--announced", "2025-12-10T14:00:00-05:00"]
+    assert invoke(*args).exit_code == 0
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and again.stdout == ""
+    assert again.stderr == "1 unchanged: the log already holds that rate\n"
+
+
+def test_the_command_line_room_holds_no_event_loop_no_sql_and_no_network():
+    """Parse, call, print: the loop, SQL and HTTP belong to the library (watchdog.app and below)."""
+    import ast
+    forbidden = {"asyncio", "sqlite3", "sqlite_utils", "aiohttp", "signal"}
+    for path in sorted((REPO / "watchdog" / "cli").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module}
+        assert not imported & forbidden, f"{path.name} imports {sorted(imported & forbidden)}"

@@ -1,3 +1,3 @@
-from watchdog.cli.main import main
+from watchdog.cli import main
 
 main()

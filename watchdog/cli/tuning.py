@@ -1,202 +1,151 @@
-"""The output side of the tuning commands (`replay`, `replay --diff/--report/--notify-dry-run`,
-`backtest --set`): streaming lines to stdout, the progress bar on a terminal, tables. Kept out of
-watchdog/cli/main.py so the command definitions stay thin; nothing here decides anything (replay,
-rulediff, backtest, sweep and dryrun do)."""
+"""Commands over history replayed: ``replay``, ``backtest`` and ``render``. How replay and
+backtest stream what they print is ``tuning_output.py``."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
+from contextlib import closing
 
 import click
 
-
-def print_dry_run(transitions, config, lo: str | None, hi: str | None, as_json: bool,
-                  until: str | None = None) -> None:
-    """--notify-dry-run: every notification the daemon's outbox would have sent, by instant
-    (--since/--until select by the New York date of the send; grouping state uses all). Timers
-    run to --as-of, else to the last transition plus the longest group_wait."""
-    from watchdog.model.config import Config
-    from watchdog.alerting.dryrun import dry_run
-    from watchdog.notify.console import format_line
-    from watchdog.model.timefmt import NEW_YORK, utc_text
-    for at, n in dry_run(transitions, config or Config(), until=until, settle=True):
-        day = at.astimezone(NEW_YORK).date().isoformat()
-        if (lo and day < lo) or (hi and day > hi):
-            continue
-        if as_json:
-            click.echo(json.dumps({"at": utc_text(at), "receiver": n.receiver, "group": n.group,
-                                   "flush": n.flush, "reason": n.reason, "key": n.key,
-                                   "alerts": [{k: a.get(k) for k in ("rule", "state", "date", "severity")}
-                                              for a in n.alerts]}, sort_keys=True))
-            continue
-        when = at.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
-        head = f"{when}  {n.receiver:<10} flush {n.flush} ({n.reason})"
-        lines = [format_line(a) for a in n.alerts]
-        click.echo(f"{head}  {lines[0]}" if len(lines) == 1 else "\n    ".join([f"{head}  {n.group}", *lines]))
+from watchdog import app
+from watchdog.cli.common import DB_HELP, RULES_HELP, SAMPLE_ALERT, existing, guarded
+from watchdog.cli.tuning_output import ReplayRun, dumps, print_dry_run, sweep_output
+from watchdog.model.errors import WatchdogError
+from watchdog.model.timefmt import parse_user_time, utc_text
+from watchdog.rules.ruleset import load_rules
 
 
-class ReplayRun:
-    """One ``watchdog replay`` invocation: options resolved, output streamed to stdout."""
+@click.command()
+@click.option("--db", required=True, help=DB_HELP)
+@click.option("--rules", "rule_paths", multiple=True, required=True, help=RULES_HELP)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Print transitions dated on/after (warm-up still uses all history).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Print transitions dated on/before.")
+@click.option("--as-of", "as_of", help="Only facts published by this instant (ISO 8601 with offset, e.g. 2025-11-01T00:00:00-04:00).")
+@click.option("--as-recorded", is_flag=True,
+              help="With --as-of: also only facts this log had recorded by then (what a daemon writing "
+                   "this log could have seen; history imported later is left out).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per transition (with --diff: per difference, then per rule).")
+@click.option("--diff", "diff_paths", multiple=True,
+              help="Replay this other rule set too (file or folder; repeatable) and print the alerts that appear, disappear or move, per rule.")
+@click.option("--max-shift", default=5, show_default=True, type=click.IntRange(0, 260),
+              help="With --diff: a transition at most this many business days away is a move.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report here: a chart per indicator, alert markers, the alert table.")
+@click.option("--notify-dry-run", "dry_run", is_flag=True,
+              help="Print what each receiver would have been sent, and when (the routes, grouping "
+                   "timers, inhibition and mutes of --config), instead of the transitions.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Daemon config for --notify-dry-run (default: one console receiver).")
+@guarded
+def replay(db, rule_paths, since, until, as_of, as_recorded, as_json, diff_paths, max_shift, report_path,
+           dry_run, config_path):
+    """Replay the log with a rule set, as an ideal daemon would have seen it.
 
-    def __init__(self, ruleset, as_json: bool, cutoff: str | None, lo: str | None, hi: str | None):
-        self.ruleset, self.as_json, self.cutoff, self.lo, self.hi = ruleset, as_json, cutoff, lo, hi
-        self.collector = None
-        self.bar: _Progress | None = None
-        self.recorded_by: str | None = None
-
-    def wanted(self, t) -> bool:
-        return not ((self.lo and t.date < self.lo) or (self.hi and t.date > self.hi))
-
-    def transitions(self, store, ruleset, label: str, collect: bool = False):
-        """The replay's transitions, streamed, with the progress bar (and the report's series)
-        fed from the same pass over the log."""
-        from watchdog.tuning.replay import replay as run_replay
-        self.bar = bar = _Progress.for_terminal(label, store.head()[0])
-        taps = [tap for tap in (bar, self._collector(ruleset) if collect else None) if tap]
-        on_fact = (lambda event: [tap(event) for tap in taps]) if taps else None
-        try:
-            yield from run_replay(store, ruleset, as_of=self.cutoff, on_fact=on_fact,
-                                  recorded_by=self.recorded_by)
-        finally:
-            if bar:
-                bar.finish()
-            self.bar = None
-
-    def _collector(self, ruleset):
-        from watchdog.tuning.report import SeriesCollector, series_names
-        self.collector = SeriesCollector(series_names(ruleset))
-        return self.collector
-
-    def timeline(self, store, keep: bool) -> list:
-        from watchdog.tuning.replay import transition_json
-        shown, to_terminal = [], sys.stdout.isatty()
-        for t in self.transitions(store, self.ruleset, "replay", collect=keep):
-            if not self.wanted(t) or (self.as_json and t.state == "pending"):
-                continue                      # DESIGN: pending is not printed in JSON
-            if keep:
-                shown.append(t)
-            if to_terminal and self.bar:
-                self.bar.clear()               # the bar and the lines share the screen
-            click.echo(transition_json(t) if self.as_json else timeline_line(t))
-        return shown
-
-    def diff(self, store, other, max_shift: int, keep: bool) -> list:
-        from watchdog.tuning.rulediff import (diff_rulesets, difference_json, difference_line,
-                                       summary_json, summary_line)
-        mine = list(self.transitions(store, self.ruleset, "replay --rules", collect=keep))
-        theirs = list(self.transitions(store, other, "replay --diff"))
-        result = diff_rulesets(mine, theirs, base_rules=self.ruleset, other_rules=other,
-                               max_shift=max_shift, since=self.lo, until=self.hi)
-        for d in result.differences:
-            click.echo(difference_json(d) if self.as_json else difference_line(d))
-        for s in result.summaries:
-            click.echo(summary_json(s) if self.as_json else summary_line(s))
-        return [t for t in mine if self.wanted(t)]
-
-    def write_report(self, path: str, shown: list, db: str) -> None:
-        from datetime import date
-        from watchdog.tuning.report import build_report
-        period = " ".join(x for x in (f"from {self.lo}" if self.lo else "", f"to {self.hi}" if self.hi else "",
-                                      f"as of {self.cutoff}" if self.cutoff else "") if x)
-        page = build_report(series=self.collector.series(), ruleset=self.ruleset, transitions=shown,
-                            title=f"watchdog replay of {Path(db).name} {period}".strip(),
-                            since=date.fromisoformat(self.lo) if self.lo else None,
-                            until=date.fromisoformat(self.hi) if self.hi else None)
-        Path(path).write_text(page, encoding="utf-8")
-        click.echo(f"report: {path}", err=True)
+    Facts are consumed in publication order; `known_at` is when the transition could first have
+    been known. Nothing published after --as-of is used (with --as-recorded, nor anything this
+    log recorded after it). The text timeline also shows pending
+    alerts (a condition waiting out its `for`); --json prints firing, resolved and flagged only.
+    On a terminal, a progress bar runs on stderr. Memory stays flat however long the log.
+    """
+    run = ReplayRun(ruleset=load_rules(list(rule_paths)), as_json=as_json,
+                    cutoff=utc_text(parse_user_time(as_of)) if as_of else None,
+                    lo=since.date().isoformat() if since else None,
+                    hi=until.date().isoformat() if until else None)
+    if as_recorded and not as_of:
+        raise click.UsageError("--as-recorded needs --as-of")
+    run.recorded_by = run.cutoff if as_recorded else None
+    with closing(app.open_store(existing(db), readonly=True)) as store:
+        if dry_run:
+            from watchdog.tuning.replay import replay as run_replay
+            config = app.resolve_config(config_path) if config_path else None
+            print_dry_run(run_replay(store, run.ruleset, as_of=run.cutoff, recorded_by=run.recorded_by),
+                          config, run.lo, run.hi, as_json, until=run.cutoff)
+            return
+        if diff_paths:
+            shown = run.diff(store, load_rules(list(diff_paths)), max_shift, keep=bool(report_path))
+        else:
+            shown = run.timeline(store, keep=bool(report_path))
+        if report_path:
+            run.write_report(report_path, shown, db)
 
 
-class _Progress:
-    """A progress bar on stderr, drawn only when stderr is a terminal (never on stdout, never in
-    a pipe or a log file). Progress is events consumed of the log's events (its head seq): the
-    replay reads facts in publication order, so seq itself does not grow monotonically."""
-    EVERY = 500                                # events between redraws
-
-    def __init__(self, label: str, total: int):
-        self.label, self.total, self.done, self.drawn = label, max(total, 1), 0, False
-
-    @classmethod
-    def for_terminal(cls, label: str, total: int) -> "_Progress | None":
-        return cls(label, total) if sys.stderr.isatty() else None
-
-    def __call__(self, event) -> None:
-        self.done += 1
-        if self.done % self.EVERY == 0:
-            self.draw()
-
-    def draw(self) -> None:
-        share = min(self.done, self.total) / self.total
-        bar = "#" * int(share * 30)
-        sys.stderr.write(f"\r{self.label} [{bar:<30}] {share:4.0%} {self.done:,}/{self.total:,} events")
-        sys.stderr.flush()
-        self.drawn = True
-
-    def clear(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\r\033[K")
-            self.drawn = False
-
-    def finish(self) -> None:
-        self.done = max(self.done, self.total)   # the log's other events are not facts
-        self.draw()
-        sys.stderr.write("\n")
-        sys.stderr.flush()
+DEFAULT_EPISODES = "episodes/default.toml"
 
 
-def timeline_line(t) -> str:
-    from watchdog.tuning.rulediff import known_text
-    value = "" if t.value is None else f" value={t.value}"
-    head = f"{t.date}  {t.state:<8} {t.rule:<24} {t.severity:<8}"
-    return f"{head} known {known_text(t)}{value}  {t.summary or t.reason}"
+@click.command()
+@click.option("--db", required=True, help=DB_HELP)
+@click.option("--rules", "rule_paths", multiple=True, required=True, help=RULES_HELP)
+@click.option("--episodes", "episodes_path", default=DEFAULT_EPISODES, show_default=True,
+              help="Labelled episodes (TOML): name, start, end, kind (stress | selected-date | calm), split.")
+@click.option("--split", type=click.Choice(["calibration", "held-back", "all"]), default="all", show_default=True,
+              help="Score only the episodes of this split.")
+@click.option("--lookback", help="Business days before an episode's start an alert still counts, e.g. 10bd; "
+                                 "replaces the file's `lookback` (an episode's own lookback stays).")
+@click.option("--set", "settings", multiple=True, metavar="RULE.FIELD=VALUES",
+              help="Sweep a rule field: 5..30:5 (range, step), a,b,c (list) or one value; repeatable "
+                   "(every combination). Prints one row per variant.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON instead of tables: one object (or one per variant with --set).")
+@guarded
+def backtest(db, rule_paths, episodes_path, split, lookback, settings, as_json):
+    """Score the rules against labelled episodes: caught, lead time, false alarms, precision.
+
+    An episode is caught by a rule when one of its alerts (a `firing` of a threshold or
+    composite rule) is first known within [start - lookback, end]; lead time is business days
+    from that known day to the start (positive = warned before). A firing first known inside a
+    calm episode is a false alarm. With --set, every variant is evaluated in one pass over the
+    log and compared in one table.
+    """
+    from watchdog.tuning.backtest import backtest as score
+    from watchdog.tuning.backtest import render, result_json, scored_rules
+    from watchdog.tuning.episodes import load_episodes, parse_lookback
+    from watchdog.tuning.replay import replay as run_replay
+    from watchdog.tuning.sweep import build_variants, parse_setting
+    ruleset = load_rules(list(rule_paths))
+    episodes = load_episodes(episodes_path).select(split)
+    if lookback:
+        episodes = episodes.model_copy(update={"lookback": parse_lookback(lookback)})
+    if not episodes.episodes:
+        raise WatchdogError(f"{episodes_path}: no episodes in split {split!r}")
+    variants = build_variants(ruleset, [parse_setting(s) for s in settings]) if settings else []
+    with closing(app.open_store(existing(db), readonly=True)) as store:
+        if variants:
+            results = app.sweep_results(store, ruleset, variants, episodes)
+            click.echo(sweep_output(results, ruleset, variants, as_json), nl=False)
+        else:
+            result = score(run_replay(store, ruleset), episodes, scored_rules(ruleset))
+            click.echo(dumps(result_json(result)) + "\n" if as_json else render(result), nl=False)
 
 
+@click.command()
+@click.option("--rule", "rule_id", help="Render the latest recorded alert of this rule (needs --db).")
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rule_paths", multiple=True,
+              help="Replay --db with these rules instead and render the rule's latest transition "
+                   "(a log of facts only, e.g. events.db.example, has no recorded alerts).")
+@click.option("--date", "on_date", help="With --rule: the transition for this observation date (YYYY-MM-DD).")
+@click.option("--format", "fmt", type=click.Choice(["slack", "email", "console"]), default="slack", show_default=True)
+@guarded
+def render(rule_id, db, rule_paths, on_date, fmt):
+    """Print exactly what a receiver would get for an alert (the latest of --rule, or a sample).
 
-def sweep_results(store, ruleset, variants, episodes) -> list:
-    """``(variant, BacktestResult)`` for every variant, from one pass over the log."""
-    from watchdog.tuning.backtest import backtest as score, scored_rules
-    from watchdog.model.events import FACT_TYPES
-    from watchdog.store import iter_published
-    from watchdog.tuning.sweep import run_sweep
-    facts = iter_published(store, types=FACT_TYPES)
-    return [(variant, score(transitions, episodes, scored_rules(variant.ruleset)))
-            for variant, transitions in zip(variants, run_sweep(facts, ruleset, variants))]
+    Example: watchdog render --db events.db.example --rules rules --rule sofr-over-iorb
+    --date 2019-09-17 --format email
+    """
+    if (rule_paths or on_date) and not rule_id:
+        raise click.UsageError("--rules and --date need --rule")
+    if rule_id and not db:
+        raise click.UsageError("--rule needs --db")
+    alert = app.latest_alert(existing(db), rule_id, list(rule_paths), on_date) if rule_id else SAMPLE_ALERT
+    if fmt == "slack":
+        from watchdog.notify.slack.format import format_slack_message
+        click.echo(json.dumps(format_slack_message(alert), indent=2, ensure_ascii=False))
+    elif fmt == "email":
+        from watchdog.notify.email.format import format_email
+        click.echo(format_email(alert, sender="watchdog@localhost", to=["you@localhost"], receiver="render").as_string())
+    else:
+        from watchdog.notify.console import format_line
+        click.echo(format_line(alert))
 
 
-def dumps(data) -> str:
-    """JSON with the result's Decimals as JSON numbers: they are rounded to 4 places first, so
-    the number printed is exactly the decimal (as ``replay --json`` does with values)."""
-    from decimal import Decimal
-
-    def plain(value):
-        if isinstance(value, Decimal):
-            return json.loads(f"{value:f}")
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return [plain(v) for v in value] if isinstance(value, list) else value
-    return json.dumps(plain(data), sort_keys=True, ensure_ascii=False)
-
-
-def sweep_output(store, ruleset, variants, episodes, as_json: bool) -> str:
-    """One row (or JSON line) per variant: the swept rules (with the composites over them) and
-    the whole set."""
-    from watchdog.tuning.backtest import fmt_lead, fmt_ratio, score_json, scored_rules, table
-    from watchdog.tuning.sweep import affected_ids, swept_ids
-    group = sorted(r for r in affected_ids(ruleset, swept_ids(variants)) if r in scored_rules(ruleset))
-    rows, lines = [], []
-    for variant, result in sweep_results(store, ruleset, variants, episodes):
-        mine, every = result.combined(group, "swept"), result.overall
-        lines.append(dumps({"variant": dict(variant.settings), "swept": score_json(mine),
-                             "all": score_json(every)}))
-        rows.append((variant.label,
-                     f"{mine.caught}/{mine.episodes}", fmt_lead(mine), str(len(mine.false_alarms)),
-                     fmt_ratio(mine.precision),
-                     f"{every.caught}/{every.episodes}", fmt_lead(every), str(len(every.false_alarms)),
-                     fmt_ratio(every.precision), str(every.alert_days)))
-    if as_json:
-        return "".join(line + "\n" for line in lines)
-    header = ("variant", "caught", "lead bd", "false alarms", "precision",
-              "all: caught", "lead bd", "false alarms", "precision", "alert-days")
-    title = (f"sweep: {len(variants)} variants, one pass; swept rules and the composites over them: "
-             f"{', '.join(group) or 'none scored'}; then all rules")
-    return f"{title}\n\n{table(header, rows)}\n"
+COMMANDS = [replay, backtest, render]
