@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def history_db(tmp_path_factory) -> Path:
     """The real shipped history imported once per test session (about a second)."""
-    from watchdog.sources.importer import import_paths
+    from watchdog.sources.history import import_paths
     from watchdog.store import SqliteEventStore
     from datetime import datetime, timezone
     path = tmp_path_factory.mktemp("history") / "events.db"

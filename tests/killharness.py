@@ -1,23 +1,23 @@
-"""What the kill test (tests/test_kill.py) and the soak (soak/soak.py) share: a NY Fed/FRED fake
-that keeps publishing, a fake Slack webhook that remembers every message, a config for a
-`watchdog run` polling every second, and the figures read back from the log afterwards.
+"""What the kill test (tests/test_kill.py) and the soak (soak/soak.py) share: the shared fake NY
+Fed/FRED (tests/fakes.py) publishing day after day, the shared fake Slack remembering every
+message, a config for a `watchdog run` polling every second, and the figures read back from the
+log afterwards.
 
 Delivery is at-least-once (a webhook cannot be asked whether a post landed before a crash), so
 duplicates are counted, not forbidden; a lost fact or a lost alert is a failure.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
-from aiohttp import web
+from fakes import CHANNEL, FakeFed, FakeSlack
 
 RULE = '''
 [[rule]]
@@ -30,102 +30,17 @@ summary = "SOFR is {{ value }} bp over IORB"
 '''
 WEBHOOK_ENV = "KILL_TEST_SLACK_WEBHOOK"
 TOKEN_ENV = "KILL_TEST_SLACK_TOKEN"
-BOT_CHANNEL = "C0SOAK"
+BOT_CHANNEL = CHANNEL
 FRED_ENV = "KILL_TEST_FRED_KEY"
 _ENTRY = re.compile(r"(FIRING|RESOLVED) (?:\(\w+\) )?([a-z0-9-]+) (\d{4}-\d{2}-\d{2})")
+FIRST_DAY = date(2024, 1, 2)
 
 
-def sofr_rows(sofr: dict[str, str]) -> list[dict]:
-    """The NY Fed's SOFR search rows for ``sofr`` (date -> percent), newest first."""
-    return [{"effectiveDate": d, "type": "SOFR", "percentRate": v, "percentPercentile1": v,
-             "percentPercentile25": v, "percentPercentile75": v, "percentPercentile99": v,
-             "volumeInBillions": 2000, "revisionIndicator": ""} for d, v in sorted(sofr.items(), reverse=True)]
-
-
-class Publisher:
-    """NY Fed SOFR and FRED IORB from mutable state; ``publish_days`` adds business days whose
-    SOFR alternates across the rule's thresholds, so every new day is an alert transition."""
-
-    def __init__(self, first: date = date(2024, 1, 2)):
-        self.sofr: dict[str, str] = {}
-        self.iorb: dict[str, str] = {first.isoformat(): "3.90"}
-        self._next = first
-        self.requests = 0
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/api/rates/secured/sofr/search.json", self._rates)
-        app.router.add_get("/fred/series/observations", self._fred)
-        return app
-
-    def publish_days(self, n: int) -> None:
-        for _ in range(n):
-            while self._next.weekday() >= 5:
-                self._next += timedelta(days=1)
-            self.sofr[self._next.isoformat()] = "4.25" if len(self.sofr) % 2 else "3.92"
-            self._next += timedelta(days=1)
-
-    async def _rates(self, request: web.Request) -> web.Response:
-        self.requests += 1
-        return web.json_response({"refRates": sofr_rows(self.sofr)})
-
-    async def _fred(self, request: web.Request) -> web.Response:
-        obs = [{"realtime_start": "2024-01-01", "realtime_end": "2024-01-01", "date": d, "value": v}
-               for d, v in sorted(self.iorb.items())]
-        return web.json_response({"observations": obs, "count": len(obs)})
-
-
-@dataclass
-class FakeSlack:
-    """Slack as the daemon sees it, answering after ``delay`` seconds (a kill can land while a
-    post is in flight), keeping every message's text in order.
-
-    ``mode="webhook"``: an incoming webhook. ``mode="bot"``: the Web API of a bot token —
-    ``chat.postMessage`` (the delivery's idempotency key in message metadata, kept in ``keys``),
-    ``chat.update`` (a resolve edits its firing message) and ``conversations.history`` (what the
-    daemon reads to reconcile a send that a crash left without an outcome)."""
-    delay: float = 0.05
-    mode: str = "webhook"
-    texts: list[str] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)        # bot: metadata keys of landed posts
-    history: list[dict] = field(default_factory=list)    # bot: channel messages, oldest first
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/services/{tail:.*}", self._post)
-        app.router.add_route("*", "/api/{method}", self._api)
-        return app
-
-    async def _post(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        await asyncio.sleep(self.delay)
-        self.texts.append(body.get("text", ""))
-        return web.Response(text="ok")
-
-    async def _api(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        args = dict(request.query) if request.method == "GET" else await request.json()
-        if method == "conversations.history":
-            newest = list(reversed(self.history))[:int(args.get("limit", 100))]
-            return web.json_response({"ok": True, "messages": newest, "has_more": False})
-        await asyncio.sleep(self.delay)                   # the post lands, then the answer is slow
-        meta = args.get("metadata") or {}
-        key = (meta.get("event_payload") or {}).get("key")
-        if method == "chat.update":
-            for message in self.history:
-                if message["ts"] == args.get("ts"):
-                    message.update(text=args.get("text"), metadata=meta)
-            self.texts.append(args.get("text", ""))
-            if key:
-                self.keys.append(key)
-            return web.json_response({"ok": True, "channel": BOT_CHANNEL, "ts": args.get("ts")})
-        ts = f"{1700000000 + len(self.history) + len(self.texts)}.000100"
-        self.texts.append(args.get("text", ""))
-        if not args.get("thread_ts"):
-            self.history.append({"type": "message", "ts": ts, "text": args.get("text"), "metadata": meta})
-            if key:
-                self.keys.append(key)
-        return web.json_response({"ok": True, "channel": BOT_CHANNEL, "ts": ts})
+def Publisher(first: date = FIRST_DAY) -> FakeFed:
+    """The shared fake NY Fed/FRED (by the name soak/soak.py knows) with IORB 3.90 from
+    ``first``: ``publish_days`` adds business days whose SOFR alternates across the rule's
+    thresholds, so every new day is an alert transition."""
+    return FakeFed(iorb={first.isoformat(): "3.90"}, first=first)
 
 
 def delivery_identity(text: str) -> tuple:
@@ -195,7 +110,7 @@ def _query(db: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
-def settled(db: Path, fed: Publisher, slack: "FakeSlack") -> bool:
+def settled(db: Path, fed: FakeFed, slack: FakeSlack) -> bool:
     """Every published SOFR day is in the log, the outbox owes nothing (each requested flush has
     its notification-sent) and Slack's last word on each rule is its final state."""
     if not db.exists():
@@ -216,7 +131,7 @@ def _owed(db: Path) -> list[str]:
     return sorted(requested - sent)
 
 
-def _lost(db: Path, slack: "FakeSlack") -> list[str]:
+def _lost(db: Path, slack: FakeSlack) -> list[str]:
     """Rules whose final state Slack was not told last. Episodes that fired and resolved between
     two flushes (group_interval) are grouping at work, as in Alertmanager: a group reports its
     current state, not every intermediate one."""
@@ -250,7 +165,7 @@ class Figures:
                     or self.sent_not_received or self.audit_exit)
 
 
-def figures(db: Path, fed: Publisher, slack: FakeSlack) -> Figures:
+def figures(db: Path, fed: FakeFed, slack: FakeSlack) -> Figures:
     published = {("sofr", d) for d in fed.sofr} | {("iorb", d) for d in fed.iorb}
     rows = _query(db, "SELECT json_extract(payload, '$.series'), json_extract(payload, '$.date') "
                       "FROM events WHERE type IN ('observation-recorded', 'observation-revised')")

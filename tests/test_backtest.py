@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from backtest_logs import write_log
 from watchdog.app import open_store
 from watchdog.tuning.backtest import OVERALL, backtest, lead_days, scored_rules, window
-from watchdog.cli.main import cli
+from watchdog.cli import cli
 from watchdog.tuning.episodes import load_episodes, parse_episodes
 from watchdog.model.errors import RuleError
 from watchdog.tuning.replay import replay

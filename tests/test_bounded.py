@@ -349,7 +349,7 @@ import resource, sys
 def hwm_kb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-from watchdog.cli.main import cli
+from watchdog.cli import cli
 before = hwm_kb()
 code = 0
 try:

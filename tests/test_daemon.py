@@ -10,9 +10,7 @@ import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from aiohttp import web
-
-from killharness import sofr_rows
+from fakes import FakeFed, Site, fixture
 from watchdog.market.calendar import previous_business_day
 from watchdog.model.timefmt import NEW_YORK
 
@@ -28,38 +26,6 @@ def recent_business_days(n: int) -> list[date]:
         day = previous_business_day("sifma", day)
         out.append(day)
     return out[::-1]
-
-
-class FakeFed:
-    """NY Fed reference rates and FRED observations, served from mutable state."""
-
-    def __init__(self):
-        self.sofr: dict[str, str] = {}
-        self.iorb: dict[str, str] = {}
-        self.bad_row = False
-        self.fred_keys: list[str] = []
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/api/rates/secured/sofr/search.json", self.rates)
-        app.router.add_get("/fred/series/observations", self.fred)
-        return app
-
-    async def rates(self, request: web.Request) -> web.Response:
-        rows = sofr_rows(self.sofr)
-        if self.bad_row:
-            rows.append({"effectiveDate": "2020-13-45", "type": "SOFR", "percentRate": "abc"})
-        text = json.dumps({"refRates": rows})
-        # rates as JSON numbers, like the real API (no quotes, trailing zeros kept)
-        for v in set(self.sofr.values()):
-            text = text.replace(f'"{v}"', v)
-        return web.Response(text=text, content_type="application/json")
-
-    async def fred(self, request: web.Request) -> web.Response:
-        self.fred_keys.append(request.query.get("api_key", ""))
-        obs = [{"realtime_start": "2026-01-01", "realtime_end": "2026-01-01", "date": d, "value": v}
-               for d, v in sorted(self.iorb.items())]
-        return web.json_response({"observations": obs, "count": len(obs)})
 
 
 def write_config(tmp: Path, url: str) -> Path:
@@ -276,25 +242,18 @@ async def test_backfill_fetches_history_through_the_same_parsers_without_duplica
 
 
 async def test_every_source_in_one_run_records_its_real_fixture(aiohttp_server, tmp_path):
-    fixtures = Path(__file__).parent / "fixtures"
-    bodies: dict[str, bytes] = {
-        "/api/rates/secured/sofr/search.json": (fixtures / "nyfed/sofr_search_2024-06-01_2024-06-06.json").read_bytes(),
-        "/api/rp/results/search.json": (fixtures / "nyfed/rp_all_all_results_last_500.json").read_bytes(),
-        "/graph/fredgraph.csv": (fixtures / "fred/fredgraph_IORB_2026-06.csv").read_bytes(),
+    site = await Site({
+        "/api/rates/secured/sofr/search.json": fixture("nyfed/sofr_search_2024-06-01_2024-06-06.json"),
+        "/api/rp/results/search.json": fixture("nyfed/rp_all_all_results_last_500.json"),
+        "/graph/fredgraph.csv": fixture("fred/fredgraph_IORB_2026-06.csv"),
         "/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance":
-            (fixtures / "fiscaldata/operating_cash_balance_2025-07-07_2025-07-11.json").read_bytes(),
-        "/newsevents/speech/powell20160628a.htm": (fixtures / "fedspeeches/speech_powell20160628a_legacy-layout.html").read_bytes(),
-    }
-
-    async def handle(request):
-        body = bodies.get(request.path)
-        return web.Response(body=body) if body is not None else web.Response(status=404, text="no such page")
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
-    bodies["/feeds/speeches.xml"] = (fixtures / "fedspeeches/speeches_2016-08_rss1-rdf.xml").read_bytes() \
-        .replace(b"http://www.federalreserve.gov", base.encode())
+            fixture("fiscaldata/operating_cash_balance_2025-07-07_2025-07-11.json"),
+        "/newsevents/speech/powell20160628a.htm": fixture("fedspeeches/speech_powell20160628a_legacy-layout.html"),
+        # the real feed with its links pointed at this server
+        "/feeds/speeches.xml": fixture("fedspeeches/speeches_2016-08_rss1-rdf.xml").decode()
+            .replace("http://www.federalreserve.gov", "{base}"),
+    }).serve(aiohttp_server)
+    base = site.base
     config = tmp_path / "all.toml"
     config.write_text(f'''
 [store]

@@ -5,37 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from aiohttp import web
-
-from test_daemon import CANARY, FakeFed, count, recent_business_days, watchdog, write_config
-
-
-class FakeSlack:
-    def __init__(self):
-        self.calls: list[str] = []
-        self.received: list[dict] = []
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/services/T0/B0/desk", self.desk)
-        app.router.add_post("/services/T0/B0/gone", self.gone)
-        return app
-
-    async def desk(self, request: web.Request) -> web.Response:
-        self.calls.append("desk")
-        if len(self.calls) == 1:
-            return web.Response(status=429, headers={"Retry-After": "1"}, text="rate_limited")
-        if len(self.calls) == 2:
-            return web.Response(status=500, text="oops")
-        self.received.append(await request.json())
-        return web.Response(text="ok")
-
-    async def gone(self, request: web.Request) -> web.Response:
-        return web.Response(status=404, text="no_service")
+from fakes import FakeFed, FakeSlack
+from test_daemon import CANARY, count, recent_business_days, watchdog, write_config
 
 
 async def test_an_alert_reaches_slack_after_429_and_500_and_a_dead_receiver_falls_back(aiohttp_server, tmp_path, monkeypatch):
-    fed, slack = FakeFed(), FakeSlack()
+    fed, slack = FakeFed(), FakeSlack(webhooks={"T0/B0/desk"})         # "gone" is no webhook
+    slack.fail_next(endpoint="webhook", status=429, body="rate_limited", headers={"Retry-After": "1"})
+    slack.fail_next(endpoint="webhook", status=500, body="oops")
     fed_server = await aiohttp_server(fed.app())
     slack_server = await aiohttp_server(slack.app())
     config = write_config(tmp_path, str(fed_server.make_url("")).rstrip("/"))
@@ -62,8 +39,9 @@ fallback = "screen"
     fed.sofr = {days[1]: "4.22", days[2]: "4.25"}
     code, out, err = await watchdog("run", "--config", str(config), "--once")
     assert code == 0, err
-    assert len(slack.received) == 1 and "sofr-over-iorb" in slack.received[0]["text"]
-    shown = json.dumps(slack.received[0], ensure_ascii=False)
+    assert len(slack.webhook_posts) == 1 and "sofr-over-iorb" in slack.webhook_posts[0]["text"]
+    assert slack.refusals == 2                                  # the 429 and the 500 were answered
+    shown = json.dumps(slack.webhook_posts[0], ensure_ascii=False)
     assert "2 readings: 32 → 35 (low 32, high 35)" in shown        # the sparkline of the rule's values
     assert "[FIRING warning] sofr-over-iorb" in out            # the fallback receiver got it
     db = sqlite3.connect(tmp_path / "events.db")
@@ -76,7 +54,7 @@ fallback = "screen"
     assert len(failed) == 1 and failed[0]["receiver"] == "gone" and failed[0]["permanent"] is True
     assert failed[0]["fallback"] == "screen" and "hooks" not in json.dumps(failed[0])
     code, out, err = await watchdog("run", "--config", str(config), "--once")
-    assert "FIRING" not in out and len(slack.received) == 1     # delivered once, not again
+    assert "FIRING" not in out and len(slack.webhook_posts) == 1     # delivered once, not again
     code, out, err = await watchdog("audit", "--db", str(tmp_path / "events.db"))
     assert code == 0, out + err
 
@@ -133,8 +111,8 @@ def _slack_config(tmp_path, fed_url: str, receiver: str) -> object:
 
 
 async def test_a_bot_delivery_killed_mid_send_is_found_in_the_channel_not_posted_again(aiohttp_server, tmp_path, monkeypatch):
-    from test_notify_slack import CHANNEL, TOKEN, FakeSlack as FakeSlackApi
-    fed, slack = FakeFed(), FakeSlackApi()
+    from test_notify_slack import CHANNEL, TOKEN
+    fed, slack = FakeFed(), FakeSlack(token=TOKEN)
     fed_server, slack_server = await aiohttp_server(fed.app()), await aiohttp_server(slack.app())
     config = _slack_config(tmp_path, str(fed_server.make_url("")).rstrip("/"), f'''
 [receivers.desk]
@@ -163,8 +141,8 @@ api_base_url = "{str(slack_server.make_url("/api/"))}"
 
 
 async def test_a_webhook_delivery_killed_mid_send_is_sent_again_at_least_once(aiohttp_server, tmp_path, monkeypatch):
-    from test_notify_slack import WEBHOOK_TAIL, FakeSlack as FakeSlackApi
-    fed, slack = FakeFed(), FakeSlackApi()
+    from test_notify_slack import WEBHOOK_TAIL
+    fed, slack = FakeFed(), FakeSlack(webhooks={WEBHOOK_TAIL})
     fed_server, slack_server = await aiohttp_server(fed.app()), await aiohttp_server(slack.app())
     config = _slack_config(tmp_path, str(fed_server.make_url("")).rstrip("/"),
                            '[receivers.desk]\ntype = "slack"\nwebhook_url_env = "SLACK_DESK"\n')

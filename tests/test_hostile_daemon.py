@@ -64,7 +64,7 @@ async def test_a_long_summary_and_a_catastrophic_route_pattern_cannot_stall_the_
 
 def test_a_summary_that_cannot_be_bounded_stops_run_at_its_line_before_anything_is_appended(tmp_path):
     from click.testing import CliRunner
-    from watchdog.cli.main import cli
+    from watchdog.cli import cli
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "bomb.toml").write_text('[[rule]]\nid = "bomb"\nexpr = "bp(sofr - iorb)"\nabove = 10\n'

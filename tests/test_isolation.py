@@ -9,41 +9,14 @@ import io
 from datetime import timedelta
 
 import pytest
-from aiohttp import web
 
+from fakes import FRED_PATH, FakeFed, FakeSlack
 from test_clock import facts, until
-from test_daemon import CANARY, FakeFed, write_config
+from test_daemon import CANARY, write_config
 from watchdog import app
 from watchdog.notify.console import ConsoleNotifier
 from watchdog.tuning.replay import audit
 from watchdog.store import SqliteEventStore, iter_events
-
-
-class TricklingFred(FakeFed):
-    """FRED answers 200 at once, then one byte every half second until ``release`` is set."""
-
-    def __init__(self):
-        super().__init__()
-        self.release = asyncio.Event()
-
-    async def fred(self, request: web.Request) -> web.Response:
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await response.prepare(request)
-        while not self.release.is_set():
-            await response.write(b" ")
-            try:
-                await asyncio.wait_for(self.release.wait(), 0.5)
-            except asyncio.TimeoutError:
-                pass
-        await response.write(b'{"observations": []}')
-        return response
-
-
-def hanging_slack(release: asyncio.Event):
-    async def post(request: web.Request) -> web.Response:
-        await release.wait()                       # accepts the post, answers only when released
-        return web.Response(text="ok")
-    return post
 
 
 @pytest.fixture(autouse=True)
@@ -56,14 +29,14 @@ def short_batch_wait(monkeypatch):
 
 async def serving(aiohttp_server, tmp_path, deadlines: str):
     """A daemon serving SOFR (every second) and FRED (trickling) with a Slack receiver that
-    hangs and a console receiver; returns (daemon, stop, task, fed, screen, db)."""
-    fed = TricklingFred()
-    fed.iorb = {"2025-10-01": "3.90"}
-    fed.sofr = {"2025-10-30": "3.92"}
+    hangs and a console receiver; returns (daemon, stop, task, fed, slack, screen, db): FRED
+    finishes its answer on ``fed.release()``, Slack answers on ``slack.release()``."""
+    fed = FakeFed(iorb={"2025-10-01": "3.90"}, sofr={"2025-10-30": "3.92"})
+    fed.misbehave("slow", path=FRED_PATH, times=None)       # 200 at once, then a byte at a time
     server = await aiohttp_server(fed.app())
-    slack = web.Application()
-    slack.router.add_post("/hook", hanging_slack(fed.release))
-    slack_server = await aiohttp_server(slack)
+    slack = FakeSlack()
+    slack.hold()                                    # accepts the post, answers only when released
+    slack_server = await aiohttp_server(slack.app())
     config_path = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
     text = config_path.read_text().replace('rates = ["sofr"]', 'rates = ["sofr"]\npoll_every = "1s"')
     text = text.replace('timeout = "5s"\n[receivers', 'timeout = "2h"\n[receivers')   # no per-request cut
@@ -77,19 +50,19 @@ async def serving(aiohttp_server, tmp_path, deadlines: str):
     seed.append([new_observation(Observation(series="iorb", date="2025-10-01", value="3.9", unit="%",
                                              source="fred"), "2025-10-01T12:00:00.000000Z")])
     seed.close()
-    env = {"FRED_TEST_KEY": CANARY, "ISOLATION_HOOK": str(slack_server.make_url("/hook"))}
+    env = {"FRED_TEST_KEY": CANARY, "ISOLATION_HOOK": str(slack_server.make_url("/services/T0/B0/desk"))}
     daemon = app.build_daemon(app.resolve_config(str(config_path)), env=env, http=False)
     screen = io.StringIO()
     daemon.notifiers["screen"] = ConsoleNotifier(screen)
     stop = asyncio.Event()
-    return daemon, stop, asyncio.create_task(daemon.serve(stop)), fed, screen, db
+    return daemon, stop, asyncio.create_task(daemon.serve(stop)), fed, slack, screen, db
 
 
 @pytest.mark.timeout(120)
 async def test_while_a_source_trickles_and_a_receiver_hangs_the_others_poll_evaluate_and_notify(
         aiohttp_server, tmp_path):
-    daemon, stop, task, fed, screen, db = await serving(aiohttp_server, tmp_path,
-                                                        'poll_deadline = "1h"\nsend_deadline = "1h"')
+    daemon, stop, task, fed, slack, screen, db = await serving(
+        aiohttp_server, tmp_path, 'poll_deadline = "1h"\nsend_deadline = "1h"')
     try:
         await until(lambda: ("sofr", "2025-10-30") in facts(db), "the first SOFR")
         fed.sofr["2025-10-31"] = "4.30"                            # 40 bp over IORB two days:
@@ -97,13 +70,16 @@ async def test_while_a_source_trickles_and_a_receiver_hangs_the_others_poll_eval
         await until(lambda: ("sofr", "2025-11-03") in facts(db), "SOFR polled on while FRED trickles")
         await until(lambda: "[FIRING warning] sofr-over-iorb 2025-11-03" in screen.getvalue(),
                     "the console told while Slack hangs")
-        assert not fed.release.is_set()            # both still hanging: nothing waited for them
-        fed.release.set()
+        assert not [e for e in events_of(db, "notification-sent")      # both still hanging:
+                    if e.payload["receiver"] == "desk"]                # nothing waited for them
+        fed.release()
+        slack.release()
         await until(lambda: events_of(db, "notification-sent") and any(
             e.payload["receiver"] == "desk" for e in events_of(db, "notification-sent")), "Slack answers")
         await until(lambda: not daemon._cycle_lock.locked(), "the cycle in flight")
     finally:
-        fed.release.set()
+        fed.release()
+        slack.release()
         stop.set()
         await task
     store = SqliteEventStore(db, readonly=True)
@@ -123,8 +99,8 @@ def events_of(db, kind: str) -> list:
 
 @pytest.mark.timeout(120)
 async def test_a_trickling_source_and_a_hanging_receiver_are_given_up_at_their_deadlines(aiohttp_server, tmp_path):
-    daemon, stop, task, fed, screen, db = await serving(aiohttp_server, tmp_path,
-                                                        'poll_deadline = "2s"\nsend_deadline = "2s"')
+    daemon, stop, task, fed, slack, screen, db = await serving(
+        aiohttp_server, tmp_path, 'poll_deadline = "2s"\nsend_deadline = "2s"')
     try:
         fed.sofr["2025-10-31"] = "4.30"
         fed.sofr["2025-11-03"] = "4.31"
@@ -136,7 +112,8 @@ async def test_a_trickling_source_and_a_hanging_receiver_are_given_up_at_their_d
         assert daemon.metrics.send_timeouts.labels("desk")._value.get() >= 1
         await until(lambda: not daemon._cycle_lock.locked(), "the cycle in flight")
     finally:
-        fed.release.set()
+        fed.release()
+        slack.release()
         stop.set()
         await task
     [failed, *_] = [e for e in events_of(db, "source-failed") if "poll_deadline" in e.payload["reason"]]

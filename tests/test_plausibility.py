@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import re
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -20,16 +19,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from click.testing import CliRunner
 
 from watchdog import app
-from watchdog.cli.main import cli
+from watchdog.cli import cli
 from watchdog.model.config import FiscalDataConfig, FredConfig, NyFedConfig
 from watchdog.engine.fold import Engine
 from watchdog.model.errors import ImportFailed
 from watchdog.model.events import OBSERVATION_RECORDED, SOURCE_FAILED, Observation, new_observation
-from watchdog.sources.importer import iter_file_events, iter_history_events
+from watchdog.sources.history import iter_file_events, iter_history_events
 from watchdog.tuning.replay import audit, replay
 from watchdog.rules.ruleset import load_rules
 from watchdog.market.series import SERIES, Band, implausible
@@ -39,6 +37,7 @@ from watchdog.sources.nyfed.rates import NyFedSource
 from watchdog.sources.nyfed.operations import NyFedOperationsSource
 from watchdog.store import SqliteEventStore, iter_events
 from watchdog.model.timefmt import NEW_YORK, parse_utc
+from fakes import Clock, FakeFed, refrates_body, serve
 from killharness import RULE
 from test_daemon import CANARY, write_config
 
@@ -137,12 +136,6 @@ def sofr_fixture_rows() -> list[dict]:
                       parse_float=str, parse_int=str)["refRates"]
 
 
-def refrates_body(rows: list[dict]) -> bytes:
-    """Rows as the API writes them: numeric text becomes a JSON number again."""
-    text = json.dumps({"refRates": rows})
-    return re.sub(r'"(-?\d+(?:\.\d+)?(?:E[+-]?\d+)?)"', r"\1", text).encode()
-
-
 def hostile_sofr_answer() -> bytes:
     rows = sofr_fixture_rows()                      # 2024-06-06 .. 2024-06-03, newest first
     day = rows[0]
@@ -160,16 +153,6 @@ def hostile_sofr_answer() -> bytes:
     return refrates_body(rows)
 
 
-async def serve(aiohttp_server, routes: dict[str, bytes]) -> str:
-    application = web.Application()
-    for path, body in routes.items():
-        async def handler(request, body=body):
-            return web.Response(body=body, content_type="application/json")
-        application.router.add_get(path, handler)
-    server = await aiohttp_server(application)
-    return str(server.make_url("")).rstrip("/")
-
-
 async def poll_into(store: SqliteEventStore, source, now: datetime) -> None:
     async with aiohttp.ClientSession() as session:
         store.append(await source.poll(session, now))
@@ -181,7 +164,7 @@ def logged(store: SqliteEventStore, kind: str) -> list[dict]:
 
 async def test_a_nyfed_answer_with_hostile_rows_records_the_good_rows_and_names_each_refusal(
         aiohttp_server, tmp_path):
-    base = await serve(aiohttp_server, {"/api/rates/secured/sofr/search.json": hostile_sofr_answer()})
+    base, _ = await serve(aiohttp_server, {"/api/rates/secured/sofr/search.json": hostile_sofr_answer()})
     store = SqliteEventStore(tmp_path / "events.db", now=lambda: NOW)
     await poll_into(store, NyFedSource(NyFedConfig(base_url=base, rates=["sofr"])), NOW)
     assert [(p["date"], p["value"]) for p in logged(store, OBSERVATION_RECORDED)] == [
@@ -208,7 +191,7 @@ async def test_a_nyfed_answer_with_hostile_rows_records_the_good_rows_and_names_
 
 async def test_the_same_row_twice_in_one_answer_is_one_fact_not_a_conflict(aiohttp_server):
     rows = sofr_fixture_rows()
-    base = await serve(aiohttp_server, {"/api/rates/secured/sofr/search.json":
+    base, _ = await serve(aiohttp_server, {"/api/rates/secured/sofr/search.json":
                                         refrates_body(rows + [dict(rows[1])])})
     async with aiohttp.ClientSession() as session:
         events = await NyFedSource(NyFedConfig(base_url=base, rates=["sofr"])).poll(session, NOW)
@@ -216,7 +199,7 @@ async def test_the_same_row_twice_in_one_answer_is_one_fact_not_a_conflict(aioht
 
 
 async def test_a_backfill_refuses_rows_dated_after_the_fetch_too(aiohttp_server):
-    base = await serve(aiohttp_server, {"/api/rates/secured/sofr/search.json": hostile_sofr_answer()})
+    base, _ = await serve(aiohttp_server, {"/api/rates/secured/sofr/search.json": hostile_sofr_answer()})
     async with aiohttp.ClientSession() as session:
         events = await NyFedSource(NyFedConfig(base_url=base, rates=["sofr"])).backfill(
             session, date(2024, 6, 1), NOW)
@@ -231,7 +214,7 @@ async def test_fred_refuses_a_future_row_an_absurd_rate_and_a_date_given_twice(a
                                                                                tmp_path):
     body = (b"observation_date,SOFR\n2024-06-03,5.35\n2024-06-04,5.33\n2024-06-04,5.34\n"
             b"2024-06-05,-7.5\n2024-06-06,5.33\n2099-01-02,5.33\n")
-    base = await serve(aiohttp_server, {"/graph/fredgraph.csv": body})
+    base, _ = await serve(aiohttp_server, {"/graph/fredgraph.csv": body})
     store = SqliteEventStore(tmp_path / "events.db", now=lambda: NOW)
     source = FredSource(FredConfig(base_url=base, csv_base_url=base, series={"sofr": "SOFR"},
                                    retries=0), env={})
@@ -261,7 +244,7 @@ async def test_fiscal_data_refuses_a_negative_balance_and_a_statement_from_the_f
     page["data"] += [{**row, "record_date": "2099-07-10"} for row in copy.deepcopy(page["data"])
                      if row["record_date"] == "2025-07-11"]
     path = "/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance"
-    base = await serve(aiohttp_server, {path: json.dumps(page).encode()})
+    base, _ = await serve(aiohttp_server, {path: json.dumps(page).encode()})
     store = SqliteEventStore(tmp_path / "events.db", now=lambda: NOW)
     monday = datetime(2025, 7, 14, 14, 0, tzinfo=timezone.utc)
     await poll_into(store, FiscalDataSource(FiscalDataConfig(base_url=base, retries=0)), monday)
@@ -280,7 +263,7 @@ async def test_nyfed_operations_refuse_an_operation_dated_in_the_future(aiohttp_
     latest = operations[0]                        # RP 042123 1, ON RRP of 2023-04-21
     operations.insert(0, {**latest, "operationId": "RP 042199 1", "operationDate": "2099-04-21",
                           "lastUpdated": "2099-04-21 13:15:49"})
-    base = await serve(aiohttp_server, {"/api/rp/results/search.json": json.dumps(data).encode()})
+    base, _ = await serve(aiohttp_server, {"/api/rp/results/search.json": json.dumps(data).encode()})
     store = SqliteEventStore(tmp_path / "events.db", now=lambda: NOW)
     now = datetime(2023, 4, 21, 18, 0, tzinfo=timezone.utc)
     await poll_into(store, NyFedOperationsSource(NyFedConfig(base_url=base, retries=0,
@@ -344,15 +327,15 @@ def old_log(path: Path) -> SqliteEventStore:
     """What the daemon recorded before the sources refused future rows: a 2099 SOFR row offered
     with 2024-06-03's answer became a fact (published_at capped at its fetch), then real days,
     the last one a 42 bp spike."""
-    clock = {"now": datetime(2024, 6, 4, 14, 0, tzinfo=timezone.utc)}
-    store = SqliteEventStore(path, now=lambda: clock["now"])
+    clock = Clock(datetime(2024, 6, 4, 14, 0, tzinfo=timezone.utc))
+    store = SqliteEventStore(path, now=clock)
     store.append([fact("iorb", "2024-06-01", "5.4", "2024-06-01T04:00:00.000000Z", "fred"),
                   fact("sofr", "2024-06-03", "5.33", "2024-06-04T12:00:00.000000Z"),
                   fact("sofr", "2099-01-02", "5.33", "2024-06-04T14:00:00.000000Z")])
     for day, value, published in (("2024-06-04", "5.33", "2024-06-05T12:00:00.000000Z"),
                                   ("2024-06-05", "5.34", "2024-06-06T12:00:00.000000Z"),
                                   ("2024-06-06", "5.82", "2024-06-07T12:00:00.000000Z")):
-        clock["now"] = parse_utc(published) + timedelta(hours=2)     # polled at 10:00 New York
+        clock.set(parse_utc(published) + timedelta(hours=2))        # polled at 10:00 New York
         store.append([fact("sofr", day, value, published)])
     return store
 
@@ -401,38 +384,7 @@ def test_a_fact_dated_a_day_early_is_evaluated_once_engine_time_reaches_its_date
 
 # ---- the real daemon ----
 
-class HostileFed:
-    """NY Fed SOFR search and FRED IORB from mutable state; every answer also offers a SOFR row
-    dated 2099-01-02."""
-
-    def __init__(self):
-        self.sofr: dict[str, str] = {}
-        self.iorb = {"2024-06-01": "5.40"}
-
-    def app(self) -> web.Application:
-        application = web.Application()
-        application.router.add_get("/api/rates/secured/sofr/search.json", self.rates)
-        application.router.add_get("/fred/series/observations", self.fred)
-        return application
-
-    async def rates(self, request: web.Request) -> web.Response:
-        days = {**self.sofr, "2099-01-02": "5.33"}
-        rows = [{"effectiveDate": d, "type": "SOFR", "percentRate": v, "volumeInBillions": "2000",
-                 "revisionIndicator": ""} for d, v in sorted(days.items(), reverse=True)]
-        return web.Response(body=refrates_body(rows), content_type="application/json")
-
-    async def fred(self, request: web.Request) -> web.Response:
-        rows = [{"realtime_start": "2024-06-01", "realtime_end": "2024-06-01", "date": d, "value": v}
-                for d, v in sorted(self.iorb.items())]
-        return web.json_response({"observations": rows, "count": len(rows)})
-
-
-class Clock:
-    def __init__(self, moment: datetime):
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
+FUTURE_ROW = "2099-01-02"       # the fake NY Fed offers a SOFR row of this date in every answer
 
 
 async def run_once(config_path: Path, clock: Clock) -> None:
@@ -448,15 +400,15 @@ def alerts(store: SqliteEventStore) -> list[tuple[str, str, str]]:
 
 async def test_a_later_real_spike_fires_after_a_future_dated_row_was_offered(aiohttp_server,
                                                                              tmp_path):
-    fed = HostileFed()
-    fed.sofr = {"2024-06-03": "5.33", "2024-06-04": "5.33"}
+    fed = FakeFed(sofr={"2024-06-03": "5.33", "2024-06-04": "5.33", FUTURE_ROW: "5.33"},
+                  iorb={"2024-06-01": "5.40"})
     server = await aiohttp_server(fed.app())
     config_path = write_config(tmp_path, str(server.make_url("")).rstrip("/"))   # for = "2bd"
     db = tmp_path / "events.db"
     clock = Clock(datetime(2024, 6, 5, 14, 0, tzinfo=timezone.utc))
     await run_once(config_path, clock)
     fed.sofr.update({"2024-06-05": "5.75", "2024-06-06": "5.75"})             # 35 bp, two days
-    clock.moment = datetime(2024, 6, 7, 14, 0, tzinfo=timezone.utc)
+    clock.set(datetime(2024, 6, 7, 14, 0, tzinfo=timezone.utc))
     await run_once(config_path, clock)
 
     store = SqliteEventStore(db, readonly=True)
@@ -489,9 +441,8 @@ async def test_the_daemon_on_a_log_already_holding_a_2099_fact_still_fires(aioht
                   fact("sofr", "2024-06-03", "5.33", "2024-06-04T12:00:00.000000Z"),
                   fact("sofr", "2099-01-02", "5.33", "2024-06-04T14:00:00.000000Z")])
     store.close()
-    fed = HostileFed()
-    fed.sofr = {"2024-06-03": "5.33", "2024-06-04": "5.33", "2024-06-05": "5.75",
-                "2024-06-06": "5.75"}
+    fed = FakeFed(sofr={"2024-06-03": "5.33", "2024-06-04": "5.33", "2024-06-05": "5.75",
+                        "2024-06-06": "5.75", FUTURE_ROW: "5.33"}, iorb={"2024-06-01": "5.40"})
     server = await aiohttp_server(fed.app())
     config_path = write_config(tmp_path, str(server.make_url("")).rstrip("/"))
     await run_once(config_path, Clock(datetime(2024, 6, 7, 14, 0, tzinfo=timezone.utc)))

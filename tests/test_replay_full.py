@@ -16,8 +16,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from fakes import Clock
 from watchdog.market.calendar import business_days
-from watchdog.cli.main import cli
+from watchdog.cli import cli
 from watchdog.engine.fold import Engine, replay_events
 from watchdog.model.events import FACT_TYPES, NewEvent, Observation, new_observation
 from watchdog.tuning.replay import replay, transition_json
@@ -63,16 +64,7 @@ bp = 1
 """)
 
 DAYS = list(business_days("sifma", date(2019, 9, 2), date(2019, 10, 31)))
-
-
-class Clock:
-    """The log's recording clock: facts are appended at the instant the test says."""
-
-    def __init__(self):
-        self.at = datetime(2019, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.at
+LOG_START = datetime(2019, 1, 1, tzinfo=timezone.utc)
 
 
 def observation(series: str, day: date, value: str, published: str) -> NewEvent:
@@ -113,10 +105,10 @@ def logs(draw):
 
 
 def store_of(facts) -> MemoryEventStore:
-    clock = Clock()
+    clock = Clock(LOG_START)                     # the log's recording clock: set per fact
     store = MemoryEventStore(now=clock)
     for recorded, event in facts:
-        clock.at = recorded
+        clock.set(recorded)
         store.append([event])
     return store
 
@@ -124,11 +116,11 @@ def store_of(facts) -> MemoryEventStore:
 def copy_where(store, keep) -> MemoryEventStore:
     """A copy of the log's rows for which ``keep(row)`` holds (same types, keys, payloads and
     times; seq renumbered, which replay does not read)."""
-    clock = Clock()
+    clock = Clock(LOG_START)
     copy = MemoryEventStore(now=clock)
     for row in iter_events(store):
         if keep(row):
-            clock.at = parse_utc(row.recorded_at)
+            clock.set(parse_utc(row.recorded_at))
             copy.append([NewEvent(row.type, row.key, row.payload, row.published_at)])
     return copy
 

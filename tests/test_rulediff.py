@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from watchdog.cli.main import cli
+from watchdog.cli import cli
 from watchdog.model.events import Observation, new_observation
 from watchdog.tuning.replay import replay
 from watchdog.tuning.rulediff import diff_rulesets, difference_line, summary_line

@@ -409,7 +409,7 @@ def test_junit_of_a_file_failure(tmp_path):
 def test_ruletest_does_not_import_the_upper_layers():
     code = ("import sys, watchdog.tuning.ruletest, watchdog.rules.schema; "
             "print(sorted(m for m in sys.modules if m in {'watchdog.tuning.replay', 'watchdog.daemon.loop', "
-            "'watchdog.app', 'watchdog.cli.main', 'watchdog.sources.importer'}))")
+            "'watchdog.app', 'watchdog.cli', 'watchdog.sources.history'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          check=True, timeout=30)
     assert out.stdout.strip() == "[]"

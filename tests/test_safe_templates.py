@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from watchdog.model.config import parse_config
 from watchdog.model.errors import ConfigError, RuleError
-from watchdog.alerting.silences import Silence, SilenceAdded
+from watchdog.alerting.silences import Silence
+from watchdog.model.events import SilenceAdded
 from watchdog.alerting.dispatch import matches, route
 from watchdog.rules.schema import rules_json_schema
 from watchdog.rules.ruleset import KeywordRule, Rule, parse_rules, render_summary, rule_from_canonical

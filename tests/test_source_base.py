@@ -4,32 +4,22 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import aiohttp
-from aiohttp import web
 
+from fakes import Site
 from watchdog.sources.base import RateLimiter, fetch, retry_after_s
 
 
-class Flaky:
-    def __init__(self, answers):
-        self.answers = list(answers)
-        self.calls = 0
-
-    async def handle(self, request):
-        self.calls += 1
-        status, headers = self.answers.pop(0) if self.answers else (200, {})
-        return web.Response(status=status, headers=headers, text="ok" if status == 200 else "busy")
-
-
-async def serve(aiohttp_server, flaky):
-    app = web.Application()
-    app.router.add_get("/x", flaky.handle)
-    server = await aiohttp_server(app)
-    return str(server.make_url("/x"))
+async def serve(aiohttp_server, *answers: tuple[int, dict]) -> tuple[str, Site]:
+    """The shared local site at /x: ``answers`` (status, headers) in turn, then 200 "ok"."""
+    site = Site({"/x": "ok"})
+    for status, headers in answers:
+        site.misbehave("status", path="/x", status=status, headers=headers,
+                       body="ok" if status == 200 else "busy")
+    return (await site.serve(aiohttp_server)).url("/x"), site
 
 
 async def test_429_with_retry_after_is_retried_after_the_asked_wait(aiohttp_server):
-    flaky = Flaky([(429, {"Retry-After": "7"}), (503, {}), (200, {})])
-    url = await serve(aiohttp_server, flaky)
+    url, _ = await serve(aiohttp_server, (429, {"Retry-After": "7"}), (503, {}), (200, {}))
     waits = []
 
     async def sleep(s):
@@ -41,22 +31,20 @@ async def test_429_with_retry_after_is_retried_after_the_asked_wait(aiohttp_serv
 
 
 async def test_giving_up_names_the_status_and_the_attempts(aiohttp_server):
-    flaky = Flaky([(500, {})] * 5)
-    url = await serve(aiohttp_server, flaky)
+    url, site = await serve(aiohttp_server, *[(500, {})] * 5)
 
     async def sleep(s):
         pass
     async with aiohttp.ClientSession() as session:
         got = await fetch(session, url, retries=2, sleep=sleep)
-    assert got.error == "HTTP 500: busy (after 3 attempts)" and flaky.calls == 3
+    assert got.error == "HTTP 500: busy (after 3 attempts)" and len(site.requests) == 3
 
 
 async def test_client_errors_other_than_429_are_not_retried(aiohttp_server):
-    flaky = Flaky([(404, {}), (200, {})])
-    url = await serve(aiohttp_server, flaky)
+    url, site = await serve(aiohttp_server, (404, {}), (200, {}))
     async with aiohttp.ClientSession() as session:
         got = await fetch(session, url, retries=3)
-    assert got.error.startswith("HTTP 404") and flaky.calls == 1
+    assert got.error.startswith("HTTP 404") and len(site.requests) == 1
 
 
 def test_retry_after_reads_seconds_and_http_dates():

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from watchdog.model.config import FiscalDataConfig
 from watchdog.model.events import OBSERVATION_RECORDED, SOURCE_FAILED, NewEvent, canonical_json
 from watchdog.sources.fiscaldata.live import ENDPOINT, FiscalDataSource, parse_operating_cash_balance
+from fakes import serve as serve_routes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fiscaldata"
 PAGE = "operating_cash_balance_2025-07-07_2025-07-11.json"
@@ -225,10 +226,9 @@ def paginating(rows: list[dict], seen: list[dict], fail_page: int | None = None)
 
 
 async def serve(aiohttp_server, handler) -> str:
-    app = web.Application()
-    app.router.add_get(ENDPOINT, handler)
-    server = await aiohttp_server(app, access_log=None)
-    return str(server.make_url("")).rstrip("/")
+    """The shared local site answering the endpoint with ``handler``: its URL."""
+    base, _ = await serve_routes(aiohttp_server, {ENDPOINT: handler})
+    return base
 
 
 def config(base: str, **kw) -> FiscalDataConfig:

@@ -15,6 +15,7 @@ from aiohttp import web
 from watchdog.model.config import NyFedConfig
 from watchdog.model.events import OBSERVATION_RECORDED, NewEvent, canonical_json
 from watchdog.sources.nyfed.rates import NyFedSource, parse_reference_rates
+from fakes import serve
 from helpers import by_key, failures, observations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nyfed"
@@ -208,25 +209,6 @@ def test_missing_percentiles_are_omitted_not_errors():
 
 def config(base_url: str, **kw) -> NyFedConfig:
     return NyFedConfig(base_url=base_url, **{"retries": 0, **kw})   # retries: test_source_base
-
-
-async def serve(aiohttp_server, routes: dict[str, web.StreamResponse | bytes | object]):
-    """A local server: path -> bytes (200 JSON) or a handler. Returns (base_url, requests)."""
-    seen: list[web.Request] = []
-    app = web.Application()
-
-    def route(answer):
-        async def handler(request: web.Request) -> web.StreamResponse:
-            seen.append(request)
-            if isinstance(answer, bytes):
-                return web.Response(body=answer, content_type="application/json")
-            return await answer(request)
-        return handler
-
-    for path, answer in routes.items():
-        app.router.add_get(path, route(answer))
-    server = await aiohttp_server(app, access_log=None)
-    return str(server.make_url("")).rstrip("/"), seen
 
 
 SOFR_PATH = "/api/rates/secured/sofr/search.json"

@@ -23,6 +23,7 @@ from watchdog.model.events import (OBSERVATION_REVISED, NewEvent,
 from watchdog.sources.nyfed.operations import NyFedOperationsSource, parse_operations, quarters
 from watchdog.sources.parsing import Parsed
 from watchdog.store.memory import MemoryEventStore
+from fakes import serve as serve_routes
 from helpers import by_key, failures, observations
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nyfed" / "rp_all_all_results_last_500.json"
@@ -446,19 +447,8 @@ def config(base_url: str, **kw) -> NyFedConfig:
 
 
 async def serve(aiohttp_server, answer):
-    """A local server answering the search path with bytes (200 JSON) or a handler."""
-    seen: list[web.Request] = []
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        seen.append(request)
-        if isinstance(answer, bytes):
-            return web.Response(body=answer, content_type="application/json")
-        return await answer(request)
-
-    app = web.Application()
-    app.router.add_get(SEARCH, handler)
-    server = await aiohttp_server(app, access_log=None)
-    return str(server.make_url("")).rstrip("/"), seen
+    """The shared local site answering the search path with ``answer``: (its URL, requests)."""
+    return await serve_routes(aiohttp_server, {SEARCH: answer})
 
 
 async def poll(source: NyFedOperationsSource, now: datetime = NOW) -> list[NewEvent]:

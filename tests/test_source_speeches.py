@@ -7,7 +7,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +15,7 @@ from watchdog.model.events import SPEECH_RECORDED, NewEvent, content_hash
 from watchdog.sources.speeches.live import (FeedItem, SpeechesSource, institution_of, parse_feed,
                                        parse_index_page, parse_speech_page, read_speech_page,
                                        split_title)
+from fakes import Site
 from helpers import failures
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fedspeeches"
@@ -363,34 +363,10 @@ def test_spliced_real_pages_never_make_the_page_parser_raise(cut, junk):
 
 # ---- the source against a local server ----
 
-class Server:
-    """A local site: path -> bytes (200) or (status, bytes); records each request."""
-
-    def __init__(self, routes: dict):
-        self.routes = routes
-        self.requests: list[web.Request] = []
-        self.base = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append(request)
-        answer = self.routes.get(request.path, (404, b"Not Found"))
-        status, body = answer if isinstance(answer, tuple) else (200, answer)
-        if isinstance(body, str):
-            body = body.replace("{base}", self.base).encode("utf-8")
-        headers = {"ETag": 'W/"v1"'} if request.path.endswith(".xml") else {}
-        return web.Response(status=status, body=body, headers=headers)
-
-    def paths(self) -> list[str]:
-        return [r.path for r in self.requests]
-
-
-async def serve(aiohttp_server, routes: dict) -> Server:
-    site = Server(routes)
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", site.handle)
-    server = await aiohttp_server(app, access_log=None)
-    site.base = str(server.make_url("")).rstrip("/")
-    return site
+async def serve(aiohttp_server, routes: dict) -> Site:
+    """The shared local site (``routes``: path -> body, or (status, body)); every answer carries
+    an ETag, as the Board's feeds do."""
+    return await Site(routes, headers={"ETag": 'W/"v1"'}).serve(aiohttp_server)
 
 
 def local_rdf() -> str:
@@ -398,7 +374,7 @@ def local_rdf() -> str:
     return fixture(RDF_FEED).decode("utf-8").replace(BOARD, "{base}")
 
 
-def config(site: Server, feeds=("/feeds/speeches.xml",), pages=(), **kw) -> SpeechesConfig:
+def config(site: Site, feeds=("/feeds/speeches.xml",), pages=(), **kw) -> SpeechesConfig:
     return SpeechesConfig(feeds=[site.base + f for f in feeds],
                           pages=[site.base + p for p in pages],
                           **{"retries": 0, "timeout": "5s", **kw})

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from fakes import Site
 from watchdog.model.config import FiscalDataConfig, FredConfig, NyFedConfig, SpeechesConfig
 from watchdog.model.events import SOURCE_FAILED
 from watchdog.sources.fiscaldata.live import FiscalDataSource
@@ -22,27 +22,13 @@ FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2024, 6, 7, 14, 0, tzinfo=timezone.utc)
 
 
-class ThrottledOnce:
-    """Answers the first request of each path with 429 + Retry-After: 1, then the real body."""
-
-    def __init__(self, bodies: dict[str, bytes]):
-        self.bodies, self.seen = bodies, set()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        if request.path not in self.seen:
-            self.seen.add(request.path)
-            return web.Response(status=429, headers={"Retry-After": "1"}, text="slow down")
-        body = self.bodies.get(request.path)
-        if body is None:
-            return web.Response(status=404, text="not found")
-        return web.Response(body=body, content_type="application/octet-stream")
-
-
-async def serve(aiohttp_server, bodies: dict[str, bytes]) -> str:
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", ThrottledOnce(bodies).handle)
-    server = await aiohttp_server(app)
-    return str(server.make_url("")).rstrip("/")
+async def serve(aiohttp_server, bodies: dict[str, bytes | str]) -> str:
+    """The shared local site, answering the first request of each path with 429 +
+    Retry-After: 1, then the real body (any other path: 404)."""
+    site = Site(bodies)
+    for path in bodies:
+        site.misbehave("status", path=path, status=429, body="slow down", headers={"Retry-After": "1"})
+    return (await site.serve(aiohttp_server)).base
 
 
 def fixture(path: str) -> bytes:
@@ -88,12 +74,11 @@ async def test_fiscal_data_waits_out_a_429_and_records_the_payload(aiohttp_serve
 
 
 async def test_speeches_wait_out_a_429_on_feed_and_page(aiohttp_server):
-    bodies: dict[str, bytes] = {}
-    base = await serve(aiohttp_server, bodies)
     # the real feed with its links pointed at this server (no request may leave 127.0.0.1)
-    feed = fixture("fedspeeches/speeches_2016-08_rss1-rdf.xml").replace(b"http://www.federalreserve.gov", base.encode())
-    bodies["/feeds/speeches.xml"] = feed
-    bodies["/newsevents/speech/powell20160628a.htm"] = fixture("fedspeeches/speech_powell20160628a_legacy-layout.html")
+    feed = fixture("fedspeeches/speeches_2016-08_rss1-rdf.xml").decode().replace("http://www.federalreserve.gov", "{base}")
+    base = await serve(aiohttp_server, {
+        "/feeds/speeches.xml": feed,
+        "/newsevents/speech/powell20160628a.htm": fixture("fedspeeches/speech_powell20160628a_legacy-layout.html")})
     events = await poll(SpeechesSource(SpeechesConfig(feeds=[base + "/feeds/speeches.xml"], retries=1, max_items=30)))
     speeches = [e for e in events if e.type == "speech-recorded"]
     assert [s.payload["speaker"] for s in speeches] == ["Jerome H. Powell"]
@@ -103,13 +88,7 @@ async def test_speeches_wait_out_a_429_on_feed_and_page(aiohttp_server):
 
 
 async def test_fred_renamed_field_is_a_precise_failure(aiohttp_server):
-    app = web.Application()
-
-    async def renamed(request):
-        return web.json_response({"observation_list": []})
-    app.router.add_get("/fred/series/observations", renamed)
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
+    base = (await Site({"/fred/series/observations": '{"observation_list": []}'}).serve(aiohttp_server)).base
     source = FredSource(FredConfig(base_url=base, csv_base_url=base, retries=0), env={"FRED_API_KEY": "k" * 32})
     [failure] = await poll(source)
     assert failure.type == SOURCE_FAILED

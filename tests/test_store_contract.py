@@ -1,23 +1,16 @@
 """One contract, two stores: the in-memory fake is held to exactly what SQLite does."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
+from fakes import Clock
 from watchdog.model.events import (
     DAEMON_STARTED, OBSERVATION_RECORDED, OBSERVATION_REVISED, NewEvent, Observation,
     canonical_json, chain_hash, new_observation,
 )
 from watchdog.store import MemoryEventStore, SqliteEventStore, iter_events, iter_published
-
-
-class Clock:
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -100,7 +93,7 @@ def test_recorded_at_never_decreases_and_facts_are_not_published_after_recording
     clock = Clock(datetime(2025, 11, 3, 15, tzinfo=timezone.utc))
     store = make_store(clock)
     store.append([new_observation(obs(date="2025-10-30"), PUB)])
-    clock.now -= timedelta(hours=1)                     # a clock step backwards
+    clock.advance(hours=-1)                             # a clock step backwards
     future = "2030-01-01T00:00:00.000000Z"
     row = store.append([new_observation(obs(date="2025-10-31"), future)])[0]
     first = store.read()[0]

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from test_clock import until
 from test_web import JAN_2, daemon_for, small_log  # noqa: F401 (fixtures)
-from watchdog.cli.main import cli
+from watchdog.cli import cli
 from watchdog.model.errors import StoreError
 from watchdog.model.events import NewEvent
 from watchdog.notify.console import ConsoleNotifier

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from backtest_logs import write_log
 from watchdog.app import open_store
-from watchdog.cli.main import cli
+from watchdog.cli import cli
 from watchdog.model.errors import RuleError
 from watchdog.model.events import FACT_TYPES
 from watchdog.model.numbers import norm

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from browser import rendered_dom, screenshot
+from fakes import Clock
 from watchdog.app import build_daemon, close_daemon
 from watchdog.model.config import Config, NyFedConfig, SourcesConfig
 from watchdog.model.events import NOTIFICATION_FAILED, NewEvent, Speech, new_speech
@@ -68,14 +69,6 @@ def small_log(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weblog") / "events.db"
     asyncio.run(record_small_log(path))
     return path
-
-
-class Clock:
-    def __init__(self, at: datetime):
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture
@@ -165,7 +158,7 @@ async def test_readyz_is_ok_on_a_fresh_log_and_names_a_stale_feed_later(daemon_f
     assert (await resp.json())["ready"] is True
     daemon = await daemon_for(JAN_2)
     late = await aiohttp_client(build_app(daemon))
-    daemon.now.at = datetime(2026, 1, 9, 18, tzinfo=timezone.utc)   # a week passes, nothing new
+    daemon.now.set(datetime(2026, 1, 9, 18, tzinfo=timezone.utc))  # a week passes, nothing new
     await daemon.evaluate()                                         # the deadline tick
     resp = await late.get("/readyz")
     body = await resp.json()
@@ -212,12 +205,12 @@ async def test_readyz_clears_a_failing_source_after_a_clean_poll_with_nothing_ne
     client = await aiohttp_client(build_app(daemon))
     await daemon.cycle()                                           # the value: recorded
     fed["up"] = False
-    daemon.now.at += timedelta(minutes=5)
+    daemon.now.advance(timedelta(minutes=5))
     await daemon.cycle()
     body = await (await client.get("/readyz")).json()
     assert any(r.startswith("failing: nyfed at ") for r in body["checks"]["sources"]["reasons"])
     fed["up"] = True
-    daemon.now.at += timedelta(minutes=5)
+    daemon.now.advance(timedelta(minutes=5))
     report = await daemon.cycle()                                  # the same value again: nothing new
     assert report.facts == 0 and report.failures == 0
     body = await (await client.get("/readyz")).json()
@@ -363,7 +356,7 @@ async def test_api_outbox_lists_what_is_owed_and_why_it_waits(daemon_for, aiohtt
         severity="warning", evaluated_at="2026-01-02T15:00:00.000000Z", reason="22 > 10"))])
     await daemon.evaluate()
     await daemon.deliver(CycleReport())                             # group_wait holds the new alert
-    daemon.now.at += timedelta(seconds=30)
+    daemon.now.advance(timedelta(seconds=30))
     await daemon.deliver(CycleReport())
     client = await aiohttp_client(build_app(daemon))
     body = await (await client.get("/api/outbox")).json()
