@@ -4,6 +4,15 @@ one shared contract suite (tests/test_store_contract.py).
 ``append`` deduplicates before hashing: the same fact twice is a no-op, a changed value for the same
 (series, date) becomes an ``observation-revised`` event, and any other event whose key exists is a
 no-op. It returns the events actually appended, so "appended" always means "committed".
+
+Owns: the interface (``EventStore``, ``iter_events``, ``iter_published``), ``memory`` and
+``sqlite`` (the implementations), ``plan`` (what an append becomes: dedup, revisions, the chain),
+``writer`` (one async writer thread for the daemon).
+
+May import: watchdog.market and watchdog.model. Not the other edges (sources, notify, http).
+
+To add a store implementation: a module here that passes tests/test_store_contract.py (add it to
+that suite's parameters). To change deduplication or revisions: ``plan``.
 """
 from __future__ import annotations
 
