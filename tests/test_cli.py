@@ -249,3 +249,17 @@ def test_the_command_line_room_holds_no_event_loop_no_sql_and_no_network():
         imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                      if isinstance(node, ast.ImportFrom) and node.module}
         assert not imported & forbidden, f"{path.name} imports {sorted(imported & forbidden)}"
+
+
+def test_a_silence_is_listed_while_active_and_after_expiry_only_with_all(tmp_path):
+    db = tmp_path / "events.db"
+    added = invoke("silence", "add", "--db", str(db), "--rule", "sofr-over-iorb", "--until", "2h",
+                "--comment", "month-end, known", "--by", "desk")
+    assert added.exit_code == 0, added.output
+    silence_id = added.output.split()[0]
+    listed = invoke("silence", "list", "--db", str(db))
+    assert listed.exit_code == 0 and silence_id in listed.output and " active " in listed.output
+    assert "{'rule': 'sofr-over-iorb'}" in listed.output and "desk: month-end, known" in listed.output
+    assert invoke("silence", "expire", "--db", str(db), silence_id).exit_code == 0
+    assert silence_id not in invoke("silence", "list", "--db", str(db)).output
+    assert f"{silence_id}  ended" in invoke("silence", "list", "--db", str(db), "--all").output

@@ -1,5 +1,8 @@
 """The one composition root: builds the concrete store, sources, notifiers and daemon from config.
-Everything below it takes its collaborators as arguments."""
+Everything below it takes its collaborators as arguments.
+
+The end of the module holds what a command does when it composes several rooms (a store and the
+outbox, a config and a notifier, the log and the sweep): the CLI calls one function and prints."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +19,12 @@ import aiohttp
 
 from watchdog.alerting.dispatch import default_receivers
 from watchdog.alerting.outbox import Outbox
-from watchdog.alerting.silences import silence_added_event, silence_expired_event
+from watchdog.alerting.silences import (
+    Silence,
+    fold_silences,
+    silence_added_event,
+    silence_expired_event,
+)
 from watchdog.daemon import lifecycle
 from watchdog.daemon.logs import secret_values, setup_logging
 from watchdog.daemon.loop import CycleReport, Daemon, Reloaded
@@ -36,12 +44,15 @@ from watchdog.model.events import (
     ALERT_RESOLVED,
     CONFIG_LOADED,
     FACT_TYPES,
+    SILENCE_ADDED,
+    SILENCE_EXPIRED,
     ConfigLoaded,
     SilenceAdded,
     SilenceExpired,
     ToldAlert,
     canonical_json,
     content_hash,
+    decode,
 )
 from watchdog.model.timefmt import NEW_YORK, parse_duration, utc_text
 from watchdog.notify.console import ConsoleNotifier
@@ -249,7 +260,7 @@ def owed_notifications(db: str) -> list[dict]:
     with closing(open_store(db, readonly=True)) as store:
         config = Config()
         for event in iter_events(store, types={CONFIG_LOADED}):
-            config = Config.model_validate(event.payload["config"])
+            config = Config.model_validate(decode(event).config)
         box = Outbox(routes=list(config.routes), default_receivers=default_receivers(config))
         for event in iter_events(store):
             box.apply(event)
@@ -265,6 +276,13 @@ def add_silence(db: str, matchers: dict[str, str], starts: datetime, ends: datet
     with closing(open_store(db)) as store:
         store.append([silence_added_event(added)])
     return added
+
+
+def silences(db: str) -> list[Silence]:
+    """``watchdog silence list``: every silence the log at ``db`` holds, oldest start first."""
+    with closing(open_store(db, readonly=True)) as store:
+        folded = fold_silences(iter_events(store, types={SILENCE_ADDED, SILENCE_EXPIRED}))
+    return sorted(folded.values(), key=lambda s: s.starts_at)
 
 
 def expire_silence(db: str, silence_id: str, expired_by: str) -> None:
@@ -287,10 +305,10 @@ def latest_alert(db: str, rule_id: str, rule_paths: list[str], on_date: str | No
                      if t.rule == rule_id and t.state != "pending")
         else:
             found = (e.payload for e in iter_events(store, types={ALERT_FIRING, ALERT_RESOLVED, ALERT_FLAGGED})
-                     if e.payload.get("rule") == rule_id)
+                     if decode(e).rule == rule_id)
         latest = None
         for payload in found:
-            if on_date is None or payload.get("date") == on_date:
+            if on_date is None or payload["date"] == on_date:
                 latest = payload
     if latest is None:
         where = "replayed" if rule_paths else "recorded"

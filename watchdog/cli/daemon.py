@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import closing
 from datetime import date
 
 import click
 
 from watchdog import app
-from watchdog.alerting.silences import fold_silences
 from watchdog.cli.common import DB_HELP, RULES_HELP, SAMPLE_ALERT, existing, guarded
 from watchdog.market.announce import ADMINISTERED, AnnouncementRefused
-from watchdog.model.events import SILENCE_ADDED, SILENCE_EXPIRED
 from watchdog.model.timefmt import parse_duration, parse_user_time
-from watchdog.store import iter_events
 
 
 @click.command()
@@ -55,9 +51,7 @@ def run(config_path, db, rule_paths, once, exit_when_idle, every, no_http, log_f
 
 
 def _print_cycle(r) -> None:
-    click.echo(f"cycle: {r.facts} new facts, {r.failures} source failures, {r.transitions} alert "
-               f"transitions, {r.sent} notifications sent, {r.suppressed} suppressed, "
-               f"{r.failed} failed", err=True)
+    click.echo(f"cycle: {r.text()}", err=True)
 
 
 @click.command("notify-test")
@@ -133,10 +127,8 @@ def silence_add(db, rule_id, matchers, until, comment, created_by):
 @guarded
 def silence_list(db, show_all):
     """List active (or all) silences."""
-    with closing(app.open_store(existing(db), readonly=True)) as store:
-        silences = fold_silences(iter_events(store, types={SILENCE_ADDED, SILENCE_EXPIRED}))
     now = app.system_now()
-    for s in sorted(silences.values(), key=lambda s: s.starts_at):
+    for s in app.silences(existing(db)):
         if show_all or s.active(now):
             state = "active" if s.active(now) else "ended"
             click.echo(f"{s.id}  {state:<6}  until {s.end.isoformat()}  {dict(s.matchers)}  "

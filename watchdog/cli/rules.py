@@ -46,7 +46,12 @@ def test_rules(files, junit_path):
     (gaps are holidays), and lists `[[test.expect]]` transitions (rule, state, date, value).
     Exit 1 if any test fails.
     """
-    from watchdog.tuning.ruletest import exit_code, junit_xml, render_text, run_rule_tests
+    from watchdog.tuning.ruletest import (
+        exit_code,
+        junit_xml,
+        render_text,
+        run_rule_tests,
+    )
     results = run_rule_tests(list(files))
     click.echo(render_text(results), nl=False)
     if junit_path:

@@ -82,7 +82,13 @@ class ReplayRun:
         return shown
 
     def diff(self, store, other, max_shift: int, keep: bool) -> list:
-        from watchdog.tuning.rulediff import diff_rulesets, difference_json, difference_line, summary_json, summary_line
+        from watchdog.tuning.rulediff import (
+            diff_rulesets,
+            difference_json,
+            difference_line,
+            summary_json,
+            summary_line,
+        )
         mine = list(self.transitions(store, self.ruleset, "replay --rules", collect=keep))
         theirs = list(self.transitions(store, other, "replay --diff"))
         result = diff_rulesets(mine, theirs, base_rules=self.ruleset, other_rules=other,
@@ -168,7 +174,13 @@ def dumps(data) -> str:
 def sweep_output(results: list, ruleset, variants, as_json: bool) -> str:
     """One row (or JSON line) per variant of ``results`` (``app.sweep_results``): the swept
     rules (with the composites over them) and the whole set."""
-    from watchdog.tuning.backtest import fmt_lead, fmt_ratio, score_json, scored_rules, table
+    from watchdog.tuning.backtest import (
+        fmt_lead,
+        fmt_ratio,
+        score_json,
+        scored_rules,
+        table,
+    )
     from watchdog.tuning.sweep import affected_ids, swept_ids
     group = sorted(r for r in affected_ids(ruleset, swept_ids(variants)) if r in scored_rules(ruleset))
     rows, lines = [], []

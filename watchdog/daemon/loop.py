@@ -94,6 +94,12 @@ class CycleReport:
     suppressed: int = 0
     failed: int = 0
 
+    def text(self) -> str:
+        """One line for people: the log's and ``watchdog run``'s words for a cycle."""
+        return (f"{self.facts} new facts, {self.failures} source failures, {self.transitions} alert "
+                f"transitions, {self.sent} notifications sent, {self.suppressed} suppressed, "
+                f"{self.failed} failed")
+
 
 @dataclass
 class Health:
@@ -393,7 +399,7 @@ class Daemon:
             self._arm_deadline(scheduler)
         try:
             report = await self.cycle(sources, on_settled=back_on_schedule)
-            log.info("catch-up of %d sources: %s", len(sources), _report_text(report))
+            log.info("catch-up of %d sources: %s", len(sources), report.text())
         except Exception:
             log.exception("catch-up poll failed")
         finally:
@@ -487,7 +493,7 @@ class Daemon:
         started = self.now()
         try:
             report = await self.cycle([source])
-            log.info("cycle %s: %s", source.name, _report_text(report), extra={"source": source.name})
+            log.info("cycle %s: %s", source.name, report.text(), extra={"source": source.name})
         except Exception:                                # re-arm whatever happened
             log.exception("cycle %s failed", source.name)
         finally:
@@ -781,11 +787,6 @@ class Daemon:
                 log.warning("%s %s told %s: %s", what, alert.state, name, result.outcome)
             except Exception as exc:             # a receiver's failure never stops the others
                 log.error("%s %s: receiver %s failed: %s", what, alert.state, name, exc)
-
-
-def _report_text(r: CycleReport) -> str:
-    return (f"{r.facts} new facts, {r.failures} source failures, {r.transitions} alert transitions, "
-            f"{r.sent} notifications sent, {r.suppressed} suppressed, {r.failed} failed")
 
 
 def knowledge_order(events: list[NewEvent]) -> list[NewEvent]:
