@@ -19,6 +19,7 @@ from watchdog.model.events import (
     NewEvent,
     SilenceAdded,
     SilenceExpired,
+    decode,
     typed_event,
 )
 from watchdog.model.timefmt import aware, parse_utc, utc_text
@@ -77,13 +78,15 @@ def fold_silences(events: Iterable[Any],
     out = dict(silences or {})
     for event in events:
         if event.type == SILENCE_ADDED:
-            old = out.get(event.payload.get("id", ""))
+            added = decode(event)
+            old = out.get(added.id)
             if old is None or old.expired_at is None:
-                out[event.payload["id"]] = Silence.from_added(event.payload)
+                out[added.id] = Silence.from_added(added)
         elif event.type == SILENCE_EXPIRED:
-            old = out.get(event.payload.get("id", ""))
+            expired = decode(event)
+            old = out.get(expired.id)
             if old is not None:
-                out[old.id] = old.expire(event.payload)
+                out[old.id] = old.expire(expired)
     return out
 
 
