@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports --config pyproject.toml
 	$(BIN)/watchdog check --rules rules --config deploy/watchdog.toml
 	$(BIN)/watchdog test-rules rules/tests/
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The main job on the embedded default, in two steps. Live: the real daemon (`watchdog run
 # --exit-when-idle`) polls local stand-ins of the NY Fed, FRED and Fiscal Data APIs serving
