@@ -15,7 +15,8 @@ from watchdog.model.config import SlackReceiver
 from watchdog.model.errors import NotifyError
 from watchdog.model.events import ToldAlert
 from watchdog.notify import SendResult
-from watchdog.notify.slack.format import format_group_message, format_slack_message, sparkline
+from watchdog.model.display import sparkline
+from watchdog.notify.slack.format import format_group_message, format_slack_message
 from watchdog.notify.slack.send import SlackNotifier
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -9,13 +9,15 @@ JSON never goes through here: it keeps the exact decimal strings of the log.
 - amounts in billions of dollars as ``$1,234.5bn`` (``-$8.2bn``);
 - rates as ``4.33%`` (two decimals at least, more only when the data has them);
 - ratios as a percentage with two decimals (``9.70%``);
-- instants in New York time with the zone (``2025-10-31 09:15 EDT``).
+- instants in New York time with the zone (``2025-10-31 09:15 EDT``);
+- a series as a line of block glyphs (``sparkline``), for Slack, the terminal and ``render``.
 
 Rounding is half up, on ``Decimal``: what is shown is decided exactly, never through a float.
 Pure: no I/O, no clock.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -111,6 +113,29 @@ def plain(value: Any, places: int = 2) -> str:
     if shown == shown.to_integral_value():
         shown = shown.quantize(_ONE)
     return f"{shown + 0:,}"
+
+
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Iterable[Any]) -> str:
+    """One block glyph per value, lowest ``▁`` to highest ``█`` on a linear scale; a missing
+    value (None, empty, not a number) is a space; all-equal values are a flat ``▄`` line."""
+    numbers = [as_decimal(v) for v in values]
+    present = [n for n in numbers if n is not None]
+    if not present:
+        return ""
+    low, high = min(present), max(present)
+    out = []
+    for n in numbers:
+        if n is None:
+            out.append(" ")
+        elif high == low:
+            out.append(SPARK_BARS[3])
+        else:
+            step = ((n - low) * (len(SPARK_BARS) - 1) / (high - low)).to_integral_value(ROUND_HALF_UP)
+            out.append(SPARK_BARS[int(step)])
+    return "".join(out)
 
 
 UNITS = ("bp", "%", "USD bn", "ratio", "index")

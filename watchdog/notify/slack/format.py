@@ -16,16 +16,16 @@ tests use it without a network, and ``send.py`` posts what it returns.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from watchdog.market.series import SERIES
+from watchdog.model.display import sparkline
 from watchdog.model.events import InputValue, ToldAlert
 from watchdog.model.timefmt import new_york_minute, parse_utc
 from watchdog.notify.text import catch_up_note
 
-SPARK_BARS = "▁▂▃▄▅▆▇█"
 COLOURS = {"critical": "#D0021B", "warning": "#F2A900", "info": "#1D74F5"}
 RESOLVED_COLOUR = "#2EB67D"
 OTHER_COLOUR = "#8D8D8D"
@@ -37,26 +37,6 @@ MAX_SENTENCES = 3
 SENTENCE_CHARS = 200
 FALLBACK_CHARS = 300
 SECTION_CHARS = 2900      # Slack's limit for a section's text is 3000
-
-
-def sparkline(values: Iterable[Any]) -> str:
-    """One block glyph per value, lowest ``▁`` to highest ``█`` on a linear scale; a missing
-    value (None, empty, not a number) is a space; all-equal values are a flat ``▄`` line."""
-    numbers = [_decimal(v) for v in values]
-    present = [n for n in numbers if n is not None]
-    if not present:
-        return ""
-    low, high = min(present), max(present)
-    out = []
-    for n in numbers:
-        if n is None:
-            out.append(" ")
-        elif high == low:
-            out.append(SPARK_BARS[3])
-        else:
-            step = ((n - low) * (len(SPARK_BARS) - 1) / (high - low)).to_integral_value(ROUND_HALF_UP)
-            out.append(SPARK_BARS[int(step)])
-    return "".join(out)
 
 
 def format_slack_message(alert: ToldAlert, *, sparkline_values: list[str] | None = None) -> dict:
