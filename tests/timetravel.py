@@ -812,8 +812,7 @@ def explain_transition(d: Difference, ctx: Context) -> str:
 
 
 def _repeat_interval(ctx: Context) -> timedelta:
-    from watchdog.model.timefmt import parse_duration
-    return max(parse_duration(r.repeat_interval) for r in ctx.config.routes)
+    return max(r.repeat_interval for r in ctx.config.routes)     # Durations, parsed at load
 
 
 def compare_transitions(live: list[Transition], replay: list[Transition]) -> list[Difference]:
