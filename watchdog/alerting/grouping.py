@@ -57,7 +57,7 @@ from watchdog.model.events import (
     NOTIFICATION_SENT,
     FlushRequested,
     NewEvent,
-    decode,
+    decode_or_none,
     typed_event,
 )
 from watchdog.model.timefmt import aware, parse_utc, utc_text
@@ -136,8 +136,8 @@ class GroupState:
     def apply(self, event: Any) -> GroupState:
         """Fold one ``notification-*`` event of this group (payload ``group`` and ``flush``).
         Alert events need routing first: ``fold_groups`` routes them to ``with_alert``."""
-        told = decode(event)      # FlushRequested or NotificationOutcome
-        if told.group != self.group or told.flush is None:
+        told = decode_or_none(event)      # FlushRequested or NotificationOutcome
+        if told is None or told.group != self.group or told.flush is None:
             return self
         flush = told.flush
         if event.type == NOTIFICATION_REQUESTED:
@@ -179,8 +179,8 @@ def fold_groups(events: Iterable[Any], routes: Sequence[Route],
                 state = out.get(d.group) or GroupState(group=d.group, receiver=d.receiver)
                 out[d.group] = state.with_alert(payload, at, event.key)
         elif event.type in (NOTIFICATION_REQUESTED, NOTIFICATION_SENT, NOTIFICATION_FAILED):
-            told = decode(event)
-            if told.group is not None and told.flush is not None:
+            told = decode_or_none(event)
+            if told is not None and told.group is not None and told.flush is not None:
                 state = out.get(told.group) or GroupState(group=told.group, receiver=told.receiver)
                 out[told.group] = state.apply(event)
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from watchdog.model.events import ALERT_TYPES, SOURCE_FAILED, decode
+from watchdog.model.events import ALERT_TYPES, SOURCE_FAILED, decode, decode_or_none
 
 # Fetches take from tens of milliseconds (a local fake) to the 120 s session cap.
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -84,7 +84,8 @@ class Metrics:
         elif event.type in ALERT_TYPES:
             self.alert_transitions.labels(decode(event).state).inc()
         elif event.type in NOTIFICATION_OUTCOMES:
-            self.notifications.labels(decode(event).receiver, NOTIFICATION_OUTCOMES[event.type]).inc()
+            step = decode_or_none(event)
+            self.notifications.labels(step.receiver if step else "?", NOTIFICATION_OUTCOMES[event.type]).inc()
 
     def store_write(self, ok: bool) -> None:
         if not ok:

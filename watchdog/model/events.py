@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from watchdog.model.config import check_matchers
 from watchdog.model.numbers import norm, to_decimal
@@ -511,9 +511,30 @@ PAYLOADS: Mapping[str, type[_Frozen]] = MappingProxyType({
 
 def decode(event: Any) -> Any:
     """An event's payload as its typed model (``PAYLOADS[event.type]``): what readers use
-    instead of picking at the dict. Raises ``pydantic.ValidationError`` for a payload its model
-    refuses (the store only ever holds payloads a model wrote)."""
-    return PAYLOADS[event.type].model_validate(event.payload)
+    instead of picking at the dict.
+
+    A log outlives the code that wrote it: a field an earlier version wrote and the model no longer
+    has is ignored when read (wire names are never renamed, fields are only added with defaults).
+    A payload that still does not fit (an early version's notification without a group) raises
+    ``pydantic.ValidationError``; folds that must survive such rows use ``decode_or_none``."""
+    model = PAYLOADS[event.type]
+    try:
+        return model.model_validate(event.payload)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        retired = {e["loc"][0] for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1}
+        if not retired or len(retired) != len(errors):
+            raise
+        return model.model_validate({k: v for k, v in event.payload.items() if k not in retired})
+
+
+def decode_or_none(event: Any) -> Any:
+    """``decode``, or None for a payload no model of this version reads: a fold skips it, as
+    the code that wrote it would be the only one to understand it."""
+    try:
+        return decode(event)
+    except ValidationError:
+        return None
 
 
 def typed_event(type_: str, key: str, payload: _Frozen, published_at: str | None = None) -> NewEvent:
@@ -534,9 +555,13 @@ class EpisodeNote(_Frozen):
 class ToldAlert(AlertTransition):
     """What a receiver is told about one alert: its transition's payload, plus, when the outbox
     tells it late, ``since`` (firing from before the catch-up horizon) or ``episode`` (fired and
-    resolved before any notification went out). Not a wire payload: the message's model."""
+    resolved before any notification went out). Not a wire payload: the message's model.
+    ``description`` is the rule's (what the alert means), filled by whoever builds the message
+    from the rule set that made the alert (the outbox from ``rules-loaded``, by rule hash);
+    the recorded alert does not carry it."""
     since: str | None = None
     episode: EpisodeNote | None = None
+    description: str = ""
 
 
 ALERT_EVENT_TYPE = {
