@@ -1,0 +1,441 @@
+"""At a glance: what is firing, every series' latest value and whether it is stale, what is
+owed (``watchdog status``), and a series' values as rows (``watchdog series``). Pure: events and
+``now`` come in, frozen values go out; no I/O, no clock.
+
+- **Firing.** Either the alert events the log recorded (folded per rule: the last firing or
+  resolved transition wins), or the log's facts replayed through the engine with a rule set,
+  deadlines ticked up to ``now`` (a staleness rule fires as it would have live).
+- **Series.** Per catalogued series, the newest observation date known at ``now`` (facts
+  published by then), its latest revision, and whether it is stale:
+  - market series (``join = "market"``: SOFR, EFFR, ON RRP, TGA, ...): on the publication
+    calendar of the series (``market.staleness.expected_date``) with a grace (a staleness
+    rule's ``grace`` for that series, else ``DEFAULT_GRACE``): stale when its newest date is
+    older than the newest date already due at ``now``;
+  - weekly, monthly and quarterly series (``join = "asof"``): by their own frequency, read
+    from the data (the median gap between their last observation dates: 7 days weekly, 28-31
+    monthly, 89-92 quarterly, else that many days): stale when the next date's nominal
+    publication plus the grace has passed;
+  - administered rates (``join = "step"``: IORB, the target range, ...) hold until changed:
+    never stale.
+- **Rows.** ``series_rows``: the values of named series, latest revision per date or every
+  revision, with their attributes.
+"""
+from __future__ import annotations
+
+import ast
+import statistics
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date as Date
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from watchdog.engine.fold import PRUNE_EVERY, Engine, replay_events
+from watchdog.market.series import SERIES, nominal_publication
+from watchdog.market.staleness import expected_date
+from watchdog.model import display
+from watchdog.model.errors import RuleError
+from watchdog.model.events import (
+    ALERT_FIRING,
+    ALERT_RESOLVED,
+    OBSERVATION_RECORDED,
+    OBSERVATION_REVISED,
+    RULES_LOADED,
+    AlertTransition,
+    decode,
+)
+from watchdog.model.timefmt import parse_utc, utc_text
+from watchdog.rules.ruleset import CompositeRule, Rule, RuleSet, rule_from_canonical
+
+DEFAULT_GRACE = timedelta(hours=2)
+RECENT_POINTS = 24          # values in a series' sparkline
+FREQUENCY_GAPS = 8          # observation gaps read to tell a series' frequency
+OBSERVATION_TYPES = frozenset({OBSERVATION_RECORDED, OBSERVATION_REVISED})
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+# How people name the series in a spread ("SOFR−IORB"); the catalogue name otherwise.
+SHORT_NAMES = {
+    "sofr": "SOFR", "tgcr": "TGCR", "bgcr": "BGCR", "effr": "EFFR", "obfr": "OBFR", "iorb": "IORB",
+    "onrrp": "ON RRP", "onrrp_rate": "ON RRP rate", "srf": "SRF", "srf_rate": "SRF rate",
+    "fftarget_upper": "target top", "fftarget_lower": "target bottom", "tga": "TGA",
+    "tga_weekly_avg": "TGA week avg", "gdp": "GDP", "m2": "M2", "fed_assets": "Fed assets",
+    "primary_credit": "primary credit", "reserves": "reserves",
+}
+MINUS = "\u2212"
+
+
+# ---- what status returns ----
+
+@dataclass(frozen=True)
+class SeriesStatus:
+    """One catalogued series as known at ``now``: its newest observation (latest revision)."""
+    series: str
+    unit: str
+    date: str
+    value: str
+    published_at: str
+    recorded_at: str
+    source: str
+    revision: int
+    age: timedelta                 # now - published_at
+    judged_by: str                 # "sifma calendar, 3h grace", "weekly, 2h grace", "administered"
+    stale: bool | None             # None: not judged (administered rates hold until changed)
+    expected_date: str | None      # the observation date that should be in at now
+    recent: tuple[str, ...] = ()   # the last RECENT_POINTS values, oldest first (not for step series)
+
+
+@dataclass(frozen=True)
+class FiringAlert:
+    """One rule firing at ``now``: since the observation date it fired for, known when."""
+    rule: str
+    severity: str
+    since: str
+    known_at: str
+    value: str | None
+    threshold: str | None
+    indicator: str                 # "SOFR−IORB", the expression, or "" for rules without one
+    unit: str | None               # bp, %, USD bn, ratio; None: a count or no unit
+    op: str                        # ">" or "<" for threshold rules, "" otherwise
+    headline: str                  # "SOFR−IORB 32 bp > 10 bp", what a person reads first
+    summary: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Status:
+    now: str
+    alerts_from: str               # "recorded" | "replayed" | "none"
+    rule_paths: tuple[str, ...]    # the rules replayed (alerts_from == "replayed")
+    firing: tuple[FiringAlert, ...]
+    series: tuple[SeriesStatus, ...]
+    owed: tuple[Mapping[str, Any], ...] = ()
+    log_has_alerts: bool = False   # replayed although the log records alerts: --rules said so
+
+    @property
+    def stale(self) -> tuple[SeriesStatus, ...]:
+        return tuple(s for s in self.series if s.stale)
+
+    def as_json(self) -> dict[str, Any]:
+        """Exact: decimal strings, UTC times, ages in whole seconds."""
+        return {
+            "now": self.now,
+            "alerts": {"from": self.alerts_from, "rules": list(self.rule_paths),
+                       "log_has_alerts": self.log_has_alerts},
+            "firing": [{"rule": a.rule, "severity": a.severity, "since": a.since, "known_at": a.known_at,
+                        "value": a.value, "threshold": a.threshold, "indicator": a.indicator,
+                        "unit": a.unit, "op": a.op, "summary": a.summary, "reason": a.reason}
+                       for a in self.firing],
+            "series": [{"series": s.series, "unit": s.unit, "date": s.date, "value": s.value,
+                        "published_at": s.published_at, "recorded_at": s.recorded_at,
+                        "source": s.source, "revision": s.revision,
+                        "age_seconds": int(s.age.total_seconds()), "judged_by": s.judged_by,
+                        "stale": s.stale, "expected_date": s.expected_date, "recent": list(s.recent)}
+                       for s in self.series],
+            "owed": [dict(row) for row in self.owed],
+        }
+
+
+# ---- series: the newest facts per series ----
+
+@dataclass
+class SeriesFold:
+    """The newest observation dates of every series, latest revision per date (by publication,
+    then seq). Keeps at most ``2 * keep`` dates per series, so a long log costs little."""
+    keep: int = max(RECENT_POINTS, FREQUENCY_GAPS + 1)
+    dates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def apply(self, event: Any) -> None:
+        if event.type not in OBSERVATION_TYPES:
+            return
+        series, day = event.payload["series"], event.payload["date"]
+        per_date = self.dates.setdefault(series, {})
+        held = per_date.get(day)
+        if held is None or (held.published_at, held.seq) <= (event.published_at, event.seq):
+            per_date[day] = event
+        if len(per_date) > 2 * self.keep:
+            for old in sorted(per_date)[:-self.keep]:
+                del per_date[old]
+
+    def statuses(self, now: datetime, graces: Mapping[str, timedelta] | None = None) -> tuple[SeriesStatus, ...]:
+        """Every catalogued series the fold holds, in catalogue order."""
+        graces = graces or {}
+        out = []
+        for name in SERIES:
+            per_date = self.dates.get(name)
+            if per_date:
+                out.append(_series_status(name, per_date, now, graces.get(name, DEFAULT_GRACE)))
+        return tuple(out)
+
+
+def _series_status(name: str, per_date: Mapping[str, Any], now: datetime, grace: timedelta) -> SeriesStatus:
+    spec = SERIES[name]
+    days = sorted(per_date)
+    newest = per_date[days[-1]]
+    payload = newest.payload
+    stale: bool | None = None
+    expected: str | None = None
+    recent: tuple[str, ...] = tuple(per_date[d].payload["value"] for d in days[-RECENT_POINTS:])
+    grace_text = display.duration(grace)
+    if spec.join == "market":
+        due = expected_date(name, now, grace)
+        expected, stale = due.isoformat(), Date.fromisoformat(days[-1]) < due
+        judged = f"{spec.calendar} calendar, {grace_text} grace"
+    elif spec.join == "asof":
+        frequency, following = _next_date(days)
+        if following is None:
+            judged = "frequency unknown (one value)"
+        else:
+            expected = following.isoformat()
+            stale = nominal_publication(name, following) + grace <= now
+            judged = f"{frequency}, {grace_text} grace"
+    else:
+        judged, recent = "administered: holds until changed", ()
+    return SeriesStatus(
+        series=name, unit=payload.get("unit", spec.unit), date=days[-1], value=payload["value"],
+        published_at=newest.published_at, recorded_at=newest.recorded_at,
+        source=payload.get("source", ""), revision=int(payload.get("revision", 0)),
+        age=now - parse_utc(newest.published_at), judged_by=judged, stale=stale,
+        expected_date=expected, recent=recent)
+
+
+def _next_date(days: Sequence[str]) -> tuple[str, Date | None]:
+    """The series' frequency, read from the median gap between its last dates, and the date
+    of the observation that follows the newest one."""
+    if len(days) < 2:
+        return "", None
+    dates = [Date.fromisoformat(d) for d in days[-(FREQUENCY_GAPS + 1):]]
+    gap = int(statistics.median((b - a).days for a, b in pairwise(dates)))
+    last = dates[-1]
+    if 5 <= gap <= 9:
+        return "weekly", last + timedelta(days=7)
+    if 28 <= gap <= 31:
+        return "monthly", _add_months(last, 1)
+    if 89 <= gap <= 92:
+        return "quarterly", _add_months(last, 3)
+    return f"every {gap} days", last + timedelta(days=max(gap, 1))
+
+
+def _add_months(day: Date, months: int) -> Date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for last_day in (31, 30, 29, 28):       # the same day, or the month's last one
+        try:
+            return day.replace(year=year, month=month, day=min(day.day, last_day))
+        except ValueError:
+            continue
+    raise ValueError(f"no date {months} months after {day}")   # unreachable
+
+
+def staleness_graces(ruleset: RuleSet | None) -> dict[str, timedelta]:
+    """The grace a series' staleness rules give it (the shortest, when several do)."""
+    graces: dict[str, timedelta] = {}
+    for rule in ruleset.staleness_rules if ruleset is not None else ():
+        graces[rule.series] = min(graces.get(rule.series, rule.grace_period), rule.grace_period)
+    return graces
+
+
+# ---- firing: recorded or replayed ----
+
+def replayed_firing(facts: Iterable[Any], ruleset: RuleSet, until: str) -> tuple[FiringAlert, ...]:
+    """What fires at ``until`` when ``facts`` (publication order, published by ``until``) are
+    replayed with ``ruleset``: the engine's own fold, deadlines ticked up to ``until``. Keyword
+    and revision rules only flag (one-shot, never firing), so they and the speeches are left
+    out: a third less work on the shipped history, the same answer."""
+    last: dict[str, AlertTransition] = {}
+    firing_kinds = RuleSet(rules=ruleset.rules, composite_rules=ruleset.composite_rules,
+                           staleness_rules=ruleset.staleness_rules)
+    engine = Engine(firing_kinds, prune_every=PRUNE_EVERY)
+    observations = (f for f in facts if f.type in OBSERVATION_TYPES)
+    for t in replay_events(engine, observations, until=until):
+        if t.state in ("firing", "resolved"):
+            last[t.rule] = t
+    return _firing(last.values(), ruleset.by_id)
+
+
+def recorded_firing(events: Iterable[Any]) -> tuple[FiringAlert, ...]:
+    """What fires after the alert events the log recorded (``alert-firing``/``resolved``), rules
+    read from the recorded ``rules-loaded`` events (to name the indicator and its unit)."""
+    last: dict[str, AlertTransition] = {}
+    rules: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    for event in events:
+        if event.type == RULES_LOADED:
+            texts.update({r.hash: r.text for r in decode(event).rules})
+        elif event.type in (ALERT_FIRING, ALERT_RESOLVED):
+            t = decode(event)
+            last[t.rule] = t
+    for t in last.values():
+        if t.rule_hash in texts:
+            try:
+                rules[t.rule] = rule_from_canonical(texts[t.rule_hash])
+            except RuleError:           # a rule this version no longer reads: shown plainly
+                pass
+    return _firing(last.values(), rules)
+
+
+def recorded_graces(events: Iterable[Any]) -> dict[str, timedelta]:
+    """The staleness graces of the rule set the log last recorded (``rules-loaded``)."""
+    last = None
+    for event in events:
+        if event.type == RULES_LOADED:
+            last = event
+    if last is None:
+        return {}
+    rules = []
+    for text in decode(last).rules:
+        try:
+            rules.append(rule_from_canonical(text.text))
+        except RuleError:
+            continue
+    return staleness_graces(RuleSet.of(rules))
+
+
+def _firing(transitions: Iterable[AlertTransition], rules: Mapping[str, Any]) -> tuple[FiringAlert, ...]:
+    alerts = [_alert(t, rules.get(t.rule)) for t in transitions if t.state == "firing"]
+    return tuple(sorted(alerts, key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), a.since, a.rule)))
+
+
+def _alert(t: AlertTransition, rule: Any) -> FiringAlert:
+    label, unit, op = "", None, ""
+    if isinstance(rule, Rule):
+        label, unit = indicator(rule.expr)
+        unit = t.labels.get("unit") or unit          # a rule may say its unit as a label
+        op = ">" if rule.direction == "above" else "<"
+    if op and display.as_decimal(t.value) is not None and display.as_decimal(t.threshold) is not None:
+        headline = f"{label} {display.quantity(t.value, unit)} {op} {display.quantity(t.threshold, unit)}"
+    elif isinstance(rule, CompositeRule):
+        headline = t.reason.split(" (", 1)[0]          # "3 of 9 member rules firing"
+    else:
+        headline = t.summary or t.reason
+    return FiringAlert(rule=t.rule, severity=t.severity, since=t.date, known_at=t.evaluated_at,
+                       value=t.value, threshold=t.threshold, indicator=label, unit=unit, op=op,
+                       headline=headline, summary=t.summary, reason=t.reason)
+
+
+def indicator(expr: str) -> tuple[str, str | None]:
+    """What a rule's expression measures, for people, and its unit: ``bp(sofr - iorb)`` is
+    ("SOFR−IORB", "bp"), ``reserves / gdp * 100`` ("reserves/GDP", "ratio"), ``onrrp``
+    ("ON RRP", "USD bn"); any other expression is named by its text, with the unit its series
+    share when it only adds and subtracts them (else None: shown as a plain number)."""
+    try:
+        node = ast.parse(expr.strip(), mode="eval").body
+    except SyntaxError:
+        return expr, None
+    return _label(node) or expr, _unit(node)
+
+
+def _label(node: ast.AST) -> str | None:
+    match node:
+        case ast.Call(func=ast.Name(id="bp"), args=[inner]):
+            return _label(inner)
+        case ast.Name(id=name) if name in SERIES:
+            return SHORT_NAMES.get(name, name)
+        case ast.Attribute(value=ast.Name(id=name), attr=attr) if name in SERIES:
+            return f"{SHORT_NAMES.get(name, name)} {attr}"
+        case ast.BinOp(left=left, op=ast.Sub(), right=right):
+            a, b = _label(left), _label(right)
+            return f"{a}{MINUS}{b}" if a and b else None
+        case ast.BinOp(left=ast.BinOp(left=left, op=ast.Div(), right=right), op=ast.Mult(),
+                       right=ast.Constant(value=100)):
+            a, b = _label(left), _label(right)
+            return f"{a}/{b}" if a and b else None
+    return None
+
+
+_SAME_UNIT_CALLS = {"change", "lag", "min", "max", "avg", "abs"}
+
+
+def _unit(node: ast.AST) -> str | None:
+    match node:
+        case ast.Call(func=ast.Name(id="bp")):
+            return "bp"
+        case ast.Name(id=name) if name in SERIES:
+            return SERIES[name].unit
+        case ast.Attribute(value=ast.Name(id=name), attr=attr) if name in SERIES:
+            band = SERIES[name].attribute_band(attr)
+            return (band.unit if band is not None and band.unit else None) or SERIES[name].unit
+        case ast.BinOp(left=ast.BinOp(op=ast.Div()), op=ast.Mult(), right=ast.Constant(value=100)):
+            return "ratio"
+        case ast.BinOp(left=left, op=ast.Add() | ast.Sub(), right=right):
+            a, b = _unit(left), _unit(right)
+            return a if a == b else None
+        case ast.Call(func=ast.Name(id=name), args=[first, *_]) if name in _SAME_UNIT_CALLS:
+            return _unit(first)
+    return None
+
+
+def status(now: datetime, *, series: tuple[SeriesStatus, ...], firing: tuple[FiringAlert, ...],
+           alerts_from: str, rule_paths: Sequence[str] = (), owed: Sequence[Mapping[str, Any]] = (),
+           log_has_alerts: bool = False) -> Status:
+    return Status(now=utc_text(now), alerts_from=alerts_from, rule_paths=tuple(rule_paths),
+                  firing=firing, series=series, owed=tuple(owed), log_has_alerts=log_has_alerts)
+
+
+def tapped(events: Iterable[Any], fold: SeriesFold) -> Iterator[Any]:
+    """``events`` unchanged, each shown to ``fold`` on the way: one pass feeds both the engine
+    and the series."""
+    for event in events:
+        fold.apply(event)
+        yield event
+
+
+# ---- rows of named series (`watchdog series`) ----
+
+@dataclass(frozen=True)
+class SeriesRow:
+    series: str
+    date: str
+    value: str
+    published_at: str
+    recorded_at: str
+    source: str
+    revision: int
+    attributes: Mapping[str, str]
+
+
+ROW_COLUMNS = ("series", "date", "value", "published_at", "recorded_at", "source")
+
+
+def unknown_series(names: Iterable[str]) -> str | None:
+    """The one-line error for names outside the catalogue, None when every name is known."""
+    unknown = [n for n in names if n not in SERIES]
+    if not unknown:
+        return None
+    listed = ", ".join(repr(n) for n in unknown)
+    return f"unknown series {listed}; known: {', '.join(SERIES)}"
+
+
+def series_rows(events: Iterable[Any], names: Sequence[str], *, since: str | None = None,
+                until: str | None = None, revisions: bool = False) -> list[SeriesRow]:
+    """The observations of ``names`` dated ``since``..``until`` (inclusive), in the order of
+    ``names`` then date: the latest revision per date (the last in the log), or every revision
+    (``revisions``), oldest first."""
+    wanted = set(names)
+    found: dict[tuple[str, str], list[SeriesRow]] = {}
+    for event in events:
+        if event.type not in OBSERVATION_TYPES:
+            continue
+        p = event.payload
+        if p["series"] not in wanted or (since and p["date"] < since) or (until and p["date"] > until):
+            continue
+        row = SeriesRow(series=p["series"], date=p["date"], value=p["value"],
+                        published_at=event.published_at, recorded_at=event.recorded_at,
+                        source=p.get("source", ""), revision=int(p.get("revision", 0)),
+                        attributes=dict(p.get("attributes", {})))
+        found.setdefault((row.series, row.date), []).append(row)
+    order = {name: i for i, name in enumerate(dict.fromkeys(names))}
+    rows = []
+    for key in sorted(found, key=lambda k: (order[k[0]], k[1])):
+        kept = found[key]
+        rows.extend(kept if revisions else kept[-1:])
+    return rows
+
+
+def attribute_columns(rows: Iterable[SeriesRow]) -> list[str]:
+    """Every attribute the rows carry: the catalogue's order (p1, p25, p75, p99, volume) first,
+    then the others by name."""
+    names = {name for row in rows for name in row.attributes}
+    first = [n for spec in SERIES.values() for n in spec.attributes if n in names]
+    first = list(dict.fromkeys(first))
+    return first + sorted(names - set(first))
