@@ -42,7 +42,7 @@ fallback = "screen"
     assert len(slack.webhook_posts) == 1 and "sofr-over-iorb" in slack.webhook_posts[0]["text"]
     assert slack.refusals == 2                                  # the 429 and the 500 were answered
     shown = json.dumps(slack.webhook_posts[0], ensure_ascii=False)
-    assert "2 readings: 32 → 35 (low 32, high 35)" in shown        # the sparkline of the rule's values
+    assert "2 readings: 32 bp → 35 bp\\nlow 32 bp, high 35 bp" in shown   # the sparkline of the rule's values
     assert "[FIRING warning] sofr-over-iorb" in out            # the fallback receiver got it
     db = sqlite3.connect(tmp_path / "events.db")
     rows = [(t, json.loads(p)) for t, p in db.execute(

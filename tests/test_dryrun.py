@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from test_outbox import utc
 
-from watchdog.model.config import parse_config
 from watchdog.alerting.dryrun import dry_run
+from watchdog.model.config import parse_config
 from watchdog.model.events import AlertTransition
 from watchdog.model.timefmt import utc_text
 
@@ -103,3 +103,24 @@ def test_without_an_end_the_dry_run_still_sends_the_first_notification_of_the_la
     assert [n for _, n in dry_run(transitions, CONFIG)] == []          # stops at the last transition
     sent = [(utc_text(at)[:19], n.reason) for at, n in dry_run(transitions, CONFIG, settle=True)]
     assert sent == [("2025-10-31T12:01:00", "first-notification")]     # its route's 1m group_wait
+
+
+def test_the_text_dry_run_ends_with_what_each_receiver_would_have_been_sent(capsys):
+    from watchdog.cli.tuning_output import print_dry_run
+    transitions = [t("sofr-over-iorb", "firing", "2025-10-31T12:00:00Z"),
+                   t("sofr-over-iorb", "resolved", "2025-11-04T13:00:00Z")]
+    print_dry_run(transitions, CONFIG, None, None, as_json=False)
+    lines = capsys.readouterr().out.splitlines()
+    sent = [line for line in lines if " flush " in line]
+    receivers = sorted({line.split()[3] for line in sent})
+    summary = lines[len(lines) - len(receivers) - 1:]
+    assert summary[0] == f"summary: {len(receivers)} receiver{'s' if len(receivers) != 1 else ''}"
+    for receiver, line in zip(receivers, summary[1:]):
+        mine = [x for x in sent if x.split()[3] == receiver]
+        assert line.split()[0] == receiver
+        assert f" {len(mine)} message{'s' if len(mine) != 1 else ''}, " in line
+        assert f"first {mine[0][:16]} E" in line and f"last {mine[-1][:16]} E" in line
+    print_dry_run([], CONFIG, None, None, as_json=False)
+    assert capsys.readouterr().out == "summary: no receiver would have been sent anything\n"
+    print_dry_run(transitions, CONFIG, None, None, as_json=True)
+    assert "summary" not in capsys.readouterr().out           # JSON: one object per message, as before

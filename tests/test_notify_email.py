@@ -25,7 +25,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from watchdog.model.config import EmailReceiver
 from watchdog.model.events import ToldAlert, alert_key
 from watchdog.notify.email.format import (
-    delivery_key, format_email, format_group_email, message_id,
+    delivery_key,
+    format_email,
+    format_group_email,
+    message_id,
 )
 from watchdog.notify.email.send import EmailNotifier, read_password
 
@@ -55,6 +58,8 @@ SOFR_FIRING = ToldAlert.model_validate({
     "evaluated_at": "2019-09-18T12:00:00.000000Z", "reason": "315 > 10 for 2 business days",
     "summary": "SOFR is 315 bp over IORB", "labels": {"area": "repo"}, "cause_seq": 48213,
     "deadline": "", "link": "", "sentences": [],
+    "description": "Secured overnight funding trades above the rate the Fed pays on reserves: "
+                   "repo cash is scarce.",
 })
 SOFR_RESOLVED = told(
     SOFR_FIRING, state="resolved", date="2019-09-27", value="2",
@@ -257,7 +262,10 @@ def test_firing_subject_reads_state_severity_rule_date_and_summary():
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     text, page = parts(message)
-    assert "315 (threshold 10)" in text and "315 (threshold 10)" in page
+    assert "315 bp (threshold 10 bp)" in text and "315 bp (threshold 10 bp)" in page
+    assert "Reason:       315 bp > 10 bp for 2 business days" in text
+    assert "Evaluated at: 2019-09-18 08:00 EDT" in text and "T12:00:00" not in text
+    assert "Meaning:      Secured overnight funding trades above the rate the Fed pays" in text
     assert "Date" not in message          # pure: the sender stamps it
 
 
@@ -266,7 +274,7 @@ def test_resolved_message_says_it_resolved_and_why():
     assert message["Subject"].startswith("[RESOLVED warning] sofr-over-iorb 2019-09-27: ")
     text, page = parts(message)
     assert "sofr-over-iorb (warning) has resolved." in text
-    assert "recovered: 2 &lt; 5" in page and "recovered: 2 < 5" in text
+    assert "recovered: 2 bp &lt; 5 bp" in page and "recovered: 2 bp < 5 bp" in text
     removed = told(SOFR_RESOLVED, reason="rule-removed", value=None, summary="", inputs={})
     text, _ = parts(format_email(removed, sender=SENDER, to=[DESK], receiver="oncall"))
     assert "has resolved: the rule was removed." in text and "Value" not in text
@@ -373,7 +381,7 @@ async def test_plain_smtp_delivers_subject_text_and_html_to_every_recipient():
     assert message["X-Watchdog-Key"] == "notify/oncall/alert/x/1"
     assert message["Date"] == "Wed, 18 Sep 2019 12:05:00 +0000"
     text, page = parts(message)
-    assert "SOFR is 315 bp over IORB" in text and "sofr  2019-09-17   5.25" in text
+    assert "SOFR is 315 bp over IORB" in text and "sofr  2019-09-17  5.25%" in text
     assert page.startswith("<!DOCTYPE html>") and "<td style" in page
 
 
@@ -536,5 +544,24 @@ def test_a_late_email_says_since_when_it_fires_and_a_short_episode_says_so():
     assert "Still firing since 2025-10-31" in format_text(alert, receiver="desk", key="k")
     episode = told(alert, state="resolved", date="2025-12-02", since=None,
                    episode={"fired_date": "2025-12-01", "fired_value": "315"})
-    assert ("Short episode: fired for 2025-12-01 at 315 and resolved for 2025-12-02"
+    assert ("Short episode: fired for 2025-12-01 at 315 bp and resolved for 2025-12-02"
             in format_text(episode, receiver="desk", key="k"))
+
+
+def test_render_shows_the_description_and_the_sparkline_in_every_format():
+    from click.testing import CliRunner
+
+    from watchdog.cli import cli
+    repo = Path(__file__).resolve().parent.parent
+    args = ["render", "--db", str(repo / "events.db.example"), "--rules", str(repo / "rules"),
+            "--rule", "sofr-over-iorb", "--date", "2019-09-17", "--format"]
+    console = CliRunner().invoke(cli, args + ["console"])
+    assert console.exit_code == 0, console.output
+    line, spark = console.output.splitlines()
+    assert line == ("[FIRING warning] sofr-over-iorb 2019-09-17: SOFR is 315 bp over IORB "
+                    "(315 bp > 10 bp for 2 business days)")
+    assert spark.endswith("█  20 readings: 3 bp → 315 bp, low -1 bp, high 315 bp")
+    mail = CliRunner().invoke(cli, args + ["email"])
+    text = email.message_from_string(mail.output, policy=email.policy.default).get_body(("plain",)).get_content()
+    assert "Meaning:      Secured overnight funding trades above the rate the Fed pays on reserves" in text
+    assert "20 readings: 3 bp → 315 bp, low -1 bp, high 315 bp" in text

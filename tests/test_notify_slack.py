@@ -6,16 +6,17 @@ import json
 import logging
 import os
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from fakes import CHANNEL, FakeSlack
+
 from watchdog.model.config import SlackReceiver
+from watchdog.model.display import sparkline
 from watchdog.model.errors import NotifyError
 from watchdog.model.events import ToldAlert
 from watchdog.notify import SendResult
-from watchdog.model.display import sparkline
 from watchdog.notify.slack.format import format_group_message, format_slack_message
 from watchdog.notify.slack.send import SlackNotifier
 
@@ -44,6 +45,8 @@ FIRING = ToldAlert.model_validate({
     "evaluated_at": "2019-09-18T12:00:00.000000Z", "reason": "315 > 10 for 2 business days",
     "summary": "SOFR is 315 bp over IORB", "labels": {"area": "repo"}, "cause_seq": 366,
     "deadline": "", "link": "", "sentences": [],
+    "description": "Secured overnight funding trades above the rate the Fed pays on reserves: "
+                   "repo cash is scarce.",
 })
 # bp(sofr - iorb) on the business days 2019-09-03 .. 2019-09-17
 FIRING_SPARK = ["7", "11", "11", "5", "2", "4", "5", "10", "10", "33", "315"]
@@ -152,9 +155,9 @@ def test_sparkline_scales_from_the_lowest_to_the_highest_bar():
 
 def test_firing_shows_value_against_threshold_in_basis_points():
     message = format_slack_message(FIRING)
-    assert "*315 bp &gt; 10* · for 2 business days" in texts(message)[1]
+    assert "*315 bp &gt; 10 bp* · for 2 business days" in texts(message)[1]
     assert message["text"] == ("🔥 FIRING (warning) sofr-over-iorb 2019-09-17: "
-                               "SOFR is 315 bp over IORB (315 bp &gt; 10)")
+                               "SOFR is 315 bp over IORB (315 bp &gt; 10 bp)")
 
 
 def test_colour_bar_follows_severity_and_resolution():
@@ -169,7 +172,7 @@ def test_colour_bar_follows_severity_and_resolution():
 def test_resolved_message_reads_as_a_recovery():
     message = format_slack_message(RESOLVED)
     assert texts(message)[0] == "✅ *RESOLVED* · was warning\n*sofr-over-iorb* · 2019-09-27"
-    assert "*Recovered:* 2 &lt; 5 · alert level 10" in texts(message)[1]
+    assert "*Recovered:* 2 bp &lt; 5 bp\nalert level 10 bp" in texts(message)[1]
     removed = format_slack_message(told(RESOLVED, reason="rule-removed", value=None))
     assert "*Resolved:* the rule was removed" in texts(removed)[1]
 
@@ -179,7 +182,7 @@ def test_lines_fit_a_phone_screen():
     for alert, values in ((FIRING, FIRING_SPARK), (RESOLVED, RESOLVED_SPARK)):
         for text in texts(format_slack_message(alert, sparkline_values=values))[1:]:
             for line in shown(text).splitlines():
-                if line.startswith(("SOFR is", "> ")):
+                if line.startswith(("SOFR is", "> ")) or line == f"_{alert.description}_":
                     continue                                    # prose: Slack wraps it
                 assert len(line) <= 40, line
                 assert "  " not in line.strip(), line           # no column padding
@@ -521,5 +524,77 @@ def test_a_late_message_says_since_when_it_fires_or_that_it_was_a_short_episode(
     assert "_Still firing since 2025-10-31_" in json.dumps(ongoing)
     episode = format_slack_message(told(base, state="resolved", date="2025-12-02", reason="recovered: 3 < 5",
                                         episode={"fired_date": "2025-12-01", "fired_value": "315"}))
-    assert ("_Short episode: fired for 2025-12-01 at 315 and resolved for 2025-12-02 before a "
+    assert ("_Short episode: fired for 2025-12-01 at 315 bp and resolved for 2025-12-02 before a "
             "notification went out_") in json.dumps(episode)
+
+
+# ---- what a message explains: the rule's description, a composite's members, the runbook ----
+
+COMPOSITE = ToldAlert.model_validate({
+    "rule": "funding-stress", "rule_hash": "52e9b360" + "0" * 56, "state": "firing", "date": "2019-09-17",
+    "value": "3", "severity": "critical", "threshold": None,
+    "inputs": {
+        "sofr-over-iorb": {"date": "2019-09-17", "value": "315", "published_at": "2019-09-18T12:00:00.000000Z"},
+        "tgcr-over-iorb": {"date": "2019-09-05", "value": "10", "published_at": "2019-09-06T12:00:00.000000Z"},
+    },
+    "evaluated_at": "2019-09-18T12:00:00.000000Z",
+    "reason": "3 of 9 member rules firing (sofr-over-iorb, tgcr-over-iorb, sofr-p99-over-iorb)",
+    "summary": "Funding stress: 3 funding-market warning rules firing at once", "labels": {"area": "funding"},
+})
+
+
+def test_a_composite_names_its_firing_members_instead_of_a_bare_count():
+    message = format_slack_message(COMPOSITE)
+    body = texts(message)[1]
+    assert "*3 of 9 member rules firing*: sofr-over-iorb, tgcr-over-iorb, sofr-p99-over-iorb" in body
+    assert "\n*3*" not in body
+    assert "*Members' last moves*\n• sofr-over-iorb 315 on 2019-09-17" in texts(message)[2]
+    assert message["text"].endswith("(3 of 9 member rules firing: sofr-over-iorb, tgcr-over-iorb, "
+                                    "sofr-p99-over-iorb)")
+
+
+def test_values_read_with_their_unit_and_direction_and_the_runbook_is_a_link():
+    tga = told(FIRING, rule="tga-build-onrrp-low", value="-8.224", threshold="50", state="resolved",
+               reason="recovered: -8.224 < 50", inputs={"tga": {"date": "2026-06-23", "value": "925.9",
+                                                                   "published_at": "2026-06-24T20:00:00.000000Z"}},
+               summary="TGA build not absorbed by ON RRP: -$8.2bn over 5 business days",
+               labels={"area": "reserves", "runbook_url": "https://wiki.example.org/runbooks/tga"})
+    body = "\n".join(texts(format_slack_message(tga)))
+    assert "*Recovered:* -$8.2bn &lt; $50bn\nalert level $50bn" in body
+    assert "• tga $925.9bn on 2026-06-23\n   published 2026-06-24 16:00 EDT" in body
+    assert "📖 <https://wiki.example.org/runbooks/tga|Runbook>" in body
+    assert "runbook_url" not in body                     # a link, not a label
+    assert "9.703674" not in "\n".join(texts(format_slack_message(
+        told(FIRING, value="9.703674190093303137684445111", threshold="10", reason="9.703674190093303137684445111 < 10",
+             summary="Reserves are 9.70% of GDP"))))
+    hostile = told(FIRING, labels={"runbook_url": "javascript:alert(1)"})
+    assert "Runbook" not in json.dumps(format_slack_message(hostile))
+
+
+def test_the_outbox_tells_the_rule_description_recorded_with_the_rules_it_ran():
+    from watchdog.alerting.outbox import Outbox
+    from watchdog.model.events import (
+        ALERT_FIRING,
+        RULES_LOADED,
+        RulesLoaded,
+        RuleText,
+        StoredEvent,
+        new_alert,
+    )
+    from watchdog.model.timefmt import parse_utc
+    from watchdog.rules.ruleset import load_rules
+    rule = load_rules([str(Path(__file__).parent.parent / "rules")]).by_id["sofr-over-iorb"]
+    loaded = RulesLoaded(hash="h", rules=[RuleText(id=rule.id, hash=rule.hash, text=rule.canonical_text)])
+    alert = told(FIRING, rule_hash=rule.hash, description="")
+    box, at = Outbox(), FIRING.evaluated_at
+    events = [StoredEvent(1, RULES_LOADED, "rules", at, at, loaded.wire(), ""),
+              StoredEvent(2, ALERT_FIRING, new_alert(alert).key, at, at,
+                          alert.model_dump(exclude={"since", "episode", "description"}), "")]
+    for event in events:
+        box.apply(event)
+    for n, event in enumerate(box.plan(parse_utc(at) + timedelta(minutes=5), horizon=timedelta(days=3)).events, 3):
+        box.apply(StoredEvent(n, event.type, event.key, at, at, event.payload, ""))
+    told_alert = box.owed()[0].alert
+    assert told_alert.description == rule.description != ""
+    assert f"_{rule.description}_" in texts(format_slack_message(told_alert))[1]
+    assert "description" not in events[1].payload            # the recorded alert does not carry it

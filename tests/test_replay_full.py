@@ -14,18 +14,24 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from fakes import Clock
-from watchdog.market.calendar import business_days
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from watchdog.cli import cli
 from watchdog.engine.fold import Engine, replay_events
-from watchdog.model.events import FACT_TYPES, NewEvent, Observation, new_observation
-from watchdog.tuning.replay import replay, transition_json
-from watchdog.rules.ruleset import parse_rules
+from watchdog.market.calendar import business_days
 from watchdog.market.series import SERIES, nominal_publication_text
-from watchdog.store import MemoryEventStore, SqliteEventStore, iter_events, iter_published
+from watchdog.model.events import FACT_TYPES, NewEvent, Observation, new_observation
 from watchdog.model.timefmt import parse_utc, utc_text
+from watchdog.rules.ruleset import parse_rules
+from watchdog.store import (
+    MemoryEventStore,
+    SqliteEventStore,
+    iter_events,
+    iter_published,
+)
+from watchdog.tuning.replay import replay, transition_json
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -213,12 +219,58 @@ above = 10
 def test_since_and_until_filter_the_output_of_a_replay_warmed_up_on_everything(history_db):
     args = ["replay", "--db", str(history_db), "--rules", str(REPO / "rules")]
     runner = CliRunner()
-    for extra in (["--json"], []):
+    for extra in (["--json"], ["--pending"]):
         full = runner.invoke(cli, args + extra).output.splitlines()
         window = runner.invoke(cli, args + extra + ["--since", "2019-09-10", "--until", "2020-03-20"])
-        dates = [json.loads(x)["date"] if extra else x.split()[0] for x in full]
-        assert window.output.splitlines() == [x for x, d in zip(full, dates) if "2019-09-10" <= d <= "2020-03-20"]
-        assert len(window.output.splitlines()) > 20
+        got = window.output.splitlines()
+        if extra == ["--pending"]:                 # the text: a header line and a counts line
+            full, got = full[1:-1], got[1:-1]
+        dates = [json.loads(x)["date"] if extra == ["--json"] else x.split()[0] for x in full]
+        assert got == [x for x, d in zip(full, dates) if "2019-09-10" <= d <= "2020-03-20"]
+        assert len(got) > 20
+
+
+def test_the_timeline_hides_pending_filters_and_says_what_it_shows(history_db):
+    args = ["replay", "--db", str(history_db), "--rules", str(REPO / "rules"),
+            "--since", "2019-09-01", "--until", "2019-10-31"]
+    runner = CliRunner()
+    lines = runner.invoke(cli, args).output.splitlines()
+    header, body, counts = lines[0], lines[1:-1], lines[-1]
+    assert header.startswith(f"replay of {history_db.name} · rule set ") and "dates 2019-09-01 .. 2019-10-31" in header
+    assert body and not any(line.split()[1] == "pending" for line in body)
+    assert "2019-09-17  firing   sofr-over-iorb" in "\n".join(body)
+    spike = next(line for line in body if line.startswith("2019-09-17  firing   sofr-over-iorb"))
+    assert " 315 bp  SOFR is 315 bp over IORB" in spike
+    under = next(line for line in body if line.startswith("2019-09-20  resolved sofr-over-effr"))
+    assert "-4 bp  SOFR is 4 bp under EFFR" in under
+    assert counts.startswith(f"{len(body)} transitions (") and "pending not shown (--pending shows them)" in counts
+    with_pending = runner.invoke(cli, args + ["--pending"]).output.splitlines()
+    assert any(line.split()[1] == "pending" for line in with_pending[1:-1])
+    assert len(with_pending) > len(lines) and "not shown" not in with_pending[-1]
+
+    picked = runner.invoke(cli, args + ["--rule", "sofr-over-iorb", "--rule", "funding-stress",
+                                        "--state", "firing", "--severity", "critical"]).output.splitlines()
+    assert "only rule funding-stress, sofr-over-iorb; state firing; severity critical" in picked[0]
+    assert {(line.split()[1], line.split()[2]) for line in picked[1:-1]} == {("firing", "funding-stress")}
+    unknown = runner.invoke(cli, args + ["--rule", "no-such-rule"])
+    assert unknown.exit_code == 2 and "no such rule" in unknown.output
+
+
+def test_csv_has_one_row_per_transition_with_exact_values_for_a_notebook(history_db):
+    import csv
+    import io
+    args = ["replay", "--db", str(history_db), "--rules", str(REPO / "rules"), "--since", "2019-09-01",
+            "--until", "2019-09-30"]
+    runner = CliRunner()
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(cli, args + ["--format", "csv"]).output)))
+    as_json = [json.loads(line) for line in runner.invoke(cli, args + ["--json"]).output.splitlines()]
+    assert [(r["date"], r["rule"], r["state"], r["known_at"]) for r in rows] == [
+        (j["date"], j["rule"], j["state"], j["known_at"]) for j in as_json]
+    spike = next(r for r in rows if r["rule"] == "sofr-over-iorb" and r["date"] == "2019-09-17")
+    assert spike == {"date": "2019-09-17", "rule": "sofr-over-iorb", "state": "firing", "severity": "warning",
+                     "value": "315", "threshold": "10", "known_at": "2019-09-18T12:00:00.000000Z",
+                     "summary": "SOFR is 315 bp over IORB"}
+    assert runner.invoke(cli, args + ["--format", "csv", "--json"]).exit_code == 2
 
 
 def run_with_terminal_stderr(args: list[str]) -> tuple[str, str]:

@@ -12,19 +12,30 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from watchdog.alerting.dispatch import matches, route
+from watchdog.alerting.silences import Silence
 from watchdog.model.config import parse_config
 from watchdog.model.errors import ConfigError, RuleError
-from watchdog.alerting.silences import Silence
 from watchdog.model.events import SilenceAdded
-from watchdog.alerting.dispatch import matches, route
+from watchdog.rules.ruleset import (
+    KeywordRule,
+    Rule,
+    parse_rules,
+    render_summary,
+    rule_from_canonical,
+)
 from watchdog.rules.schema import rules_json_schema
-from watchdog.rules.ruleset import KeywordRule, Rule, parse_rules, render_summary, rule_from_canonical
-from watchdog.rules.templates import SUMMARY_FILTERS, SUMMARY_MAX_CHARS
+from watchdog.rules.templates import (
+    SUMMARY_FILTERS,
+    SUMMARY_MAX_CHARS,
+    language_problem,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 CUT = f"… [cut at {SUMMARY_MAX_CHARS} characters]"
 LANGUAGE = ("allowed: text, {{ name }} placeholders and the filters abs, capitalize, default, float, "
-            "int, lower, round, title, trim, truncate, upper with literal arguments")
+            "int, lower, round, title, trim, truncate, upper, bp, spread, usd_bn, pct, rate, num with "
+            "literal arguments")
 
 
 def watchdog(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -227,3 +238,48 @@ def test_the_shipped_rules_and_config_pass_check_and_the_rule_tests_pass():
     proc = watchdog("test-rules", "rules/tests/")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1].endswith(" 0 failed")
+
+
+# ---- display filters: values as people read them (watchdog.model.display) ----
+
+def rendered(summary: str, **values: str) -> str:
+    ruleset = parse_rules(rule("r", summary))
+    return render_summary(ruleset.by_id["r"], {"value": "0", "threshold": "10", "date": "2025-10-31",
+                                             "sofr": "4.22", "iorb": "4.25", **values})
+
+
+@pytest.mark.parametrize("summary, value, shown", [
+    ("TGCR is {{ value | spread }} IORB", "-3", "TGCR is 3 bp under IORB"),
+    ("TGCR is {{ value | spread }} IORB", "12", "TGCR is 12 bp over IORB"),
+    ('EFFR is {{ value | spread("above", "below") }} the top', "-1.5", "EFFR is 1.5 bp below the top"),
+    ("{{ value | bp }}", "314.99999999999999999999999997", "315 bp"),
+    ("TGA build {{ value | usd_bn }}", "-8.224", "TGA build -$8.2bn"),
+    ("Reserves {{ value | usd_bn }}", "2900", "Reserves $2,900bn"),
+    ("Reserves are {{ value | pct }} of GDP", "9.703674190093303137684445111", "Reserves are 9.70% of GDP"),
+    ("{{ value | pct(1) }} / {{ value | pct(99) }}", "9.75", "9.8% / 9.7500%"),
+    ("SOFR {{ sofr | rate }} vs IORB {{ iorb | rate }}", "0", "SOFR 4.22% vs IORB 4.25%"),
+    ("{{ value | num }}", "1234.5678", "1,234.57"),
+    ("{{ value | usd_bn }} and {{ value | spread }}", "n/a", "n/a and n/a"),
+])
+def test_display_filters_show_values_as_people_read_them(summary, value, shown):
+    assert rendered(summary, value=value) == shown
+
+
+def test_display_filter_words_are_literals_and_bounded():
+    assert language_problem('{{ value | spread(date, "under") }}') is not None   # a name is refused
+    long = "x" * 500
+    out = rendered(f'{{{{ value | spread("{long}") }}}}', value="3")
+    assert out == "3 bp " + "x" * 40
+
+
+def test_the_shipped_summaries_read_with_units_and_directions():
+    from watchdog.rules.ruleset import load_rules
+    ruleset = load_rules([str(REPO / "rules")])
+    tgcr = render_summary(ruleset.by_id["tgcr-over-iorb"], {"value": "-3", "tgcr": "4.22", "iorb": "4.25"})
+    assert tgcr == "TGCR is 3 bp under IORB"
+    tga = render_summary(ruleset.by_id["tga-build-onrrp-low"],
+                         {"value": "-8.224", "date": "2026-06-23", "tga": "925.9", "onrrp": "6.5"})
+    assert tga.startswith("TGA build not absorbed by ON RRP: -$8.2bn over 5 business days")
+    gdp = render_summary(ruleset.by_id["reserves-to-gdp-low"],
+                         {"value": "9.703674190093303137684445111", "reserves": "2848", "gdp": "29349.9"})
+    assert gdp == "Reserves are 9.70% of GDP (reserves $2,848bn, GDP $29,349.9bn SAAR)"

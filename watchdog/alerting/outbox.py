@@ -22,6 +22,7 @@ no final outcome: at-least-once, never lost; group timers are rebuilt by folding
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -43,6 +44,7 @@ from watchdog.model.events import (
     NOTIFICATION_SENT,
     NOTIFICATION_SUPPRESSED,
     NOTIFICATION_UNKNOWN,
+    RULES_LOADED,
     SILENCE_ADDED,
     SILENCE_EXPIRED,
     EpisodeNote,
@@ -52,6 +54,7 @@ from watchdog.model.events import (
     NotificationSuppressed,
     ToldAlert,
     decode,
+    decode_or_none,
     typed_event,
 )
 from watchdog.model.timefmt import NEW_YORK, parse_utc, utc_text
@@ -135,22 +138,30 @@ class Outbox:
     # instance -> (firing, resolved) payloads of a resolved episode: told as one message only
     # when a flush names it, so the message's model is built then, not on every resolve
     _episodes: dict[str, tuple[Mapping, Mapping]] = field(default_factory=dict)
+    # rule hash -> the rule's description, from rules-loaded: what a message says the alert means
+    _descriptions: dict[str, str] = field(default_factory=dict)
 
     # ---- the fold ----
     def apply(self, event: Any) -> None:
         if event.type in NOTIFIED_TYPES:
             self._alert(event)
+        elif event.type == RULES_LOADED:
+            self._descriptions.update(rule_descriptions(decode(event)))
         elif event.type in (SILENCE_ADDED, SILENCE_EXPIRED):
             self._silences = fold_silences([event], self._silences)
         elif event.type == NOTIFICATION_REQUESTED:
-            self._requested(event, decode(event))
+            flush = decode_or_none(event)
+            if flush is not None:             # an early version's flush had no group: not ours
+                self._requested(event, flush)
         elif event.type == NOTIFICATION_SUPPRESSED:
             self._suppressed.add(event.key)
-            left_out = decode(event)
-            if left_out.reason in KEPT_OUT:
+            left_out = decode_or_none(event)
+            if left_out is not None and left_out.reason in KEPT_OUT:
                 self._kept_out.setdefault((left_out.group, left_out.instance), left_out.reason)
         elif event.type in OUTCOME_TYPES:
-            step = decode(event)
+            step = decode_or_none(event)
+            if step is None:
+                return
             self._outcome(event.type, step)
             if step.group is not None and step.group in self.groups:
                 self.groups[step.group] = self.groups[step.group].apply(event)
@@ -192,11 +203,18 @@ class Outbox:
         the log made (a flush names only instances the fold saw, so only a log the daemon did
         not write has one): the message tells what is known and leaves it out."""
         if instance in episodes and instance in self._episodes:
-            return episode_alert(*self._episodes[instance])
+            fired, resolved = self._episodes[instance]
+            return episode_alert(fired, resolved, self._description(resolved))
         alert = self._instances.get(instance)
         if alert is None:
             return None
-        return still_firing(alert) if instance in since else ToldAlert.model_validate(alert)
+        if instance in since:
+            return still_firing(alert, self._description(alert))
+        return ToldAlert.model_validate({**alert, "description": self._description(alert)})
+
+    def _description(self, alert: Mapping) -> str:
+        """The description of the rule version that made ``alert`` ('' if none was recorded)."""
+        return self._descriptions.get(alert.get("rule_hash", ""), "")
 
     def _outcome(self, kind: str, p: NotificationOutcome) -> None:
         status = self._status.setdefault(p.delivery, _Status())
@@ -380,16 +398,30 @@ class Outbox:
 KEPT_OUT = frozenset({"silence", "inhibition", "mute"})
 
 
-def episode_alert(fired: Mapping, resolved: Mapping) -> ToldAlert:
+def episode_alert(fired: Mapping, resolved: Mapping, description: str = "") -> ToldAlert:
     """A short episode as one message: the resolve, with when it fired and at what value
     (``watchdog.notify.text.catch_up_note`` words it for every receiver)."""
     note = EpisodeNote(fired_date=fired["date"], fired_value=fired["value"], fired_at=fired["evaluated_at"])
-    return ToldAlert.model_validate({**resolved, "episode": note})
+    return ToldAlert.model_validate({**resolved, "episode": note, "description": description})
 
 
-def still_firing(alert: Mapping) -> ToldAlert:
+def still_firing(alert: Mapping, description: str = "") -> ToldAlert:
     """A firing alert told late (it began before the catch-up horizon): it says since when."""
-    return ToldAlert.model_validate({**alert, "since": alert["date"]})
+    return ToldAlert.model_validate({**alert, "since": alert["date"], "description": description})
+
+
+def rule_descriptions(loaded: Any) -> dict[str, str]:
+    """rule hash -> description of each rule of a ``rules-loaded`` payload that has one (its
+    canonical text is the rule's canonical JSON)."""
+    out = {}
+    for rule in loaded.rules:
+        try:
+            description = json.loads(rule.text).get("description", "")
+        except (ValueError, AttributeError):
+            continue                      # a text that is not a JSON object: nothing to tell
+        if isinstance(description, str) and description.strip():
+            out[rule.hash] = description.strip()
+    return out
 
 
 def _horizon_text(horizon: timedelta) -> str:

@@ -4,6 +4,7 @@ watchdog/cli/tuning.py so the command definitions stay thin; nothing here decide
 rulediff, backtest, sweep and dryrun do)."""
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -20,10 +21,12 @@ def print_dry_run(transitions, config, lo: str | None, hi: str | None, as_json: 
     from watchdog.model.config import Config
     from watchdog.model.timefmt import NEW_YORK, utc_text
     from watchdog.notify.console import format_line
+    tally: dict[str, ReceiverTally] = {}
     for at, n in dry_run(transitions, config or Config(), until=until, settle=True):
         day = at.astimezone(NEW_YORK).date().isoformat()
         if (lo and day < lo) or (hi and day > hi):
             continue
+        tally.setdefault(n.receiver, ReceiverTally()).add(at, len(n.alerts))
         if as_json:
             click.echo(json.dumps({"at": utc_text(at), "receiver": n.receiver, "group": n.group,
                                    "flush": n.flush, "reason": n.reason, "key": n.key,
@@ -34,6 +37,37 @@ def print_dry_run(transitions, config, lo: str | None, hi: str | None, as_json: 
         head = f"{when}  {n.receiver:<10} flush {n.flush} ({n.reason})"
         lines = [format_line(a) for a in n.alerts]
         click.echo(f"{head}  {lines[0]}" if len(lines) == 1 else "\n    ".join([f"{head}  {n.group}", *lines]))
+    if not as_json:
+        for line in dry_run_summary(tally):
+            click.echo(line)
+
+
+class ReceiverTally:
+    """What one receiver was sent in a dry run: messages (flushes), alerts, first and last send."""
+
+    def __init__(self):
+        self.messages, self.alerts, self.first, self.last = 0, 0, None, None
+
+    def add(self, at, alerts: int) -> None:
+        self.messages += 1
+        self.alerts += alerts
+        self.first = at if self.first is None else min(self.first, at)
+        self.last = at if self.last is None else max(self.last, at)
+
+
+def dry_run_summary(tally: dict[str, ReceiverTally]) -> list[str]:
+    """The dry run's closing lines: per receiver, messages, alerts, first and last send (New
+    York time); one line saying nothing would have been sent when nothing would."""
+    from watchdog.model.display import new_york_time
+    if not tally:
+        return ["summary: no receiver would have been sent anything"]
+    width = max(len(name) for name in tally)
+    out = [f"summary: {len(tally)} receiver{'s' if len(tally) != 1 else ''}"]
+    for name, t in sorted(tally.items()):
+        out.append(f"  {name:<{width}}  {t.messages:,} message{'s' if t.messages != 1 else ''}, "
+                   f"{t.alerts:,} alert{'s' if t.alerts != 1 else ''}, "
+                   f"first {new_york_time(t.first)}, last {new_york_time(t.last)}")
+    return out
 
 
 class ReplayRun:
@@ -44,9 +78,32 @@ class ReplayRun:
         self.collector = None
         self.bar: _Progress | None = None
         self.recorded_by: str | None = None
+        self.rules: frozenset[str] = frozenset()
+        self.states: frozenset[str] = frozenset()
+        self.severities: frozenset[str] = frozenset()
+        self.pending, self.fmt, self.db = False, "text", ""
+
+    def select(self, *, rules=(), states=(), severities=(), pending: bool = False, fmt: str = "text",
+               db: str = "") -> None:
+        """What the timeline prints: only these rules, states and severities (empty: all);
+        pending transitions only when asked (never in JSON); as text, csv or JSON."""
+        known = {r.id for r in self.ruleset.all_rules}
+        unknown = sorted(set(rules) - known)
+        if unknown:
+            raise click.UsageError(f"--rule {', '.join(unknown)}: no such rule in --rules "
+                                   f"(known: {', '.join(sorted(known))})")
+        self.rules, self.states, self.severities = frozenset(rules), frozenset(states), frozenset(severities)
+        self.pending, self.fmt, self.db = pending, fmt, db
 
     def wanted(self, t) -> bool:
         return not ((self.lo and t.date < self.lo) or (self.hi and t.date > self.hi))
+
+    def selected(self, t) -> bool:
+        """Whether the timeline prints ``t`` (the window is ``wanted``)."""
+        if t.state == "pending" and (self.as_json or not self.pending):
+            return False                      # DESIGN: pending is not printed in JSON
+        return not ((self.rules and t.rule not in self.rules) or (self.states and t.state not in self.states)
+                    or (self.severities and t.severity not in self.severities))
 
     def transitions(self, store, ruleset, label: str, collect: bool = False):
         """The replay's transitions, streamed, with the progress bar (and the report's series)
@@ -71,15 +128,51 @@ class ReplayRun:
     def timeline(self, store, keep: bool) -> list:
         from watchdog.tuning.replay import transition_json
         shown, to_terminal = [], sys.stdout.isatty()
+        counts: dict[str, int] = {}
+        hidden_pending = 0
+        text = not self.as_json and self.fmt == "text"
+        if text:
+            click.echo(self.header())
+        rows = csv.writer(sys.stdout, lineterminator="\n") if self.fmt == "csv" else None
+        if rows is not None:
+            rows.writerow(CSV_COLUMNS)
         for t in self.transitions(store, self.ruleset, "replay", collect=keep):
-            if not self.wanted(t) or (self.as_json and t.state == "pending"):
-                continue                      # DESIGN: pending is not printed in JSON
+            if not self.wanted(t):
+                continue
+            if not self.selected(t):
+                hidden_pending += t.state == "pending" and not self.as_json and self._passes_filters(t)
+                continue
+            counts[t.state] = counts.get(t.state, 0) + 1
             if keep:
                 shown.append(t)
             if to_terminal and self.bar:
                 self.bar.clear()               # the bar and the lines share the screen
-            click.echo(transition_json(t) if self.as_json else timeline_line(t))
+            if rows is not None:
+                rows.writerow(csv_row(t))
+                sys.stdout.flush()
+            else:
+                click.echo(transition_json(t) if self.as_json else timeline_line(t))
+        if text:
+            click.echo(counts_line(counts, hidden_pending))
         return shown
+
+    def _passes_filters(self, t) -> bool:
+        return not ((self.rules and t.rule not in self.rules)
+                    or (self.severities and t.severity not in self.severities))
+
+    def header(self) -> str:
+        """The timeline's one header line: the log, the rule set, the window, what is selected."""
+        window = f"{self.lo or 'start'} .. {self.hi or 'end'}"
+        parts = [f"replay of {Path(self.db).name or 'the log'}",
+                 f"rule set {self.ruleset.hash[:12]} ({len(self.ruleset.all_rules)} rules)",
+                 f"dates {window}"]
+        if self.cutoff:
+            parts.append(f"as of {new_york_text(self.cutoff)}" + (" (as recorded)" if self.recorded_by else ""))
+        picked = [f"{name} {', '.join(sorted(values))}" for name, values in
+                  (("rule", self.rules), ("state", self.states), ("severity", self.severities)) if values]
+        if picked:
+            parts.append("only " + "; ".join(picked))
+        return " · ".join(parts)
 
     def diff(self, store, other, max_shift: int, keep: bool) -> list:
         from watchdog.tuning.rulediff import (
@@ -151,10 +244,38 @@ class _Progress:
 
 
 def timeline_line(t) -> str:
+    """``2019-09-17  firing   sofr-over-iorb  warning  known 2019-09-18 08:00 ET     315 bp  SOFR is …``:
+    the value in its unit (the rule's summary shows which; watchdog.notify.text.value_unit)."""
+    from watchdog.notify.text import composite_line, shown_value, value_unit
     from watchdog.tuning.rulediff import known_text
-    value = "" if t.value is None else f" value={t.value}"
-    head = f"{t.date}  {t.state:<8} {t.rule:<24} {t.severity:<8}"
-    return f"{head} known {known_text(t)}{value}  {t.summary or t.reason}"
+    value = shown_value(t.value, value_unit(t)) if composite_line(t) == "" else f"{t.value} rules"
+    head = f"{t.date}  {t.state:<8} {t.rule:<28} {t.severity:<8}"
+    return f"{head} known {known_text(t)}  {value or '-':>10}  {t.summary or t.reason}"
+
+
+def counts_line(counts: dict[str, int], hidden_pending: int) -> str:
+    """The timeline's closing line: how many transitions of each state it printed, and how many
+    pending ones it hid."""
+    total = sum(counts.values())
+    by_state = ", ".join(f"{counts[s]} {s}" for s in ("firing", "resolved", "flagged", "pending") if counts.get(s))
+    line = f"{total} transition{'s' if total != 1 else ''}" + (f" ({by_state})" if by_state else "")
+    if hidden_pending:
+        line += f"; {hidden_pending} pending not shown (--pending shows them)"
+    return line
+
+
+CSV_COLUMNS = ("date", "rule", "state", "severity", "value", "threshold", "known_at", "summary")
+
+
+def csv_row(t) -> tuple:
+    """One ``replay --format csv`` row: the exact decimal strings of the log, known_at in UTC."""
+    return (t.date, t.rule, t.state, t.severity, "" if t.value is None else t.value,
+            "" if t.threshold is None else t.threshold, t.evaluated_at, t.summary or t.reason)
+
+
+def new_york_text(utc: str) -> str:
+    from watchdog.model.display import new_york_time
+    return new_york_time(utc)
 
 
 def dumps(data) -> str:
@@ -171,9 +292,11 @@ def dumps(data) -> str:
     return json.dumps(plain(data), sort_keys=True, ensure_ascii=False)
 
 
-def sweep_output(results: list, ruleset, variants, as_json: bool) -> str:
-    """One row (or JSON line) per variant of ``results`` (``app.sweep_results``): the swept
-    rules (with the composites over them) and the whole set."""
+def sweep_output(results, ruleset, variants, as_json: bool) -> str:
+    """One row (or JSON line) per variant of ``results`` (``app.sweep_results``, run here: a
+    progress bar on stderr when it is a terminal, never with --json): the swept rules (with the
+    composites over them) and the whole set. A skipped variant (one the rule loader refuses)
+    shows its reason in its row (``"skipped"`` in JSON)."""
     from watchdog.tuning.backtest import (
         fmt_lead,
         fmt_ratio,
@@ -183,8 +306,19 @@ def sweep_output(results: list, ruleset, variants, as_json: bool) -> str:
     )
     from watchdog.tuning.sweep import affected_ids, swept_ids
     group = sorted(r for r in affected_ids(ruleset, swept_ids(variants)) if r in scored_rules(ruleset))
-    rows, lines = [], []
-    for variant, result in results:
+    bar = None if as_json else _Progress.for_terminal("backtest --set", results.events)
+    try:
+        scored = results.run(on_fact=bar)
+    finally:
+        if bar:
+            bar.finish()
+    rows, lines, skipped = [], [], {}
+    for variant, result in scored:
+        if result is None:
+            lines.append(dumps({"variant": dict(variant.settings), "skipped": variant.problem}))
+            skipped[len(rows)] = variant.problem
+            rows.append((variant.label, *[""] * 9))
+            continue
         mine, every = result.combined(group, "swept"), result.overall
         lines.append(dumps({"variant": dict(variant.settings), "swept": score_json(mine),
                              "all": score_json(every)}))
@@ -197,6 +331,11 @@ def sweep_output(results: list, ruleset, variants, as_json: bool) -> str:
         return "".join(line + "\n" for line in lines)
     header = ("variant", "caught", "lead bd", "false alarms", "precision",
               "all: caught", "lead bd", "false alarms", "precision", "alert-days")
-    title = (f"sweep: {len(variants)} variants, one pass; swept rules and the composites over them: "
-             f"{', '.join(group) or 'none scored'}; then all rules")
-    return f"{title}\n\n{table(header, rows)}\n"
+    refused = f" ({len(skipped)} skipped: the rule loader refuses them)" if skipped else ""
+    title = (f"sweep: {len(variants)} variants{refused}, one pass; swept rules and the composites over "
+             f"them: {', '.join(group) or 'none scored'}; then all rules")
+    text = table(header, rows).split("\n")
+    width = max(len(row[0]) for row in [header, *rows])
+    for i, problem in skipped.items():             # the reason spans the score columns
+        text[i + 1] = f"{rows[i][0].ljust(width)}  skipped: {problem}"
+    return title + "\n\n" + "\n".join(text) + "\n"

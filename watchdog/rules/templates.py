@@ -7,6 +7,13 @@ A summary is Jinja2 syntax restricted to what an alert line needs:
   float | round(2) }}``), whose arguments are literals (``round(2)``, ``default("n/a")``);
 - comments ``{# … #}`` and ``{% raw %}…{% endraw %}``.
 
+The display filters show a value as people read it, through watchdog.model.display (the one
+module that decides how numbers read): ``bp`` (``315 bp``), ``spread`` (``3 bp under``,
+``12 bp over``; ``spread("above", "below")`` picks the words), ``usd_bn`` (``-$8.2bn``), ``pct``
+(a number already in percent, ``9.70%``; ``pct(1)`` for one decimal, 0 to 4), ``rate`` (a rate in
+percent, ``4.33%``) and ``num`` (plain, at most two decimals). A placeholder with no value (``n/a``)
+goes through them unchanged.
+
 Nothing else: no tags (``{% for %}``, ``{% if %}``, ``{% set %}``, macros, includes), no
 operators (``*``, ``+``, ``~``, comparisons), no calls, subscripts or literal lists. A template
 is at most ``SUMMARY_MAX_CHARS`` characters. Every construct left does work linear in its input,
@@ -26,10 +33,44 @@ from typing import Any, Mapping
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from watchdog.model import display
+
 SUMMARY_MAX_CHARS = 2000
 # Filters whose output is at most a small multiple of their input (or a literal argument).
-SUMMARY_FILTERS = ("abs", "capitalize", "default", "float", "int", "lower", "round", "title",
-                   "trim", "truncate", "upper")
+JINJA_FILTERS = ("abs", "capitalize", "default", "float", "int", "lower", "round", "title",
+                 "trim", "truncate", "upper")
+MAX_PCT_PLACES = 4
+WORD_CHARS = 40                  # a literal word of ``spread``: "over", "above", "below IORB"
+
+
+def _word(text: Any, default: str) -> str:
+    """A literal word argument, one line and at most ``WORD_CHARS`` characters."""
+    word = " ".join(str(text).split())[:WORD_CHARS]
+    return word or default
+
+
+def _spread(value: Any, over: Any = "over", under: Any = "under") -> str:
+    return display.spread(str(value), _word(over, "over"), _word(under, "under"))
+
+
+def _pct(value: Any, places: Any = 2) -> str:
+    try:
+        shown = min(max(int(places), 0), MAX_PCT_PLACES)
+    except (TypeError, ValueError):
+        shown = 2
+    return display.percent(str(value), shown)
+
+
+# Display filters: the value as people read it (watchdog.model.display), linear in their input.
+DISPLAY_FILTERS = {
+    "bp": lambda value: display.basis_points(str(value)),
+    "spread": _spread,
+    "usd_bn": lambda value: display.usd_bn(str(value)),
+    "pct": _pct,
+    "rate": lambda value: display.rate(str(value)),
+    "num": lambda value: display.plain(str(value)),
+}
+SUMMARY_FILTERS = JINJA_FILTERS + tuple(DISPLAY_FILTERS)
 LANGUAGE = ("allowed: text, {{ name }} placeholders and the filters "
             f"{', '.join(SUMMARY_FILTERS)} with literal arguments")
 
@@ -41,7 +82,7 @@ class TemplateProblem(ValueError):
 def _environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
     # Defence in depth: what the language checker lets through is all the renderer has.
-    env.filters = {name: env.filters[name] for name in SUMMARY_FILTERS}
+    env.filters = {**{name: env.filters[name] for name in JINJA_FILTERS}, **DISPLAY_FILTERS}
     env.tests = {}
     env.globals = {}
     return env

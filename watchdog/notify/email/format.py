@@ -22,7 +22,18 @@ import textwrap
 from email.message import EmailMessage
 
 from watchdog.model.events import AlertTransition, ToldAlert, alert_key
-from watchdog.notify.text import catch_up_note
+from watchdog.notify.text import (
+    catch_up_note,
+    composite_line,
+    input_value,
+    new_york,
+    reason_text,
+    recent_values_text,
+    runbook_url,
+    shown_labels,
+    shown_value,
+    value_unit,
+)
 
 SUBJECT_MAX = 200                 # characters; longer summaries are cut with an ellipsis
 
@@ -90,13 +101,18 @@ def _status_line(alert: ToldAlert) -> str:
     return f"{rule} is pending: the condition holds, not yet for long enough to fire."
 
 
-def _facts(alert: ToldAlert) -> list[tuple[str, str]]:
-    """(label, value) rows shown in both parts, in order; empty values are left out."""
+def _facts(alert: ToldAlert, recent: list | None = None) -> list[tuple[str, str]]:
+    """(label, value) rows shown in both parts, in order; empty values are left out. ``recent``:
+    the rule's recent values, shown as a sparkline (``render``)."""
     keyword = _is_keyword_flag(alert)
-    rows = [("Date", alert.date)]
-    value, threshold = alert.value or "", alert.threshold or ""
+    rows = [("Date", alert.date), ("Meaning", one_line(alert.description))]
+    unit = value_unit(alert)
+    value, threshold = shown_value(alert.value, unit), shown_value(alert.threshold, unit)
+    members = composite_line(alert)
     if keyword:
-        rows.append(("Hits", value))
+        rows.append(("Hits", alert.value or ""))
+    elif members:
+        rows.append(("Members", members))       # a composite's value is only their count
     elif value and threshold:
         # a resolved alert recovers at its own (hysteresis) level, which the reason states
         which = "firing threshold" if alert.state == "resolved" else "threshold"
@@ -104,18 +120,22 @@ def _facts(alert: ToldAlert) -> list[tuple[str, str]]:
     else:
         rows.append(("Value", value))
         rows.append(("Threshold", threshold))
+    rows.append(("Recent", recent_values_text(recent or [], unit)))
     note = catch_up_note(alert)
     if note:
         rows.append(("Note", note[0].upper() + note[1:]))
-    rows.append(("Reason", one_line(alert.reason)))
-    rows.append(("Evaluated at", alert.evaluated_at))
-    rows.append(("Labels", ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))))
+    if not members:
+        rows.append(("Reason", reason_text(alert)))
+    rows.append(("Evaluated at", new_york(alert.evaluated_at)))
+    rows.append(("Labels", ", ".join(f"{k}={v}" for k, v in shown_labels(alert))))
+    rows.append(("Runbook", runbook_url(alert)))
     rows.append(("Link", alert.link))
     return [(label, text) for label, text in rows if text]
 
 
 def _inputs(alert: ToldAlert) -> list[tuple[str, str, str, str]]:
-    return [(name, item.date, item.value, item.published_at)
+    """(name, date, value with its unit, published in New York time) of each input."""
+    return [(name, item.date, input_value(name, item.value), new_york(item.published_at))
             for name, item in sorted(alert.inputs.items())]
 
 
@@ -130,10 +150,10 @@ def _footer(alert: ToldAlert, receiver: str, key: str) -> list[str]:
     return lines
 
 
-def format_text(alert: ToldAlert, *, receiver: str, key: str) -> str:
+def format_text(alert: ToldAlert, *, receiver: str, key: str, sparkline_values: list | None = None) -> str:
     """The plain-text part."""
     out = [_headline(alert), _status_line(alert), ""]
-    facts = _facts(alert)
+    facts = _facts(alert, sparkline_values)
     width = max(len(label) for label, _ in facts) + 2
     for label, value in facts:
         out.append(f"{label + ':':<{width}}{value}")
@@ -147,7 +167,7 @@ def format_text(alert: ToldAlert, *, receiver: str, key: str) -> str:
                      row[2].rjust(widths[2]) if row is not header else row[2].ljust(widths[2]),
                      row[3]]
             return ("  " + "  ".join(cells)).rstrip()
-        out += ["", "Inputs:", line(header),
+        out += ["", "Members' last moves:" if composite_line(alert) else "Inputs:", line(header),
                 line(tuple("-" * w for w in widths[:3]) + ("-" * widths[3],))]
         out += [line(row) for row in inputs]
     sentences = _sentences(alert)
@@ -172,9 +192,10 @@ def _link_html(url: str) -> str:
     return _e(url)
 
 
-def format_html(alert: ToldAlert, *, receiver: str, key: str, subject: str) -> str:
+def format_html(alert: ToldAlert, *, receiver: str, key: str, subject: str,
+                sparkline_values: list | None = None) -> str:
     """The HTML part: tables and inline CSS only, as mail clients strip ``<style>``."""
-    return _page(subject, _card(alert, receiver=receiver, key=key))
+    return _page(subject, _card(alert, receiver=receiver, key=key, recent=sparkline_values))
 
 
 def _page(subject: str, cards: list[str]) -> str:
@@ -192,14 +213,14 @@ def _page(subject: str, cards: list[str]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _card(alert: ToldAlert, *, receiver: str, key: str) -> list[str]:
+def _card(alert: ToldAlert, *, receiver: str, key: str, recent: list | None = None) -> list[str]:
     """One alert as a table (a page holds one, or a group's several)."""
     state, severity = alert.state, alert.severity
     colour = _STATE_COLOURS.get(state) or _SEVERITY_COLOURS.get(severity, _DEFAULT_COLOUR)
     cell = "padding:4px 12px 4px 0;vertical-align:top;"
     rows = []
-    for label, value in _facts(alert):
-        shown = _link_html(value) if label == "Link" else _e(value)
+    for label, value in _facts(alert, recent):
+        shown = _link_html(value) if label in ("Link", "Runbook") else _e(value)
         rows.append(f'<tr><th align="left" style="{cell}color:#475467;font-weight:normal;'
                     f'white-space:nowrap;">{_e(label)}</th><td style="{cell}">{shown}</td></tr>')
     parts = [
@@ -222,7 +243,7 @@ def _card(alert: ToldAlert, *, receiver: str, key: str) -> list[str]:
         head = "padding:4px 12px 4px 0;border-bottom:1px solid #d0d5dd;color:#475467;"
         body = "padding:4px 12px 4px 0;border-bottom:1px solid #eaecf0;"
         parts += [
-            '<h3 style="margin:20px 0 8px 0;font-size:15px;">Inputs</h3>',
+            f'<h3 style="margin:20px 0 8px 0;font-size:15px;">{"Members&#x27; last moves" if composite_line(alert) else "Inputs"}</h3>',
             '<table cellpadding="0" cellspacing="0" style="border-collapse:collapse;">',
             f'<tr><th style="{head}text-align:left;">name</th><th style="{head}text-align:left;">date</th>'
             f'<th style="{head}text-align:right;">value</th>'
@@ -265,15 +286,15 @@ def _transfer_encoding(text: str) -> str:
 
 
 def format_email(alert: ToldAlert, *, sender: str, to: list[str], receiver: str,
-                 key: str | None = None) -> EmailMessage:
+                 key: str | None = None, sparkline_values: list | None = None) -> EmailMessage:
     """One alert transition as a ``multipart/alternative`` email (text, then HTML).
 
     ``key`` is the delivery's idempotency key; by default ``delivery_key(alert, receiver)``.
     Pure: no ``Date`` header (the sender stamps it when it sends)."""
     key = key or delivery_key(alert, receiver)
     subject = format_subject(alert)
-    text = format_text(alert, receiver=receiver, key=key)
-    page = format_html(alert, receiver=receiver, key=key, subject=subject)
+    text = format_text(alert, receiver=receiver, key=key, sparkline_values=sparkline_values)
+    page = format_html(alert, receiver=receiver, key=key, subject=subject, sparkline_values=sparkline_values)
     return _message(subject, text, page, sender=sender, to=to, key=key,
                     rule=alert.rule, state=alert.state, severity=alert.severity)
 

@@ -3,11 +3,13 @@
 ``format_slack_message(alert, sparkline_values=...)`` turns a ``ToldAlert`` (what a receiver is
 told about one alert) into ``{"text", "blocks", "attachments"}``: a two-line headline
 (state, severity, rule id, observation date) in ``blocks``; the details in one attachment whose
-colour bar says the severity (critical red, warning amber, info blue; resolved green): value
-against threshold ("315 bp > 10"), the catch-up note of a late message, a Unicode sparkline of
-recent values (no image URLs: the daemon has no public address), the inputs with their dates and
-publication times (New York time), the matched sentences of a keyword flag, the source link, the
-rule id. ``text`` is the fallback Slack shows in push notifications. Lines stay short for phones.
+colour bar says the severity (critical red, warning amber, info blue; resolved green): the
+summary and the rule's description (what the alert means), value against threshold with its unit
+("315 bp > 10 bp · for 2 business days"; a composite names its firing members instead), the
+catch-up note of a late message, a Unicode sparkline of recent values (no image URLs: the daemon
+has no public address), the inputs with their units, dates and publication times (New York time
+with its zone), the matched sentences of a keyword flag, the source and runbook links, the rule
+id. Every number and time goes through watchdog.model.display (``watchdog.notify.text``). ``text`` is the fallback Slack shows in push notifications. Lines stay short for phones.
 ``format_group_message`` puts several alerts of one group flush into one message.
 
 No I/O and no Slack SDK here (an import contract holds it): ``watchdog render`` and the golden
@@ -17,14 +19,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from watchdog.market.series import SERIES
-from watchdog.model.display import sparkline
+from watchdog.model.display import as_decimal, sparkline
 from watchdog.model.events import InputValue, ToldAlert
-from watchdog.model.timefmt import new_york_minute, parse_utc
-from watchdog.notify.text import catch_up_note
+from watchdog.notify.text import (
+    catch_up_note,
+    composite_line,
+    composite_members,
+    input_value,
+    new_york,
+    reason_text,
+    runbook_url,
+    shown_labels,
+    shown_value,
+    value_against_threshold,
+    value_unit,
+)
 
 COLOURS = {"critical": "#D0021B", "warning": "#F2A900", "info": "#1D74F5"}
 RESOLVED_COLOUR = "#2EB67D"
@@ -57,6 +68,9 @@ def format_slack_message(alert: ToldAlert, *, sparkline_values: list[str] | None
 
     details: list[dict] = []
     lines = [_esc(summary)] if summary else []
+    description = alert.description.strip()
+    if description:
+        lines.append(f"_{_esc(description)}_")
     note = catch_up_note(alert)
     if note:                                        # told late: since when, or a short episode
         lines.append(f"_{_esc(note[0].upper() + note[1:])}_")
@@ -73,22 +87,24 @@ def format_slack_message(alert: ToldAlert, *, sparkline_values: list[str] | None
     if lines:
         details.append(_section("\n".join(lines)))
 
-    spark = _spark_line(sparkline_values)
+    spark = _spark_line(sparkline_values, value_unit(alert))
     if spark:
         details.append(_section(spark))
     if sentences:
         details.append(_section(_quotes(sentences)))
-    inputs = _inputs(alert.inputs)
+    inputs = _inputs(alert.inputs, members=composite_members(alert) is not None)
     if inputs:
         details.append(_section(inputs))
-    link = _link(alert.link, speech=bool(sentences))
-    if link:
-        details.append(_section(link))
+    links = [link for link in (_link(alert.link, speech=bool(sentences)),
+                               _link(runbook_url(alert), label="Runbook", emoji="📖")) if link]
+    if links:
+        details.append(_section("\n".join(links)))
     details.append({"type": "context", "elements": _context(alert)})
 
     return {
         "text": _fallback(emoji, word, severity, rule, date, summary or reason,
-                          _value_text(alert)[0] if state == "firing" else "", state),
+                          (composite_line(alert) or value_against_threshold(alert)[0])
+                          if state == "firing" else "", state),
         "blocks": [_section(headline)],
         "attachments": [{"color": _colour(state, severity), "blocks": details}],
     }
@@ -136,67 +152,27 @@ def _colour(state: str, severity: str) -> str:
     return COLOURS.get(severity, OTHER_COLOUR)
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
-
-
-def _unit(alert: ToldAlert) -> str:
-    """The value's unit: an explicit ``unit`` label, else ``bp`` when the summary or reason
-    writes the value in basis points ("SOFR is 315 bp over IORB"), else none."""
-    explicit = alert.labels.get("unit")        # labels are a map: a rule may set any name
-    if explicit:
-        return explicit
-    value = alert.value
-    if not value:
-        return ""
-    text = f"{alert.summary} {alert.reason}"
-    return "bp" if re.search(rf"(?<![\w.]){re.escape(value)} ?bp\b", text) else ""
-
-
-def _with_unit(value: str, unit: str) -> str:
-    if not unit:
-        return value
-    return f"{value}{unit}" if unit == "%" else f"{value} {unit}"
-
-
-def _value_text(alert: ToldAlert) -> tuple[str, str]:
-    """Plain text of the value against its threshold and what the reason adds to it:
-    ``("315 bp > 10", "for 2 business days")`` for a firing alert, ``("33 bp (alert level 10)",
-    "")`` otherwise; ``("", "")`` when the alert has no value."""
-    value, threshold = alert.value, alert.threshold
-    if not value:
-        return "", ""
-    shown = _with_unit(value, _unit(alert))
-    v, t = _decimal(value), _decimal(threshold)
-    if alert.state == "firing" and v is not None and t is not None:
-        op = ">" if v > t else "<" if v < t else "="
-        reason = alert.reason.strip()
-        prefix = f"{value} {op} {threshold}"
-        extra = reason[len(prefix):].strip() if reason.startswith(prefix) else reason
-        return f"{shown} {op} {threshold}", extra
-    if threshold:
-        return f"{shown} (alert level {threshold})", ""
-    return shown, ""
-
-
 def _value_line(alert: ToldAlert) -> str:
-    main, extra = _value_text(alert)
+    """The value against its threshold in bold, and what the reason adds; a composite's firing
+    members instead (its value is only their count)."""
+    members = composite_line(alert)
+    if members:
+        head, _, names = members.partition(": ")
+        return f"*{_esc(head)}*" + (f": {_esc(names)}" if names else "")
+    main, extra = value_against_threshold(alert)
     if not main:
         return ""
     return f"*{_esc(main)}*" + (f" · {_esc(extra)}" if extra else "")
 
 
 def _resolved_line(reason: str, alert: ToldAlert) -> str:
-    level = alert.threshold
-    tail = f" · alert level {_esc(level)}" if level else ""
+    level = shown_value(alert.threshold, value_unit(alert))
+    tail = f"\nalert level {_esc(level)}" if level else ""      # its own line: phones
     if reason.startswith("recovered:"):
-        return f"*Recovered:* {_esc(reason[len('recovered:'):].strip())}{tail}"
+        return f"*Recovered:* {_esc(reason_text(alert).removeprefix('recovered:').strip())}{tail}"
+    members = composite_line(alert)
+    if members:
+        return f"*Resolved:* {_esc(members)}"
     known = {"rule-removed": "the rule was removed", "rules-changed": "the rule was changed"}
     return f"*Resolved:* {_esc(known.get(reason, reason) or 'condition cleared')}{tail}"
 
@@ -207,22 +183,24 @@ def _bold_head(reason: str) -> str:
     return f"*{_esc(head)}:* {_esc(rest)}" if sep and len(head) <= 20 else _esc(reason)
 
 
-def _spark_line(values: Sequence[Any] | None) -> str:
+def _spark_line(values: Sequence[Any] | None, unit: str = "") -> str:
     """The sparkline of the last ``MAX_SPARK`` values and a short legend under it."""
     if not values:
         return ""
     recent = list(values)[-MAX_SPARK:]
-    numbers = [n for n in (_decimal(v) for v in recent) if n is not None]
+    numbers = [n for n in (as_decimal(v) for v in recent) if n is not None]
     if not numbers:
         return ""
-    legend = (f"{len(recent)} readings: {_plain(numbers[0])} → {_plain(numbers[-1])}"
-              f" (low {_plain(min(numbers))}, high {_plain(max(numbers))})")
-    return f"`{sparkline(recent)}`\n{_esc(legend)}"
+    return f"`{sparkline(recent)}`\n{_esc(spark_legend(numbers, unit))}"
 
 
-def _plain(number: Decimal) -> str:
-    text = format(number.normalize(), "f")
-    return text if "." not in text else text.rstrip("0").rstrip(".")
+def spark_legend(numbers: Sequence[Any], unit: str = "") -> str:
+    """``11 readings: 7 bp → 315 bp`` and, on a line of its own (phones),
+    ``low 2 bp, high 315 bp``."""
+    def shown(n: Any) -> str:
+        return shown_value(str(n), unit)
+    return (f"{len(numbers)} readings: {shown(numbers[0])} → {shown(numbers[-1])}\n"
+            f"low {shown(min(numbers))}, high {shown(max(numbers))}")
 
 
 def _quotes(sentences: list[str]) -> str:
@@ -238,50 +216,42 @@ def _quotes(sentences: list[str]) -> str:
     return "\n".join(shown)
 
 
-def _inputs(inputs: Mapping[str, InputValue]) -> str:
+def _inputs(inputs: Mapping[str, InputValue], *, members: bool = False) -> str:
+    """The inputs with their units, dates and publication times; a composite's are its member
+    rules' last moves (their values as the members hold them)."""
     rows = []
     for name in sorted(inputs)[:MAX_INPUTS]:
         item = inputs[name]
-        series = SERIES.get(name.split(".", 1)[0])
-        unit = series.unit if series is not None and "." not in name else ""
-        row = f"• {_esc(name)} {_esc(_with_unit(item.value, unit))}"
+        row = f"• {_esc(name)} {_esc(input_value(name, item.value))}"
         if item.date:
             row += f" on {_esc(item.date)}"
-        published = _new_york(item.published_at)
+        published = new_york(item.published_at)
         if published:
-            row += f"\n   published {published}"
+            row += f"\n   published {_esc(published)}"
         rows.append(row)
     if len(inputs) > MAX_INPUTS:
         rows.append(f"_+{len(inputs) - MAX_INPUTS} more inputs_")
-    return "*Inputs*\n" + "\n".join(rows) if rows else ""
+    head = "*Members' last moves*" if members else "*Inputs*"
+    return head + "\n" + "\n".join(rows) if rows else ""
 
 
-def _new_york(text: str) -> str:
-    if not text:
-        return ""
-    try:
-        moment = parse_utc(text)
-    except ValueError:
-        return _esc(text)
-    return new_york_minute(moment)
-
-
-def _link(url: str, *, speech: bool) -> str:
+def _link(url: str, *, speech: bool = False, label: str = "", emoji: str = "🔗") -> str:
     url = url.strip()
     if not re.match(r"^https?://[^\s|<>]+$", url):
         return ""                                 # only plain http(s) links become links
-    return f"🔗 <{url.replace('&', '&amp;')}|{'Read the speech' if speech else 'Source'}>"
+    label = label or ("Read the speech" if speech else "Source")
+    return f"{emoji} <{url.replace('&', '&amp;')}|{label}>"
 
 
 def _context(alert: ToldAlert) -> list[dict]:
     parts = [f"rule `{_esc(alert.rule)}`"]
     if alert.rule_hash:
         parts.append(f"version {_esc(alert.rule_hash[:8])}")
-    for key, value in sorted(alert.labels.items()):
+    for key, value in shown_labels(alert):
         parts.append(f"{_esc(key)}: {_esc(value)}")
-    known = _new_york(alert.evaluated_at)
+    known = new_york(alert.evaluated_at)
     if known:
-        parts.append(f"known {known}")
+        parts.append(f"known {_esc(known)}")
     return [{"type": "mrkdwn", "text": part} for part in parts[:10]]
 
 
