@@ -2,7 +2,8 @@
 decoded), not only as an HTTP client reads it.
 
 `.ci/run` installs Debian's `chromium`; on a developer machine without it the test skips, but
-under ``CI=true`` a missing browser fails the test (DESIGN "Testing rules")."""
+under ``CI=true`` a missing browser fails the test (DESIGN "Testing rules"). ``make screenshots``
+(demo/screenshots.py) uses the same helpers."""
 from __future__ import annotations
 
 import asyncio
@@ -17,12 +18,20 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-dev-shm-usage"]
 
 
-def chromium_path() -> str:
-    """The browser's path, or skip (fail under CI=true)."""
+def find_chromium() -> str | None:
+    """The browser's path, or None (``make screenshots`` says so and stops)."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
         if found:
             return found
+    return None
+
+
+def chromium_path() -> str:
+    """The browser's path, or skip (fail under CI=true)."""
+    found = find_chromium()
+    if found:
+        return found
     if os.environ.get("CI") == "true":
         pytest.fail("chromium is not installed (CI must install Debian's chromium package)")
     pytest.skip("chromium is not installed")
@@ -49,6 +58,15 @@ async def rendered_dom(url: str, *, budget_ms: int = 5000) -> str:
 
 
 async def screenshot(url: str, path: str, *, size: str = "1280,2000", budget_ms: int = 5000) -> None:
-    """A PNG of the rendered page at ``path``."""
+    """A PNG of the rendered page at ``path`` (``size``: the window, "width,height" in pixels)."""
     await _chromium(f"--virtual-time-budget={budget_ms}", f"--screenshot={path}",
-                    f"--window-size={size}", url)
+                    f"--window-size={size}", "--hide-scrollbars", url)
+
+
+def png_size(path: str) -> tuple[int, int]:
+    """(width, height) of a PNG, read from its IHDR chunk; ValueError when it is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise ValueError(f"{path} is not a PNG")
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")

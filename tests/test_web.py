@@ -7,19 +7,21 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-
 from browser import rendered_dom, screenshot
 from fakes import Clock
+from PIL import Image
+
 from watchdog.app import build_daemon, close_daemon
+from watchdog.http.server import HttpSettings, build_app, parse_listen, start_http
 from watchdog.model.config import Config, NyFedConfig, SourcesConfig
 from watchdog.model.events import NOTIFICATION_FAILED, NewEvent, Speech, new_speech
-from watchdog.http.server import HttpSettings, build_app, parse_listen, start_http
 
 REPO = Path(__file__).resolve().parent.parent
 SINCE, CUT = "2025-07-01", "2026-01-02T14:00:00.000000Z"
@@ -308,16 +310,41 @@ async def test_status_page_renders_indicators_charts_and_escaped_titles_in_chrom
         assert external not in html, external                       # nothing loads, nothing runs
     url = str(client.make_url("/"))
     dom = await rendered_dom(url)
+    cards = {key: state for state, key in re.findall(r'<div class="card is-(\w+)[^"]*" data-series="([\w-]+)"', dom)}
     for key in ("sofr-iorb", "sofr", "iorb", "effr", "reserves", "tga", "onrrp"):
-        assert f'<div class="card" data-series="{key}">' in dom, key
+        assert key in cards, key
         assert f'<svg class="chart" data-series="{key}"' in dom, key
     assert dom.count("<polyline points=\"") >= 10
+    # a card per indicator over its own window, its rules' levels, their state's colour, STALE
+    sofr_iorb = card_html(dom, "sofr-iorb")
+    assert "sofr-over-iorb fires above 10 bp; sofr-over-iorb resolves below 5 bp" in sofr_iorb
+    assert sofr_iorb.count('<line class="level fire"') == 2 and '<line class="level recover"' in sofr_iorb
+    assert "<span>2025-01-02</span><span>1 year</span><span>2026-01-02</span>" in sofr_iorb
+    assert cards["sofr-iorb"] in ("firing", "pending", "ok") and cards["iorb"] == "none"
+    assert f'<span class="badge is-{cards["onrrp"]}">{cards["onrrp"]}</span>' in card_html(dom, "onrrp")
+    assert '<span class="value">$' in card_html(dom, "reserves") and "3 years" in card_html(dom, "reserves")
+    weekly = card_html(dom, "tga_weekly_avg")                      # its H.4.1 line ends 2025-11-19
+    assert '<span class="badge stale">STALE</span>' in weekly and "3 years" in weekly
+    # Thanksgiving: the week of 11-26 is published on the 28th, 16:30 New York, plus 6 h
+    assert ("STALE: latest 2025-11-19; the value for 2025-11-26 was due by 2025-11-28 22:30 EST"
+            in weekly)
+    assert "10 years" in card_html(dom, "gdp") and "STALE" in card_html(dom, "gdp")
+    assert "STALE" not in card_html(dom, "sofr") and "STALE" not in card_html(dom, "iorb")
     assert '<tr data-rule="sofr-over-iorb">' in dom and "speech flags during the holidays" in dom
     assert "<script" not in dom and "<img" not in dom and "pwned" not in dom.split("<title>")[1].split("</title>")[0]
     assert "&lt;script&gt;document.title" in dom and "javascript:" not in dom
     shot = Path(os.environ.get("WATCHDOG_SCREENSHOT", tmp_path / "status.png"))
     await screenshot(url, str(shot))
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    with Image.open(shot) as image:
+        image.load()                                               # decodes every pixel
+        assert image.size == (1280, 2000) and shot.stat().st_size > 20_000
+
+
+def card_html(dom: str, key: str) -> str:
+    """One indicator card of the rendered status page."""
+    start = dom.index(f'data-series="{key}" data-state=')
+    return dom[dom.rindex("<div", 0, start):dom.index('<div class="card', start + 1)
+               if '<div class="card' in dom[start + 1:] else len(dom)]
 
 
 async def test_readyz_says_starting_until_the_daemon_has_folded_its_log(small_log, tmp_path, aiohttp_client):

@@ -20,10 +20,11 @@ receiver failures, silences), read in pages off the event loop.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +33,9 @@ from prometheus_client.core import GaugeMetricFamily
 
 from watchdog.alerting.silences import fold_silences
 from watchdog.http import page as web_page
-from watchdog.market.series import SERIES
+from watchdog.market.series import SERIES, nominal_publication
+from watchdog.market.staleness import expected_date
+from watchdog.model.display import new_york_time, quantity
 from watchdog.model.events import (
     ALERT_TYPES,
     DAEMON_STARTED,
@@ -44,9 +47,10 @@ from watchdog.model.events import (
     SOURCE_FAILED,
     AlertTransition,
     decode,
+    decode_or_none,
 )
 from watchdog.model.numbers import norm
-from watchdog.model.timefmt import utc_text
+from watchdog.model.timefmt import parse_duration, utc_text
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -107,11 +111,13 @@ class LogView:
             failure = decode(event)
             self.source_failed[failure.source] = (event.recorded_at, failure.reason)
         elif t == NOTIFICATION_FAILED:
-            step = decode(event)
-            if step.permanent:
+            step = decode_or_none(event)
+            if step is not None and step.permanent:
                 self.receiver_failed[step.receiver] = (event.recorded_at, step.detail or "")
         elif t == NOTIFICATION_SENT:
-            self.receiver_sent[decode(event).receiver] = event.recorded_at
+            step = decode_or_none(event)
+            if step is not None:
+                self.receiver_sent[step.receiver] = event.recorded_at
         elif t in (SILENCE_ADDED, SILENCE_EXPIRED):
             self.silences = fold_silences([event], self.silences)
         elif t == DAEMON_STARTED:
@@ -252,6 +258,152 @@ def spreads_snapshot(data: Any, points: int) -> dict:
         if history:
             out[key] = {"label": label, "unit": "bp", "latest": history[-1], "history": history}
     return out
+
+
+# ---- the status page's indicator cards ----
+
+# How much history a card shows, by how often its series is published (a fixed window ending
+# now, so a series that stopped shows the gap): a year of daily series, ten of quarterly ones.
+WINDOWS = {"daily": (timedelta(days=365), "1 year"), "weekly": (timedelta(days=3 * 365), "3 years"),
+           "monthly": (timedelta(days=10 * 365), "10 years"), "quarterly": (timedelta(days=10 * 365), "10 years")}
+PERIODS = {"weekly": 7, "monthly": 1, "quarterly": 3}        # days for weekly, months otherwise
+STALE_GRACE = timedelta(hours=6)     # after the nominal publication, where no staleness rule says
+
+
+def frequency(data: Any, name: str) -> str:
+    """``daily`` for market series and administered rates (a value on every business day or in
+    force every day); for as-of series the spacing of their latest dates says weekly, monthly or
+    quarterly."""
+    spec = SERIES.get(name)
+    if spec is None or spec.join != "asof":
+        return "daily"
+    dates = [date.fromisoformat(d) for d in data.dates.get(name, [])[-13:]]
+    gaps = sorted((b - a).days for a, b in zip(dates, dates[1:]))
+    if len(gaps) < 2:               # too few values to tell: the publication lag does (GDP 90 bd, M2 45)
+        return "quarterly" if spec.publish_lag >= 60 else "monthly" if spec.publish_lag >= 30 else "weekly"
+    gap = gaps[len(gaps) // 2]
+    return "weekly" if gap <= 10 else "monthly" if gap <= 45 else "quarterly"
+
+
+def _next_period(day: date, freq: str) -> date:
+    if freq == "weekly":
+        return day + timedelta(days=7)
+    month = day.month - 1 + PERIODS[freq]
+    return day.replace(year=day.year + month // 12, month=month % 12 + 1, day=1)
+
+
+def staleness(data: Any, name: str, now: datetime, graces: dict[str, timedelta]) -> dict | None:
+    """None when ``name``'s latest value is what its calendar says is due at ``now``; else the
+    date that was due and when (market series: watchdog.market.staleness with the grace of the
+    series' staleness rule; as-of series: the period after the latest, at its nominal
+    publication). Administered rates hold until changed: never stale."""
+    spec, dates = SERIES.get(name), data.dates.get(name)
+    if spec is None or not dates or spec.join == "step":
+        return None
+    latest = date.fromisoformat(dates[-1])
+    grace = graces.get(name, STALE_GRACE)
+    if spec.join == "market":
+        due = expected_date(name, now, grace)
+    else:
+        due = _next_period(latest, frequency(data, name))
+    if due <= latest:
+        return None
+    by = nominal_publication(name, due) + grace
+    if by > now:
+        return None
+    return {"latest": dates[-1], "due": due.isoformat(), "by": utc_text(by),
+            "text": f"STALE: latest {dates[-1]}; the value for {due.isoformat()} was due by "
+                    f"{new_york_time(by)}"}
+
+
+def _window(data: Any, name: str, start: str, step: bool) -> list[str]:
+    """The dates of ``name`` from ``start`` on; for a step series also the change in force at
+    ``start`` (the rate then)."""
+    dates = data.dates.get(name, [])
+    i = bisect.bisect_left(dates, start)
+    return dates[max(0, i - 1) if step else i:]
+
+
+def _levels(rules: list, unit: str) -> list[dict]:
+    out = []
+    for rule in rules:
+        above = rule.above is not None
+        op = "above" if above else "below"
+        only = f" on {', '.join(t.replace('_', ' ') for t in rule.only_on)} only" if rule.only_on else ""
+        out.append({"value": norm(rule.threshold), "style": "fire", "rule": rule.id,
+                    "label": f"{rule.id} fires {op} {quantity(rule.threshold, unit)}{only}"})
+        recover = rule.recover_below if above else rule.recover_above
+        if recover is not None:
+            out.append({"value": norm(recover), "style": "recover", "rule": rule.id,
+                        "label": f"{rule.id} resolves {'below' if above else 'above'} {quantity(recover, unit)}"})
+    return out
+
+
+def _card_state(rule_ids: list[str], states: dict[str, str]) -> str:
+    found = {states.get(rule_id, "inactive") for rule_id in rule_ids}
+    if not rule_ids:
+        return "none"
+    return "firing" if "firing" in found else "pending" if "pending" in found else "ok"
+
+
+def indicator_cards(daemon: Any, rules: list[dict], now: datetime) -> list[dict]:
+    """The status page's cards: the SPREADS, then every series the daemon knows (catalogue
+    order), each over a window suited to its frequency ending now, with the levels of the
+    threshold rules that evaluate exactly that spread or series, the state of those rules
+    (firing, pending, ok; ``none`` without a rule) and a STALE mark. Numbers stay decimal
+    strings; ``shown`` texts come from watchdog.model.display."""
+    data, ruleset = daemon.engine.data, _ruleset(daemon)
+    states = {r["id"]: r["state"] for r in rules}
+    by_expr: dict[str, list] = {}
+    for rule in ruleset.rules:
+        by_expr.setdefault("".join(rule.expr.split()), []).append(rule)
+    graces = {r.series: parse_duration(r.grace) for r in ruleset.staleness_rules}
+    cards = []
+    for key, label, market, step in SPREADS:
+        freq = "daily"
+        start = (now - WINDOWS[freq][0]).date().isoformat()
+        history = []
+        for d in _window(data, market, start, False):
+            found = data.at(step, d, "step")
+            if found is not None:
+                history.append({"date": d, "value": norm((data.points[market][d].value - found[1].value) * 100)})
+        if history:
+            cards.append(_card(key, label, "exact basis points, administered rate as in force", "bp", False,
+                               freq, start, now, history, by_expr.get(f"bp({market}-{step})", []), states,
+                               staleness(data, market, now, graces)))
+    for name in sorted(data.dates, key=_catalogue_order):
+        if not data.dates[name]:
+            continue
+        spec = SERIES.get(name)
+        freq = frequency(data, name)
+        start = (now - WINDOWS[freq][0]).date().isoformat()
+        step = bool(spec and spec.join == "step")
+        history = [{"date": d, "value": norm(data.points[name][d].value)} for d in _window(data, name, start, step)]
+        today = now.date().isoformat()
+        # an administered rate announced ahead (effective after today) is told, not drawn
+        scheduled = [p for p in history if step and p["date"] > today]
+        history = [p for p in history if not step or p["date"] <= today]
+        if not history:                     # nothing in the window: the latest value still shows
+            last = data.dates[name][-1]
+            history = [{"date": last, "value": norm(data.points[name][last].value)}]
+        unit = spec.unit if spec else ""
+        card = _card(name, name, spec.description if spec else "", unit, step, freq, start, now, history,
+                     by_expr.get(name, []), states, staleness(data, name, now, graces))
+        if scheduled:
+            card["scheduled"] = {**scheduled[0], "shown": quantity(scheduled[0]["value"], unit)}
+        cards.append(card)
+    return cards
+
+
+def _card(key: str, label: str, desc: str, unit: str, step: bool, freq: str, start: str, now: datetime,
+          history: list[dict], rules: list, states: dict[str, str], stale: dict | None) -> dict:
+    latest = history[-1]
+    return {"key": key, "label": label, "description": desc, "unit": unit, "steps": step,
+            "frequency": freq, "window": {"start": start, "end": now.date().isoformat(),
+                                          "text": WINDOWS[freq][1]},
+            "latest": {**latest, "shown": quantity(latest["value"], unit)},
+            "history": history, "levels": _levels(rules, unit), "rules": [r.id for r in rules],
+            "state": _card_state([r.id for r in rules], states), "stale": stale, "scheduled": None}
 
 
 def silences_snapshot(view: LogView, now: datetime) -> list[dict]:
@@ -406,13 +558,15 @@ async def index(request: web.Request) -> web.Response:
     state: WebState = request.app[STATE]
     view = await state.refresh()
     now, daemon = _now(state.daemon), state.daemon
-    points = state.settings.history_points
+    rules = rule_states(daemon, view)
+    cards = indicator_cards(daemon, rules, now)
+    units = {rule_id: c["unit"] for c in cards for rule_id in c["rules"]}
+    alerts = [{**a, "shown": "" if a["value"] is None else quantity(a["value"], units.get(a["rule"]))}
+              for a in list(view.recent)[-30:][::-1]]
     page = web_page.render({
         "now": now, "head": view.head, "started_at": view.started_at,
         "ready": readiness(daemon, view, now, state.settings.failure_window),
-        "spreads": spreads_snapshot(daemon.engine.data, points),
-        "series": series_snapshot(daemon.engine.data, points),
-        "rules": rule_states(daemon, view), "alerts": list(view.recent)[-30:][::-1],
+        "cards": cards, "rules": rules, "alerts": alerts,
         "silences": [s for s in silences_snapshot(view, now) if s["active"]]})
     return web.Response(text=page, content_type="text/html", charset="utf-8",
                         headers={"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff",
