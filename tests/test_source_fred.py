@@ -12,18 +12,22 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from fakes import serve
+from helpers import by_key, failures, observations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from watchdog.market.series import nominal_publication_text, spec
 from watchdog.model.config import FredConfig
 from watchdog.model.events import NewEvent, canonical_json
-from watchdog.market.series import nominal_publication_text, spec
 from watchdog.sources.base import RateLimiter
-from watchdog.sources.fred.live import (MIN_LOOKBACK_DAYS, FredSource, parse_graph_csv,
-                                        parse_observations_json)
+from watchdog.sources.fred.live import (
+    MIN_LOOKBACK_DAYS,
+    FredSource,
+    parse_graph_csv,
+    parse_observations_json,
+)
 from watchdog.sources.fred.units import FRED_IDS, FRED_SERIES
-from fakes import serve
-from helpers import by_key, failures, observations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fred"
 SOFR_JSON = "SOFR_observations_2024-06-01_2024-06-06.json"
@@ -512,19 +516,44 @@ async def test_poll_reaches_back_far_enough_for_a_quarterly_first_print(aiohttp_
     assert latest.published_at == "2024-10-30T12:30:00.000000Z"
 
 
-async def test_first_release_without_a_key_is_refused_not_taken_from_the_revised_csv(
-        aiohttp_server):
-    base, seen = await serve(aiohttp_server, {CSV_PATH: b""})
-    events = await poll(FredSource(config(base, series={"m2": "M2SL"}), env={}))
-    [failure] = failures(events)
-    assert failure["reason"].startswith(
-        "m2 (M2SL): first releases come from ALFRED, which needs an API key ($FRED_API_KEY)")
-    assert seen == [] and observations(events) == []
-    # Asking for revised values explicitly is allowed.
+async def test_without_a_key_first_release_series_are_skipped_with_one_warning_naming_them(
+        aiohttp_server, caplog):
+    base, seen = await serve(aiohttp_server, {CSV_PATH: fixture(IORB_CSV)})
+    with caplog.at_level(logging.WARNING, logger="watchdog.sources.fred.live"):
+        source = FredSource(config(base, series={"iorb": "IORB", "m2": "M2SL", "gdp": "GDP"},
+                                   first_release=["m2", "gdp"]), env={})
+        first = await poll(source, NOW_2026)
+        second = await poll(source, NOW_2026)
+    # Not a failure on every poll: no source-failed at all, and IORB still comes from the CSV.
+    assert failures(first) == [] and failures(second) == []
+    assert {e.payload["series"] for e in observations(first)} == {"iorb"}
+    assert [r.query["id"] for r in seen] == ["IORB", "IORB"]      # M2 and GDP never asked
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning == (
+        "fred: no API key, so m2 (M2SL), gdp (GDP) are not polled: first releases come from "
+        "ALFRED, which needs the key; the other series use the keyless CSV. To poll them, set "
+        "$FRED_API_KEY (or the systemd credential fred_api_key), or take FRED's latest revised "
+        "values instead by leaving them out of [sources.fred] first_release")
+    assert source.skipped == {"m2": "M2SL", "gdp": "GDP"}
+
+
+async def test_with_a_key_nothing_is_skipped_and_first_releases_come_from_alfred(
+        aiohttp_server, caplog):
+    queries: list[dict] = []
+    base, _ = await serve(aiohttp_server, {API_PATH: alfred_or_latest(queries)})
+    with caplog.at_level(logging.WARNING, logger="watchdog.sources.fred.live"):
+        source = FredSource(config(base, series={"gdp": "GDP"}), env={"FRED_API_KEY": CANARY})
+    assert source.skipped == {} and caplog.records == []
+    events = await poll(source, datetime(2024, 10, 30, 13, 0, tzinfo=timezone.utc))
+    assert "obs/gdp/2024-07-01" in by_key(events) and queries[0]["output_type"] == "4"
+
+
+async def test_revised_values_without_a_key_when_first_release_is_emptied(aiohttp_server):
     base, seen = await serve(aiohttp_server, {
         CSV_PATH: b"observation_date,M2SL\n2026-06-01,23155.2\n"})
-    events = await poll(FredSource(config(base, series={"m2": "M2SL"}, first_release=[]), env={}),
-                        NOW_2026)
+    source = FredSource(config(base, series={"m2": "M2SL"}, first_release=[]), env={})
+    assert source.skipped == {}
+    events = await poll(source, NOW_2026)
     assert [e.payload["value"] for e in observations(events)] == ["23155.2"]
 
 

@@ -6,6 +6,7 @@ gets back; it decides nothing. Errors are one line, never a traceback (``common.
   operator tells it)
 - ``log.py``: events, verify, import, backfill, audit (the event log itself)
 - ``rules.py``: check, schema, test-rules (rule files)
+- ``setup.py``: init (a new install: config, default rules, systemd unit)
 - ``tuning.py``: replay, backtest, render (history replayed), with ``tuning_output.py`` (how
   they stream their output)
 - ``common.py``: error translation, shared option help, the sample alert
@@ -24,7 +25,7 @@ from __future__ import annotations
 import click
 
 from watchdog import __version__, app
-from watchdog.cli import daemon, log, rules, tuning
+from watchdog.cli import daemon, log, rules, setup, tuning
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,7 +39,7 @@ def cli() -> None:
     """
 
 
-for command in (*daemon.COMMANDS, *log.COMMANDS, *rules.COMMANDS, *tuning.COMMANDS):
+for command in (*daemon.COMMANDS, *log.COMMANDS, *rules.COMMANDS, *tuning.COMMANDS, *setup.COMMANDS):
     cli.add_command(command)
 
 

@@ -13,7 +13,9 @@ from watchdog.rules.ruleset import load_rules
 
 @click.command()
 @click.option("--rules", "rule_paths", multiple=True, help=RULES_HELP)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Also validate this daemon config.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Also validate this daemon config, and the rules its [rules] paths name when no "
+                   "--rules is given (relative paths resolve against the config file's folder).")
 @guarded
 def check(rule_paths, config_path):
     """Validate rule files (and a daemon config) without running anything.
@@ -26,6 +28,8 @@ def check(rule_paths, config_path):
         config = app.resolve_config(config_path)
         app.build_notifiers(config)
         click.echo(f"ok: config {config_path}")
+        if not rule_paths:                    # what the daemon would run with this config
+            rule_paths = tuple(config.rules.paths)
     if rule_paths:
         ruleset = load_rules(list(rule_paths))
         kinds = [(len(ruleset.rules), "threshold"), (len(ruleset.keyword_rules), "keyword"),

@@ -12,7 +12,13 @@ from typing import Annotated, Any, Literal, Mapping, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError, field_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -557,12 +563,32 @@ def _reference_problems(config: Config) -> list[tuple[tuple[str | int, ...], str
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a daemon config file. Raises ``ConfigError`` with one
-    ``FILE:LINE: field: message`` line per problem."""
+    ``FILE:LINE: field: message`` line per problem.
+
+    A relative ``[store] path`` or ``[rules] paths`` entry (the defaults ``events.db`` and
+    ``rules`` included) is relative to the file's folder, so a config runs from any working
+    directory; absolute paths are kept as written (``relative_to``)."""
     try:
         text = tomlpos.read_text(path)
     except tomlpos.TomlProblem as exc:
         raise ConfigError(str(exc)) from None
-    return parse_config(text, str(path))
+    return relative_to(parse_config(text, str(path)), os.path.dirname(os.fspath(path)))
+
+
+def relative_to(config: Config, folder: str) -> Config:
+    """``config`` with its relative store and rules paths joined to ``folder`` (the config
+    file's folder, as the file was named: a relative folder stays relative to the working
+    directory it was named from). ``parse_config`` (text, no file) leaves paths as written."""
+    if not folder:
+        return config
+
+    def joined(path: str) -> str:
+        return path if os.path.isabs(path) else os.path.join(folder, path)
+
+    return config.model_copy(update={
+        "store": config.store.model_copy(update={"path": joined(config.store.path)}),
+        "rules": config.rules.model_copy(update={"paths": [joined(p) for p in config.rules.paths]}),
+    })
 
 
 def parse_config(text: str, filename: str = "<config>") -> Config:

@@ -258,6 +258,10 @@ class FredSource:
     """Polls (or backfills) every configured series; JSON API with a key, keyless CSV without,
     ALFRED first prints for ``first_release`` series. Never raises.
 
+    Without a key the ``first_release`` series are not polled (``skipped``): one warning when the
+    source is built (start, reload) says which and how to enable them (``skipped_message``),
+    rather than a ``source-failed`` for each on every poll.
+
     Every request, retries included, takes a turn from one rate limiter shared by the whole
     source, so concurrent series stay within FRED's ``requests_per_minute``. ``sleep`` is the
     wait between retries (injectable for tests); ``limiter`` replaces the default limiter.
@@ -273,6 +277,9 @@ class FredSource:
         self._timeout_s = config.timeout.total_seconds()
         self._sleep = sleep
         self._limiter = limiter or RateLimiter(config.requests_per_minute)
+        self.skipped = self._skipped_without_key()
+        if self.skipped:
+            log.warning("fred: %s", self.skipped_message())
 
     def __repr__(self) -> str:  # never show the key, even in a debugger or a traceback
         mode = "json" if self._api_key else "csv"
@@ -284,6 +291,25 @@ class FredSource:
 
     def _secrets(self) -> list[str]:
         return [self._api_key] if self._api_key else []
+
+    def _skipped_without_key(self) -> dict[str, str]:
+        """The ``first_release`` series (canonical -> FRED id) left out without a key. Their
+        first prints come from ALFRED, which needs the API; the keyless CSV holds only today's
+        revised vintage, and recording it as history would be look-ahead."""
+        if self.uses_api:
+            return {}
+        return {series: fred_id for series, fred_id in self.config.series.items()
+                if series in self.config.first_release}
+
+    def skipped_message(self) -> str:
+        """One line naming what is not polled without a key, and the two ways to change that."""
+        names = ", ".join(f"{series} ({fred_id})" for series, fred_id in self.skipped.items())
+        env = self.config.api_key_env
+        return (f"no API key, so {names} {'is' if len(self.skipped) == 1 else 'are'} not polled: "
+                f"first releases come from ALFRED, which needs the key; the other series use the "
+                f"keyless CSV. To poll them, set ${env} (or the systemd credential {env.lower()}), "
+                f"or take FRED's latest revised values instead by leaving them out of "
+                f"[sources.fred] first_release")
 
     def request(self, fred_id: str, start: date, *,
                 first_release: bool = False) -> tuple[str, dict[str, str]]:
@@ -315,7 +341,8 @@ class FredSource:
     async def _every_series(self, session: aiohttp.ClientSession, now: datetime,
                             since: date | None) -> list[NewEvent]:
         results = await asyncio.gather(*(self._poll_series(session, series, fred_id, now, since)
-                                         for series, fred_id in self.config.series.items()))
+                                         for series, fred_id in self.config.series.items()
+                                         if series not in self.skipped))
         return [event for events in results for event in events]
 
     async def _poll_series(self, session: aiohttp.ClientSession, series: str, fred_id: str,
@@ -337,13 +364,6 @@ class FredSource:
             conversion(series, fred_id)
         except ValueError as exc:
             return f"[sources.fred] series {series} = {fred_id!r}: {exc}"
-        if series in self.config.first_release and not self.uses_api:
-            # The keyless CSV has only today's revised vintage: recording it as history would
-            # be look-ahead, so the series is refused rather than silently degraded.
-            return (f"{series} ({fred_id}): first releases come from ALFRED, which needs an API "
-                    f"key (${self.config.api_key_env}); the keyless CSV holds only the latest "
-                    f"revised values. Set the key, or remove {series!r} from [sources.fred] "
-                    f"first_release to accept revised values")
         return None
 
     async def _fetch_series(self, session: aiohttp.ClientSession, series: str, fred_id: str,
