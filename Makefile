@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench soak lint example-db clean fingerprint
+.PHONY: test demo bench soak lint example-db clean fingerprint screenshots dist
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,22 @@ demo: $(STAMP)
 	@echo "             out/readyz.json, out/metrics.txt, out/api-alerts.json"
 	@echo "  replay:    out/timeline.txt (the alert timeline above), out/alerts.jsonl (replay --json)"
 	$(BIN)/watchdog replay --db events.db.example --rules rules --report out/report.html > /dev/null
+
+# PNGs of what people read, rendered by headless Chromium: the replay report of events.db.example
+# (default rules, default episodes shaded) and the status page of a daemon over a copy of that log
+# (its clock at the log's recording instant). Writes out/screenshots/*.png and prints the paths.
+screenshots: $(STAMP)
+	$(BIN)/python -m demo.screenshots --out out/screenshots
+
+# The distributions into dist/ (the wheel a desk installs, and the sdist); then
+# tests/test_packaging.py builds both again in a temporary directory, installs the wheel into a
+# fresh venv (the package registry is the only network) and runs the first commands there. Not in
+# `make test`: 20 s here, a minute on a loaded machine. .ci/run runs it.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps -w dist .
+	$(BIN)/python -m build --sdist --outdir dist .
+	$(BIN)/python -m pytest -p no:xdist -m packaging tests/test_packaging.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -8,16 +8,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from backtest_logs import write_log
 from click.testing import CliRunner
 
-from backtest_logs import write_log
+import watchdog
 from watchdog.app import open_store
-from watchdog.tuning.backtest import OVERALL, backtest, lead_days, scored_rules, window
 from watchdog.cli import cli
-from watchdog.tuning.episodes import load_episodes, parse_episodes
 from watchdog.model.errors import RuleError
-from watchdog.tuning.replay import replay
 from watchdog.rules.ruleset import parse_rules
+from watchdog.tuning.backtest import OVERALL, backtest, lead_days, scored_rules, window
+from watchdog.tuning.episodes import load_episodes, packaged_episodes, parse_episodes
+from watchdog.tuning.replay import replay
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -248,6 +249,28 @@ def test_default_episodes_are_real_split_and_labelled():
     assert {e.split for e in episodes.episodes} == {"calibration", "held-back"}
     names = {e.name for e in episodes.episodes}
     assert {"repo-spike-2019-09", "dash-for-cash-2020-03", "svb-2023-03", "calm-abundant-2022"} <= names
+
+
+def test_the_repository_episodes_file_is_the_one_shipped_in_the_package():
+    assert (REPO / "episodes" / "default.toml").read_bytes() == Path(packaged_episodes()).read_bytes()
+    assert Path(packaged_episodes()).is_relative_to(Path(watchdog.__file__).parent)
+
+
+def test_default_episodes_come_from_the_package_where_the_working_directory_has_none(small_log, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)                          # no ./episodes/default.toml here
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    shipped = CliRunner().invoke(cli, ["backtest", "--db", str(small_log), "--rules", str(rules)])
+    assert shipped.exit_code == 0, shipped.output
+    assert shipped.output.startswith("backtest: 16 episodes (")
+    assert "repo-spike-2019-09" in shipped.output
+    # a ./episodes/default.toml of the working directory is the default where there is one
+    (tmp_path / "episodes").mkdir()
+    (tmp_path / "episodes" / "default.toml").write_text(EPISODES)
+    local = CliRunner().invoke(cli, ["backtest", "--db", str(small_log), "--rules", str(rules)])
+    assert local.exit_code == 0, local.output
+    assert local.output.startswith("backtest: 5 episodes (4 to catch)") and "after-good-friday" in local.output
 
 
 # ---- the command ----

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -257,9 +258,16 @@ def test_a_silence_is_listed_while_active_and_after_expiry_only_with_all(tmp_pat
                 "--comment", "month-end, known", "--by", "desk")
     assert added.exit_code == 0, added.output
     silence_id = added.output.split()[0]
+    # its end in New York time, its matchers as LABEL=VALUE (never a Python dict)
+    assert re.fullmatch(rf"{silence_id}  until \d{{4}}-\d\d-\d\d \d\d:\d\d E[SD]T  rule=sofr-over-iorb\n",
+                        added.output), added.output
     listed = invoke("silence", "list", "--db", str(db))
     assert listed.exit_code == 0 and silence_id in listed.output and " active " in listed.output
-    assert "{'rule': 'sofr-over-iorb'}" in listed.output and "desk: month-end, known" in listed.output
+    assert "  rule=sofr-over-iorb  desk: month-end, known" in listed.output and "{" not in listed.output
+    later = invoke("silence", "add", "--db", str(db), "--match", "area=repo", "--rule", "sofr-over-iorb",
+                   "--until", "2099-07-01T13:15:00Z", "--comment", "known")
+    assert later.output.split("  ", 1)[1] == "until 2099-07-01 09:15 EDT  rule=sofr-over-iorb area=repo\n"
+    assert invoke("silence", "expire", "--db", str(db), later.output.split()[0]).exit_code == 0
     assert invoke("silence", "expire", "--db", str(db), silence_id).exit_code == 0
     assert silence_id not in invoke("silence", "list", "--db", str(db)).output
     assert f"{silence_id}  ended" in invoke("silence", "list", "--db", str(db), "--all").output

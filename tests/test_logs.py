@@ -1,15 +1,22 @@
 """Logs: JSON lines off a terminal, text on one, journald-friendly, and never a secret."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import os
+import re
+import sys
+from datetime import datetime, timezone
 
 import pytest
+from fakes import FakeFed
 
-from watchdog.model.config import parse_config
 from watchdog.daemon.logs import secret_values, setup_logging
+from watchdog.daemon.loop import poll_text
+from watchdog.model.config import parse_config
+from watchdog.sources.base import failure_event
 
 SECRET = "xoxb-very-SECRET-token-1234"
 
@@ -26,9 +33,9 @@ def restore_root_logger():
 def test_a_pipe_gets_one_json_object_per_line_with_extra_fields():
     out = io.StringIO()
     setup_logging(stream=out, env={})
-    logging.getLogger("watchdog.daemon.loop").info("polled %s: %d new events", "nyfed", 3, extra={"source": "nyfed"})
+    logging.getLogger("watchdog.daemon.loop").info("polled %s", poll_text("nyfed", 3, []), extra={"source": "nyfed"})
     line = json.loads(out.getvalue().splitlines()[0])
-    assert line["msg"] == "polled nyfed: 3 new events"
+    assert line["msg"] == "polled nyfed: 3 new, 0 failed"
     assert line["level"] == "INFO" and line["logger"] == "watchdog.daemon.loop" and line["source"] == "nyfed"
     assert line["ts"].endswith("Z") and len(line["ts"]) == 27
 
@@ -104,3 +111,54 @@ to = ["b@example.org"]
     text = out.getvalue()
     assert SECRET not in text and "hunter2-hunter2" not in text and "fredkey0123456789" not in text
     assert text.count("REDACTED") >= 4
+
+
+async def test_a_poll_logs_new_facts_and_failures_apart_with_the_failures_reasons(aiohttp_server, tmp_path):
+    """`watchdog run --once` against a local NY Fed answering 503 to everything: the poll's log
+    line and the cycle line count failures as failures, say why, and count no new fact."""
+    fed = await FakeFed().serve(aiohttp_server)
+    fed.misbehave("status", status=503, body="Service Unavailable", times=None)
+    config = tmp_path / "watchdog.toml"
+    config.write_text(f'''
+[store]
+path = "{tmp_path / 'events.db'}"
+[rules]
+paths = ["{tmp_path / 'rules'}"]
+[sources.nyfed]
+base_url = "{fed.url()}"
+rates = ["sofr", "tgcr"]
+retries = 0
+timeout = "5s"
+[receivers.screen]
+type = "console"
+''')
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "spread.toml").write_text('[[rule]]\nid = "sofr-over-iorb"\nexpr = "bp(sofr - iorb)"\nabove = 10\n')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "watchdog", "run", "--config", str(config), "--once", "--no-http", "--log-format", "json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    lines = err.decode().splitlines()
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    polled = [line for line in logged if line["msg"].startswith("polled nyfed")]
+    assert len(polled) == 1, lines
+    assert polled[0]["msg"] == "polled nyfed: 0 new, 2 failed: HTTP 503: Service Unavailable (sofr, tgcr)"
+    assert (polled[0]["new_facts"], polled[0]["failures"]) == (0, 2)
+    cycle = [line for line in lines if line.startswith("cycle:")]
+    assert cycle == ["cycle: 0 new facts, 2 source failures (nyfed: HTTP 503: Service Unavailable (sofr, tgcr)); "
+                     "0 alert transitions; notifications: 0 sent, 0 suppressed, 0 failed"], lines
+    assert all(not re.search(r"\b[1-9]\d* new\b", line["msg"]) for line in logged)   # failures are not news
+
+
+def test_poll_text_groups_failure_reasons_counts_repeats_and_cuts_long_ones():
+    at = datetime(2025, 11, 3, 13, tzinfo=timezone.utc)
+    failed = [failure_event("fred", "iorb: HTTP 429: Too Many Requests", at),
+              failure_event("fred", "timeout after 30s", at), failure_event("fred", "timeout after 30s", at),
+              failure_event("fred", "answer was\n" + "x" * 5000, at),
+              failure_event("fred", "poll did not finish within [daemon].poll_deadline = 2s: cancelled", at)]
+    text = poll_text("fred", 1, failed)
+    assert text.startswith("fred: 1 new, 5 failed: HTTP 429: Too Many Requests (iorb); timeout after 30s (2x); "
+                           "answer was xxx")
+    assert text.endswith("x…; and 1 more reason") and len(text) < 400
+    assert poll_text("fred", 0, []) == "fred: 0 new, 0 failed"

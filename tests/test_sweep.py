@@ -1,23 +1,25 @@
-"""Sweeps: --set parsing, variants re-validated with clear errors, and the property that each
-variant of a one-pass sweep equals a separate replay with that variant's rule set."""
+"""Sweeps: --set parsing, variants re-validated with clear errors (an invalid variant skipped with
+its reason, the sweep going on), the property that each variant of a one-pass sweep equals a
+separate replay with that variant's rule set, and the progress bar on a terminal."""
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from backtest_logs import write_log
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from watchdog.app import open_store
 from watchdog.cli import cli
 from watchdog.model.errors import RuleError
 from watchdog.model.events import FACT_TYPES
 from watchdog.model.numbers import norm
-from watchdog.tuning.replay import replay
 from watchdog.rules.ruleset import load_rules, parse_rules
 from watchdog.store import iter_published
+from watchdog.tuning.replay import replay
 from watchdog.tuning.sweep import affected_ids, build_variants, parse_setting, run_sweep
 
 REPO = Path(__file__).resolve().parent.parent
@@ -195,3 +197,143 @@ def test_backtest_sweep_json_prints_one_object_per_variant():
     assert [row["variant"] for row in rows] == [{"sofr-over-iorb.above": "10"}, {"sofr-over-iorb.above": "30"}]
     assert [row["swept"]["median_lead"] for row in rows] == [1.5, -2.5]
     assert rows[0]["all"]["rule"] == "all rules"
+
+
+# ---- invalid variants are skipped, not fatal ----
+
+SWEEP_EPISODES = """
+[[episode]]
+name = "spike"
+start = 2019-09-16
+end = 2019-09-20
+kind = "stress"
+split = "calibration"
+
+[[episode]]
+name = "quiet"
+start = 2019-09-25
+end = 2019-10-02
+kind = "calm"
+split = "calibration"
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep_files(tmp_path_factory) -> dict[str, str]:
+    """A small real log (SOFR, TGCR, EFFR around IORB in 2019-09), RULES and two episodes."""
+    where = tmp_path_factory.mktemp("sweep-cli")
+    spike = [0, 2, 3, 12, 14, 30, 300, 40, 15, 6, 3, 2, 1, 0, 1, 2, 0, 1]
+    log = write_log(where / "events.db", {"iorb": {"2019-08-01": "2.1"}, "sofr": _rates(spike),
+                                           "tgcr": _rates([s // 2 for s in spike]), "effr": _rates([0] * len(DAYS))})
+    (where / "rules.toml").write_text(RULES)
+    (where / "episodes.toml").write_text(SWEEP_EPISODES)
+    return {"db": str(log), "rules": str(where / "rules.toml"), "episodes": str(where / "episodes.toml")}
+
+
+def backtest_args(files: dict[str, str], *settings: str) -> list[str]:
+    return ["backtest", "--db", files["db"], "--rules", files["rules"], "--episodes", files["episodes"],
+            *(arg for s in settings for arg in ("--set", s))]
+
+
+def test_a_variant_the_rule_loader_refuses_is_skipped_with_its_reason():
+    ruleset = parse_rules(RULES)
+    # a threshold under the rule's recover_below (5) makes the rule invalid
+    lowered = build_variants(ruleset, [parse_setting("sofr-spread.above=3,20")])
+    assert [(v.label, v.problem) for v in lowered] == [
+        ("sofr-spread.above=3", "rule sofr-spread: recover_below: inverted hysteresis: recover_below (5) must be "
+                                "<= above (3), or the alert would resolve while firing"),
+        ("sofr-spread.above=20", "")]
+    assert lowered[0].skipped and lowered[0].ruleset is None
+    assert lowered[1].ruleset.by_id["sofr-spread"].above == Decimal(20)
+    # in a product, only the combinations the loader refuses are skipped
+    variants = build_variants(ruleset, [parse_setting("sofr-spread.above=3,20"),
+                                        parse_setting("sofr-spread.recover_below=2,50")])
+    assert [(v.label, v.skipped) for v in variants] == [
+        ("sofr-spread.above=3 sofr-spread.recover_below=2", False),
+        ("sofr-spread.above=3 sofr-spread.recover_below=50", True),
+        ("sofr-spread.above=20 sofr-spread.recover_below=2", False),
+        ("sofr-spread.above=20 sofr-spread.recover_below=50", True)]
+    assert variants[3].problem.endswith("recover_below (50) must be <= above (20), or the alert would resolve while firing")
+    with pytest.raises(ValueError, match="skipped variants cannot run"):
+        next(run_sweep(iter([]), ruleset, variants))
+
+
+def test_only_when_every_variant_is_refused_is_the_sweep_an_error_listing_each():
+    with pytest.raises(RuleError) as caught:
+        build_variants(parse_rules(RULES), [parse_setting("sofr-spread.recover_below=20,x")])
+    assert caught.value.problems == [
+        "--set sofr-spread.recover_below=20: rule sofr-spread: recover_below: inverted hysteresis: "
+        "recover_below (20) must be <= above (10), or the alert would resolve while firing",
+        "--set sofr-spread.recover_below=x: rule sofr-spread: recover_below: must be a number, got 'x'"]
+
+
+def test_skipped_variants_are_shown_in_the_table_and_the_others_scored_as_without_them(sweep_files):
+    both = CliRunner().invoke(cli, backtest_args(sweep_files, "sofr-spread.recover_below=2,50,8"))
+    assert both.exit_code == 0, both.output
+    lines = both.output.splitlines()
+    assert lines[0].startswith("sweep: 3 variants (1 skipped: the rule loader refuses them), one pass; ")
+    rows = {line.split()[0]: line for line in lines[3:]}
+    assert rows["sofr-spread.recover_below=50"].split(None, 1)[1] == (
+        "skipped: rule sofr-spread: recover_below: inverted hysteresis: recover_below (50) must be <= above (10), "
+        "or the alert would resolve while firing")
+    alone = CliRunner().invoke(cli, backtest_args(sweep_files, "sofr-spread.recover_below=2,8"))
+    assert alone.exit_code == 0, alone.output
+    scored = {line.split()[0]: line for line in alone.output.splitlines()[3:]}
+    assert scored.keys() == {"sofr-spread.recover_below=2", "sofr-spread.recover_below=8"}
+    for label, line in scored.items():             # the same scores
+        assert rows[label].split() == line.split()
+    assert rows["sofr-spread.recover_below=2"].split()[1] == "1/1"
+
+
+def test_skipped_variants_in_json_carry_their_reason_and_the_others_stay_exact(sweep_files):
+    import json
+    both = CliRunner().invoke(cli, [*backtest_args(sweep_files, "sofr-spread.recover_below=2,50"), "--json"])
+    alone = CliRunner().invoke(cli, [*backtest_args(sweep_files, "sofr-spread.recover_below=2"), "--json"])
+    assert both.exit_code == 0 and alone.exit_code == 0, both.output + alone.output
+    first, skipped = both.output.splitlines()
+    assert first == alone.output.strip()
+    assert json.loads(skipped) == {
+        "variant": {"sofr-spread.recover_below": "50"},
+        "skipped": "rule sofr-spread: recover_below: inverted hysteresis: recover_below (50) must be <= above (10), "
+                   "or the alert would resolve while firing"}
+
+
+def _on_a_terminal(args: list[str]) -> tuple[int, str, str]:
+    """Run ``watchdog ARGS`` with stderr on a pseudo-terminal (stdout a pipe); exit code, stdout, stderr."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import threading
+    main, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "watchdog", *args], stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    err = bytearray()
+
+    def drain():                                    # keep the terminal read while the sweep runs
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:                         # EIO: the process closed its side
+                return
+            if not chunk:
+                return
+            err.extend(chunk)
+    reader = threading.Thread(target=drain)
+    reader.start()
+    out = proc.stdout.read()
+    code = proc.wait(timeout=120)
+    reader.join(timeout=30)
+    os.close(main)
+    return code, out.decode(), err.decode()
+
+
+def test_a_sweep_draws_a_progress_bar_on_a_terminal_and_none_with_json(sweep_files):
+    code, out, err = _on_a_terminal(backtest_args(sweep_files, "sofr-spread.above=10,20"))
+    assert code == 0, err
+    assert "backtest --set [##############################] 100%" in err
+    assert out.startswith("sweep: 2 variants, one pass") and "[" not in out and "#" not in out
+    code, out, err = _on_a_terminal([*backtest_args(sweep_files, "sofr-spread.above=10,20"), "--json"])
+    assert code == 0, err
+    assert "backtest --set" not in err and "%" not in err
+    assert [line[0] for line in out.splitlines()] == ["{", "{"]

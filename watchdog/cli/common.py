@@ -3,6 +3,9 @@
 exists, and the sample alert ``render`` and ``notify-test`` send when there is no real one.
 
 Exit codes: 0 ok; 1 the input is wrong or a check found differences/failures; 2 usage.
+
+Optional packages (``OPTIONAL``) are imported lazily by the one option that needs them; when one
+is missing, ``guarded`` names the extra that installs it instead of printing a traceback.
 """
 from __future__ import annotations
 
@@ -18,6 +21,12 @@ from watchdog.model.events import ToldAlert
 
 DB_HELP = "Event log (SQLite file)."
 RULES_HELP = "A rules file or a folder of *.toml (non-recursive); repeatable."
+DISTRIBUTION = "liquidity-watchdog"
+
+# top-level module of an optional package -> (what needs it, the extra of pyproject.toml that installs it)
+OPTIONAL = {
+    "matplotlib": ("--report", "report"),
+}
 
 
 def fail(message: str, located: bool = False) -> None:
@@ -44,7 +53,26 @@ def guarded(fn):
             fail(str(exc))
         except (ValueError, OSError) as exc:
             fail(str(exc))
+        except ImportError as exc:
+            if (message := missing_package(exc)) is None:
+                raise                      # a name our own code lacks: a bug, its traceback helps
+            fail(message)
     return wrapper
+
+
+def missing_package(exc: ImportError) -> str | None:
+    """One line for a package that is not there: the extra that installs an optional one
+    (``OPTIONAL``), else a reinstall (a required dependency is missing). None for any other
+    ImportError."""
+    module = (exc.name or "").split(".")[0]
+    if module in OPTIONAL:
+        needs, extra = OPTIONAL[module]
+        broken = "" if isinstance(exc, ModuleNotFoundError) else f" (installed, but it fails to import: {exc})"
+        return f"{needs} needs {module}{broken}: pip install '{DISTRIBUTION}[{extra}]'"
+    if isinstance(exc, ModuleNotFoundError) and module:
+        return (f"the package providing {exc.name} is not installed (a dependency of {DISTRIBUTION}): "
+                f"pip install --force-reinstall {DISTRIBUTION}")
+    return None
 
 
 def existing(db: str) -> str:

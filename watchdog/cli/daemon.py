@@ -12,6 +12,7 @@ import click
 from watchdog import app
 from watchdog.cli.common import DB_HELP, RULES_HELP, SAMPLE_ALERT, existing, guarded
 from watchdog.market.announce import ADMINISTERED, AnnouncementRefused
+from watchdog.model.display import new_york_time
 from watchdog.model.timefmt import parse_duration, parse_user_time
 
 
@@ -104,7 +105,10 @@ def silence():
 @click.option("--by", "created_by", default=lambda: os.environ.get("USER", "unknown"), help="Who.")
 @guarded
 def silence_add(db, rule_id, matchers, until, comment, created_by):
-    """Add a silence; prints its id."""
+    """Add a silence; prints its id, its end (New York time) and what it matches.
+
+    Example: watchdog silence add --db my.db --rule sofr-over-iorb --until 4h --comment "month-end, known"
+    """
     now = app.system_now()
     try:
         end = now + parse_duration(until)
@@ -118,7 +122,7 @@ def silence_add(db, rule_id, matchers, until, comment, created_by):
     if not exact:
         raise click.UsageError("give --rule and/or --match")
     added = app.add_silence(db, exact, now, end, comment, created_by)
-    click.echo(f"{added.id}  until {added.ends_at}  {exact}")
+    click.echo(f"{added.id}  until {new_york_time(added.ends_at)}  {_matchers_text(added.matchers, added.matchers_re)}")
 
 
 @silence.command("list")
@@ -126,13 +130,21 @@ def silence_add(db, rule_id, matchers, until, comment, created_by):
 @click.option("--all", "show_all", is_flag=True, help="Also expired silences.")
 @guarded
 def silence_list(db, show_all):
-    """List active (or all) silences."""
+    """List active (or all) silences: id, state, end (New York time), matchers, who and why."""
     now = app.system_now()
     for s in app.silences(existing(db)):
         if show_all or s.active(now):
             state = "active" if s.active(now) else "ended"
-            click.echo(f"{s.id}  {state:<6}  until {s.end.isoformat()}  {dict(s.matchers)}  "
+            click.echo(f"{s.id}  {state:<6}  until {new_york_time(s.end)}  {_matchers_text(s.matchers, s.matchers_re)}  "
                        f"{s.created_by}: {s.comment}")
+
+
+def _matchers_text(exact, regexes) -> str:
+    """``rule=sofr-over-iorb area=repo`` (the rule first); a regex matcher as ``speaker=~Powell|Williams``."""
+    def order(item):
+        return (item[0] != "rule", item[0])
+    return " ".join([*(f"{k}={v}" for k, v in sorted(exact.items(), key=order)),
+                     *(f"{k}=~{v}" for k, v in sorted(regexes.items(), key=order))])
 
 
 @silence.command("expire")

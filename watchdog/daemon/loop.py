@@ -85,6 +85,43 @@ EVALUATE_PAGE = 5000       # events read per query while folding (short read tra
 YIELD_EVERY = 1000         # events folded between two yields to the loop (pings keep flowing)
 
 
+REASON_CHARS = 200         # of a source failure's reason in a log line (the event holds all of it)
+REASONS_SHOWN = 3          # distinct failure reasons per source in a log line
+
+
+def failure_reasons(failures: list) -> str:
+    """Why a source's polls failed, at a glance, from its ``source-failed`` events: each
+    distinct reason once, naming what it hit when the reasons say (``HTTP 503: Service
+    Unavailable (sofr, tgcr)`` from ``sofr: HTTP 503: …`` and ``tgcr: HTTP 503: …``), else with how
+    many times (``timeout (2x)``); the first few reasons, each cut short."""
+    hits: dict[str, list[str]] = {}
+    for event in failures:
+        reason = " ".join(str(event.payload.get("reason", "")).split()) or "no reason given"
+        head, sep, rest = reason.partition(": ")
+        what, reason = (head, rest) if sep and rest and " " not in head else ("", reason)
+        reason = reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS - 1] + "…"
+        hits.setdefault(reason, []).append(what)
+    shown = []
+    for reason, whats in list(hits.items())[:REASONS_SHOWN]:
+        named = list(dict.fromkeys(w for w in whats if w))
+        if named:
+            shown.append(f"{reason} ({', '.join(named)})")
+        else:
+            shown.append(f"{reason} ({len(whats)}x)" if len(whats) > 1 else reason)
+    if len(hits) > REASONS_SHOWN:
+        more = len(hits) - REASONS_SHOWN
+        shown.append(f"and {more} more reason{'s' if more > 1 else ''}")
+    return "; ".join(shown)
+
+
+def poll_text(source: str, facts: int, failures: list) -> str:
+    """What one poll of ``source`` brought, for people: ``nyfed: 3 new, 0 failed``, or
+    ``nyfed: 0 new, 2 failed: HTTP 503: Service Unavailable (sofr, tgcr)``. New facts and
+    failures are counted apart: a failure is never news."""
+    head = f"{source}: {facts} new, {len(failures)} failed"
+    return f"{head}: {failure_reasons(failures)}" if failures else head
+
+
 @dataclass
 class CycleReport:
     facts: int = 0
@@ -93,11 +130,14 @@ class CycleReport:
     sent: int = 0
     suppressed: int = 0
     failed: int = 0
+    # "nyfed: HTTP 503: … (sofr, tgcr)": why each failing source failed, in the order they settled
+    failing: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """One line for people: the log's and ``watchdog run``'s words for a cycle."""
-        return (f"{self.facts} new facts, {self.failures} source failures, {self.transitions} alert "
-                f"transitions, {self.sent} notifications sent, {self.suppressed} suppressed, "
+        why = f" ({'; '.join(self.failing)})" if self.failing else ""
+        return (f"{self.facts} new facts, {self.failures} source failures{why}; {self.transitions} alert "
+                f"transitions; notifications: {self.sent} sent, {self.suppressed} suppressed, "
                 f"{self.failed} failed")
 
 
@@ -322,11 +362,13 @@ class Daemon:
         for source, events in zip(sources, results):
             mine = [by_key[e.key] for e in events if e.key in by_key]
             facts = sum(1 for e in mine if e.type in FACT_TYPES)
-            failures = sum(1 for e in mine if e.type == "source-failed")
+            failures = [e for e in mine if e.type == "source-failed"]
             report.facts += facts
-            report.failures += failures
-            log.info("polled %s: %d new facts, %d failures", source.name, facts, failures,
-                     extra={"source": source.name, "new_facts": facts, "failures": failures})
+            report.failures += len(failures)
+            if failures:
+                report.failing.append(f"{source.name}: {failure_reasons(failures)}")
+            log.info("polled %s", poll_text(source.name, facts, failures),
+                     extra={"source": source.name, "new_facts": facts, "failures": len(failures)})
 
     async def _timed_poll(self, source, session) -> list:
         """One poll of one source within ``poll_deadline`` (connect, headers, body, retries): past

@@ -14,6 +14,10 @@ An episodes file names periods of real history and what they were::
     lookback = "2bd"             # optional: this episode's own lookback
     description = "SOFR 2.43% -> 5.25% with IOER at 2.10%"
 
+``watchdog backtest`` reads ``episodes/default.toml`` of the working directory by default; where
+there is none (watchdog installed with pip, run from anywhere), the copy shipped in this package
+(``default_episodes.toml``, 16 labelled periods of the shipped history) is read instead.
+
 Loading collects every problem and raises one ``RuleError`` listing them as
 ``FILE:LINE: episode NAME: FIELD: message`` (``FILE:LINE: message`` where no episode applies),
 like the rule loader: a mislabelled period would silently bend every score computed from it.
@@ -24,13 +28,21 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from watchdog.model import tomlpos
 from watchdog.market.calendar import CALENDARS
+from watchdog.model import tomlpos
 from watchdog.model.errors import RuleError
 
 Kind = Literal["stress", "selected-date", "calm"]
@@ -40,6 +52,8 @@ DEFAULT_LOOKBACK = 10
 _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _BUSINESS_DAYS = re.compile(r"^(\d+)bd$")
 _TOP_KEYS = ("episode", "lookback", "calendar")
+DEFAULT_PATH = "episodes/default.toml"      # the backtest default, relative to the working directory
+PACKAGED = "default_episodes.toml"          # the same labels, shipped as package data
 
 
 def _problem(message: str) -> PydanticCustomError:
@@ -125,8 +139,23 @@ class EpisodeSet(BaseModel):
         return self.model_copy(update={"episodes": kept})
 
 
+def packaged_episodes() -> str:
+    """The path of the episodes file shipped with watchdog (package data)."""
+    return str(resources.files(__package__).joinpath(PACKAGED))
+
+
+def resolve_episodes(path: str) -> str:
+    """``path``; but the default ``episodes/default.toml``, where the working directory has no
+    such file, is the copy shipped with watchdog."""
+    if Path(path) == Path(DEFAULT_PATH) and not Path(path).exists():
+        return packaged_episodes()
+    return path
+
+
 def load_episodes(path: str) -> EpisodeSet:
-    """Read and validate an episodes file; ``RuleError`` lists every problem with its line."""
+    """Read and validate an episodes file (``resolve_episodes``: the default falls back to the
+    shipped copy); ``RuleError`` lists every problem with its line."""
+    path = resolve_episodes(path)
     try:
         text = tomlpos.read_text(path)
     except tomlpos.TomlProblem as exc:
@@ -235,4 +264,5 @@ def _describe(err: dict) -> str:
     return f"{field_name}: {message}" if field_name else message
 
 
-__all__ = ["Episode", "EpisodeSet", "SPLITS", "load_episodes", "parse_episodes", "parse_lookback"]
+__all__ = ["DEFAULT_PATH", "Episode", "EpisodeSet", "SPLITS", "load_episodes", "packaged_episodes", "parse_episodes",
+           "parse_lookback", "resolve_episodes"]

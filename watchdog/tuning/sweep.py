@@ -3,8 +3,11 @@
 ``--set RULE.FIELD=VALUES`` (repeatable) names a field of a rule and the values to try:
 ``5..30:5`` (a range with a step, both ends included), ``a,b,c`` (a list) or one value. Several
 settings multiply (cartesian product). Each variant is the rule rebuilt with
-``model_copy(update=…)``, which validates it again: a value the rule loader would refuse is
-refused here, naming the rule and field.
+``model_copy(update=…)``, which validates it again: a variant the rule loader would refuse (a
+threshold below its ``recover_below``, a value that is not a number, …) is kept as *skipped*,
+with the reason naming the rule and field, and the sweep goes on with the others. Only when
+every variant is refused is that an error (``RuleError``, one line per variant); a setting that
+names no rule or field, or one that cannot be swept, is an error at once.
 
 One pass: the fact events are read and decoded once and fed to
 
@@ -37,8 +40,8 @@ from watchdog.engine.fold import PRUNE_EVERY, Engine
 from watchdog.model.errors import RuleError
 from watchdog.model.events import SPEECH_RECORDED, AlertTransition
 from watchdog.model.numbers import norm
-from watchdog.rules.ruleset import AnyRule, CompositeRule, Rule, RuleSet
 from watchdog.model.tomlpos import dotted
+from watchdog.rules.ruleset import AnyRule, CompositeRule, Rule, RuleSet
 
 MAX_VARIANTS = 10_000
 
@@ -54,13 +57,19 @@ class Setting:
 
 @dataclass(frozen=True)
 class Variant:
-    """One point of the sweep: the settings it takes and the rule set they give."""
+    """One point of the sweep: the settings it takes and the rule set they give; or, when the
+    rule loader would refuse that rule set, no rule set and the ``problem`` (skipped)."""
     settings: tuple[tuple[str, str], ...]     # (("sofr-over-iorb.above", "15"), …)
-    ruleset: RuleSet
+    ruleset: RuleSet | None
+    problem: str = ""                          # "rule sofr-over-iorb: recover_below: inverted …"
 
     @property
     def label(self) -> str:
         return " ".join(f"{name}={value}" for name, value in self.settings) or "(as loaded)"
+
+    @property
+    def skipped(self) -> bool:
+        return self.ruleset is None
 
 
 def parse_setting(text: str) -> Setting:
@@ -94,7 +103,8 @@ def _values(spec: str, text: str) -> tuple[str, ...]:
 
 
 def build_variants(ruleset: RuleSet, settings: list[Setting]) -> list[Variant]:
-    """Every combination of the settings' values (cartesian product, in the order given)."""
+    """Every combination of the settings' values (cartesian product, in the order given); the
+    combinations the rule loader would refuse are skipped variants (``RuleError`` if all are)."""
     for setting in settings:
         _check_target(ruleset, setting)
     names = [f"{s.rule}.{s.field}" for s in settings]
@@ -103,8 +113,18 @@ def build_variants(ruleset: RuleSet, settings: list[Setting]) -> list[Variant]:
     combos = list(itertools.product(*(s.values for s in settings)))
     if len(combos) > MAX_VARIANTS:
         raise ValueError(f"--set: {len(combos)} variants; at most {MAX_VARIANTS}")
-    return [Variant(settings=tuple(zip(names, combo)), ruleset=_apply(ruleset, settings, combo))
-            for combo in combos]
+    variants, refused = [], []
+    for combo in combos:
+        chosen = tuple(zip(names, combo))
+        try:
+            variants.append(Variant(settings=chosen, ruleset=_apply(ruleset, settings, combo)))
+        except Refused as exc:
+            skipped = Variant(settings=chosen, ruleset=None, problem="; ".join(exc.problems))
+            variants.append(skipped)
+            refused.extend(f"--set {skipped.label}: {problem}" for problem in exc.problems)
+    if all(v.skipped for v in variants):
+        raise RuleError(refused)
+    return variants
 
 
 def _check_target(ruleset: RuleSet, setting: Setting) -> None:
@@ -122,26 +142,42 @@ def _check_target(ruleset: RuleSet, setting: Setting) -> None:
 
 
 def _apply(ruleset: RuleSet, settings: list[Setting], combo: tuple[str, ...]) -> RuleSet:
-    """The rule set with each setting's value in place (rules re-validated)."""
+    """The rule set with each setting's value in place (rules re-validated); ``Refused`` if the
+    rule loader would refuse it."""
     updates: dict[str, dict[str, str]] = {}
     for setting, value in zip(settings, combo):
         updates.setdefault(setting.rule, {})[setting.field] = value
     rules: list[AnyRule] = list(ruleset.all_rules)
+    problems = []
     for i, rule in enumerate(rules):
         if rule.id in updates:
-            rules[i] = _rebuilt(rule, updates[rule.id])
-    return RuleSet.of(rules)
+            try:
+                rules[i] = _rebuilt(rule, updates[rule.id])
+            except Refused as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise Refused(problems)
+    try:
+        return RuleSet.of(rules)
+    except ValueError as exc:
+        raise Refused([str(exc)]) from None
+
+
+class Refused(Exception):
+    """A variant the rule loader would refuse; ``problems``: ``rule ID: FIELD: message`` each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 def _rebuilt(rule: AnyRule, update: dict[str, str]) -> AnyRule:
     try:
         return rule.model_copy(update=update)
-    except ValidationError as exc:
-        given = ", ".join(f"{k}={v}" for k, v in update.items())
-        problems = [f"--set {rule.id}.{given}: rule {rule.id}: "
-                    f"{dotted(err['loc']) or next(iter(update))}: {err['msg'].removeprefix('Value error, ')}"
-                    for err in exc.errors(include_url=False)]
-        raise RuleError(problems) from None
+    except ValueError as exc:                # pydantic's ValidationError is one
+        errors = exc.errors(include_url=False) if isinstance(exc, ValidationError) else [{"loc": (), "msg": str(exc)}]
+        raise Refused([f"rule {rule.id}: {dotted(err['loc']) or next(iter(update))}: "
+                       f"{err['msg'].removeprefix('Value error, ')}" for err in errors]) from None
 
 
 # ---- the one-pass evaluation ----
@@ -253,7 +289,10 @@ def swept_ids(variants: Iterable[Variant]) -> set[str]:
 
 def run_sweep(facts: Iterable, ruleset: RuleSet, variants: list[Variant]) -> Iterator[list[AlertTransition]]:
     """Each variant's transitions (as ``replay`` would give them with ``variant.ruleset``), from
-    one pass over ``facts`` (fact events in publication order)."""
+    one pass over ``facts`` (fact events in publication order). Skipped variants have no rule
+    set to run: leave them out (``app.sweep_results`` does)."""
+    if skipped := [v.label for v in variants if v.skipped]:
+        raise ValueError(f"run_sweep: skipped variants cannot run: {', '.join(skipped)}")
     affected = affected_ids(ruleset, swept_ids(variants))
     shortcut = all(_shortcut_exact(v.ruleset, affected) for v in variants)
     # the shared engine forgets what its rules cannot read again, as replay's does; the variant
