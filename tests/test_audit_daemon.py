@@ -3,7 +3,6 @@ fake sources, a fake Slack that rate-limits, a silence added while it runs, a re
 changes the routes and the rules — re-derives every alert and notification decision."""
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import signal

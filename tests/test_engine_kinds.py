@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from watchdog.engine.fold import Engine
-from watchdog.model.events import Observation, Speech, content_hash, new_observation, new_speech
+from watchdog.model.events import Observation, new_observation
 from watchdog.rules.ruleset import load_rules
 from watchdog.market.series import nominal_publication_text
 from watchdog.store import MemoryEventStore, iter_published

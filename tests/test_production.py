@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from test_daemon import CANARY, FakeFed, count, recent_business_days, watchdog, write_config
 from watchdog.daemon.sdnotify import Notifier

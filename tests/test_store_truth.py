@@ -5,9 +5,7 @@ every receiver is told directly; a log whose chain fails to verify is not extend
 operator says so, and that is recorded."""
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 import os
 import shutil
 import sqlite3

@@ -314,14 +314,265 @@ def latest_alert(db: str, rule_id: str, rule_paths: list[str], on_date: str | No
         where = "replayed" if rule_paths else "recorded"
         raise WatchdogError(f"no {where} alert of rule {rule_id!r}{f' for {on_date}' if on_date else ''} in {db}"
                             + ("" if rule_paths else " (a log of facts only? add --rules to replay it)"))
-    return ToldAlert.model_validate(latest)
+    rule = alert_rule(db, latest["rule"], latest["rule_hash"], rule_paths)
+    return ToldAlert.model_validate({**latest, "description": getattr(rule, "description", "") if rule else ""})
 
 
-def sweep_results(store, ruleset: RuleSet, variants: list, episodes) -> list:
-    """``(variant, BacktestResult)`` for every variant (``tuning.sweep``), from one pass over
-    the log."""
-    from watchdog.tuning.backtest import backtest, scored_rules
-    from watchdog.tuning.sweep import run_sweep
-    facts = iter_published(store, types=FACT_TYPES)
-    return [(variant, backtest(transitions, episodes, scored_rules(variant.ruleset)))
-            for variant, transitions in zip(variants, run_sweep(facts, ruleset, variants))]
+def alert_rule(db: str, rule_id: str, rule_hash: str, rule_paths: list[str]):
+    """``render``: the rule that made an alert: from ``rule_paths`` when given, else the version
+    (by hash) the log's ``rules-loaded`` events recorded; None when neither has it."""
+    from watchdog.model.events import RULES_LOADED
+    from watchdog.rules.ruleset import rule_from_canonical
+    if rule_paths:
+        return load_rules(rule_paths).by_id.get(rule_id)
+    with closing(open_store(db, readonly=True)) as store:
+        for event in iter_events(store, types={RULES_LOADED}):
+            for text in decode(event).rules:
+                if text.hash == rule_hash:
+                    return rule_from_canonical(text.text)
+    return None
+
+
+def recent_values(db: str, alert: ToldAlert, rule_paths: list[str], n: int = 20) -> list:
+    """``render``: the alert's rule's value on its last ``n`` evaluable dates up to the alert's
+    date, from the facts published by the time it was known (the sparkline the daemon's Slack
+    messages carry). Empty for a rule without a value series (composite, staleness, keyword)."""
+    from watchdog.engine.fold import replay_events
+    from watchdog.rules.ruleset import ruleset_from_canonical
+    rule = alert_rule(db, alert.rule, alert.rule_hash, rule_paths)
+    if rule is None or rule.KIND != "threshold":
+        return []
+    engine = Engine(ruleset_from_canonical([rule.canonical_text]))
+    with closing(open_store(db, readonly=True)) as store:
+        for _ in replay_events(engine, iter_published(store, types=FACT_TYPES, until=alert.evaluated_at),
+                               until=alert.evaluated_at):
+            pass
+    return engine.recent_values(alert.rule, alert.date, n)
+
+
+class SweepResults:
+    """A sweep over an open log, made when first read: ``(variant, BacktestResult)`` for every
+    variant (``tuning.sweep``), in order, from one pass over the log; ``(variant, None)`` for a
+    skipped one (``variant.problem`` says why). Iterate it, or ``run(on_fact)`` to watch the
+    pass (a progress bar: ``on_fact`` is called per fact read, of ``events`` in the log)."""
+
+    def __init__(self, store, ruleset: RuleSet, variants: list, episodes):
+        self.store, self.ruleset, self.variants, self.episodes = store, ruleset, list(variants), episodes
+        self._results: list | None = None
+
+    @property
+    def events(self) -> int:
+        """The events in the log (its head seq): what the facts read are counted against."""
+        return self.store.head()[0]
+
+    def run(self, on_fact: Callable | None = None) -> list:
+        if self._results is None:
+            from watchdog.tuning.backtest import backtest, scored_rules
+            from watchdog.tuning.sweep import run_sweep
+            valid = [v for v in self.variants if not v.skipped]
+            facts = iter_published(self.store, types=FACT_TYPES) if valid else iter(())
+            if on_fact is not None:
+                facts = _tapped(facts, on_fact)
+            scored = {id(v): backtest(transitions, self.episodes, scored_rules(v.ruleset))
+                      for v, transitions in zip(valid, run_sweep(facts, self.ruleset, valid), strict=True)}
+            self._results = [(v, scored.get(id(v))) for v in self.variants]
+        return self._results
+
+    def __iter__(self):
+        return iter(self.run())
+
+    def __len__(self) -> int:
+        return len(self.variants)
+
+
+def _tapped(events, on_event: Callable):
+    for event in events:
+        on_event(event)
+        yield event
+
+
+def sweep_results(store, ruleset: RuleSet, variants: list, episodes) -> SweepResults:
+    """``backtest --set``: the sweep of ``variants`` over the open ``store``, scored against
+    ``episodes``; one pass over the log when the result is first read (``SweepResults``)."""
+    return SweepResults(store, ruleset, variants, episodes)
+
+
+# ---- at a glance: `watchdog status` and `watchdog series` (tuning.status) ----
+
+def glance(db: str | None, config_path: str | None, rule_paths: list[str] | None,
+           now: datetime | None = None):
+    """``watchdog status``: what fires at ``now`` (default: the system clock), every catalogued
+    series' newest value and whether it is stale, and the outbox. Alerts are the ones the log
+    recorded; with ``rule_paths``, or when the log holds no alert events, the log's facts
+    replayed with those rules (else the config's ``[rules].paths``, default ``rules``).
+    Only what was published by ``now`` counts."""
+    from watchdog.model.events import ALERT_TYPES, RULES_LOADED
+    from watchdog.tuning import status as glance_status
+    config = resolve_config(config_path)
+    db = db or config.store.path
+    if not Path(db).exists():
+        raise WatchdogError(f"event log {db}: no such file")
+    now = now or system_now()
+    until = utc_text(now)
+    fold = glance_status.SeriesFold()
+    with closing(open_store(db, readonly=True)) as store:
+        recorded = [e for e in iter_events(store, types=ALERT_TYPES | {RULES_LOADED}) if e.published_at <= until]
+        has_alerts = any(e.type in ALERT_TYPES for e in recorded)
+        facts = glance_status.tapped(iter_published(store, types=FACT_TYPES, until=until), fold)
+        paths = list(rule_paths or config.rules.paths)
+        if has_alerts and not rule_paths:
+            alerts_from, paths = "recorded", []
+            firing = glance_status.recorded_firing(recorded)
+            graces = glance_status.recorded_graces(recorded)
+            for _ in facts:
+                pass
+        elif rule_paths or all(Path(p).exists() for p in paths):
+            ruleset = load_rules(paths)
+            alerts_from = "replayed"
+            firing = glance_status.replayed_firing(facts, ruleset, until)
+            graces = glance_status.staleness_graces(ruleset)
+        else:                   # no alert events and no rules to replay: facts only
+            alerts_from, paths, firing, graces = "none", [], (), {}
+            for _ in facts:
+                pass
+    return glance_status.status(now, series=fold.statuses(now, graces), firing=firing,
+                                alerts_from=alerts_from, rule_paths=paths, owed=owed_notifications(db),
+                                log_has_alerts=has_alerts)
+
+
+def series_values(db: str, names: list[str], since: date | None, until: date | None,
+                  revisions: bool) -> list:
+    """``watchdog series``: the observations of ``names`` in the log at ``db``
+    (``tuning.status.series_rows``); a WatchdogError naming the known series for an unknown
+    name."""
+    from watchdog.model.events import OBSERVATION_RECORDED, OBSERVATION_REVISED
+    from watchdog.tuning.status import series_rows, unknown_series
+    if problem := unknown_series(names):
+        raise WatchdogError(problem)
+    with closing(open_store(db, readonly=True)) as store:
+        return series_rows(iter_events(store, types={OBSERVATION_RECORDED, OBSERVATION_REVISED}), names,
+                           since=since.isoformat() if since else None,
+                           until=until.isoformat() if until else None, revisions=revisions)
+
+
+# ---- a new install: `watchdog init` ----
+
+# The credentials the shipped unit loads (deploy/watchdog.service LoadCredential=), one file each.
+INIT_CREDENTIALS = ("fred_api_key", "slack_webhook_url", "slack_bot_token", "smtp_password")
+# The shipped unit's state directory: the only place its dynamic user can write.
+SERVICE_STATE_DIR = Path("/var/lib/watchdog")
+
+
+def init_install(folder: str | Path, *, store: str = "events.db", force: bool = False,
+                 watchdog_bin: str | None = None) -> dict:
+    """``watchdog init``: a working install in ``folder`` from what the package ships
+    (``watchdog/shipped``: the repo's rules/ and deploy/): ``watchdog.toml`` (its ``[store]
+    path`` is ``store``, its ``[rules] paths`` ``["rules"]``, both relative to the folder
+    unless absolute), ``rules/`` (the default rules), ``watchdog.service`` (the shipped unit,
+    running this installation's ``watchdog`` on that config, its credentials in
+    ``credentials/``) and ``credentials/`` (one empty 0600 file per credential the unit loads;
+    an existing one is never overwritten, even with ``force``: it may hold a key).
+
+    Refuses (WatchdogError, nothing written) when a file it would write exists, unless
+    ``force``. Returns what it wrote: ``config``, ``rules`` (paths), ``unit``, ``credentials``
+    (the new ones), ``store`` (as resolved) and ``notes`` (what the person should know)."""
+    import shutil
+    import sys
+    from importlib.resources import as_file, files
+
+    from watchdog.model.config import parse_config, relative_to
+
+    folder = Path(folder)
+    shipped = files("watchdog") / "shipped"
+    rule_files = sorted((f for f in (shipped / "rules").iterdir() if f.name.endswith(".toml")),
+                        key=lambda f: f.name)
+    if not rule_files:
+        raise WatchdogError("this installation ships no default rules (watchdog/shipped/rules)")
+    config_path, unit_path, rules_dir = folder / "watchdog.toml", folder / "watchdog.service", folder / "rules"
+    targets = [config_path, unit_path, *(rules_dir / f.name for f in rule_files)]
+    existing_files = [str(path) for path in targets if path.exists()]
+    if existing_files and not force:
+        raise WatchdogError(f"{folder}: would overwrite {', '.join(existing_files)} "
+                            "(--force overwrites them; credentials/ is never overwritten)")
+    if folder.exists() and not folder.is_dir():
+        raise WatchdogError(f"{folder} exists and is not a folder")
+
+    config_text = _init_config_text((shipped / "deploy" / "watchdog.toml").read_text(encoding="utf-8"),
+                                    store)
+    config = relative_to(parse_config(config_text, str(config_path)), str(folder))   # it must load
+    home = folder.absolute()
+    binary = watchdog_bin or _installed_watchdog(sys.executable, shutil.which("watchdog"))
+    unit_text = _init_unit_text((shipped / "deploy" / "watchdog.service").read_text(encoding="utf-8"),
+                                binary, home)
+
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(config_text, encoding="utf-8")
+    written_rules = []
+    for rule_file in rule_files:
+        with as_file(rule_file) as source:
+            shutil.copyfile(source, rules_dir / rule_file.name)
+        written_rules.append(rules_dir / rule_file.name)
+    unit_path.write_text(unit_text, encoding="utf-8")
+    credentials_dir = folder / "credentials"
+    credentials_dir.mkdir(mode=0o700, exist_ok=True)
+    new_credentials = []
+    for name in INIT_CREDENTIALS:
+        path = credentials_dir / name
+        if not path.exists():
+            path.touch(mode=0o600)
+            new_credentials.append(path)
+
+    store_path = Path(config.store.path).absolute()
+    notes = []
+    if not store_path.is_relative_to(SERVICE_STATE_DIR):
+        notes.append(f"the unit runs as a dynamic user that can write only {SERVICE_STATE_DIR}: to run "
+                     f"{unit_path} as a service, write the log there (watchdog init {folder} --force "
+                     f"--store {SERVICE_STATE_DIR / 'events.db'})")
+    return {"config": config_path, "rules": written_rules, "unit": unit_path,
+            "credentials": new_credentials, "credentials_dir": credentials_dir,
+            "store": config.store.path, "rule_paths": list(config.rules.paths), "notes": notes}
+
+
+def _init_config_text(shipped: str, store: str) -> str:
+    """The shipped config with its own header, ``[store] path`` = ``store`` and ``[rules]
+    paths = ["rules"]``; a WatchdogError if the template no longer has those lines."""
+    import json
+    import re
+
+    body = shipped.split("\n\n", 1)[1]            # the shipped header speaks of the repo
+    body, stores = re.subn(r'(?m)^(\[store\]\npath = ).*$', lambda m: m.group(1) + json.dumps(store), body)
+    body, rules = re.subn(r'(?m)^(\[rules\]\npaths = ).*$', lambda m: m.group(1) + '["rules"]', body)
+    if (stores, rules) != (1, 1):
+        raise WatchdogError("the shipped deploy/watchdog.toml has no [store] path or [rules] paths line")
+    header = ("# watchdog daemon config, written by `watchdog init` from the shipped deploy/watchdog.toml.\n"
+              "# Secrets are never written here: *_env keys name environment variables (or systemd\n"
+              "# credentials, see watchdog.service beside this file).\n"
+              "# Relative paths ([store] path, [rules] paths) are relative to this file's folder;\n"
+              "# `--db` and `--rules` on the command line replace them.\n")
+    return header + "\n" + body
+
+
+def _installed_watchdog(python: str, on_path: str | None) -> str:
+    """The `watchdog` console script of this installation: beside its interpreter (a venv's
+    bin/), else the one on PATH, else ``python -m watchdog``."""
+    beside = Path(python).parent / "watchdog"
+    if beside.exists():
+        return str(beside)
+    return on_path or f"{python} -m watchdog"
+
+
+def _init_unit_text(shipped: str, binary: str, home: Path) -> str:
+    """The shipped unit, running ``binary`` on ``home``/watchdog.toml, credentials from
+    ``home``/credentials; a WatchdogError if the template no longer has those lines."""
+    def quoted(path: str | Path) -> str:
+        text = str(path)
+        return f'"{text}"' if any(c.isspace() for c in text) else text
+
+    exec_start = "ExecStart=/opt/watchdog/.venv/bin/watchdog run --config /etc/watchdog/watchdog.toml"
+    if exec_start not in shipped or "/etc/watchdog/credentials/" not in shipped:
+        raise WatchdogError("the shipped deploy/watchdog.service has no ExecStart or LoadCredential line to adapt")
+    text = shipped.replace(exec_start, f"ExecStart={quoted(binary)} run --config {quoted(home / 'watchdog.toml')}")
+    text = text.replace("/etc/watchdog/credentials/", f"{home / 'credentials'}/")
+    return (f"# Written by `watchdog init` for the install in {home}.\n"
+            f"#   sudo install -m 0644 {quoted(home / 'watchdog.service')} /etc/systemd/system/watchdog.service\n"
+            + text)
