@@ -25,6 +25,7 @@ from watchdog.market.calendar import business_days_between
 from watchdog.model.events import AlertTransition
 from watchdog.rules.ruleset import Rule, RuleSet, RevisionRule, StalenessRule
 from watchdog.market.series import SERIES
+from watchdog.model.display import plain
 from watchdog.model.timefmt import new_york_minute, parse_utc
 
 CHANGES = ("unchanged", "changed", "moved", "appeared", "disappeared")
@@ -193,9 +194,9 @@ def difference_line(d: Difference) -> str:
     if a is not None and b is not None:
         when = a.date if a.date == b.date else f"{a.date} -> {b.date} ({d.shift:+d}bd)"
         known = known_text(a) if a.evaluated_at == b.evaluated_at else f"{known_text(a)} -> {known_text(b)}"
-        return f"{head} {when}  known {known}  value {a.value} -> {b.value}"
+        return f"{head} {when}  known {known}  value {plain(a.value)} -> {plain(b.value)}"
     t = d.base or d.other
-    return f"{head} {t.date}  known {known_text(t)}  value {t.value}  {t.summary or t.reason}"
+    return f"{head} {t.date}  known {known_text(t)}  value {plain(t.value)}  {t.summary or t.reason}"
 
 
 def summary_line(s: RuleSummary) -> str:
