@@ -1,6 +1,6 @@
 """Logging for the daemon: JSON lines for machines, plain text for people, never a secret.
 
-- stderr is a terminal: ``2026-11-23 22:50:01 INFO watchdog.daemon.loop: polled nyfed: 3 new events``.
+- stderr is a terminal: ``2026-11-23 22:50:01 INFO watchdog.daemon.loop: polled nyfed: 3 new, 0 failed``.
 - otherwise (a file, a pipe, a container runtime): one JSON object per line with ``ts``,
   ``level``, ``logger``, ``msg``, any ``extra=`` fields, and ``exc`` for a traceback.
 - stderr is the journal (``$JOURNAL_STREAM`` names it): JSON without ``ts`` (journald stamps
