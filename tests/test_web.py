@@ -325,8 +325,9 @@ async def test_status_page_renders_indicators_charts_and_escaped_titles_in_chrom
     assert '<span class="value">$' in card_html(dom, "reserves") and "3 years" in card_html(dom, "reserves")
     weekly = card_html(dom, "tga_weekly_avg")                      # its H.4.1 line ends 2025-11-19
     assert '<span class="badge stale">STALE</span>' in weekly and "3 years" in weekly
-    # Thanksgiving: the week of 11-26 is published on the 28th, 16:30 New York, plus 6 h
-    assert ("STALE: latest 2025-11-19; the value for 2025-11-26 was due by 2025-11-28 22:30 EST"
+    # Thanksgiving: the week of 11-26 is published on the 28th, 16:30 New York, plus the 2 h
+    # grace `watchdog status` gives it too (one judgement: watchdog.market.staleness.judge)
+    assert ("STALE: latest 2025-11-19; the value for 2025-11-26 was due by 2025-11-28 18:30 EST"
             in weekly)
     assert "10 years" in card_html(dom, "gdp") and "STALE" in card_html(dom, "gdp")
     assert "STALE" not in card_html(dom, "sofr") and "STALE" not in card_html(dom, "iorb")

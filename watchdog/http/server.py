@@ -24,7 +24,7 @@ import bisect
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -33,8 +33,8 @@ from prometheus_client.core import GaugeMetricFamily
 
 from watchdog.alerting.silences import fold_silences
 from watchdog.http import page as web_page
-from watchdog.market.series import SERIES, nominal_publication
-from watchdog.market.staleness import expected_date
+from watchdog.market.series import SERIES
+from watchdog.market.staleness import DEFAULT_GRACE, cadence, judge
 from watchdog.model.display import new_york_time, quantity
 from watchdog.model.events import (
     ALERT_TYPES,
@@ -50,7 +50,7 @@ from watchdog.model.events import (
     decode_or_none,
 )
 from watchdog.model.numbers import norm
-from watchdog.model.timefmt import parse_duration, utc_text
+from watchdog.model.timefmt import utc_text
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -266,54 +266,35 @@ def spreads_snapshot(data: Any, points: int) -> dict:
 # now, so a series that stopped shows the gap): a year of daily series, ten of quarterly ones.
 WINDOWS = {"daily": (timedelta(days=365), "1 year"), "weekly": (timedelta(days=3 * 365), "3 years"),
            "monthly": (timedelta(days=10 * 365), "10 years"), "quarterly": (timedelta(days=10 * 365), "10 years")}
-PERIODS = {"weekly": 7, "monthly": 1, "quarterly": 3}        # days for weekly, months otherwise
-STALE_GRACE = timedelta(hours=6)     # after the nominal publication, where no staleness rule says
 
 
 def frequency(data: Any, name: str) -> str:
     """``daily`` for market series and administered rates (a value on every business day or in
-    force every day); for as-of series the spacing of their latest dates says weekly, monthly or
-    quarterly."""
+    force every day); for as-of series their cadence (watchdog.market.staleness.cadence, the
+    one reading of it that ``watchdog status`` shares), as the window a card shows."""
     spec = SERIES.get(name)
     if spec is None or spec.join != "asof":
         return "daily"
-    dates = [date.fromisoformat(d) for d in data.dates.get(name, [])[-13:]]
-    gaps = sorted((b - a).days for a, b in zip(dates, dates[1:]))
-    if len(gaps) < 2:               # too few values to tell: the publication lag does (GDP 90 bd, M2 45)
-        return "quarterly" if spec.publish_lag >= 60 else "monthly" if spec.publish_lag >= 30 else "weekly"
-    gap = gaps[len(gaps) // 2]
+    every, _ = cadence(data.dates.get(name, []), spec.cadence)
+    if every in WINDOWS:
+        return every
+    gap = int(every.split()[1]) if every else 92        # "every N days"; unknown: the longest
     return "weekly" if gap <= 10 else "monthly" if gap <= 45 else "quarterly"
-
-
-def _next_period(day: date, freq: str) -> date:
-    if freq == "weekly":
-        return day + timedelta(days=7)
-    month = day.month - 1 + PERIODS[freq]
-    return day.replace(year=day.year + month // 12, month=month % 12 + 1, day=1)
 
 
 def staleness(data: Any, name: str, now: datetime, graces: dict[str, timedelta]) -> dict | None:
     """None when ``name``'s latest value is what its calendar says is due at ``now``; else the
-    date that was due and when (market series: watchdog.market.staleness with the grace of the
-    series' staleness rule; as-of series: the period after the latest, at its nominal
-    publication). Administered rates hold until changed: never stale."""
+    date that was due and when, judged as ``watchdog status`` judges it
+    (watchdog.market.staleness.judge, with the grace of the series' staleness rules)."""
     spec, dates = SERIES.get(name), data.dates.get(name)
-    if spec is None or not dates or spec.join == "step":
+    if spec is None or not dates:
         return None
-    latest = date.fromisoformat(dates[-1])
-    grace = graces.get(name, STALE_GRACE)
-    if spec.join == "market":
-        due = expected_date(name, now, grace)
-    else:
-        due = _next_period(latest, frequency(data, name))
-    if due <= latest:
+    judgement = judge(name, dates, now, graces.get(name, DEFAULT_GRACE))
+    if not judgement.stale:
         return None
-    by = nominal_publication(name, due) + grace
-    if by > now:
-        return None
-    return {"latest": dates[-1], "due": due.isoformat(), "by": utc_text(by),
-            "text": f"STALE: latest {dates[-1]}; the value for {due.isoformat()} was due by "
-                    f"{new_york_time(by)}"}
+    due, by = judgement.due.isoformat(), judgement.by
+    return {"latest": dates[-1], "due": due, "by": utc_text(by),
+            "text": f"STALE: latest {dates[-1]}; the value for {due} was due by {new_york_time(by)}"}
 
 
 def _window(data: Any, name: str, start: str, step: bool) -> list[str]:
@@ -357,7 +338,7 @@ def indicator_cards(daemon: Any, rules: list[dict], now: datetime) -> list[dict]
     by_expr: dict[str, list] = {}
     for rule in ruleset.rules:
         by_expr.setdefault("".join(rule.expr.split()), []).append(rule)
-    graces = {r.series: parse_duration(r.grace) for r in ruleset.staleness_rules}
+    graces = ruleset.staleness_graces()
     cards = []
     for key, label, market, step in SPREADS:
         freq = "daily"

@@ -96,6 +96,9 @@ class SeriesSpec:
     band: Band = Band()     # the value
     attribute_bands: tuple[tuple[str, Band], ...] = ()   # (attribute or ANY_ATTRIBUTE, band)
     ordered: tuple[str, ...] = ()   # "value" and attributes that must not decrease in this order
+    # How often an as-of series is observed (weekly | monthly | quarterly): when its next value
+    # is due (watchdog.market.staleness); "" for market series and administered rates.
+    cadence: str = ""
 
     def attribute_band(self, name: str) -> Band | None:
         for key, band in self.attribute_bands:
@@ -166,25 +169,26 @@ _SPECS = [
           first_date=date(2021, 7, 29), **_AMOUNT),
     _spec("reserves", "USD bn", "asof", "fed", "fred", 1, (16, 30), (),
           "Reserve balances with Federal Reserve Banks (H.4.1, week average, Wednesday date)",
-          first_date=date(1984, 2, 1), **_AMOUNT),                 # WRESBAL's first week
+          first_date=date(1984, 2, 1), cadence="weekly", **_AMOUNT),                 # WRESBAL's first week
     _spec("fed_assets", "USD bn", "asof", "fed", "fred", 1, (16, 30), (), "Fed total assets (H.4.1)",
-          first_date=date(2002, 12, 18), **_AMOUNT),               # WALCL's first week
+          first_date=date(2002, 12, 18), cadence="weekly", **_AMOUNT),               # WALCL's first week
     _spec("primary_credit", "USD bn", "asof", "fed", "fred", 1, (16, 30), (),
-          "Discount window primary credit (H.4.1)", first_date=date(2002, 12, 18), **_AMOUNT),
+          "Discount window primary credit (H.4.1)", first_date=date(2002, 12, 18), cadence="weekly",
+          **_AMOUNT),
     _spec("tga", "USD bn", "market", "fed", "fiscaldata", 1, (16, 0), (),
           "Treasury General Account closing balance (DTS)",
           first_date=date(2005, 10, 3), **_AMOUNT),                # Fiscal Data's DTS begins
     _spec("tga_weekly_avg", "USD bn", "asof", "fed", "fred", 1, (16, 30), (),
           "TGA week average (H.4.1), never spliced into tga",
-          first_date=date(1986, 1, 8), **_AMOUNT),                 # WTREGEN's first date
+          first_date=date(1986, 1, 8), cadence="weekly", **_AMOUNT),                 # WTREGEN's first date
     # Monthly and quarterly series are dated on the first day of their period and published weeks
     # after it ends (H.6 about four weeks after the month; the advance GDP estimate about four
     # weeks after the quarter). The nominal lag errs late so a fallback time never leaks a value
     # early; first prints from ALFRED carry their real vintage date instead.
     _spec("m2", "USD bn", "asof", "fed", "fred", 45, (13, 0), (), "M2 money stock (first print)",
-          first_date=date(1959, 1, 1), band=AGGREGATE_BAND),
+          first_date=date(1959, 1, 1), cadence="monthly", band=AGGREGATE_BAND),
     _spec("gdp", "USD bn", "asof", "fed", "fred", 90, (8, 30), (), "Nominal GDP, SAAR (first print)",
-          first_date=date(1947, 1, 1), band=AGGREGATE_BAND),       # FRED metadata
+          first_date=date(1947, 1, 1), cadence="quarterly", band=AGGREGATE_BAND),   # FRED metadata
 ]
 
 SERIES: dict[str, SeriesSpec] = {spec.name: spec for spec in _SPECS}

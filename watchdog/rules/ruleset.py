@@ -721,6 +721,14 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.all_rules)
 
+    def staleness_graces(self) -> dict[str, timedelta]:
+        """The grace each series' staleness rules give it (the shortest, when several do): what
+        ``watchdog status`` and the status page wait past a value's nominal publication."""
+        graces: dict[str, timedelta] = {}
+        for rule in self.staleness_rules:
+            graces[rule.series] = min(graces.get(rule.series, rule.grace_period), rule.grace_period)
+        return graces
+
 
 def rule_from_canonical(text: str, source: str = "<canonical>") -> AnyRule:
     """Rebuild a rule from its canonical text (e.g. from a ``rules-loaded`` event).

@@ -23,17 +23,14 @@ owed (``watchdog status``), and a series' values as rows (``watchdog series``). 
 from __future__ import annotations
 
 import ast
-import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date as Date
 from datetime import datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
 from watchdog.engine.fold import PRUNE_EVERY, Engine, replay_events
-from watchdog.market.series import SERIES, nominal_publication
-from watchdog.market.staleness import expected_date
+from watchdog.market.series import SERIES
+from watchdog.market.staleness import CADENCE_GAPS, DEFAULT_GRACE, judge
 from watchdog.model import display
 from watchdog.model.errors import RuleError
 from watchdog.model.events import (
@@ -48,9 +45,7 @@ from watchdog.model.events import (
 from watchdog.model.timefmt import parse_utc, utc_text
 from watchdog.rules.ruleset import CompositeRule, Rule, RuleSet, rule_from_canonical
 
-DEFAULT_GRACE = timedelta(hours=2)
 RECENT_POINTS = 24          # values in a series' sparkline
-FREQUENCY_GAPS = 8          # observation gaps read to tell a series' frequency
 OBSERVATION_TYPES = frozenset({OBSERVATION_RECORDED, OBSERVATION_REVISED})
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
@@ -142,7 +137,7 @@ class Status:
 class SeriesFold:
     """The newest observation dates of every series, latest revision per date (by publication,
     then seq). Keeps at most ``2 * keep`` dates per series, so a long log costs little."""
-    keep: int = max(RECENT_POINTS, FREQUENCY_GAPS + 1)
+    keep: int = max(RECENT_POINTS, CADENCE_GAPS + 1)
     dates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def apply(self, event: Any) -> None:
@@ -173,24 +168,12 @@ def _series_status(name: str, per_date: Mapping[str, Any], now: datetime, grace:
     days = sorted(per_date)
     newest = per_date[days[-1]]
     payload = newest.payload
-    stale: bool | None = None
-    expected: str | None = None
     recent: tuple[str, ...] = tuple(per_date[d].payload["value"] for d in days[-RECENT_POINTS:])
-    grace_text = display.duration(grace)
-    if spec.join == "market":
-        due = expected_date(name, now, grace)
-        expected, stale = due.isoformat(), Date.fromisoformat(days[-1]) < due
-        judged = f"{spec.calendar} calendar, {grace_text} grace"
-    elif spec.join == "asof":
-        frequency, following = _next_date(days)
-        if following is None:
-            judged = "frequency unknown (one value)"
-        else:
-            expected = following.isoformat()
-            stale = nominal_publication(name, following) + grace <= now
-            judged = f"{frequency}, {grace_text} grace"
-    else:
-        judged, recent = "administered: holds until changed", ()
+    judgement = judge(name, days, now, grace)          # the status page judges alike
+    expected = judgement.due.isoformat() if judgement.due else None
+    stale, judged = judgement.stale, judgement.judged_by
+    if judgement.cadence == "administered":
+        recent = ()
     return SeriesStatus(
         series=name, unit=payload.get("unit", spec.unit), date=days[-1], value=payload["value"],
         published_at=newest.published_at, recorded_at=newest.recorded_at,
@@ -199,40 +182,9 @@ def _series_status(name: str, per_date: Mapping[str, Any], now: datetime, grace:
         expected_date=expected, recent=recent)
 
 
-def _next_date(days: Sequence[str]) -> tuple[str, Date | None]:
-    """The series' frequency, read from the median gap between its last dates, and the date
-    of the observation that follows the newest one."""
-    if len(days) < 2:
-        return "", None
-    dates = [Date.fromisoformat(d) for d in days[-(FREQUENCY_GAPS + 1):]]
-    gap = int(statistics.median((b - a).days for a, b in pairwise(dates)))
-    last = dates[-1]
-    if 5 <= gap <= 9:
-        return "weekly", last + timedelta(days=7)
-    if 28 <= gap <= 31:
-        return "monthly", _add_months(last, 1)
-    if 89 <= gap <= 92:
-        return "quarterly", _add_months(last, 3)
-    return f"every {gap} days", last + timedelta(days=max(gap, 1))
-
-
-def _add_months(day: Date, months: int) -> Date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for last_day in (31, 30, 29, 28):       # the same day, or the month's last one
-        try:
-            return day.replace(year=year, month=month, day=min(day.day, last_day))
-        except ValueError:
-            continue
-    raise ValueError(f"no date {months} months after {day}")   # unreachable
-
-
 def staleness_graces(ruleset: RuleSet | None) -> dict[str, timedelta]:
-    """The grace a series' staleness rules give it (the shortest, when several do)."""
-    graces: dict[str, timedelta] = {}
-    for rule in ruleset.staleness_rules if ruleset is not None else ():
-        graces[rule.series] = min(graces.get(rule.series, rule.grace_period), rule.grace_period)
-    return graces
+    """The grace a series' staleness rules give it (``RuleSet.staleness_graces``); none without rules."""
+    return ruleset.staleness_graces() if ruleset is not None else {}
 
 
 # ---- firing: recorded or replayed ----
