@@ -295,9 +295,18 @@ def expire_silence(db: str, silence_id: str, expired_by: str) -> None:
             id=silence_id, expired_at=utc_text(system_now()), expired_by=expired_by))])
 
 
-def latest_alert(db: str, rule_id: str, rule_paths: list[str], on_date: str | None) -> ToldAlert:
-    """``watchdog render --rule``: the latest alert of ``rule_id`` (for ``on_date``) recorded in
-    the log at ``db``, or, given ``rule_paths``, replayed from it with those rules."""
+def alert_to_render(db: str, rule_id: str, rule_paths: list[str], on_date: str | None) -> tuple[ToldAlert, list]:
+    """``watchdog render --rule``: the latest alert of ``rule_id`` (recorded, or replayed with the
+    rules given) and the values its sparkline shows, the rule that made it resolved once."""
+    latest = _latest_alert_payload(db, rule_id, rule_paths, on_date)
+    rule = alert_rule(db, latest["rule"], latest["rule_hash"], rule_paths)
+    alert = ToldAlert.model_validate({**latest, "description": getattr(rule, "description", "") if rule else ""})
+    return alert, recent_values(db, alert, rule)
+
+
+def _latest_alert_payload(db: str, rule_id: str, rule_paths: list[str], on_date: str | None) -> dict:
+    """The latest alert of ``rule_id`` (for ``on_date``) recorded in the log at ``db``, or,
+    given ``rule_paths``, replayed from it with those rules."""
     with closing(open_store(db, readonly=True)) as store:
         if rule_paths:
             from watchdog.tuning.replay import replay
@@ -314,8 +323,7 @@ def latest_alert(db: str, rule_id: str, rule_paths: list[str], on_date: str | No
         where = "replayed" if rule_paths else "recorded"
         raise WatchdogError(f"no {where} alert of rule {rule_id!r}{f' for {on_date}' if on_date else ''} in {db}"
                             + ("" if rule_paths else " (a log of facts only? add --rules to replay it)"))
-    rule = alert_rule(db, latest["rule"], latest["rule_hash"], rule_paths)
-    return ToldAlert.model_validate({**latest, "description": getattr(rule, "description", "") if rule else ""})
+    return latest
 
 
 def alert_rule(db: str, rule_id: str, rule_hash: str, rule_paths: list[str]):
@@ -333,13 +341,12 @@ def alert_rule(db: str, rule_id: str, rule_hash: str, rule_paths: list[str]):
     return None
 
 
-def recent_values(db: str, alert: ToldAlert, rule_paths: list[str], n: int = 20) -> list:
-    """``render``: the alert's rule's value on its last ``n`` evaluable dates up to the alert's
-    date, from the facts published by the time it was known (the sparkline the daemon's Slack
-    messages carry). Empty for a rule without a value series (composite, staleness, keyword)."""
+def recent_values(db: str, alert: ToldAlert, rule, n: int = 20) -> list:
+    """``render``: ``rule``'s value on its last ``n`` evaluable dates up to the alert's date,
+    from the facts published by the time it was known (the sparkline the daemon's Slack messages
+    carry). Empty for a rule without a value series (composite, staleness, keyword)."""
     from watchdog.engine.fold import replay_events
     from watchdog.rules.ruleset import ruleset_from_canonical
-    rule = alert_rule(db, alert.rule, alert.rule_hash, rule_paths)
     if rule is None or rule.KIND != "threshold":
         return []
     engine = Engine(ruleset_from_canonical([rule.canonical_text]))

@@ -57,6 +57,7 @@ class _Auditor:
     one_shot: bool = False
     outbox: Outbox = field(default_factory=Outbox)
     round: list = field(default_factory=list)
+    round_at: str = ""          # the instant the recorded round was decided at
 
     seen: list = field(default_factory=list)
 
@@ -73,7 +74,7 @@ class _Auditor:
         """Compare a recorded round with the plan at its instant, then fold it."""
         if not self.round:
             return
-        at = _instant(self.round[0])
+        at = self.round_at
         plan = self.outbox.plan(parse_utc(at), horizon=self.config.daemon.catchup_horizon,
                                 inhibit=list(self.config.inhibit), mutes=dict(self.config.mute),
                                 wait_over=self.one_shot)
@@ -118,10 +119,12 @@ def audit_decisions(events: Iterable[Any]) -> DecisionReport:
     """Every recorded notification decision re-derived (module docstring)."""
     a = _Auditor()
     for event in events:
-        if event.type in DECISION_TYPES and _instant(event):
-            if a.round and _instant(a.round[0]) != _instant(event):
+        at = _instant(event) if event.type in DECISION_TYPES else ""
+        if at:
+            if a.round and a.round_at != at:
                 a.close_round()
             a.round.append(event)
+            a.round_at = at
             continue
         a.close_round()
         if event.type == CONFIG_LOADED:

@@ -133,10 +133,11 @@ class GroupState:
             episode_start = at
         return replace(self, members=MappingProxyType(members), episode_start=episode_start)
 
-    def apply(self, event: Any) -> GroupState:
-        """Fold one ``notification-*`` event of this group (payload ``group`` and ``flush``).
-        Alert events need routing first: ``fold_groups`` routes them to ``with_alert``."""
-        told = decode_or_none(event)      # FlushRequested or NotificationOutcome
+    def apply(self, event: Any, told: Any = None) -> GroupState:
+        """Fold one ``notification-*`` event of this group (payload ``group`` and ``flush``);
+        ``told`` is its payload already decoded, when the caller has it. Alert events need
+        routing first: ``fold_groups`` routes them to ``with_alert``."""
+        told = told if told is not None else decode_or_none(event)   # FlushRequested or NotificationOutcome
         if told is None or told.group != self.group or told.flush is None:
             return self
         flush = told.flush
@@ -182,7 +183,7 @@ def fold_groups(events: Iterable[Any], routes: Sequence[Route],
             told = decode_or_none(event)
             if told is not None and told.group is not None and told.flush is not None:
                 state = out.get(told.group) or GroupState(group=told.group, receiver=told.receiver)
-                out[told.group] = state.apply(event)
+                out[told.group] = state.apply(event, told)
     return out
 
 

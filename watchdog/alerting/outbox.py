@@ -164,7 +164,7 @@ class Outbox:
                 return
             self._outcome(event.type, step)
             if step.group is not None and step.group in self.groups:
-                self.groups[step.group] = self.groups[step.group].apply(event)
+                self.groups[step.group] = self.groups[step.group].apply(event, step)
 
     def _alert(self, event: Any) -> None:
         p = event.payload
@@ -195,7 +195,7 @@ class Outbox:
         self._flushes[delivery_key(p.group, flush.flush)] = flush
         self._open[delivery_key(p.group, flush.flush)] = flush
         state = self.groups.get(p.group) or GroupState(group=p.group, receiver=p.receiver)
-        self.groups[p.group] = state.apply(event)
+        self.groups[p.group] = state.apply(event, p)
 
     def _told(self, instance: str, episodes: set[str], since: set[str]) -> ToldAlert | None:
         """What a receiver is told of one instance of a flush: the short episode, the firing

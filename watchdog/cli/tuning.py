@@ -199,8 +199,8 @@ def render(rule_id, db, rule_paths, on_date, fmt):
     if rule_id and not db:
         raise click.UsageError("--rule needs --db")
     if rule_id:
-        alert = app.latest_alert(existing(db), rule_id, list(rule_paths), on_date)
-        values = [str(v) for v in app.recent_values(db, alert, list(rule_paths))]
+        alert, recent = app.alert_to_render(existing(db), rule_id, list(rule_paths), on_date)
+        values = [str(v) for v in recent]
     else:
         alert, values = SAMPLE_ALERT, []
     if fmt == "slack":

@@ -192,19 +192,6 @@ class ReplayRun:
             click.echo(summary_json(s) if self.as_json else summary_line(s))
         return [t for t in mine if self.wanted(t)]
 
-    def write_report(self, path: str, shown: list, db: str) -> None:
-        from datetime import date
-
-        from watchdog.tuning.report import build_report
-        period = " ".join(x for x in (f"from {self.lo}" if self.lo else "", f"to {self.hi}" if self.hi else "",
-                                      f"as of {self.cutoff}" if self.cutoff else "") if x)
-        page = build_report(series=self.collector.series(), ruleset=self.ruleset, transitions=shown,
-                            title=f"watchdog replay of {Path(db).name} {period}".strip(),
-                            since=date.fromisoformat(self.lo) if self.lo else None,
-                            until=date.fromisoformat(self.hi) if self.hi else None)
-        Path(path).write_text(page, encoding="utf-8")
-        click.echo(f"report: {path}", err=True)
-
 
 class _Progress:
     """A progress bar on stderr, drawn only when stderr is a terminal (never on stdout, never in

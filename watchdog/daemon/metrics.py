@@ -82,7 +82,8 @@ class Metrics:
         if event.type == SOURCE_FAILED:
             self.fetch_failures.labels(decode(event).source).inc()
         elif event.type in ALERT_TYPES:
-            self.alert_transitions.labels(decode(event).state).inc()
+            # the state is the wire name's (alert-firing: firing): nothing to decode per event
+            self.alert_transitions.labels(event.type[len("alert-"):]).inc()
         elif event.type in NOTIFICATION_OUTCOMES:
             step = decode_or_none(event)
             self.notifications.labels(step.receiver if step else "?", NOTIFICATION_OUTCOMES[event.type]).inc()

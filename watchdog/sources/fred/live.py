@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -143,18 +144,24 @@ def parse_observations_body(body: bytes, *, series: str, fred_id: str,
         rows = _observation_rows(body, first_release)
     except ValueError as exc:  # BodyError, or a FRED id without a checked conversion
         return _printable_reasons(Parsed(body_error=str(exc)))
+    return _rows_parsed(((f"row {index} ({fred_id} {_row_date(row)})", partial(_observation_event, maker, row))
+                         for index, row in enumerate(rows, start=1)), _today(today, fetched_at))
+
+
+def _rows_parsed(rows: Iterable[tuple[str, Callable[[], NewEvent | None]]], today: date | None) -> Parsed:
+    """The JSON and the CSV answers alike: each (label, make) row's event, or its RowError named
+    by its label; the events vetted against the series' plausibility contract, in date order."""
     parsed = Parsed()
     candidates: list[tuple[str, NewEvent]] = []
-    for index, row in enumerate(rows, start=1):
-        label = f"row {index} ({fred_id} {_row_date(row)})"
+    for label, make in rows:
         try:
-            event = _observation_event(maker, row)
+            event = make()
         except RowError as exc:
             parsed.bad_rows.append(f"{label}: {exc}")
             continue
         if event is not None:
             candidates.append((label, event))
-    parsed.events = vetted(candidates, _today(today, fetched_at), parsed.bad_rows)
+    parsed.events = vetted(candidates, today, parsed.bad_rows)
     return _printable_reasons(parsed.in_date_order())
 
 
@@ -206,21 +213,15 @@ def parse_graph_csv_body(body: bytes, *, series: str, fred_id: str,
         lines = _csv_lines(body, fred_id)
     except ValueError as exc:  # BodyError, or a FRED id without a checked conversion
         return _printable_reasons(Parsed(body_error=str(exc)))
-    parsed = Parsed()
-    candidates: list[tuple[str, NewEvent]] = []
-    for line_no, cells in lines:
-        label = f"line {line_no} ({fred_id} {cells[0][:40] if cells else '?'})"
-        try:
-            if len(cells) < 2:
-                raise RowError(f"expected 2 columns, got {len(cells)}: {','.join(cells)[:80]!r}")
-            event = maker.event(cells[0], cells[1], "date")
-        except RowError as exc:
-            parsed.bad_rows.append(f"{label}: {exc}")
-            continue
-        if event is not None:
-            candidates.append((label, event))
-    parsed.events = vetted(candidates, _today(today, fetched_at), parsed.bad_rows)
-    return _printable_reasons(parsed.in_date_order())
+    return _rows_parsed(((f"line {line_no} ({fred_id} {cells[0][:40] if cells else '?'})",
+                          partial(_csv_event, maker, cells)) for line_no, cells in lines),
+                        _today(today, fetched_at))
+
+
+def _csv_event(maker: _RowMaker, cells: list[str]) -> NewEvent | None:
+    if len(cells) < 2:
+        raise RowError(f"expected 2 columns, got {len(cells)}: {','.join(cells)[:80]!r}")
+    return maker.event(cells[0], cells[1], "date")
 
 
 def _csv_lines(body: bytes, fred_id: str) -> list[tuple[int, list[str]]]:
