@@ -176,8 +176,8 @@ def test_unknown_function_lists_the_allowed_functions():
     with pytest.raises(ExprError) as caught:
         compile_expr("log(sofr)")
     message = str(caught.value)
-    assert ("unknown function 'log'; functions: abs, avg, bp, change, days_since, lag, max, min, "
-            "pct_change, stdev, zscore; calendar terms: month_end") in message
+    assert ("unknown function 'log'; functions: abs, avg, bp, change, count, days_since, lag, max, min, "
+            "pct_change, pct_rank, share_at_or_above, stdev, zscore; calendar terms: month_end") in message
 
 
 @pytest.mark.parametrize("text, message", [

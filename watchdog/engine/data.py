@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 from watchdog.market.calterms import business_day_of_month, is_term
 from watchdog.market.series import SERIES
+from watchdog.rules.derived import DerivedSeries, drivers_of
+from watchdog.rules.expr import EvalError
 
 
 class Point(NamedTuple):
@@ -148,3 +150,23 @@ class JoinedContext:
         if len(self.drivers) == 1:
             return list(self.data.dates.get(self.drivers[0], []))
         return sorted({d for series in self.drivers for d in self.data.dates.get(series, [])})
+
+
+def derived_values(item: DerivedSeries, catalogue: dict[str, str], data: SeriesData,
+                   since: str | None = None, until: str | None = None) -> list[tuple[str, Decimal]]:
+    """A derived series' values on its evaluation dates (within ``since``..``until``), computed
+    from ``data`` through the same join and windows a rule reading it is judged on. A date it
+    cannot be computed on (an input missing, a window longer than the history) is left out."""
+    compiled = item.compiled(catalogue)
+    drivers = drivers_of(compiled.names)
+    ctx = JoinedContext(data, compiled.names, drivers, SERIES[drivers[0]].calendar)
+    out: list[tuple[str, Decimal]] = []
+    for date in ctx.evaluation_dates():
+        if (since and date < since) or (until and date > until):
+            continue
+        try:
+            value = compiled.evaluate_at(ctx, date)
+        except EvalError:
+            continue
+        out.append((date, value))   # type: ignore[arg-type]  # a derived series is a number
+    return out

@@ -39,8 +39,27 @@ silently rests on fewer points than the rule says.
   constant window has stdev 0
 - ``zscore(x, "Nbd")``      (x(d) − mean) / stdev over the N dates ending at d (N ≥ 2); a
   constant window (stdev 0) raises ``EvalError``
+- ``count(c, "Nbd")``       how many of the N dates ending at d condition ``c`` held on
+                            (``count(sofr > iorb, "20bd")``: days repo traded above IORB)
+- ``pct_rank(x, "Nbd")``    where x(d) ranks in its own trailing window: the percentage of the
+                            N dates ending at d whose value is at or below x(d) (100 = a new
+                            high for the window; "crossed its own trailing percentile")
 - ``lag(x, n)``             x at the n-th evaluation date before d (reads that date only)
 - ``days_since(series)``    calendar days from the latest observation of ``series`` to d
+- ``share_at_or_above(rate, level)``  the share of ``rate``'s volume that traded at or above
+  ``level``, in percent, from its published volume percentiles (p1, p25, the median, p75,
+  p99): a lower bound. If ``rate.p75 >= level``, at least 25 % traded at or above it, and so
+  on; the true share is below the next step (``rate.p50 < level <= rate.p75`` means 25 % to
+  under 50 %), so the error is under 25 points (under 24 at the tails) and the estimate never
+  overstates. This is the proxy Fed staff describe for "the share of repo at or above IORB",
+  which is not published (research/official-monitors.md).
+
+Derived series (``[[series]]`` tables beside the rules, ``rules/series.toml``) are names of the
+language too: ``compile_expr(text, derived={"effr_iorb": "bp(effr - iorb)"})`` compiles a rule
+reading ``effr_iorb`` as if its expression were written in its place, so a derived value is
+computed from the recorded facts at every evaluation (live and replay read the same facts, so
+they agree) and windows over it (``change(effr_iorb, "20bd")``) evaluate it on each date they
+read. A derived series may read other derived series; a cycle is refused.
 
 Calendar terms: ``month_end``, ``quarter_end``, ``year_end``, ``turn``, ``quarter_turn``,
 ``year_turn``, ``tax_date``, ``coupon_settlement``, ``gse_cycle`` are conditions at d
@@ -95,6 +114,7 @@ FUNCTIONS = {
     "max": (2, None, 'max(a, b, ...) or max(x, "20bd")'),
     "lag": (2, 2, "lag(x, 1)"),
     "days_since": (1, 1, "days_since(reserves)"),
+    "share_at_or_above": (2, 2, "share_at_or_above(sofr, iorb)"),
     # window-only functions join from WINDOWS (end of the module), with their usage
 }
 _WINDOW_TEXT = re.compile(r"([0-9]+)bd")
@@ -161,7 +181,8 @@ class Expr:
     # Series read at the evaluation date on every evaluation path (see _strict_series): without
     # a value for all of them on a date, evaluating there cannot succeed.
     strict_series: frozenset[str]
-    _fn: Fn = field(repr=False, compare=False)
+    derived: frozenset[str] = frozenset()   # derived series it reads (their inputs are in names)
+    _fn: Fn = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
     def evaluate_at(self, ctx: EvalContext, date: str) -> Value:
         """Evaluate for observation date ``date``, reading everything through ``ctx``.
@@ -209,16 +230,35 @@ class _ValuesContext:
         raise self._none("bdom")
 
 
-def compile_expr(text: str) -> Expr:
-    """Compile ``text`` once. Raises ``ExprError`` naming the construct that is not allowed."""
+def compile_expr(text: str, derived: Mapping[str, str] | None = None) -> Expr:
+    """Compile ``text`` once. Raises ``ExprError`` naming the construct that is not allowed.
+
+    ``derived`` maps derived series names to their expressions (``[[series]]`` tables): a rule
+    may read them as names."""
     if not isinstance(text, str):
         raise ExprError("an expression must be text")
-    return _compile(text)
+    return _compile(text, tuple(sorted(derived.items())) if derived else ())
 
 
-@lru_cache(maxsize=1024)
-def _compile(text: str) -> Expr:
-    # Cached: an Expr is immutable, and the same rule texts are re-validated on every reload.
+def derived_names(text: str, derived: Mapping[str, str]) -> dict[str, str]:
+    """The derived series ``text`` reads, directly or through other derived series, with their
+    expressions: what a rule records beside its own text so it is whole without its files.
+    Unparseable text gives what could be read (compiling it reports the error)."""
+    found: dict[str, str] = {}
+    pending = [text]
+    while pending:
+        try:
+            tree = _parse(pending.pop())
+        except ExprError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in derived and node.id not in found:
+                found[node.id] = derived[node.id]
+                pending.append(derived[node.id])
+    return dict(sorted(found.items()))
+
+
+def _parse(text: str) -> ast.Expression:
     source = text.strip()
     if not source:
         raise ExprError("empty expression")
@@ -228,52 +268,68 @@ def _compile(text: str) -> Expr:
         with warnings.catch_warnings():
             # e.g. "'is' with a literal": the walk below refuses such text with a clearer message
             warnings.simplefilter("ignore", SyntaxWarning)
-            tree = ast.parse(source, mode="eval")
+            return ast.parse(source, mode="eval")
     except SyntaxError as exc:
         column = f" at column {exc.offset}" if exc.offset else ""
         raise ExprError(f"syntax error{column}: {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError):
         raise ExprError("expression is nested too deeply or is not valid text") from None
-    compiler = _Compiler(source)
+
+
+@lru_cache(maxsize=1024)
+def _compile(text: str, derived: tuple[tuple[str, str], ...] = ()) -> Expr:
+    # Cached: an Expr is immutable, and the same rule texts are re-validated on every reload.
+    tree = _parse(text)
+    catalogue = dict(derived)
+    compiler = _Compiler(text.strip(), catalogue)
     fn, kind = compiler.node(tree.body, depth=0)
     max_window = compiler.max_lookback + 1 if compiler.uses_history else 0
+    strict = _strict_series(tree, catalogue, set())
     return Expr(text=text, names=frozenset(compiler.names), kind=kind, max_window=max_window,
-                terms=frozenset(compiler.terms), strict_series=frozenset(_strict_series(tree)), _fn=fn)
+                terms=frozenset(compiler.terms), strict_series=frozenset(strict),
+                derived=frozenset(compiler.expanded), _fn=fn)
 
 
 _EAGER = frozenset({"bp", "abs", "min", "max"})   # functions that evaluate every argument at d
 
 
-def _strict_series(node: ast.AST) -> set[str]:
+def _strict_series(node: ast.AST, derived: Mapping[str, str], seen: set[str]) -> set[str]:
     """Series read at the evaluation date on every evaluation path of an expression: both sides
     of arithmetic, the arguments of bp/abs and value-form min/max, the first comparison of a
-    chain, the first operand of and/or. Windows, lag, days_since and later operands are left out
-    (they read other dates, or may not be reached)."""
+    chain, the first operand of and/or, and those of a derived series read there. Windows, lag,
+    days_since and later operands are left out (they read other dates, or may not be reached)."""
+    def strict(child: ast.AST) -> set[str]:
+        return _strict_series(child, derived, seen)
     if isinstance(node, ast.Expression):
-        return _strict_series(node.body)
+        return strict(node.body)
     if isinstance(node, ast.Name):
+        if node.id in derived and node.id not in seen:
+            return _strict_series(_parse(derived[node.id]), derived, seen | {node.id})
         return {node.id} if node.id in SERIES else set()
     if isinstance(node, ast.Attribute):
         return {node.value.id} if isinstance(node.value, ast.Name) and node.value.id in SERIES else set()
     if isinstance(node, ast.BinOp):
-        return _strict_series(node.left) | _strict_series(node.right)
+        return strict(node.left) | strict(node.right)
     if isinstance(node, ast.UnaryOp):
-        return _strict_series(node.operand)
+        return strict(node.operand)
     if isinstance(node, ast.Compare):
-        return _strict_series(node.left) | _strict_series(node.comparators[0])
+        return strict(node.left) | strict(node.comparators[0])
     if isinstance(node, ast.BoolOp):
-        return _strict_series(node.values[0])
+        return strict(node.values[0])
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _EAGER
             and not any(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)):
-        return set().union(*(_strict_series(a) for a in node.args))
+        return set().union(*(strict(a) for a in node.args))
     return set()
 
 
 class _Compiler:
     """Walks the whitelisted node types; anything else is an ``ExprError``."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, derived: Mapping[str, str] | None = None):
         self.source = source
+        self.derived = dict(derived or {})
+        self.expanding: list[str] = []      # derived series being compiled (cycle check)
+        self.expanded: set[str] = set()
         self.names: set[str] = set()
         self.terms: set[str] = set()
         # Dates before d read by the window being compiled (windows nest: they add up).
@@ -334,14 +390,43 @@ class _Compiler:
         if name in NUMBER_TERMS:
             self.terms.add("bdom")
             return _bdom, "number"
+        if name in self.derived:
+            return self.expand(node, name, depth), "number"
         if name not in SERIES:
-            raise self.fail(node, f"unknown series {name!r}; known series: {_known_series()}; "
-                                  f"calendar terms: {', '.join(TERMS + NUMBER_TERMS)}")
+            derived = f"; derived series: {', '.join(sorted(self.derived))}" if self.derived else ""
+            raise self.fail(node, f"unknown series {name!r}; known series: {_known_series()}"
+                                  f"{derived}; calendar terms: {', '.join(TERMS + NUMBER_TERMS)}")
         return self.lookup(name), "number"
+
+    def expand(self, node: ast.Name, name: str, depth: int) -> Fn:
+        """Compile a derived series in place of its name: its windows nest inside the caller's
+        (they add to the look-back and multiply the work like any window)."""
+        if name in self.expanding:
+            cycle = " -> ".join([*self.expanding[self.expanding.index(name):], name])
+            raise self.fail(node, f"derived series form a cycle: {cycle}")
+        text = self.derived[name]
+        source, self.source = self.source, text.strip()
+        self.expanding.append(name)
+        try:
+            fn, kind = self.node(_parse(text).body, depth)
+        except ExprError as exc:
+            if str(exc).startswith("derived series"):
+                raise
+            raise ExprError(f"derived series {name!r} ({text}): {exc}") from None
+        finally:
+            self.expanding.pop()
+            self.source = source
+        if kind != "number":
+            raise self.fail(node, f"derived series {name!r} is a condition, not a number")
+        self.expanded.add(name)
+        return fn
 
     def attribute(self, node: ast.Attribute, depth: int) -> tuple[Fn, Kind]:
         # Only `series.attribute` exists; it is a name of the language, resolved right here.
         base = node.value
+        if isinstance(base, ast.Name) and base.id in self.derived:
+            raise self.fail(node, f"derived series {base.id!r} has no attributes "
+                                  f"('.{node.attr}'): declare another derived series instead")
         if not isinstance(base, ast.Name) or base.id not in SERIES:
             raise self.fail(node, f"attribute access '.{node.attr}' is not allowed "
                                   "(only series attributes such as sofr.p99)")
@@ -442,6 +527,8 @@ class _Compiler:
                                   f"(usage: {usage})")
         if name == "days_since":
             return self.days_since(node), "number"
+        if name == "share_at_or_above":
+            return self.share_at_or_above(node, depth), "number"
         if name == "lag":
             return self.lag(node, depth), "number"
         if name in WINDOWS:
@@ -500,6 +587,30 @@ class _Compiler:
             return Decimal(days)
         return since
 
+    def share_at_or_above(self, node: ast.Call, depth: int) -> Fn:
+        rate = node.args[0]
+        if not (isinstance(rate, ast.Name) and rate.id in SERIES
+                and set(_PERCENTILES) <= set(SERIES[rate.id].attributes)):
+            with_percentiles = sorted(s for s, spec in SERIES.items()
+                                      if set(_PERCENTILES) <= set(spec.attributes))
+            raise self.fail(rate, "share_at_or_above() needs a bare rate series with volume "
+                                  f"percentiles ({', '.join(with_percentiles)}), got "
+                                  f"{self.text_of(rate)}")
+        series = rate.id
+        # The median is the published rate itself (SOFR, TGCR, EFFR are volume-weighted medians).
+        steps = [(f"{series}.{p}" if p else series, share)
+                 for p, share in zip((*_PERCENTILES[:2], None, *_PERCENTILES[2:]), _SHARES)]
+        reads = [(self.lookup(key), Decimal(share)) for key, share in steps]
+        level = self.number(node.args[1], depth, "share_at_or_above() level")
+
+        def share(ctx: EvalContext, date: str) -> Decimal:
+            bar = level(ctx, date)
+            for read, at_least in reads:     # lowest percentile first: the largest share
+                if read(ctx, date) >= bar:
+                    return at_least
+            return Decimal(0)
+        return share
+
     def lag(self, node: ast.Call, depth: int) -> Fn:
         n = self.count(node.args[1], "lag() distance", 1, MAX_WINDOW, "lag(sofr, 1)")
         x = self.windowed(node.args[0], depth, "lag()", lookback=n, reads=1)
@@ -518,7 +629,8 @@ class _Compiler:
         spec = WINDOWS[name]
         count = span + 1 if spec.endpoints else span
         reads = 2 if spec.endpoints else count
-        x = self.windowed(node.args[0], depth, f"{name}()", lookback=count - 1, reads=reads)
+        x = self.windowed(node.args[0], depth, f"{name}()", lookback=count - 1, reads=reads,
+                          kind="condition" if spec.condition else "number")
         label = f'{name}(..., "{span}bd")'
         reduce = spec.reduce
         if spec.endpoints:
@@ -531,7 +643,8 @@ class _Compiler:
             return reduce([x(ctx, day) for day in _history(ctx, date, count, label)])
         return aggregate
 
-    def windowed(self, node: ast.AST, depth: int, role: str, lookback: int, reads: int) -> Fn:
+    def windowed(self, node: ast.AST, depth: int, role: str, lookback: int, reads: int,
+                 kind: Kind = "number") -> Fn:
         """Compile the argument of a window, evaluated at ``reads`` of the dates up to
         ``lookback`` before d; a window inside it reaches further back and multiplies the work."""
         fanout = self.fanout * reads
@@ -544,6 +657,8 @@ class _Compiler:
         self.max_lookback = max(self.max_lookback, self.lookback)
         self.fanout = fanout
         try:
+            if kind == "condition":
+                return self.condition(node, depth, role)
             return self.number(node, depth, role)
         finally:
             self.lookback -= lookback
@@ -681,6 +796,19 @@ def _zscore(values: list[Decimal]) -> Decimal:
     return _CONTEXT.plus(_WIDE.divide(centred, _WIDE.multiply(n, deviation)))
 
 
+def _count(values: list[bool]) -> Decimal:
+    return Decimal(sum(1 for held in values if held))
+
+
+def _pct_rank(values: list[Decimal]) -> Decimal:
+    """The percentage of the window at or below its last value (d): 100 for a new high."""
+    last = values[-1]
+    at_or_below = sum(1 for value in values if value <= last)
+    return _CONTEXT.divide(_CONTEXT.multiply(Decimal(at_or_below), _HUNDRED), len(values))
+
+
+_PERCENTILES = ("p1", "p25", "p75", "p99")
+_SHARES = (99, 75, 50, 25, 1)     # at least this % traded at or above p1, p25, median, p75, p99
 _HUNDRED = Decimal(100)
 _FUNCTION_BODIES = {"bp": _bp, "abs": _abs, "min": _min, "max": _max}
 
@@ -692,6 +820,7 @@ class Window:
     reduce: Callable[[list[Decimal]], Decimal]
     smallest: int = 1          # the smallest window it accepts (a sample stdev needs two values)
     endpoints: bool = False    # compares d with d-N (reads N + 1 dates, uses the two ends)
+    condition: bool = False    # x is a condition (count), not a number
 
 
 # Every window function, one row each: adding one is its reducer above and a row here.
@@ -703,6 +832,8 @@ WINDOWS: dict[str, Window] = {
     "max": Window('max(x, "20bd")', max),
     "stdev": Window('stdev(x, "20bd")', _stdev, smallest=2),
     "zscore": Window('zscore(x, "250bd")', _zscore, smallest=2),
+    "count": Window('count(sofr > iorb, "20bd")', _count, condition=True),
+    "pct_rank": Window('pct_rank(x, "250bd")', _pct_rank, smallest=2),
 }
 FUNCTIONS.update({name: (2, 2, w.usage) for name, w in WINDOWS.items() if name not in FUNCTIONS})
 _ARITHMETIC = {

@@ -34,7 +34,8 @@ from watchdog.model import tomlpos
 from watchdog.market.calterms import TERMS
 from watchdog.model.errors import RuleError
 from watchdog.model.events import canonical_json, content_hash
-from watchdog.rules.expr import Expr, ExprError, compile_expr
+from watchdog.rules.derived import DerivedSeries, catalogue_of, check_expressions, drivers_of
+from watchdog.rules.expr import Expr, ExprError, compile_expr, derived_names
 from watchdog.model.numbers import norm
 from watchdog.market.series import SERIES
 from watchdog.rules.templates import (SUMMARY_FILTERS, SUMMARY_MAX_CHARS, TemplateProblem, cut_value,  # noqa: F401
@@ -201,6 +202,10 @@ class Rule(_RuleBase):
     PLACEHOLDERS: ClassVar[frozenset[str]] = THRESHOLD_PLACEHOLDERS
 
     id: str
+    # The derived series the expression reads ([[series]] tables), with their expressions:
+    # filled in when the rule is read from files, so its canonical text (what the log records)
+    # is whole without them, and redefining a series it reads makes it a changed rule.
+    derived: dict[str, str] = Field(default_factory=dict)
     expr: str
     # `below` comes before `above` so that `above` (validated even when absent) can check
     # that exactly one of the two was given.
@@ -272,13 +277,30 @@ class Rule(_RuleBase):
     def _exact_terms(self, value: dict[str, Decimal]) -> dict[str, str]:
         return {term: norm(number) for term, number in value.items()}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_derived(cls, data: Any, info: ValidationInfo) -> Any:
+        context = info.context or {}
+        if not context.get("from_toml") or not isinstance(data, dict):
+            return data
+        if "derived" in data:
+            raise _problem("derived: not written in a rule: declare derived series in "
+                           "[[series]] tables (e.g. rules/series.toml) and use their names")
+        used = derived_names(data["expr"], context.get("derived") or {}) \
+            if isinstance(data.get("expr"), str) else {}
+        return {**data, "derived": used} if used else data
+
     @field_validator("expr")
     @classmethod
-    def _compiles(cls, value: str) -> str:
+    def _compiles(cls, value: str, info: ValidationInfo) -> str:
         try:
-            compiled = compile_expr(value)
+            compiled = compile_expr(value, info.data.get("derived"))
         except ExprError as exc:
-            raise _problem(str(exc)) from None
+            message = str(exc)
+            declared = sorted((info.context or {}).get("derived") or {})
+            if declared and message.startswith("unknown series"):
+                message += f"; derived series ([[series]]): {', '.join(declared)}"
+            raise _problem(message) from None
         if compiled.kind != "number":
             raise _problem("must be a number to compare with above/below, not a condition "
                            "(write e.g. expr = \"bp(sofr - iorb)\" and above = 10)")
@@ -332,7 +354,7 @@ class Rule(_RuleBase):
     @classmethod
     def _summary(cls, value: str, info: ValidationInfo) -> str:
         if "expr" in info.data:  # otherwise the expression's own error says what is wrong
-            names = compile_expr(info.data["expr"]).names
+            names = compile_expr(info.data["expr"], info.data.get("derived")).names
             _check_placeholders(value, THRESHOLD_PLACEHOLDERS | names, info)
         return value
 
@@ -341,7 +363,7 @@ class Rule(_RuleBase):
     def compiled(self) -> Expr:
         """The compiled expression (compiled once per distinct text; not part of the rule's
         canonical text)."""
-        return compile_expr(self.expr)
+        return compile_expr(self.expr, self.derived)
 
     @cached_property    # frozen: derived once
     def input_series(self) -> frozenset[str]:
@@ -352,9 +374,7 @@ class Rule(_RuleBase):
     def drivers(self) -> tuple[str, ...]:
         """The series whose dates the rule is evaluated on, sorted: its market series, or all
         its series when it reads none (a weekly ratio)."""
-        series = sorted(self.input_series)
-        market = [s for s in series if SERIES[s].join == "market"]
-        return tuple(market or series)
+        return drivers_of(self.compiled.names)
 
     @property
     def calendar(self) -> str:
@@ -673,12 +693,15 @@ class RuleSet:
     composite_rules: tuple[CompositeRule, ...] = ()
     revision_rules: tuple[RevisionRule, ...] = ()
     staleness_rules: tuple[StalenessRule, ...] = ()
+    # The [[series]] tables read with the rules: for display (status, report). Not part of the
+    # set's identity: a rule that reads one carries its definition (Rule.derived).
+    series: tuple[DerivedSeries, ...] = ()
 
     @classmethod
-    def of(cls, rules: Iterable[AnyRule]) -> "RuleSet":
+    def of(cls, rules: Iterable[AnyRule], series: Iterable[DerivedSeries] = ()) -> "RuleSet":
         """The set of ``rules`` of any kinds, each in its own tuple."""
         rules = list(rules)
-        return cls(rules=tuple(r for r in rules if isinstance(r, Rule)),
+        return cls(series=tuple(series), rules=tuple(r for r in rules if isinstance(r, Rule)),
                    keyword_rules=tuple(r for r in rules if isinstance(r, KeywordRule)),
                    composite_rules=tuple(r for r in rules if isinstance(r, CompositeRule)),
                    revision_rules=tuple(r for r in rules if isinstance(r, RevisionRule)),
@@ -687,6 +710,7 @@ class RuleSet:
     def __post_init__(self) -> None:
         for name in ("rules", "keyword_rules", "composite_rules", "revision_rules", "staleness_rules"):
             object.__setattr__(self, name, tuple(sorted(getattr(self, name), key=lambda r: r.id)))
+        object.__setattr__(self, "series", tuple(sorted(self.series, key=lambda s: s.name)))
         ids = [rule.id for rule in self.all_rules]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate rule ids: {sorted({i for i in ids if ids.count(i) > 1})}")
@@ -769,34 +793,45 @@ def load_rules(paths: Sequence[str | os.PathLike[str]]) -> RuleSet:
     """Load rule files and folders (each folder's ``*.toml``, sorted, not recursive).
 
     Raises ``RuleError`` listing every problem in every file, one ``FILE:LINE: …`` line each.
+    ``[[series]]`` tables of every file are read first: a rule in one file may read a derived
+    series declared in another.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]  # one path is a common call; iterating a str would read letters
     files, problems = _expand(paths)
-    loaded: list[tuple[AnyRule, str]] = []
+    entries: list[tuple[_Document | None, str | None]] = []
     for file in files:
         text, problem = _read_text(file)
-        if problem:
-            problems.append(problem)
-            continue
-        rules, file_problems = _parse_text(text, file)
-        loaded.extend(rules)
-        problems.extend(file_problems)
-    problems.extend(_duplicates(loaded))
-    problems.extend(_composite_references(loaded))
-    if problems:
-        raise RuleError(problems)
-    return RuleSet.of(rule for rule, _ in loaded)
+        entries.append((None, problem) if problem else _document(text, file))
+    return _ruleset(entries, problems)
 
 
 def parse_rules(text: str, filename: str = "<rules>") -> RuleSet:
     """Validate the text of one rules file (``filename`` is only used in messages)."""
-    loaded, problems = _parse_text(text, filename)
+    return _ruleset([_document(text, filename)], [])
+
+
+def _ruleset(entries: list[tuple["_Document | None", str | None]], problems: list[str]) -> RuleSet:
+    """The rule set of parsed files (each a document or the problem reading it), in order;
+    problems listed file by file."""
+    documents = [document for document, _ in entries if document is not None]
+    series, series_problems = _derived_series(documents)
+    catalogue = catalogue_of(series)
+    loaded: list[tuple[AnyRule, str]] = []
+    for document, problem in entries:
+        if document is None:
+            problems.append(problem or "")
+            continue
+        rules, file_problems = _rules_of(document, catalogue)
+        loaded.extend(rules)
+        file_problems.extend(series_problems.get(document.file, []))
+        file_problems.sort(key=lambda item: item[0])  # stable: same-line problems keep field order
+        problems.extend(text for _, text in file_problems)
     problems.extend(_duplicates(loaded))
     problems.extend(_composite_references(loaded))
     if problems:
         raise RuleError(problems)
-    return RuleSet.of(rule for rule, _ in loaded)
+    return RuleSet.of((rule for rule, _ in loaded), series)
 
 
 def toml_files(folder: str) -> list[str]:
@@ -839,39 +874,103 @@ def _read_text(file: str) -> tuple[str, str | None]:
         return "", str(exc)
 
 
-def _parse_text(text: str, file: str) -> tuple[list[tuple[AnyRule, str]], list[str]]:
-    """Validate one file's text: its rules (each with where its id is written) and problems."""
+@dataclass(frozen=True)
+class _Document:
+    """One rules file, parsed: its tables and where each key is written."""
+    file: str
+    data: dict[str, Any]
+    where: tomlpos.Positions
+
+
+def _document(text: str, file: str) -> tuple[_Document | None, str | None]:
     try:
-        data = tomlpos.loads(text, file, parse_float=Decimal)
+        return _Document(file, tomlpos.loads(text, file, parse_float=Decimal),
+                         tomlpos.positions(text)), None
     except tomlpos.TomlProblem as exc:
-        return [], [str(exc)]
-    where = tomlpos.positions(text)
+        return None, str(exc)
+
+
+def _tables(document: _Document, key: str) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    value = document.data[key]
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        line = document.where.line_of((key,))
+        return [], [(line, f"{document.file}:{line}: {key!r} must be written as [[{key}]] tables")]
+    return value, []
+
+
+def _derived_series(documents: Sequence[_Document]) -> tuple[list[DerivedSeries], dict[str, list[tuple[int, str]]]]:
+    """Every file's ``[[series]]`` tables, validated (names unique across files, expressions
+    compiling against the whole catalogue); problems by file."""
+    problems: dict[str, list[tuple[int, str]]] = {}
+    found: list[DerivedSeries] = []
+    first: dict[str, str] = {}
+    for document in documents:
+        if "series" not in document.data:
+            continue
+        tables, bad = _tables(document, "series")
+        problems.setdefault(document.file, []).extend(bad)
+        for index, table in enumerate(tables):
+            base = ("series", index)
+            name = _display_id(table.get("name"), index + 1)
+            try:
+                item = DerivedSeries.model_validate(table)
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False):
+                    line = document.where.line_of(base + tuple(err["loc"]))
+                    problems[document.file].append(
+                        (line, f"{document.file}:{line}: series {name}: "
+                               f"{_describe_error(err, DerivedSeries)}"))
+                continue
+            line = document.where.line_of(base + ("name",))
+            item._source = f"{document.file}:{document.where.line_of(base)}"
+            if item.name in first:
+                problems[document.file].append(
+                    (line, f"{document.file}:{line}: duplicate series name {item.name!r} "
+                           f"(first declared at {first[item.name]})"))
+                continue
+            first[item.name] = f"{document.file}:{line}"
+            found.append(item)
+    for item, reason in check_expressions(found):
+        file, _, line = item.source.rpartition(":")
+        problems.setdefault(file, []).append(
+            (int(line), f"{item.source}: series {item.name}: expr: {reason}"))
+    bad_names = {item.name for item, _ in check_expressions(found)}
+    return [item for item in found if item.name not in bad_names], problems
+
+
+def _rules_of(document: _Document, catalogue: Mapping[str, str]
+              ) -> tuple[list[tuple[AnyRule, str]], list[tuple[int, str]]]:
+    """Validate one file's rule tables: its rules (each with where its id is written) and
+    problems (line, text)."""
+    file, where = document.file, document.where
     rules: list[tuple[AnyRule, str]] = []
     problems: list[tuple[int, str]] = []
-    for key, value in data.items():
+    for key in document.data:
         line = where.line_of((key,))
+        if key == "series":
+            continue
         if key not in _TABLES:
             problems.append((line, f"{file}:{line}: unknown table or key {key!r}; "
                                    "a rules file holds [[rule]], [[keyword_rule]], [[composite_rule]], "
-                                   "[[revision_rule]] and [[staleness_rule]] tables"))
-        elif not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
-            problems.append((line, f"{file}:{line}: {key!r} must be written as [[{key}]] tables"))
-        else:
-            for index, table in enumerate(value):
-                rule, table_problems = _validate_table(file, where, key, index, table)
-                rules.extend(rule)
-                problems.extend(table_problems)
-    problems.sort(key=lambda item: item[0])  # stable: same-line problems keep field order
-    return rules, [text for _, text in problems]
+                                   "[[revision_rule]], [[staleness_rule]] and [[series]] tables"))
+            continue
+        tables, bad = _tables(document, key)
+        problems.extend(bad)
+        for index, table in enumerate(tables):
+            rule, table_problems = _validate_table(file, where, key, index, table, catalogue)
+            rules.extend(rule)
+            problems.extend(table_problems)
+    return rules, problems
 
 
 def _validate_table(file: str, where: tomlpos.Positions, key: str, index: int,
-                    table: dict[str, Any]) -> tuple[list[tuple[AnyRule, str]], list[tuple[int, str]]]:
+                    table: dict[str, Any], catalogue: Mapping[str, str]
+                    ) -> tuple[list[tuple[AnyRule, str]], list[tuple[int, str]]]:
     model = _TABLES[key]
     base = (key, index)
     rule_id = _display_id(table.get("id"), index + 1)
     try:
-        rule = model.model_validate(table, context={"from_toml": True})
+        rule = model.model_validate(table, context={"from_toml": True, "derived": catalogue})
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):

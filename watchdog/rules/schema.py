@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from watchdog.rules import ruleset as rules
+from watchdog.rules.derived import DerivedSeries
 
 if TYPE_CHECKING:
     from pydantic_core import core_schema
@@ -97,6 +98,13 @@ _SHARED: dict[str, str] = {
              "(a duration such as \"30m\", \"1h\").",
 }
 _BY_TABLE: dict[tuple[str, str], str] = {
+    ("series", "name"): "Name rules read it by: lowercase letters, digits and underscores "
+                        "(e.g. effr_iorb); not a recorded series or a word of the language.",
+    ("series", "expr"): "Expression over series, attributes, other derived series, windows and "
+                        "calendar terms (e.g. \"bp(effr - iorb)\"); it must be a number.",
+    ("series", "unit"): "How its numbers read on the status page and the report: bp, %, USD bn, "
+                        "USD bn/month, index or days.",
+    ("series", "description"): "What it measures and why officials watch it.",
     ("revision_rule", "series"): "Canonical series whose revisions are flagged.",
     ("staleness_rule", "series"): "Canonical market series expected every business day of its "
                                   "calendar (e.g. sofr).",
@@ -107,6 +115,8 @@ _TABLE_DESCRIPTIONS: dict[str, str] = {
     "composite_rule": "Composite rules ([[composite_rule]]): fire on a combination of other rules.",
     "revision_rule": "Revision rules ([[revision_rule]]): flag revised published values.",
     "staleness_rule": "Staleness rules ([[staleness_rule]]): fire when a series is late.",
+    "series": "Derived series ([[series]]): a named expression over series that any rule's expr "
+              "may read by its name, e.g. effr_iorb = bp(effr - iorb).",
 }
 
 
@@ -133,8 +143,8 @@ class _TomlSchema(GenerateJsonSchema):
 
 
 def rule_tables() -> dict[str, type[BaseModel]]:
-    """Top-level table name -> model, as the loader reads them."""
-    return dict(rules._TABLES)
+    """Top-level table name -> model, as the loader reads them (derived series included)."""
+    return {**rules._TABLES, "series": DerivedSeries}
 
 
 def rules_json_schema() -> dict[str, Any]:
@@ -154,6 +164,8 @@ def rules_json_schema() -> dict[str, Any]:
             "items": {"$ref": f"#/$defs/{model.__name__}"},
         }
     models = {model.__name__: (table, model) for table, model in rule_tables().items()}
+    # Filled in by the loader from [[series]] tables; a file must not write it.
+    defs[rules.Rule.__name__]["properties"].pop("derived", None)
     for name, schema in defs.items():
         table, model = models.get(name, ("", None))
         _describe(schema, table, model)

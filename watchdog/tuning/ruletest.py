@@ -26,6 +26,10 @@ transitions it expects::
     date = 2019-09-16                         # the observation date of the transition
     value = 33                                # optional, exact (decimal)
     # known_at = 2019-09-17T08:00:00-04:00    # optional: the engine time of the transition
+    [[test.expect_value]]                     # optional: a derived series ([[series]]) ...
+    series = "effr_iorb"                      # ... computed from the case's values ...
+    date = 2019-09-17                         # ... on this date ...
+    value = 20                                # ... is exactly this (decimal)
     [[test.expect_none]]                      # optional: no transition ...
     rule = "effr-above-target"                # ... of this rule (leave out: of any rule)
     # state = "firing"                        # ... optionally only of this state
@@ -53,7 +57,11 @@ When a case passes:
 - Rules named in no ``expect`` are not checked, except by ``expect_none``: no transition may
   match an ``expect_none`` (its rule, or any rule when it names none; its state when given; its
   date range when given).
-- A case with neither ``expect`` nor ``expect_none`` checks nothing and is refused, and so is an
+- Every ``expect_value`` must hold: the derived series, computed from the case's values through
+  the join and windows a rule reading it is judged on (``engine.data.derived_values``), has
+  exactly that value on that date; a date it cannot be computed on (an input missing, a window
+  longer than the case's history) fails and says so.
+- A case with neither ``expect``, ``expect_value`` nor ``expect_none`` checks nothing and is refused, and so is an
   ``expect_none`` that would pass only because its threshold rule never ran (an input without
   a value on the driver's dates): for a named rule, that rule must have been evaluated; without
   a rule, every threshold rule whose input series the case gives must have been.
@@ -79,11 +87,13 @@ from decimal import Decimal
 from typing import Any
 
 from watchdog.model import tomlpos
+from watchdog.engine.data import SeriesData, derived_values
 from watchdog.engine.fold import Engine, replay_events
 from watchdog.model.errors import RuleError
 from watchdog.model.events import (FACT_TYPES, AlertTransition, NewEvent, Observation, Speech,
                              new_observation, new_speech)
 from watchdog.model.numbers import norm
+from watchdog.rules.derived import catalogue_of
 from watchdog.rules.ruleset import RuleSet, load_rules, toml_files
 from watchdog.market.series import SERIES, attribute_names, nominal_publication_text
 from watchdog.store import MemoryEventStore, iter_published
@@ -94,7 +104,9 @@ FILE_CASE = "(file)"  # the name of the result that reports a problem of a whole
 STATES = ("pending", "firing", "resolved", "flagged")
 _ONE_SHOT_KINDS = frozenset({"keyword", "revision"})  # kinds whose only transition is flagged
 _TOP_KEYS = ("rule_files", "test")
-_CASE_KEYS = ("name", "as_of", "series", "attributes", "speech", "expect", "expect_none")
+_CASE_KEYS = ("name", "as_of", "series", "attributes", "speech", "expect", "expect_value",
+              "expect_none")
+_EXPECT_VALUE_KEYS = ("series", "date", "value")
 _EXPECT_KEYS = ("rule", "state", "date", "value", "known_at")
 _EXPECT_NONE_KEYS = ("rule", "state", "since", "until")
 _SPEECH_KEYS = ("speaker", "institution", "date", "title", "text", "url", "position")
@@ -125,6 +137,14 @@ class _Expect:
 
 
 @dataclass(frozen=True)
+class _ExpectValue:
+    series: str
+    date: str
+    value: Decimal
+    where: str                     # FILE:LINE of the [[test.expect_value]] table
+
+
+@dataclass(frozen=True)
 class _ExpectNone:
     rule: str | None
     state: str | None
@@ -142,6 +162,7 @@ class _Case:
     events: list[NewEvent] = field(default_factory=list)
     expects: list[_Expect] = field(default_factory=list)
     nones: list[_ExpectNone] = field(default_factory=list)
+    values: list[_ExpectValue] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -351,8 +372,25 @@ def _parse_case(table: dict[str, Any], base: tomlpos.Path, at) -> _Case:
             case.nones.append(_parse_expect_none(item, at, base + ("expect_none", index)))
         except _Problem as exc:
             problem(("expect_none", index, *exc.path), exc.message)
-    if "expect" not in table and "expect_none" not in table:
-        problem((), "no [[test.expect]] or [[test.expect_none]]: the case would check nothing")
+    for index, item in enumerate(_tables(table, "expect_value", problem)):
+        try:
+            _no_unknown(item, _EXPECT_VALUE_KEYS)
+            series = item.get("series")
+            if not isinstance(series, str) or not series:
+                raise _Problem("required: the name of a derived series ([[series]])", ("series",))
+            if "value" not in item:
+                raise _Problem("required: the exact value expected", ("value",))
+            try:
+                value = _number(item["value"])
+            except _Problem as exc:
+                raise _Problem(exc.message, ("value",)) from None
+            case.values.append(_ExpectValue(series, _date_value(item, "date", required=True) or "",
+                                            value, at(base + ("expect_value", index))))
+        except _Problem as exc:
+            problem(("expect_value", index, *exc.path), exc.message)
+    if not any(key in table for key in ("expect", "expect_none", "expect_value")):
+        problem((), "no [[test.expect]], [[test.expect_value]] or [[test.expect_none]]: "
+                    "the case would check nothing")
     return case
 
 
@@ -565,8 +603,37 @@ def _run_case(file: str, case: _Case, ruleset: RuleSet) -> CaseResult:
     except Exception as exc:  # an engine bug must fail this case, not the whole run
         failures = [f"{case.where}: test {case.name!r}: the engine failed: {type(exc).__name__}: {exc}"]
         return CaseResult(file, case.name, False, failures, time.perf_counter() - started)
-    failures = _compare(case, got) + _vacuous(case, ruleset, evaluated)
+    failures = _compare(case, got) + _vacuous(case, ruleset, evaluated) + _check_values(case, ruleset)
     return CaseResult(file, case.name, not failures, failures, time.perf_counter() - started)
+
+
+def _check_values(case: _Case, ruleset: RuleSet) -> list[str]:
+    """Each ``expect_value``: the derived series computed from the case's facts on its date."""
+    if not case.values:
+        return []
+    data = SeriesData()
+    for event in sorted(case.events, key=lambda e: (e.published_at or "", e.key)):
+        if "series" in event.payload:
+            data.add(event.payload, event.published_at or "")
+    declared = {item.name: item for item in ruleset.series}
+    catalogue = catalogue_of(ruleset.series)
+    failures = []
+    for want in case.values:
+        item = declared.get(want.series)
+        if item is None:
+            known = ", ".join(sorted(declared)) or "none"
+            failures.append(f"{want.where}: test {case.name!r}: unknown derived series "
+                            f"{want.series!r}; the rule files declare: {known}")
+            continue
+        got = dict(derived_values(item, catalogue, data, since=want.date, until=want.date))
+        if want.date not in got:
+            failures.append(f"{want.where}: test {case.name!r}: {want.series} cannot be computed "
+                            f"on {want.date} from the case's values (an input is missing, or a "
+                            "window is longer than the history given)")
+        elif got[want.date] != want.value:
+            failures.append(f"{want.where}: test {case.name!r}: {want.series} on {want.date}: "
+                            f"expected {norm(want.value)}, got {norm(got[want.date])}")
+    return failures
 
 
 def _transitions(ruleset: RuleSet, events: list[NewEvent], as_of: str | None = None,
