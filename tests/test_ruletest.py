@@ -300,7 +300,7 @@ known_at = 2019-10-02T08:00:00
 '''
     assert strip(run_one(tmp_path, text), tmp_path) == [
         "t.toml:4: test 'bad': colour: unknown key; known: name, as_of, series, attributes, "
-        "speech, expect, expect_none",
+        "speech, expect, expect_value, expect_none",
         "t.toml:6: test 'bad': series.sofr.2019-09-31: '2019-09-31' is not a real date",
         "t.toml:7: test 'bad': series.sofr.2019-10-01: must be a number, got the string '2.43' "
         "(write it without quotes)",
@@ -330,8 +330,8 @@ def test_flagged_is_only_for_one_shot_rules(tmp_path):
 
 def test_a_case_that_checks_nothing_is_refused(tmp_path):
     assert strip(run_one(tmp_path, SPIKE), tmp_path) == [
-        "t.toml:3: test 'spike': no [[test.expect]] or [[test.expect_none]]: the case would "
-        "check nothing"]
+        "t.toml:3: test 'spike': no [[test.expect]], [[test.expect_value]] or "
+        "[[test.expect_none]]: the case would check nothing"]
 
 
 def test_duplicate_names_and_top_level_keys(tmp_path):

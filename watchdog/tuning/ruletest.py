@@ -663,13 +663,19 @@ def _vacuous(case: _Case, ruleset: RuleSet, evaluated: set[str]) -> list[str]:
     """An ``expect_none`` about a threshold rule the engine never evaluated passes for the wrong
     reason (an input without a value on the driver's dates, a misspelt series): refuse it."""
     given = {e.payload["series"] for e in case.events if "series" in e.payload}
+    dates: dict[str, int] = {}
+    for e in case.events:
+        if "series" in e.payload:
+            dates[e.payload["series"]] = dates.get(e.payload["series"], 0) + 1
     problems = []
     for n in case.nones:
         if n.rule is not None:
             rules = [ruleset.by_id[n.rule]] if n.rule in ruleset.by_id else []
         else:
-            # Any rule: check those the case gives every input series of.
-            rules = [r for r in ruleset.rules if r.input_series <= given]
+            # Any rule: check those the case gives every input series of, on enough dates for
+            # their windows (a "20bd" window cannot run on a week: name the rule to require it).
+            rules = [r for r in ruleset.rules if r.input_series <= given
+                     and r.compiled.max_window <= min(dates[s] for s in r.drivers)]
             only_thresholds = len(ruleset.all_rules) == len(ruleset.rules)
             if not rules and not evaluated and ruleset.rules and only_thresholds:
                 problems.append(f"{n.where}: test {case.name!r}: expected {_describe_none(n)}, "
