@@ -233,7 +233,12 @@ async def test_the_example_history_report_renders_every_chart_in_chromium(tmp_pa
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
     ruleset = load_rules([str(REPO / "rules")])
-    charts = {" ".join(r.expr.split()) for r in ruleset.rules}
+    # one chart per distinct rule expression and per derived series (a rule reading a derived
+    # series by its bare name shares its chart)
+    charts = {" ".join(r.expr.split()) for r in ruleset.rules} | {s.name for s in ruleset.series}
+    assert len(ruleset.series) >= 12
+    for item in ruleset.series:
+        assert f"<h3>{item.name} (derived: " in page
     # the example log has no SRF take-up and no primary credit: those two say so
     assert "No chart: no values of primary_credit in this log." in page
     assert "No chart: no values of srf in this log." in page

@@ -18,6 +18,9 @@ What is charted, per rule kind (README "Replay report"):
   (the section's first to last date), and each has a zoom panel on the section's last 18 months.
   An indicator with nothing to draw says why (an input with no values in the log, inputs that
   never overlap, nothing in the period) instead of drawing an empty frame.
+- **derived series** (``[[series]]`` tables, ``rules/series.toml``): each has a chart, computed
+  the same way (``engine.data.derived_values``) in its declared unit, whether or not a rule reads
+  it; a rule whose expression is a derived series' name shares that chart.
 - **condition expressions, composites, staleness, revision and keyword rules** have no indicator
   of their own to chart: they appear in the alert table only, and the page says so.
 Episodes (objects with ``name``, ``start``, ``end``, ``kind``) are shaded on every chart and listed.
@@ -49,11 +52,12 @@ from matplotlib.figure import Figure  # noqa: E402  (a Figure needs no pyplot gl
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from watchdog.engine.data import JoinedContext, SeriesData, split_name  # noqa: E402
+from watchdog.engine.data import JoinedContext, SeriesData, derived_values, split_name  # noqa: E402
 from watchdog.market.series import SERIES  # noqa: E402
 from watchdog.model.display import duration, new_york_time, plain, quantity  # noqa: E402
 from watchdog.model.events import AlertTransition  # noqa: E402
 from watchdog.rules.expr import EvalError  # noqa: E402
+from watchdog.rules.derived import DerivedSeries, catalogue_of  # noqa: E402
 from watchdog.rules.ruleset import Rule, RuleSet  # noqa: E402
 
 MAX_POINTS = 1500              # per chart: min/max per bucket beyond this keeps every spike
@@ -66,6 +70,7 @@ LEVEL_COLOURS = ("#e67e22", "#8e44ad", "#2980b9", "#2c3e50")
 SECTIONS = (("bp", "Spreads", "basis points (bp)"),
             ("%", "Rates", "percent a year (%)"),
             ("USD bn", "Amounts", "USD bn"),
+            ("USD bn/month", "Monthly amounts", "USD bn a month"),
             ("ratio", "Ratios", "percent (%)"),
             ("days", "Days", "days"),
             ("", "Other indicators", "value"))
@@ -91,13 +96,18 @@ class Indicator:
     title: str = ""
     why_empty: str = ""
     all_points: list[tuple[Date, Decimal]] = field(default_factory=list)
+    description: str = ""           # a derived series' own description
+    names: frozenset[str] = frozenset()   # its inputs, when no rule says (a derived series)
 
 
 # ---- series data ----
 
 def series_names(ruleset: RuleSet) -> set[str]:
-    """The input names (``sofr``, ``sofr.p99``) the threshold rules read: what to collect."""
-    return {name for rule in ruleset.rules for name in rule.compiled.names}
+    """The input names (``sofr``, ``sofr.p99``) the threshold rules and the derived series read:
+    what to collect."""
+    catalogue = catalogue_of(ruleset.series)
+    return ({name for rule in ruleset.rules for name in rule.compiled.names}
+            | {name for item in ruleset.series for name in item.compiled(catalogue).names})
 
 
 class SeriesCollector:
@@ -147,12 +157,33 @@ def indicators(ruleset: RuleSet, data: SeriesData) -> list[Indicator]:
     for rule in ruleset.rules:
         if rule.compiled.kind == "number":
             by_expr.setdefault(" ".join(rule.expr.split()), []).append(rule)
+    derived = {item.name: item for item in ruleset.series}
+    catalogue = catalogue_of(ruleset.series)
     out = []
     for expr, rules in by_expr.items():
         points = indicator_points(rules[0], data)
-        out.append(Indicator(expr, rules, points, unit=expression_unit(expr), title=readable_name(expr),
-                             all_points=points))
+        item = derived.pop(expr, None)
+        if item is not None:
+            out.append(_derived_indicator(item, rules, points, item.compiled(catalogue).names))
+        else:
+            out.append(Indicator(expr, rules, points, unit=expression_unit(expr),
+                                 title=readable_name(expr), all_points=points))
+    for item in derived.values():     # derived series no rule reads by its bare name
+        points = [(Date.fromisoformat(d), v) for d, v in derived_values(item, catalogue, data)]
+        out.append(_derived_indicator(item, [], points, item.compiled(catalogue).names))
     return out
+
+
+# A derived series' unit -> the report's section: "%" there is a share (ratio), not a rate.
+_DERIVED_UNITS = {"bp": "bp", "%": "ratio", "USD bn": "USD bn", "USD bn/month": "USD bn/month",
+                  "index": "", "days": "days"}
+
+
+def _derived_indicator(item: DerivedSeries, rules: list[Rule], points: list[tuple[Date, Decimal]],
+                       names: frozenset[str]) -> Indicator:
+    return Indicator(item.name, rules, points, unit=_DERIVED_UNITS.get(item.unit, ""),
+                     title=f"{item.name} (derived: {readable_name(item.expr)})",
+                     all_points=points, description=item.description, names=names)
 
 
 # ---- units and names, from the expression and the series catalogue ----
@@ -242,25 +273,36 @@ def _name(node: ast.AST) -> str:
         symbol = {ast.Add: "+", ast.Sub: "−", ast.Mult: "×", ast.Div: "/"}.get(type(node.op))
         if symbol:
             return f"{_name(node.left)} {symbol} {_name(node.right)}"
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        symbol = {ast.Gt: ">", ast.GtE: "≥", ast.Lt: "<", ast.LtE: "≤"}.get(type(node.ops[0]))
+        if symbol:
+            return f"{_name(node.left)} {symbol} {_name(node.comparators[0])}"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         fn, args = node.func.id, node.args
         window = args[1].value if len(args) == 2 and isinstance(args[1], ast.Constant) else None
-        span = _span(window)
+        span = _span(window) if isinstance(window, str) else ""
         if fn == "bp" and len(args) == 1:
             return _name(args[0])
         if fn == "lag" and window is not None:
             return f"{_name(args[0])} {_span(f'{window}bd')} earlier"
+        if span and fn == "count":
+            return f"days with {_name(args[0])} in the last {window[:-2]} business days"
         if span and fn in WINDOW_WORDS:
             return WINDOW_WORDS[fn].format(x=_name(args[0]), span=span)
+        if fn in ("min", "max") and not span:
+            word = "lower" if fn == "min" else "higher"
+            return f"the {word} of " + " and ".join(_name(arg) for arg in args)
         if fn == "days_since" and len(args) == 1:
             return f"days since the latest {_name(args[0])}"
+        if fn == "share_at_or_above" and len(args) == 2:
+            return f"share of {_name(args[0])} volume at or above {_name(args[1])}"
     raise ValueError(f"no reading for {ast.dump(node)}")
 
 
 WINDOW_WORDS = {"change": "{span} change in {x}", "pct_change": "{span} % change in {x}",
-                "min": "{x} minus its {span} low", "max": "{span} high of {x}",
+                "min": "{span} low of {x}", "max": "{span} high of {x}",
                 "avg": "{span} average of {x}", "stdev": "{span} standard deviation of {x}",
-                "zscore": "{span} z-score of {x}"}
+                "zscore": "{span} z-score of {x}", "pct_rank": "rank of {x} in its {span} range"}
 
 
 def _span(window: Any) -> str:
@@ -418,7 +460,7 @@ def why_empty(ind: Indicator, data: SeriesData, since: Date | None, until: Date 
     """Why an indicator has no value to draw, in words: an input with no values in the log (by
     ``as_of``, when the replay was cut), inputs that never overlap, or nothing in the period."""
     log = f"published by {as_of} in this log" if as_of else "in this log"
-    names = sorted(ind.rules[0].compiled.names)
+    names = sorted(ind.names or ind.rules[0].compiled.names)
     missing = [name for name in names if not data.dates.get(split_name(name)[0])]
     if missing:
         return f"no values of {', '.join(missing)} {log}"
@@ -568,6 +610,10 @@ def _indicator_html(ind: Indicator, transitions: Sequence[AlertTransition], epis
                       + ", ".join(_e(label.split(": ", 1)[1]) for _, _, label in levels(r, ind.unit))
                       for r in ind.rules)
     descriptions = " ".join(_e(r.description) for r in ind.rules[:1] if r.description)
+    if ind.description:
+        descriptions = _e(ind.description) + (" " + descriptions if descriptions else "")
+    if not ind.rules:
+        rules = "No rule reads it by this name: shown for context."
     head = (f"<section class=indicator data-unit=\"{_e(ind.unit)}\"><h3>{_e(ind.title)}</h3>"
             f"<p class=sub><code>{_e(ind.expr)}</code> · unit: {_e(AXIS_LABELS.get(ind.unit, 'value'))} · "
             f"{plain(len(ind.points))} evaluation dates</p><p class=desc>{descriptions}</p>"
