@@ -28,6 +28,7 @@ from watchdog.alerting.silences import (
 from watchdog.daemon import lifecycle
 from watchdog.daemon.logs import secret_values, setup_logging
 from watchdog.daemon.loop import CycleReport, Daemon, Reloaded
+from watchdog.engine.data import SeriesData
 from watchdog.engine.fold import Engine
 from watchdog.market.announce import announcement_events
 from watchdog.model.config import (
@@ -422,19 +423,28 @@ def glance(db: str | None, config_path: str | None, rule_paths: list[str] | None
     now = now or system_now()
     until = utc_text(now)
     fold = glance_status.SeriesFold()
+    paths = list(rule_paths or config.rules.paths)
     with closing(open_store(db, readonly=True)) as store:
         recorded = [e for e in iter_events(store, types=ALERT_TYPES | {RULES_LOADED}) if e.published_at <= until]
         has_alerts = any(e.type in ALERT_TYPES for e in recorded)
-        facts = glance_status.tapped(iter_published(store, types=FACT_TYPES, until=until), fold)
-        paths = list(rule_paths or config.rules.paths)
+        ruleset = None
+        if rule_paths or (paths and all(Path(p).exists() for p in paths)):
+            try:
+                ruleset = load_rules(paths)
+            except RuleError:
+                if rule_paths or not has_alerts:
+                    raise       # the rules are what status replays: their errors are the answer
+                # else the alerts are the log's own; the derived series are not shown
+        # The derived series ([[series]]) come with the rules: shown whenever the rules load.
+        data = SeriesData() if ruleset is not None and ruleset.series else None
+        facts = glance_status.tapped(iter_published(store, types=FACT_TYPES, until=until), fold, data)
         if has_alerts and not rule_paths:
             alerts_from, paths = "recorded", []
             firing = glance_status.recorded_firing(recorded)
             graces = glance_status.recorded_graces(recorded)
             for _ in facts:
                 pass
-        elif rule_paths or all(Path(p).exists() for p in paths):
-            ruleset = load_rules(paths)
+        elif ruleset is not None:
             alerts_from = "replayed"
             firing = glance_status.replayed_firing(facts, ruleset, until)
             graces = glance_status.staleness_graces(ruleset)
@@ -442,9 +452,10 @@ def glance(db: str | None, config_path: str | None, rule_paths: list[str] | None
             alerts_from, paths, firing, graces = "none", [], (), {}
             for _ in facts:
                 pass
+    derived = glance_status.derived_statuses(ruleset.series, data) if data is not None else ()
     return glance_status.status(now, series=fold.statuses(now, graces), firing=firing,
                                 alerts_from=alerts_from, rule_paths=paths, owed=owed_notifications(db),
-                                log_has_alerts=has_alerts)
+                                log_has_alerts=has_alerts, derived=derived)
 
 
 def series_values(db: str, names: list[str], since: date | None, until: date | None,

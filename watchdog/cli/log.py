@@ -186,6 +186,8 @@ def status_lines(result) -> list[str]:
     lines = [f"watchdog status at {display.new_york_time(result.now)}", ""]
     lines += _firing_lines(result)
     lines += [""] + _series_lines(result)
+    if result.derived:
+        lines += [""] + _derived_lines(result)
     lines += [""] + _owed_lines(result)
     return [cut for line in lines for cut in _fit(line)]
 
@@ -228,6 +230,15 @@ def _series_lines(result) -> list[str]:
                      f"{display.duration(s.age)} ago{due}")
     lines.append("  stale judged by:")
     lines += [f"    {way}: {names}" for way, names in _judged(result.series)]
+    return lines
+
+
+def _derived_lines(result) -> list[str]:
+    lines = [f"Derived series: {len(result.derived)} (computed from the facts above, "
+             "as the rules read them)"]
+    for d in result.derived:
+        lines.append(f"  {d.series:<28} {display.quantity(d.value, d.display_unit):>11}  {d.date:<10}  "
+                     f"{display.sparkline(d.recent)}".rstrip())
     return lines
 
 

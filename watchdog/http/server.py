@@ -33,7 +33,9 @@ from prometheus_client.core import GaugeMetricFamily
 
 from watchdog.alerting.silences import fold_silences
 from watchdog.http import page as web_page
+from watchdog.engine.data import derived_values
 from watchdog.market.series import SERIES
+from watchdog.rules.derived import catalogue_of
 from watchdog.market.staleness import DEFAULT_GRACE, cadence, judge
 from watchdog.model.display import new_york_time, quantity
 from watchdog.model.events import (
@@ -373,6 +375,24 @@ def indicator_cards(daemon: Any, rules: list[dict], now: datetime) -> list[dict]
         if scheduled:
             card["scheduled"] = {**scheduled[0], "shown": quantity(scheduled[0]["value"], unit)}
         cards.append(card)
+    cards.extend(derived_cards(data, ruleset, by_expr, states, now))
+    return cards
+
+
+def derived_cards(data: Any, ruleset: Any, by_expr: dict[str, list], states: dict[str, str],
+                  now: datetime) -> list[dict]:
+    """A card per derived series ([[series]]): a year of its values, computed from the engine's
+    facts as the rules reading it are judged (engine.data.derived_values)."""
+    catalogue = catalogue_of(ruleset.series)
+    start = (now - WINDOWS["daily"][0]).date().isoformat()
+    cards = []
+    for item in ruleset.series:
+        history = [{"date": d, "value": norm(v)}
+                   for d, v in derived_values(item, catalogue, data, since=start)]
+        if history:
+            cards.append(_card(item.name, f"{item.name} (derived)", item.description,
+                               item.display_unit, False, "daily", start, now, history,
+                               by_expr.get(item.name, []), states, None))
     return cards
 
 

@@ -30,6 +30,8 @@ from watchdog.market.series import SERIES
 from watchdog.rules.expr import FUNCTIONS, ExprError, compile_expr
 
 Unit = Literal["bp", "%", "USD bn", "USD bn/month", "index", "days"]
+_DISPLAY_UNITS = {"bp": "bp", "%": "ratio", "USD bn": "USD bn", "USD bn/month": "USD bn",
+                  "index": "", "days": ""}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 
@@ -54,6 +56,12 @@ class DerivedSeries(BaseModel):
         if value in TERMS or value in NUMBER_TERMS or value in FUNCTIONS:
             raise ValueError(f"{value!r} is a reserved word of the expression language")
         return value
+
+    @property
+    def display_unit(self) -> str:
+        """The unit ``display.quantity`` formats its values in: a "%" here is a share (25 %),
+        not a rate (4.33 %)."""
+        return _DISPLAY_UNITS[self.unit]
 
     @property
     def source(self) -> str:

@@ -176,7 +176,7 @@ def indicators(ruleset: RuleSet, data: SeriesData) -> list[Indicator]:
 
 # A derived series' unit -> the report's section: "%" there is a share (ratio), not a rate.
 _DERIVED_UNITS = {"bp": "bp", "%": "ratio", "USD bn": "USD bn", "USD bn/month": "USD bn/month",
-                  "index": "", "days": "days"}
+                  "index": "", "days": "days"}     # like DerivedSeries.display_unit, with sections
 
 
 def _derived_indicator(item: DerivedSeries, rules: list[Rule], points: list[tuple[Date, Decimal]],

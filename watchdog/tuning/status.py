@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from watchdog.engine.data import SeriesData, derived_values
 from watchdog.engine.fold import PRUNE_EVERY, Engine, replay_events
 from watchdog.market.series import SERIES
 from watchdog.market.staleness import CADENCE_GAPS, DEFAULT_GRACE, judge
@@ -43,6 +44,8 @@ from watchdog.model.events import (
     decode,
 )
 from watchdog.model.timefmt import parse_utc, utc_text
+from watchdog.model.numbers import norm
+from watchdog.rules.derived import DerivedSeries, catalogue_of
 from watchdog.rules.ruleset import CompositeRule, Rule, RuleSet, rule_from_canonical
 
 RECENT_POINTS = 24          # values in a series' sparkline
@@ -98,6 +101,18 @@ class FiringAlert:
 
 
 @dataclass(frozen=True)
+class DerivedStatus:
+    """One derived series ([[series]]) as known at ``now``: its newest computable value."""
+    series: str
+    unit: str                      # as declared: bp, %, USD bn, ...
+    display_unit: str              # what display.quantity formats it as
+    date: str
+    value: str
+    description: str
+    recent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Status:
     now: str
     alerts_from: str               # "recorded" | "replayed" | "none"
@@ -106,6 +121,7 @@ class Status:
     series: tuple[SeriesStatus, ...]
     owed: tuple[Mapping[str, Any], ...] = ()
     log_has_alerts: bool = False   # replayed although the log records alerts: --rules said so
+    derived: tuple[DerivedStatus, ...] = ()
 
     @property
     def stale(self) -> tuple[SeriesStatus, ...]:
@@ -128,6 +144,8 @@ class Status:
                         "stale": s.stale, "expected_date": s.expected_date, "recent": list(s.recent)}
                        for s in self.series],
             "owed": [dict(row) for row in self.owed],
+            "derived": [{"series": d.series, "unit": d.unit, "date": d.date, "value": d.value,
+                         "recent": list(d.recent)} for d in self.derived],
         }
 
 
@@ -319,16 +337,34 @@ def _unit(node: ast.AST) -> str | None:
 
 def status(now: datetime, *, series: tuple[SeriesStatus, ...], firing: tuple[FiringAlert, ...],
            alerts_from: str, rule_paths: Sequence[str] = (), owed: Sequence[Mapping[str, Any]] = (),
-           log_has_alerts: bool = False) -> Status:
+           log_has_alerts: bool = False, derived: tuple[DerivedStatus, ...] = ()) -> Status:
     return Status(now=utc_text(now), alerts_from=alerts_from, rule_paths=tuple(rule_paths),
-                  firing=firing, series=series, owed=tuple(owed), log_has_alerts=log_has_alerts)
+                  firing=firing, series=series, owed=tuple(owed), log_has_alerts=log_has_alerts,
+                  derived=derived)
 
 
-def tapped(events: Iterable[Any], fold: SeriesFold) -> Iterator[Any]:
-    """``events`` unchanged, each shown to ``fold`` on the way: one pass feeds both the engine
-    and the series."""
+def derived_statuses(items: Sequence[DerivedSeries], data: SeriesData) -> tuple[DerivedStatus, ...]:
+    """The newest value of each derived series computable from ``data`` (the facts known at
+    ``now``), with its recent values; a series with no computable date is left out."""
+    catalogue = catalogue_of(items)
+    out = []
+    for item in items:
+        values = derived_values(item, catalogue, data)
+        if values:
+            date, value = values[-1]
+            out.append(DerivedStatus(item.name, item.unit, item.display_unit, date, norm(value),
+                                     item.description,
+                                     tuple(norm(v) for _, v in values[-RECENT_POINTS:])))
+    return tuple(out)
+
+
+def tapped(events: Iterable[Any], fold: SeriesFold, data: SeriesData | None = None) -> Iterator[Any]:
+    """``events`` unchanged, each shown to ``fold`` (and, given, added to ``data``, for the
+    derived series) on the way: one pass feeds the engine, the series and the derived series."""
     for event in events:
         fold.apply(event)
+        if data is not None and event.type in OBSERVATION_TYPES:
+            data.add(event.payload, event.published_at)
         yield event
 
 
