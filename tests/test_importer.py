@@ -29,6 +29,8 @@ SOFR_JSON = "nyfed/sofr_rate_percentiles_2018-04-03_2026-09-03.json"
 SOFR_VOLUME_JSON = "nyfed/sofr_volume_2018-04-03_2026-09-03.json"
 DTS = "treasury/DTS_OpCashBal_20210624_20260623.csv"
 GDP_FIRST = "fred/GDP_observations_output_type4_initial_release.json"
+OFR_FSI = "ofr/fsi_2000-01-03_2025-09-11.csv"
+QT_CAPS = "balance_sheet/qt_runoff_caps.csv"
 
 # SHA-256 of the shipped copies (data/history/PROVENANCE.md): the importer's tests are about
 # these exact bytes.
@@ -52,7 +54,8 @@ SHA256 = {
     "facilities/RRPONTSYD.csv": "4c80f955c4ed6523b4d21ae22d03710b82eb1fa320f8328caaeb1f8015b39151",
     "balance_sheet/WRESBAL.csv": "47689b74942b22f16430fc74dc3d2469f8377f9851bbe2c8781f792ae94cec7e",
     "balance_sheet/WALCL.csv": "e3b8a4195046380406c310980e8c29c3f9feb99304bc3b42f898b7432d488c71",
-    "balance_sheet/qt_runoff_caps.csv": "ff413b061516e5c3a8eb25add442bd695a36cd4647f76afc8856512859430d8d",
+    QT_CAPS: "ff413b061516e5c3a8eb25add442bd695a36cd4647f76afc8856512859430d8d",
+    OFR_FSI: "27eca6220bf68ed3527680193f3975b5f621406983e08e6d671eaa61a6198624",
     "treasury/WTREGEN.csv": "7f51483f09750ab86a7266dc9458b6f76673f8491fc04b28b955ed0e6dce2005",
     DTS: "b02de38f343a9f9e91ffa2f02d84c4a526f91f923e6b8c609af555b64946c914",
     "macro/M2SL.csv": "452b9747d2a457bf717952a79cd41871064b1e44536116531f5b031332fcac08",
@@ -106,6 +109,8 @@ EXPECTED_COUNTS = {
     "speeches/newyork_speeches_2022.json": 13,
     "speeches/newyork_speeches_2023.json": 10,
     "speeches/newyork_speeches_2024.json": 14,
+    QT_CAPS: 24,                  # 12 FOMC decisions, a Treasury and an MBS cap each
+    OFR_FSI: 6496,                # every trading day 2000-01-03 .. 2025-09-11
 }
 
 
@@ -222,6 +227,45 @@ def test_iorb_change_is_published_at_the_fomc_announcement_instant(by_source):
     assert by_source[("fomc", "iorb", "2021-07-29")][0]["provenance"]["field"] == "IORB"
 
 
+def test_qt_caps_are_two_step_series_dated_effective_and_published_at_the_announcement(by_source):
+    treasury = {d: (p["value"], at) for (s, series, d), (p, at) in by_source.items()
+                if (s, series) == ("fomc", "qt_cap_treasury")}
+    mbs = {d: (p["value"], at) for (s, series, d), (p, at) in by_source.items()
+           if (s, series) == ("fomc", "qt_cap_mbs")}
+    assert len(treasury) == len(mbs) == 12 and set(treasury) == set(mbs)
+    assert (min(treasury), max(treasury)) == ("2017-10-01", "2025-12-01")
+    assert treasury["2017-10-01"] == ("6", "2017-09-20T18:00:00.000000Z")      # 14:00 EDT
+    assert treasury["2018-01-01"] == ("12", "2017-12-13T19:00:00.000000Z")     # 14:00 EST
+    # the 2022 phase-in: one announcement, two effective dates, both published at it
+    assert treasury["2022-06-01"] == ("30", "2022-05-04T18:00:00.000000Z")
+    assert mbs["2022-06-01"] == ("17.5", "2022-05-04T18:00:00.000000Z")
+    assert treasury["2022-09-01"] == ("60", "2022-05-04T18:00:00.000000Z")
+    assert mbs["2022-09-01"] == ("35", "2022-05-04T18:00:00.000000Z")
+    assert (treasury["2025-04-01"][0], mbs["2025-04-01"][0]) == ("5", "35")
+    # runoff ended: caps of 0, twice
+    assert (treasury["2019-08-01"][0], mbs["2019-08-01"][0]) == ("0", "0")
+    assert treasury["2025-12-01"] == ("0", "2025-10-29T18:00:00.000000Z")
+    assert mbs["2025-12-01"] == ("0", "2025-10-29T18:00:00.000000Z")
+    payload, _ = by_source[("fomc", "qt_cap_mbs", "2022-06-01")]
+    assert payload["unit"] == "USD bn" and SERIES["qt_cap_mbs"].join == "step"
+    assert payload["provenance"]["raw_value"] == "17.5"
+    assert payload["provenance"]["announcement"] == "2022-05-04 14:00 America/New_York"
+    assert payload["provenance"]["source_url"].endswith("monetary20220504b.htm")
+
+
+def test_ofr_fsi_is_every_trading_day_with_its_components_exactly(by_source):
+    fsi = {d: (p, at) for (s, series, d), (p, at) in by_source.items() if (s, series) == ("ofr", "ofr_fsi")}
+    assert len(fsi) == 6496 and (min(fsi), max(fsi)) == ("2000-01-03", "2025-09-11")
+    payload, published_at = fsi["2008-10-10"]
+    assert (payload["value"], payload["unit"]) == ("29.32", "index")           # the file's peak
+    assert payload["attributes"]["funding"] == "9.582"
+    # Friday + 2 SIFMA business days (Columbus Day is closed), 11:00 EDT
+    assert published_at == "2008-10-15T15:00:00.000000Z"
+    payload, _ = fsi["2022-04-29"]                           # full float precision, an exponent
+    assert payload["attributes"]["funding"] == "-0.00009076749291912794"
+    assert payload["provenance"]["raw_value"] == "1.3076029547174846"
+
+
 def test_iorb_in_force_from_2019_08_01_is_2_1(by_source):
     assert by_source[("fomc", "iorb", "2019-08-01")][0]["value"] == "2.1"
 
@@ -331,8 +375,11 @@ def test_primary_sources_come_first_and_each_file_is_in_date_order(history, obse
         dates = [e.payload["date"] for e in block]
         if block[0].type == SPEECH_RECORDED:
             assert dates == sorted(dates)          # several speeches may share a date
-        else:
-            assert dates == sorted(set(dates))
+        else:                                      # one file may hold two series (QT caps)
+            assert dates == sorted(dates)
+            for series in {e.payload["series"] for e in block}:
+                days = [e.payload["date"] for e in block if e.payload["series"] == series]
+                assert days == sorted(set(days))
     first_source = {}
     sources = {}
     for event in observations:
@@ -385,6 +432,22 @@ def test_iorb_fomc_table_and_fred_iorb_agree_on_effective_dates(by_source):
      "2019-09-18,14:00,America/New_York,2019-09-19,IOXR,1.80,https://e.org/a,https://e.org/b\n",
      2, "field"),
     ("iorb_ioer_changes.csv", "announcement_date,effective_date,rate_percent\n", 1, "lacks column"),
+    ("qt_runoff_caps.csv", "announcement_date,announcement_time,timezone,effective_date,treasury_cap_bn\n",
+     1, "lacks column(s) mbs_cap_bn"),
+    ("qt_runoff_caps.csv",
+     "announcement_date,announcement_time,timezone,effective_date,treasury_cap_bn,mbs_cap_bn\n"
+     "2022-05-04,14:00,America/New_York,2022-06-01,30,17.5\n"
+     "2022-05-04,14:00,America/New_York,2022-06-01,60,35\n", 3, "not after"),
+    ("qt_runoff_caps.csv",
+     "announcement_date,announcement_time,timezone,effective_date,treasury_cap_bn,mbs_cap_bn\n"
+     "2022-05-04,14:00,America/New_York,2022-06-01,30,17,5\n", 2, "expected 6 columns"),
+    ("qt_runoff_caps.csv",
+     "announcement_date,announcement_time,timezone,effective_date,treasury_cap_bn,mbs_cap_bn\n"
+     "2022-05-04,14:00,America/New_York,2022-06-01,-30,17.5\n", 2, "below the plausible minimum 0"),
+    ("fsi.csv", "Date,OFR FSI,Funding\n2020-03-02,1.5,0.4\n2020-03-03,1.6,x\n", 3, "Funding: not a decimal"),
+    ("fsi.csv", "Date,Credit\n2020-03-02,1.5\n", 1, "no 'OFR FSI' column"),
+    ("fsi.csv", "Date,OFR FSI\n2020-03-03,1.6\n2020-03-02,1.5\n", 3, "not after"),
+    ("fsi.csv", "Date,OFR FSI\n2020-03-02,150\n", 2, "above the plausible maximum 100"),
     ("tgcr_rate_percentiles_x.json",
      '{\n "refRates": [\n  {"effectiveDate": "2019-09-17", "type": "TGCR", "percentRate": 5.25},\n'
      '  {"effectiveDate": "2019-09-16", "type": "TGCR", "percentRate": "x"}\n ]\n}\n', 4,
@@ -715,8 +778,6 @@ def test_bog_speech_infos_adds_nothing_the_speech_files_lack(speeches):
         assert len(infos[str(year)]) == EXPECTED_COUNTS[f"speeches/bog_speeches_{year}.json"] + (year == 2024)
     with pytest.raises(ImportFailed, match="not imported: metadata only"):
         iter_file_events(HISTORY / "speeches/bog_speech_infos.json")
-    with pytest.raises(ImportFailed, match="not imported: QT runoff caps"):
-        iter_file_events(HISTORY / "balance_sheet/qt_runoff_caps.csv")
 
 
 def test_duplicate_speeches_do_not_break_the_import(tmp_path):

@@ -3,8 +3,8 @@ nominal publication time, and the one primary source.
 
 How a rule joins a series on observation date D:
 - ``market``: the value *for D itself*; never forward-filled across a day the series lacks.
-- ``step``: administered rates (IORB, target range, ON RRP and SRF rates), a step function defined
-  on every day by the latest change effective on or before D.
+- ``step``: administered rates (IORB, target range, ON RRP and SRF rates) and the QT runoff caps,
+  a step function defined on every day by the latest change effective on or before D.
 - ``asof``: weekly/monthly/quarterly series (reserves, GDP): the latest observation dated on or
   before D that is already public.
 
@@ -33,10 +33,20 @@ sources, the importer and (for the date alone, ``dated_ahead``) the engine. The 
 - Amounts (USD bn): 0 (facilities unused, e.g. ON RRP in 2019-20) to 50,000; the largest
   shipped is Fed total assets, 8,965.5 on 2022-04-13. M2 and GDP: 0 to 1,000,000 (23,155 and
   31,095 shipped).
+- QT runoff caps (USD bn a month; 0 = no runoff): 0 to 1,000. The shipped caps run 0 to 60
+  (Treasuries from 2022-09); the top leaves room for a far faster runoff, never a negative cap.
+- OFR Financial Stress Index and its components (index points; 0 = average stress): -20 to 100.
+  The shipped history spans -5.334 (2007-02-22) to 29.32 (2008-10-10) for the index, -2.7 to 14.1
+  for the components; the index is a sum of z-scored variables, so a crisis worse than 2008 may
+  print far above 30, and the top leaves room for that rather than refuse the worst day. The
+  components (five categories, three regions) are each a part of that sum, so they share the
+  band.
 - Dates: not after the New York date the fact became known (the fetch, the import), except
   administered rates, which are announced before they take effect (the next day in all 82
   implementation-note rows shipped): up to 31 days ahead, room for a note announcing a change
-  further out. Not before the series began (``first_date``, per series below).
+  further out; and the QT caps, whose phase-in was announced four months ahead (2022-05-04 for
+  2022-09-01, 120 days): up to 183 days. Not before the series began (``first_date``, per series
+  below).
 """
 from __future__ import annotations
 
@@ -49,6 +59,10 @@ from watchdog.market.calendar import add_business_days
 from watchdog.model.timefmt import new_york, utc_text
 
 RATE_ATTRIBUTES = ("p1", "p25", "p75", "p99", "volume")
+# The OFR FSI's columns after the index: five categories, then three regions (each set sums to
+# the index, within rounding).
+FSI_ATTRIBUTES = ("credit", "equity_valuation", "safe_assets", "funding", "volatility",
+                  "united_states", "other_advanced", "emerging")
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,7 @@ ANY_ATTRIBUTE = "*"     # attribute_bands key: every attribute without a band of
 @dataclass(frozen=True)
 class SeriesSpec:
     name: str
-    unit: str               # "%" or "USD bn"
+    unit: str               # "%", "USD bn" or "index" (the OFR FSI)
     join: str               # market | step | asof
     calendar: str           # sifma | fed | daily
     primary_source: str
@@ -117,6 +131,9 @@ VOLUME_BAND = Band(_D(0), _D(50_000), above=True, unit="USD bn")  # USD bn trade
 AMOUNT_BAND = Band(_D(0), _D(50_000))             # facility take-up, balances, USD bn
 AGGREGATE_BAND = Band(_D(0), _D(1_000_000))       # M2, nominal GDP, USD bn
 ANNOUNCED_AHEAD_DAYS = 31                         # administered rates: announced, then effective
+QT_CAP_BAND = Band(_D(0), _D(1_000))              # QT runoff caps, USD bn a month
+QT_ANNOUNCED_AHEAD_DAYS = 183                     # a phase-in step announced months ahead
+FSI_BAND = Band(_D(-20), _D(100))                 # OFR FSI and its components, index points
 
 _MARKET_RATE = dict(band=RATE_BAND, ordered=("p1", "p25", "value", "p75", "p99"),
                     attribute_bands=(("p1", TAIL_BAND), ("p25", TAIL_BAND), ("p75", TAIL_BAND),
@@ -125,6 +142,7 @@ _MARKET_RATE = dict(band=RATE_BAND, ordered=("p1", "p25", "value", "p75", "p99")
                                      ("target_from", RATE_BAND), ("target_to", RATE_BAND)))
 _ADMINISTERED = dict(band=RATE_BAND, lead_days=ANNOUNCED_AHEAD_DAYS)
 _AMOUNT = dict(band=AMOUNT_BAND, attribute_bands=((ANY_ATTRIBUTE, AMOUNT_BAND),))
+_QT_CAP = dict(band=QT_CAP_BAND, lead_days=QT_ANNOUNCED_AHEAD_DAYS)
 
 
 def _spec(name, unit, join, calendar, primary, lag, at, attrs=(), description="", *,
@@ -189,6 +207,24 @@ _SPECS = [
           first_date=date(1959, 1, 1), cadence="monthly", band=AGGREGATE_BAND),
     _spec("gdp", "USD bn", "asof", "fed", "fred", 90, (8, 30), (), "Nominal GDP, SAAR (first print)",
           first_date=date(1947, 1, 1), cadence="quarterly", band=AGGREGATE_BAND),   # FRED metadata
+    # QT runoff caps: FOMC decisions like the administered rates (a step function, in force from
+    # the effective date, published at the announcement). Amounts per month; 0 when runoff ended
+    # (2019-08-01, 2025-12-01). Dated from the first cap in force, 2017-10-01.
+    _spec("qt_cap_treasury", "USD bn", "step", "daily", "fomc", 0, (0, 0), (),
+          "QT runoff cap, Treasury securities (USD bn a month; 0 = no runoff)",
+          first_date=date(2017, 10, 1), **_QT_CAP),
+    _spec("qt_cap_mbs", "USD bn", "step", "daily", "fomc", 0, (0, 0), (),
+          "QT runoff cap, agency debt and MBS (USD bn a month; 0 = no runoff)",
+          first_date=date(2017, 10, 1), **_QT_CAP),
+    # OFR Financial Stress Index: a value per NYSE trading day until early 2022, per weekday
+    # since (US holidays included: 2022-04-15, 2025-09-01 ...). Of the catalogue's calendars
+    # SIFMA's is the one that never expects a row the OFR does not print (staleness, late polls);
+    # a holiday row is recorded all the same, and a nominal time next to a holiday is a day late,
+    # never early. The latest row is two business days old, the file updated ~10:00-11:00 ET.
+    _spec("ofr_fsi", "index", "market", "sifma", "ofr", 2, (11, 0), FSI_ATTRIBUTES,
+          "OFR Financial Stress Index (0 = average stress; funding is its funding category)",
+          first_date=date(2000, 1, 3), band=FSI_BAND,
+          attribute_bands=((ANY_ATTRIBUTE, FSI_BAND),)),
 ]
 
 SERIES: dict[str, SeriesSpec] = {spec.name: spec for spec in _SPECS}

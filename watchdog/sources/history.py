@@ -2,8 +2,9 @@
 
 This module is the file registry and the entry points; each family parses its own files beside
 its live source (``nyfed/history.py``, ``fred/history.py``, ``fiscaldata/history.py``,
-``speeches/history.py``, and ``fomc/history.py`` for the FOMC implementation-note tables, which
-have no live source), on what ``sources/files.py`` shares.
+``speeches/history.py``, ``ofr/history.py``, and ``fomc/history.py`` for the FOMC
+implementation-note tables and the QT runoff caps, which have no live source), on what
+``sources/files.py`` shares.
 
 Pure-ish: the parsers read files and yield ``NewEvent``s (``observation-recorded`` and
 ``speech-recorded``); they never touch the store, the network, asyncio or the clock. Appending
@@ -17,18 +18,19 @@ Every observation carries:
   ``"1394.122"``) and normalised with ``numbers.norm`` (``"2.30"``, ``"2.3"`` and ``"2.300"`` are
   all ``"2.3"``);
 - ``unit`` from the series catalogue, ``source`` naming where the number came from (``nyfed``,
-  ``fomc``, ``fred``, ``fiscaldata``);
+  ``fomc``, ``fred``, ``fiscaldata``, ``ofr``);
 - ``provenance``: ``file`` (the name relative to the history folder, e.g. ``rates/SOFR.csv``, so
   events do not depend on where the folder lives), ``raw_value`` (the text exactly as in the
   file), ``raw_unit`` and a few source-specific fields (URLs, FRED series id, raw percentiles,
   the DTS row a TGA balance was read from, the ``vintage`` of a revised series);
 - ``published_at``: the real publication instant. Where the file gives one (FOMC
-  implementation-note tables: announcement date, time and zone; ALFRED: the vintage date) it is
-  that instant; otherwise it is the series' nominal publication time
+  implementation-note tables and QT caps: announcement date, time and zone; ALFRED: the vintage
+  date) it is that instant; otherwise it is the series' nominal publication time
   (``series.nominal_publication``: SOFR for T at T+1 SIFMA business day 08:00 New York time, EFFR
   T+1 Fed business day 09:00, ON RRP T 13:15, H.4.1 the next Fed business day after the Wednesday
-  at 16:30, DTS T+1 Fed business day 16:00, ...). Current vintages of revised series
-  (``fred/history.py``) and speeches (``speeches/history.py``) are the two exceptions.
+  at 16:30, DTS T+1 Fed business day 16:00, OFR FSI T+2 SIFMA business days 11:00, ...). Current
+  vintages of revised series (``fred/history.py``) and speeches (``speeches/history.py``) are the
+  two exceptions.
 
 Files shipped but not imported are listed in ``REFERENCE_FILES`` with the reason.
 
@@ -37,7 +39,7 @@ its primary source's files come before any fill (NY Fed JSON before FRED's SOFR/
 FOMC tables before FRED IORB, ALFRED first prints before the current GDP vintage), so the fact
 the store keeps for a ``(series, date)`` is the primary's. Files added later are appended, so a
 log built from the earlier registry is a prefix of the one built from this one. Within a file,
-ascending observation date.
+ascending observation date (a file of two series, the QT caps, gives both for each date).
 
 Malformed input raises ``ImportFailed("FILE:LINE: reason")``; a missing value is skipped; a row
 that breaks its series' plausibility contract is refused (``sources/files.py``).
@@ -56,6 +58,7 @@ from watchdog.sources.fiscaldata import history as fiscaldata
 from watchdog.sources.fomc import history as fomc
 from watchdog.sources.fred import history as fred
 from watchdog.sources.nyfed import history as nyfed
+from watchdog.sources.ofr import history as ofr
 from watchdog.sources.speeches import history as speeches
 
 __all__ = [
@@ -68,7 +71,7 @@ KINDS: dict[str, HistoryParser] = {p.kind: p for p in (
     fred.SOFR, fred.EFFR, fred.IORB, fred.TARGET_UPPER, fred.TARGET_LOWER, nyfed.SOFR_VOLUME,
     fiscaldata.TGA, fred.RESERVES, fred.FED_ASSETS, fred.TGA_WEEKLY_AVG, fred.GDP_FIRST_RELEASE,
     fred.GDP_CURRENT, fred.M2_CURRENT, fred.ONRRP, speeches.BOARD, speeches.NEW_YORK,
-    nyfed.CSV_OBFR)}
+    nyfed.CSV_OBFR, fomc.QT_CAPS, ofr.FSI)}
 
 _SPEECH_YEARS = range(2019, 2025)
 
@@ -98,8 +101,12 @@ HISTORY_FILES: dict[str, HistoryParser] = {
     "facilities/RRPONTSYD.csv": fred.ONRRP,
     **{f"speeches/bog_speeches_{year}.json": speeches.BOARD for year in _SPEECH_YEARS},
     **{f"speeches/newyork_speeches_{year}.json": speeches.NEW_YORK for year in _SPEECH_YEARS},
-    "rates/nyfed_reference_rates_2026-01-02_2026-08-03.csv": nyfed.CSV_OBFR,   # appended last:
-}                                                     # earlier example logs stay a prefix
+    # Appended, in the order they were added (OBFR CSV, QT caps, OFR FSI): a log built from an
+    # earlier registry stays a prefix of the one built from this one.
+    "rates/nyfed_reference_rates_2026-01-02_2026-08-03.csv": nyfed.CSV_OBFR,
+    "balance_sheet/qt_runoff_caps.csv": fomc.QT_CAPS,
+    "ofr/fsi_2000-01-03_2025-09-11.csv": ofr.FSI,
+}
 
 # Files that produce no events of their own but are joined into another file's events.
 COMPANION_FILES: dict[str, str] = {
@@ -109,9 +116,6 @@ COMPANION_FILES: dict[str, str] = {
 
 # Files shipped in data/history but not imported, and why.
 REFERENCE_FILES: dict[str, str] = {
-    "balance_sheet/qt_runoff_caps.csv":
-        "QT runoff caps (Treasury and MBS, $bn/month) map to no series of the catalogue "
-        "(watchdog/market/series.py); add a series such as qt_cap_treasury/qt_cap_mbs first",
     "speeches/bog_speech_infos.json":
         "metadata only (no text): for 2019-2024 it equals the speech files' speaker, position, "
         "date, title and URL exactly (checked by the tests), and 2006-2018 have no text to record",

@@ -1,7 +1,8 @@
 """The FOMC family: the implementation-note tables of administered-rate changes (``history.py``:
-IORB/IOER, the ON RRP offering rate, the SRF minimum bid rate), the primary history of those
-series. History only: no source polls them, so the family has no ``FAMILY`` to build; live, a
-decision is recorded by ``watchdog announce`` and FRED's IORB fills in.
+IORB/IOER, the ON RRP offering rate, the SRF minimum bid rate) and the table of QT runoff caps
+(Treasury and MBS), the primary history of those series. History only: no source polls them, so
+the family has no ``FAMILY`` to build; live, a rate decision is recorded by ``watchdog announce``
+and FRED's IORB fills in (a new QT cap has no live path yet: import an updated table).
 
 May import ``sources.files``, ``model`` and ``market``; never another family (import contract
 "Source families are independent").

@@ -7,6 +7,15 @@ announcement).
 Each row gives the effective date and the announcement date, time and zone: ``published_at`` is
 that announcement instant (never after the effective date), and the announcement, the table's
 extra columns and its (redacted) URLs go into provenance.
+
+The QT runoff caps (``balance_sheet/qt_runoff_caps.csv``) are FOMC decisions read the same way:
+one row per decision with ``treasury_cap_bn`` and ``mbs_cap_bn`` ($ billions a month), each row
+two step observations, ``qt_cap_treasury`` and ``qt_cap_mbs``, dated on the effective date and
+published at the announcement. A cap the decision left unchanged (the MBS cap of 2019-05-01,
+2024-06-01, 2025-04-01) is recorded as restated, which changes no day of the step series. Two rows
+share the 2022-05-04 announcement (the phase-in: 30/17.5 from June, 60/35 from September), so
+one announcement may set several effective dates, each published at that same instant. Caps of
+0 mean runoff ended (2019-08-01, 2025-12-01): no runoff, not "no cap".
 """
 from __future__ import annotations
 
@@ -115,3 +124,69 @@ ONRRP_RATE = _table("fomc-onrrp-rate", "onrrp_rate", "on_rrp_rate_changes.csv", 
                     urls=("source_url",), description="ON RRP offering rate changes")
 SRF_RATE = _table("fomc-srf-rate", "srf_rate", "srf_min_bid_rate_changes.csv", extra=(),
                   urls=("source_url",), description="SRF minimum bid rate changes")
+
+
+# ---- QT runoff caps: one decision per row, two series ----
+
+_QT_COLUMNS = ("announcement_date", "announcement_time", "timezone", "effective_date")
+# column -> series, in the order each row's observations are emitted
+_QT_CAPS = (("treasury_cap_bn", "qt_cap_treasury"), ("mbs_cap_bn", "qt_cap_mbs"))
+_QT_RAW_UNIT = "$ billions per month"
+
+
+def _qt_cap_events(path: Path, rel: str, display: str, *,
+                   today: date | None = None) -> Iterator[NewEvent]:
+    """Per row, the Treasury cap then the MBS cap, for its effective date (ascending)."""
+    rows = csv_rows(path, display)
+    header = next(rows, None)
+    caps = tuple(column for column, _ in _QT_CAPS)
+    if header is None:
+        raise ImportFailed(f"{display}:1: empty file (expected a header with "
+                           f"{', '.join(_QT_COLUMNS + caps)})")
+    line, names = header
+    names = [n.strip() for n in names]
+    missing = [c for c in _QT_COLUMNS + caps if c not in names]
+    if missing:
+        raise ImportFailed(f"{display}:{line}: header lacks column(s) {', '.join(missing)}")
+    if len(set(names)) != len(names):
+        raise ImportFailed(f"{display}:{line}: duplicate column names in header")
+    previous: date | None = None
+    for line, cells in rows:
+        try:
+            if len(cells) != len(names):
+                raise FileRowError(f"expected {len(names)} columns, got {len(cells)}")
+            row = dict(zip(names, (c.strip() for c in cells)))
+            effective = iso_date(row["effective_date"], "effective_date")
+            announced = _announcement_instant(row["announcement_date"], row["announcement_time"],
+                                              row["timezone"])
+            if announced.date() > effective:
+                raise FileRowError(f"announced on {announced.date()} after its effective date {effective}")
+            if previous is not None and effective <= previous:
+                raise FileRowError(f"effective_date {effective} is not after the previous row's "
+                                   f"{previous} (the table must be sorted, one row per date)")
+            previous = effective
+            values = [(column, series, row[column], None if is_missing(row[column])
+                       else exact_decimal(row[column], column)) for column, series in _QT_CAPS]
+        except FileRowError as exc:
+            raise ImportFailed(f"{display}:{line}: {exc}") from None
+        for column, series, raw, value in values:
+            if value is None:
+                continue
+            provenance = {"file": rel, "raw_value": raw, "raw_unit": _QT_RAW_UNIT, "column": column,
+                          "announcement": f"{row['announcement_date']} {row['announcement_time']} "
+                                          f"{row['timezone']}"}
+            if row.get("source_url"):
+                provenance["source_url"] = redact_url(row["source_url"])
+            if row.get("page"):
+                provenance["page"] = row["page"]
+            yield observation(series, effective, value, SOURCE, provenance, announced,
+                              where=f"{display}:{line}", today=today)
+
+
+def _qt_caps(path: Path, rel: str, display: str, today: date | None = None) -> Iterator[NewEvent]:
+    return _qt_cap_events(path, rel, display, today=today)
+
+
+QT_CAPS = HistoryParser(
+    "fomc-qt-caps", "qt_cap_treasury", SOURCE, ("qt_runoff_caps.csv",), _qt_caps,
+    "QT runoff caps, USD bn a month: qt_cap_treasury and qt_cap_mbs from each FOMC decision")
