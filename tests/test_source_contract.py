@@ -28,6 +28,7 @@ import aiohttp
 import pytest
 
 from fakes import Site, fixture
+from reserve_bank_pages import DALLAS_INDEX_PATH, NY_INDEX_PATH, NY_ROWS, dallas_site, ny_site
 from watchdog.app import build_sources
 from watchdog.model.config import Config, SourcesConfig
 from watchdog.model.events import OBSERVATION_RECORDED, SOURCE_FAILED, SPEECH_RECORDED, NewEvent
@@ -42,6 +43,8 @@ DATA_TYPES = (OBSERVATION_RECORDED, SPEECH_RECORDED)
 OPS_PATH = "/api/rp/results/search.json"
 DTS_PATH = "/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance"
 FEED_PATH = "/feeds/speeches.xml"
+FSI_PATH = "/financial-stress-index/data/fsi.csv"
+FSI_CSV = "ofr/fsi_2000-01-03_2025-09-11.csv"
 BOARD = "http://www.federalreserve.gov"
 POWELL_TITLE = ("<title>Powell, Recent Economic Developments, Monetary Policy Considerations and "
                 "Longer-term Prospects</title>")
@@ -94,6 +97,14 @@ def _dts_with_a_bad_row() -> tuple[bytes, str]:
     return json.dumps(data).encode(), "2025-07-07"
 
 
+def _fsi_with_a_bad_row() -> tuple[bytes, str]:
+    body = fixture(FSI_CSV)
+    row = b"\n2025-09-10,-2.31,-1.059,-0.361,-0.281,-0.109,"     # within the 30-day lookback
+    broken = body.replace(row, row.replace(b"-0.109", b"-0.1.09"), 1)
+    assert broken != body
+    return broken, "2025-09-10"
+
+
 def _feed() -> str:
     """The real RDF feed with its links pointed at the local site."""
     return fixture("fedspeeches/speeches_2016-08_rss1-rdf.xml").decode().replace(BOARD, "{base}")
@@ -107,6 +118,12 @@ def _speech_site() -> dict:
              for line in feed.splitlines() if line.startswith("<link>{base}/newsevents/")}
     assert len(links) == 15                 # the feed lists 15 speeches
     return {FEED_PATH: feed, **{path: page for path in links}}
+
+
+def _ny_index_with_a_bad_row() -> tuple[str, str]:
+    """The (hand-built: tests/reserve_bank_pages.py) index with a dated row that links no page."""
+    rows = (*NY_ROWS, ("Feb 01, 2026", "", "Williams: A row with no page"))
+    return ny_site(rows)[NY_INDEX_PATH], "Feb 01, 2026"
 
 
 def _feed_with_a_bad_item() -> tuple[str, str]:
@@ -138,6 +155,18 @@ CONTRACTS: dict[str, Contract] = {
     "speeches": Contract(
         "speeches", {"feeds": ["{base}" + FEED_PATH], "max_items": 2}, FEED_PATH, _speech_site,
         utc(2016, 8, 1, 12), _feed_with_a_bad_item),
+    # The Reserve Banks' speech pages are real (abridged) samples; their index pages are built
+    # by hand, no real copy having been found (tests/fixtures/reserve_banks/PROVENANCE.md).
+    "speeches-new-york": Contract(
+        "speeches", {"new_york": True, "new_york_pages": ["{base}" + NY_INDEX_PATH],
+                     "max_items": 2}, NY_INDEX_PATH, ny_site, utc(2026, 3, 10, 12),
+        _ny_index_with_a_bad_row),
+    "speeches-dallas": Contract(
+        "speeches", {"dallas": True, "dallas_pages": ["{base}" + DALLAS_INDEX_PATH]},
+        DALLAS_INDEX_PATH, dallas_site, utc(2026, 3, 10, 12)),
+    "ofr": Contract(
+        "ofr", {}, FSI_PATH, lambda: {FSI_PATH: fixture(FSI_CSV)},
+        utc(2025, 9, 15, 16), _fsi_with_a_bad_row),
 }
 
 

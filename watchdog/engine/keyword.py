@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from watchdog.model.events import AlertTransition
+from watchdog.model.speakers import normalise_speaker
 from watchdog.rules.ruleset import render_summary
 
 
@@ -22,8 +23,11 @@ class KeywordRules:
             if match is None:
                 continue
             phrases = sorted({hit.phrase for hit in match.hits})
+            # The person's name, also for speeches recorded before speaker lines were
+            # normalised ("For Supervision Randal K. Quarles" reads "Randal K. Quarles").
             values = {"rule": rule.id, "severity": rule.severity, "date": p["date"],
-                      "speaker": p.get("speaker", ""), "institution": p.get("institution", ""),
+                      "speaker": normalise_speaker(p.get("speaker", "")).name,
+                      "institution": p.get("institution", ""),
                       "title": p.get("title", ""), "url": p.get("url", ""), "phrase": match.hits[0].phrase}
             out.append(AlertTransition(
                 rule=rule.id, rule_hash=rule.hash, state="flagged", date=p["date"],

@@ -128,11 +128,43 @@ class FiscalDataConfig(_Strict):
 class SpeechesConfig(_Strict):
     feeds: list[str] = Field(default_factory=list)     # RSS 2.0 or RSS 1.0/RDF feeds
     pages: list[str] = Field(default_factory=list)     # index pages of Reserve Bank speeches
+    # Reserve Bank speeches, each its own source (off unless true): the bank's speech index
+    # pages, the speeches they link read with the bank's page layout, kept when the speaker is
+    # one of `*_speakers` (surnames or full names, as keyword rules' `speakers`; [] keeps all).
+    new_york: bool = False             # source "speeches-new-york"
+    new_york_pages: list[str] = Field(
+        default_factory=lambda: ["https://www.newyorkfed.org/newsevents/speeches/index"])
+    new_york_speakers: list[str] = Field(default_factory=lambda: ["Williams", "Perli"])
+    dallas: bool = False               # source "speeches-dallas"
+    dallas_pages: list[str] = Field(
+        default_factory=lambda: ["https://www.dallasfed.org/news/speeches/logan"])
+    dallas_speakers: list[str] = Field(default_factory=list)
     poll_every: DurationText | None = None
     timeout: DurationText = Duration("30s")
     max_items: int = Field(default=30, ge=1, le=500)   # newest items fetched per feed/page
     retries: int = Field(default=3, ge=0, le=10)
     max_body: str = MAX_BODY_DEFAULT   # per feed, index page or speech page
+
+    _s1 = field_validator("max_body")(_check_size)
+
+    @model_validator(mode="after")
+    def _banks_have_pages(self) -> "SpeechesConfig":
+        # A bank switched on with no index page would poll nothing and look healthy.
+        for bank in ("new_york", "dallas"):
+            if getattr(self, bank) and not getattr(self, f"{bank}_pages"):
+                raise ValueError(f"{bank} = true needs {bank}_pages (its speech index pages)")
+        return self
+
+
+class OfrConfig(_Strict):
+    base_url: str = "https://www.financialresearch.gov"
+    poll_every: DurationText | None = None
+    timeout: DurationText = Duration("30s")
+    # The whole history comes with every answer: only rows dated this many days back are
+    # recorded (a revision within them is recorded as such; `backfill` takes older ones).
+    lookback_days: int = Field(default=30, ge=1, le=36500)
+    retries: int = Field(default=3, ge=0, le=10)
+    max_body: str = MAX_BODY_DEFAULT
 
     _s1 = field_validator("max_body")(_check_size)
 
@@ -142,6 +174,7 @@ class SourcesConfig(_Strict):
     fred: FredConfig | None = None
     fiscaldata: FiscalDataConfig | None = None
     speeches: SpeechesConfig | None = None
+    ofr: OfrConfig | None = None
 
 
 # ---- receivers: one model per ``type`` (sent by watchdog.notify.<type>) ----

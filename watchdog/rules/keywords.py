@@ -1,6 +1,7 @@
 """Keyword rules over Fed speeches: compile a ``KeywordRule`` once, match it against speeches.
 
-Pure core: standard library and ``watchdog.rules.ruleset`` only; no I/O, no clock.
+Pure core: standard library, ``watchdog.rules.ruleset``, ``watchdog.model.events`` and
+``watchdog.model.speakers`` (a speech's speaker name) only; no I/O, no clock.
 
     matcher = compile_keyword_rule(rule)          # all regexes are built here, once
     found = matcher.match(speech_payload)         # KeywordMatch | None
@@ -42,8 +43,10 @@ What counts as a hit
 * **Speakers and institutions** filter before any text is read: a speaker entry matches the
   speaker's surname or full name (case-insensitive; middle initials and Jr./Sr./II/III are
   ignored, and an entry matches the end of a name, so "Quarles" and "Randal Quarles" both match
-  "Vice Chair for Supervision Randal K. Quarles"); an institution entry matches the payload's
-  ``institution`` exactly, case-insensitively.
+  "Randal K. Quarles"); the payload's speaker line is first reduced to the person's name
+  (``model.speakers.normalise_speaker``: "For Supervision Randal K. Quarles", as logs recorded
+  before the sources normalised it hold, is "Randal K. Quarles"). An institution entry matches
+  the payload's ``institution`` exactly, case-insensitively.
 
 How it is fast
 --------------
@@ -64,6 +67,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from watchdog.model.speakers import name_tokens, speaker_matches
 from watchdog.rules.ruleset import KeywordRule
 
 SENTENCE_MAX = 400       # characters of a matched sentence shown in an alert
@@ -288,19 +292,6 @@ def _show(text: str, begin: int, finish: int, start: int, end: int) -> str:
 
 # ---- speakers ----
 
-_NAME_PART = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
-_NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
-
-
-def _name_tokens(name: str) -> tuple[str, ...]:
-    """Lowercase name words without initials and suffixes: "Roger W. Ferguson, Jr." ->
-    ("roger", "ferguson")."""
-    parts = [p for p in _NAME_PART.findall(name.lower()) if len(p) > 1]
-    while parts and parts[-1] in _NAME_SUFFIXES:
-        parts.pop()
-    return tuple(parts)
-
-
 def _norm_institution(name: str) -> str:
     return " ".join(name.lower().split())
 
@@ -363,7 +354,7 @@ class KeywordMatcher:
                 self._roles[key] = tuple(roles)
         self._regex = re.compile(_trie_regex(variants))
         self._ignore = re.compile(_trie_regex(ignore_variants)) if ignore_variants else None
-        self._speakers = tuple(_name_tokens(s) for s in rule.speakers)
+        self._speakers = tuple(name_tokens(s) for s in rule.speakers)
         self._institutions = frozenset(_norm_institution(i) for i in rule.institutions)
         self._near = tuple(near.within for near in rule.near)
         self._min_hits = rule.min_hits
@@ -377,12 +368,9 @@ class KeywordMatcher:
         """Whether the speaker and institution filters let a speech through."""
         if self._institutions and _norm_institution(institution) not in self._institutions:
             return False
-        if self._speakers:
-            name = _name_tokens(speaker)
-            if not any(entry and name[len(name) - len(entry):] == entry
-                       for entry in self._speakers):
-                return False
-        return True
+        # The speaker line is normalised when read, not only when recorded: older logs hold
+        # raw lines ("For Supervision Randal K. Quarles").
+        return not self._speakers or speaker_matches(speaker, self._speakers)
 
     def match(self, speech: Mapping[str, Any]) -> KeywordMatch | None:
         """The rule's hits in a speech payload (``speaker``, ``institution``, ``text``), or

@@ -3,7 +3,12 @@
 first, dates like "December 18, 2019"; each loaded whole).
 
 One ``speech-recorded`` event per speech with text (``events.Speech``; ``text`` is ``content`` as
-given, ``content_hash`` its SHA-256). The archive has dates but no time of day, so ``published_at``
+given, ``content_hash`` its SHA-256). ``speaker`` and ``position`` are recorded as the file has
+them (the Board files' "For Supervision Randal K. Quarles"): a re-import of the same files must
+give the same facts (logs built before stay a prefix, nothing is recorded twice), so the name is
+normalised where it is read (``model.speakers``: keyword rules, summaries), not here.
+
+The archive has dates but no time of day, so ``published_at``
 is the **end** of the speech date in New York (23:59:59.999999 ET): the latest instant it can
 have become public, so replay never shows a speech early (it may show it up to a day late). A
 record with no ``content`` (one 2024 Board entry, an interview page) has nothing to record and

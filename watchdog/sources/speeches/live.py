@@ -2,9 +2,14 @@
 index pages of Reserve Bank speeches, each speech recorded once with its full text.
 
 The parsers are pure (bytes in, items or text out, never raising): ``parse_feed``,
-``parse_speech_page`` / ``read_speech_page`` and ``parse_index_page``. ``SpeechesSource`` is the
-edge: it fetches the feeds and index pages, then every speech page (concurrently, bounded), and
-turns every failure into a ``source-failed`` event naming the URL.
+``parse_speech_page`` / ``read_speech_page`` (the Board's layouts, and the New York and Dallas
+Fed's: ``nyfed.py``, ``dallas.py``) and ``parse_index_page``. A speech is recorded under the
+speaker's name, the job title apart (``model.speakers.normalise_speaker``; the line as written
+stays in the provenance when it said more).
+
+``SpeechesSource`` is the edge: it fetches the feeds and index pages, then every speech page
+(concurrently, bounded), and turns every failure into a ``source-failed`` event naming the URL.
+The Reserve Banks' own sources (``banks.py``) are this edge with their banks' index parsers.
 
 Feed bytes are parsed by feedparser from a stream: its own fetcher blocks the event loop, and
 given raw bytes it first tries ``open(bytes)`` as a *file name* — a body such as ``/etc/passwd``
@@ -19,7 +24,7 @@ import logging
 import re
 import xml.sax
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -32,13 +37,14 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from watchdog.model.config import SpeechesConfig
 from watchdog.model.events import SOURCE_FAILED, NewEvent, PayloadTooLarge, Speech, content_hash, new_speech
 from watchdog.model.redact import redact_url
+from watchdog.model.speakers import normalise_speaker
 from watchdog.sources.base import BodyLimit, cap_published, cut, failure_event, fetch
 from watchdog.model.timefmt import NEW_YORK, end_of_day_new_york
 
 log = logging.getLogger(__name__)
 
 SOURCE = "speeches"             # the poller: config table, failure events, `backfill --source`
-SPEECH_SOURCE = "fed-speeches"  # the ``source`` of every recorded speech
+SPEECH_SOURCE = "fed-speeches"  # the ``source`` of every speech the Board feeds and `pages` record
 PAGE_FETCHES = 4                # speech pages fetched at once per poll: polite to the Fed's servers
 MIN_TEXT_CHARS = 200            # shorter "speech" text is a shell page or an unknown layout
 # Longer text is no speech: a layout change or a hostile page. Refused, never cut: the recorded
@@ -54,13 +60,6 @@ MAX_NAME_WORDS = 4              # "Surname, Topic": longer text before the comma
 INSTITUTIONS = {"federalreserve.gov": "Board of Governors", "newyorkfed.org": "New York Fed",
                 "dallasfed.org": "Dallas Fed"}
 CB_NAMESPACE = "cbwiki.net/wiki/index.php/Specification"   # the RDF feeds' central-bank vocabulary
-
-# Job titles that open a speaker line on a speech page ("Governor Jerome H. Powell"); longest
-# first so "Vice Chair" is not read as "Vice" + a name.
-POSITIONS = ("President and Chief Executive Officer", "Vice Chairman for Supervision",
-             "Vice Chair for Supervision", "Executive Vice President", "Senior Vice President",
-             "First Vice President", "Vice President", "Vice Chairman", "Vice Chair", "Chairman",
-             "Chair", "Governor", "President")
 
 MONTHS = {name: number for number, names in enumerate((
     ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
@@ -310,13 +309,31 @@ def _entry_label(entry: Any) -> str:
 
 # Never speech text: scripts, chrome and forms.
 _JUNK = "script, style, noscript, template, nav, footer, header, aside, form, iframe, svg, button"
-# The speech's own containers: the current Board layout, then the 2016 ("legacy") layout.
-_CONTAINERS = ("div#article", "div#leftText", "div#speech")
-# Legacy Board speech meta (speaker, venue, date, title, formats) and the current layout's date
-# line: they are payload fields, not text to search.
+# The speech's own containers: the current Board layout, the 2016 ("legacy") Board layout, the
+# New York Fed's and the Dallas Fed's (nyfed.py, dallas.py). Where one matches several elements,
+# the one with the most paragraph text is the speech.
+_CONTAINERS = ("div#article", "div#leftText", "div#speech", "div.ts-article-text",
+               "div.dal-main-content")
+# Speech meta -- the legacy Board layout's speaker, venue, date, title and formats, the current
+# layout's date line, the Reserve Banks' title, date and speaker lines and the Dallas Fed's
+# one-line abstract ("... delivered these remarks in Austin, Texas"): payload fields or venue,
+# not text to search.
 _META = ("h1", "h2.speeches", "h3.speechLocation", "h3.speechDate", "h2.speechTitle",
          "#stayconnectedrightSidebar", ".otherFormats", "#pubwebvideo", "#printIcon",
-         "#lastUpdate", "p.article__time")
+         "#lastUpdate", "p.article__time", "div.ts-contact-info", "div.ts-section-identifier",
+         "div.dal-crouton", "div.dal-author", "div.dal-inline-list", "p.dal-content-date",
+         "div.dal-abstract")
+# Where pages state their date and speaker in words: the Board's date lines, the New York Fed's
+# contact lines (the date, then "John C. Williams, President and Chief Executive Officer"), the
+# Dallas Fed's date line and its "Speech by President Lorie K. Logan" line.
+_DATE_LINES = "h3.speechDate, p.article__time, div.ts-contact-info, p.dal-content-date"
+_SPEAKER_LINES = ("h2.speeches", "#article p.speaker", "div.dal-crouton", "div.dal-author",
+                  "div.ts-contact-info")
+# A ``meta name=author`` with these words names an institution, not the speaker.
+_INSTITUTION_WORDS = re.compile(r"\b(?:federal reserve|bank|board of governors|fed)\b",
+                                re.IGNORECASE)
+# Titles by layout, before the generic ones (a Reserve Bank's og:title carries the bank's name).
+_TITLES = ("h1.ts-article-title", "h1.dal-headline")
 _BLOCKS = ("p, div, li, ul, ol, dl, dt, dd, h1, h2, h3, h4, h5, h6, blockquote, pre, table, tr, "
            "section, article, figure, figcaption, hr, caption")
 _PARA, _LINE = "\ue000", "\ue001"   # private-use marks for breaks; removed from input first
@@ -383,9 +400,11 @@ def _container(tree: LexborHTMLParser) -> LexborNode | None:
     fall back to whatever paragraphs the page chrome has), else the element holding the most
     paragraph text."""
     for selector in _CONTAINERS:
-        node = tree.css_first(selector)
-        if node is not None:
-            return node
+        nodes = tree.css(selector)
+        if len(nodes) == 1:
+            return nodes[0]
+        if nodes:
+            return max(nodes, key=_paragraph_chars)
     sizes: dict[int, list] = {}
     for paragraph in tree.css("p"):
         parent = paragraph.parent
@@ -396,6 +415,10 @@ def _container(tree: LexborHTMLParser) -> LexborNode | None:
     if not sizes:
         return None
     return max(sizes.values(), key=lambda entry: entry[0])[1]
+
+
+def _paragraph_chars(node: LexborNode) -> int:
+    return sum(len(p.text(deep=True).strip()) for p in node.css("p"))
 
 
 def _drop_in_page_links(container: LexborNode) -> None:
@@ -445,11 +468,11 @@ _DATE_META = ("article:published_time", "datepublished", "dc.date", "dc.date.iss
 
 
 def page_date(tree: LexborHTMLParser) -> tuple[date | None, datetime | None]:
-    """(date, instant) the page states: publication meta tags first, then the Board's date
-    lines, then ``<time datetime>`` only when every such element agrees (a sidebar listing other
-    speeches has times too). An instant only when the page gives a time with a zone."""
-    for text in _meta_dates(tree) + [node.text(deep=True) for node in
-                                     tree.css("h3.speechDate, p.article__time")]:
+    """(date, instant) the page states: publication meta tags first, then the layouts' date
+    lines (``_DATE_LINES``), then ``<time datetime>`` only when every such element agrees (a
+    sidebar listing other speeches has times too). An instant only when the page gives a time
+    with a zone."""
+    for text in _meta_dates(tree) + [node.text(deep=True) for node in tree.css(_DATE_LINES)]:
         found = _read_date(text)
         if found is not None:
             return found
@@ -498,6 +521,10 @@ def _read_any_date(text: str) -> tuple[date, datetime | None] | None:
 
 
 def _page_title(tree: LexborHTMLParser) -> str:
+    for selector in _TITLES:
+        node = tree.css_first(selector)
+        if node is not None and node.text(deep=True).strip():
+            return _one_line(node.text(deep=True))
     og = tree.css_first('meta[property="og:title"]')
     if og is not None and (og.attributes.get("content") or "").strip():
         return _one_line(og.attributes["content"])
@@ -510,24 +537,27 @@ def _page_title(tree: LexborHTMLParser) -> str:
 
 
 def _page_speaker(tree: LexborHTMLParser) -> tuple[str, str]:
-    """(name, job title) from ``meta name=author`` or the Board's speaker lines."""
+    """(name, job title) from the layouts' speaker lines (a line that reads as a date is the
+    New York Fed's date line, not a speaker), else ``meta name=author`` when it names a person:
+    sites put their own name there too, and a bank's name would pass for a speaker no filter
+    knows."""
+    for selector in _SPEAKER_LINES:
+        for node in tree.css(selector):
+            line = _one_line(node.text(deep=True))
+            if line and _read_date(line) is None:
+                return split_position(line)
     author = tree.css_first('meta[name="author"]')
-    if author is not None and (author.attributes.get("content") or "").strip():
-        return split_position(author.attributes["content"])
-    for selector in ("h2.speeches", "#article p.speaker"):
-        node = tree.css_first(selector)
-        if node is not None and node.text(deep=True).strip():
-            return split_position(node.text(deep=True))
+    content = _one_line(author.attributes.get("content") or "") if author is not None else ""
+    if content and not _INSTITUTION_WORDS.search(content):
+        return split_position(content)
     return "", ""
 
 
 def split_position(line: str) -> tuple[str, str]:
-    """("Jerome H. Powell", "Governor") from "Governor Jerome H. Powell"."""
-    line = _one_line(line)
-    for position in POSITIONS:
-        if line.lower().startswith(position.lower() + " "):
-            return line[len(position):].strip(), position
-    return line, ""
+    """("Jerome H. Powell", "Governor") from "Governor Jerome H. Powell" (model.speakers)."""
+    # A speaker line is a few words; a hostile page's megabyte "line" is cut, not walked.
+    speaker = normalise_speaker(_one_line(line)[:MAX_META_CHARS + 1])
+    return speaker.name, speaker.title
 
 
 # ---- index pages of Reserve Bank speeches ----
@@ -632,6 +662,7 @@ class SpeechesSource:
     nothing new and no page is fetched.
     """
     name = SOURCE
+    speech_source = SPEECH_SOURCE       # the ``source`` of the speeches it records
 
     def __init__(self, config: SpeechesConfig, clock_now: Callable[[], datetime] | None = None):
         self.config = config
@@ -663,9 +694,12 @@ class SpeechesSource:
         try:
             return await job
         except Exception as exc:  # a bug must not stop the daemon: record it and carry on
-            log.exception("speeches %s: unexpected error", redact_url(url))
-            return [_failure(f"internal error: {type(exc).__name__}: {exc}", now,
-                             url=redact_url(url))]
+            log.exception("%s %s: unexpected error", self.name, redact_url(url))
+            return [self._fail(f"internal error: {type(exc).__name__}: {exc}", now,
+                               url=redact_url(url))]
+
+    def _fail(self, reason: str, now: datetime, **details: Any) -> NewEvent:
+        return _failure(reason, now, source=self.name, **details)
 
     def _fetched_at(self, now: datetime) -> datetime:
         return self._clock_now() if self._clock_now else now
@@ -680,13 +714,13 @@ class SpeechesSource:
         validators = self._validators.get(feed_url) if since is None else None
         got = await self._get(session, feed_url, validators)
         if got.error is not None:
-            return [_failure(f"feed: {got.error}", now, url=got.url)]
+            return [self._fail(f"feed: {got.error}", now, url=got.url)]
         if got.status == 304:
             return []                       # unchanged since a poll that recorded everything
         fetched_at = self._fetched_at(now)
         parsed = _parse_feed(got.body, source_url=got.url)
         if parsed.body_error:
-            return [_failure(f"feed: bad response body: {parsed.body_error}", now, url=got.url)]
+            return [self._fail(f"feed: bad response body: {parsed.body_error}", now, url=got.url)]
         chosen = self._choose(parsed.items, since)
         events: list[NewEvent] = []
         for found in await asyncio.gather(*(
@@ -694,7 +728,7 @@ class SpeechesSource:
                 for item in chosen)):
             events += found
         if parsed.bad_items:
-            events.append(_failure(
+            events.append(self._fail(
                 f"feed: {len(parsed.bad_items)} problem(s); {len(parsed.items)} item(s) read",
                 now, url=got.url, bad_rows=parsed.bad_items, recorded_rows=len(parsed.items)))
         if since is None:
@@ -727,28 +761,28 @@ class SpeechesSource:
         async with limit:
             got = await self._get(session, item.url)
         if got.error is not None:
-            return [_failure(f"speech page: {got.error}", now, url=got.url)]
+            return [self._fail(f"speech page: {got.error}", now, url=got.url)]
         text = parse_speech_page(got.body, url=item.url)
         problem = _text_problem(text)
         if problem:
-            return [_failure(f"speech page: {problem}", now, url=got.url)]
+            return [self._fail(f"speech page: {problem}", now, url=got.url)]
         provenance = {"feed": feed_url, "published": item.published_text}
         if item.description:
             provenance["description"] = item.description
         speech = _speech(item.speaker, item.institution, item.date, item.title, got.url, text,
-                         item.position, provenance)
+                         item.position, provenance, self.speech_source)
         # The feed's own timestamp; live, a fact cannot have been public after we fetched it.
-        return _recorded(speech, cap_published(item.published, fetched_at), now)
+        return _recorded(speech, cap_published(item.published, fetched_at), now, self.name)
 
     async def _poll_index(self, session: aiohttp.ClientSession, page_url: str, now: datetime,
                           since: date | None, limit: asyncio.Semaphore) -> list[NewEvent]:
         got = await self._get(session, page_url)
         if got.error is not None:
-            return [_failure(f"index page: {got.error}", now, url=got.url)]
+            return [self._fail(f"index page: {got.error}", now, url=got.url)]
         links = parse_index_page(got.body, url=page_url)
         if not links:
             # A layout change would otherwise look exactly like "no new speeches".
-            return [_failure("index page: no speech links found", now, url=got.url)]
+            return [self._fail("index page: no speech links found", now, url=got.url)]
         if since is None:
             links = links[:self.config.max_items]   # index pages list the newest first
         events: list[NewEvent] = []
@@ -760,43 +794,73 @@ class SpeechesSource:
 
     async def _record_page(self, session: aiohttp.ClientSession, url: str, link_text: str,
                            now: datetime, since: date | None, limit: asyncio.Semaphore,
-                           index_url: str) -> list[NewEvent]:
+                           index_url: str, stated: date | None = None) -> list[NewEvent]:
+        """The speech at ``url``, linked from ``index_url`` as ``link_text``; ``stated``: the
+        date the index gives it, used when the page states none."""
         async with limit:
             got = await self._get(session, url)
         if got.error is not None:
-            return [_failure(f"speech page: {got.error}", now, url=got.url)]
+            return [self._fail(f"speech page: {got.error}", now, url=got.url)]
         fetched_at = self._fetched_at(now)
         page = read_speech_page(got.body, url=url)
+        if page.date is None and stated is not None:
+            page = replace(page, date=stated)
         if page.date is None:
-            return [_failure("speech page: no publication date found on the page; not recorded "
-                             "(a date is never guessed)", now, url=got.url)]
+            return [self._fail("speech page: no publication date found on the page; not "
+                               "recorded (a date is never guessed)", now, url=got.url)]
         if since is not None and page.date < since:
             return []
         problem = _text_problem(page.text)
         if problem:
-            return [_failure(f"speech page: {problem}", now, url=got.url)]
-        speech = _speech(page.speaker, institution_of(url), page.date, page.title or link_text,
-                         got.url, page.text, page.position, {"index": index_url})
+            return [self._fail(f"speech page: {problem}", now, url=got.url)]
+        verdict = self._vet(page)
+        if verdict is not None:             # "": not a speech this source keeps
+            return [self._fail(f"speech page: {verdict}", now, url=got.url)] if verdict else []
+        speech = _speech(page.speaker, self._institution(url), page.date,
+                         page.title or link_text, got.url, page.text, page.position,
+                         {"index": index_url}, self.speech_source)
         # Without a stated time, the end of the stated New York day: never earlier than the
         # truth, so a replay cannot see the speech before it was public.
         nominal = page.published or end_of_day_new_york(page.date)
-        return _recorded(speech, cap_published(nominal, fetched_at), now)
+        return _recorded(speech, cap_published(nominal, fetched_at), now, self.name)
+
+    def _vet(self, page: SpeechPage) -> str | None:
+        """Whether a dated speech page with text is recorded: None records it, "" skips it
+        quietly, any other text is the reason it is a failure (a Reserve Bank source checks
+        the speaker here)."""
+        return None
+
+    def _institution(self, url: str) -> str:
+        return institution_of(url)
 
 
-def _recorded(speech: Speech, published_at: str, now: datetime) -> list[NewEvent]:
+def _recorded(speech: Speech, published_at: str, now: datetime,
+              source: str = SOURCE) -> list[NewEvent]:
     """The speech's event, or a source-failed when it is over the payload limit (the URL's
     other speeches and the poll go on)."""
     try:
         return [new_speech(speech, published_at)]
     except PayloadTooLarge as exc:
-        return [_failure(f"speech page: {exc}", now, url=speech.url)]
+        return [_failure(f"speech page: {exc}", now, source=source, url=speech.url)]
 
 
 def _speech(speaker: str, institution: str, day: date, title: str, url: str, text: str,
-            position: str, provenance: dict[str, str]) -> Speech:
-    return Speech(speaker=speaker, institution=institution, date=day.isoformat(), title=title,
-                  url=url, text=text, content_hash=content_hash(text), source=SPEECH_SOURCE,
-                  position=position, provenance=provenance)
+            position: str, provenance: dict[str, str], source: str = SPEECH_SOURCE) -> Speech:
+    name, title_of_speaker, provenance = speaker_fields(speaker, position, provenance)
+    return Speech(speaker=name, institution=institution, date=day.isoformat(), title=title,
+                  url=url, text=text, content_hash=content_hash(text), source=source,
+                  position=title_of_speaker, provenance=provenance)
+
+
+def speaker_fields(line: str, position: str,
+                   provenance: dict[str, str]) -> tuple[str, str, dict[str, str]]:
+    """(name, job title, provenance) of a speech whose speaker line and position read ``line``
+    and ``position``: the person's name (model.speakers), and the line as written kept in the
+    provenance when it said more than the name ("For Supervision Randal K. Quarles")."""
+    speaker = normalise_speaker(line, position)
+    if speaker.name != line:
+        provenance = {**provenance, "speaker_as_written": line}
+    return speaker.name, speaker.title, provenance
 
 
 def _text_problem(text: str) -> str | None:
@@ -818,8 +882,8 @@ def _has_failures(events: list[NewEvent]) -> bool:
     return any(event.type == SOURCE_FAILED for event in events)
 
 
-def _failure(reason: str, now: datetime, *, url: str = "", bad_rows: list[str] | None = None,
-             recorded_rows: int = 0) -> NewEvent:
-    log.warning("speeches: %s (%s)", reason, url)
-    return failure_event(SOURCE, reason, now, url=url, bad_rows=bad_rows,
+def _failure(reason: str, now: datetime, *, source: str = SOURCE, url: str = "",
+             bad_rows: list[str] | None = None, recorded_rows: int = 0) -> NewEvent:
+    log.warning("%s: %s (%s)", source, reason, url)
+    return failure_event(source, reason, now, url=url, bad_rows=bad_rows,
                          recorded_rows=recorded_rows)
