@@ -194,3 +194,26 @@ value = 1
     assert "effr_iorb on 2025-10-08: expected -4, got -5" in result.failures[1]
     assert "unknown derived series 'no_such'; the rule files declare: effr_iorb, effr_iorb_trend" \
         in result.failures[2]
+
+
+def test_the_default_rules_warn_of_the_2025_firming_and_stay_quiet_in_the_calm_windows(tmp_path):
+    # README "Default rules": the counts printed there are these.
+    import json
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from watchdog.cli import cli
+    repo = Path(__file__).resolve().parent.parent
+    db = tmp_path / "events.db"
+    shutil.copy(repo / "events.db.example", db)
+    result = CliRunner().invoke(cli, ["replay", "--db", str(db), "--rules", str(repo / "rules"),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    loud = [r for r in rows if r["state"] == "firing" and r["severity"] in ("warning", "critical")]
+    for since, until in (("2021-08-01", "2022-12-31"), ("2023-01-01", "2024-08-31")):
+        assert [(r["rule"], r["date"]) for r in loud if since <= r["date"] <= until] == []
+    early = {(r["rule"], r["date"]) for r in loud if "2025-01-01" <= r["date"] < "2025-10-16"}
+    assert {("effr-iorb-drift", "2025-10-10"), ("repo-above-iorb-routinely", "2025-09-15")} <= early

@@ -264,16 +264,20 @@ def test_on_the_example_log_today_every_feed_is_stale_and_the_firing_alerts_are_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert max(len(line) for line in lines) <= 80
-    assert "Firing: 6 (replayed with rules: the log holds no alert events)" in lines
+    assert "Firing: 7 (replayed with rules: the log holds no alert events)" in lines
     assert [line.split()[0] for line in lines if re.match(r"^  \S+  (critical|warning|info)  since ", line)] == [
-        "onrrp-near-zero", "reserves-to-gdp-low", "reserves-to-m2-low", "effr-stale", "tga-stale", "sofr-stale"]
+        "onrrp-near-zero", "reserves-to-gdp-low", "reserves-to-m2-low", "effr-stale", "tga-stale",
+        "repo-above-iorb-routinely", "sofr-stale"]
     assert "    reserves/GDP 9.70% < 10.00%; known 2025-10-30 16:30 EDT" in lines
-    flags = {line.split()[0]: line.split()[3] for line in lines
+    block = lines[lines.index(next(line for line in lines if line.startswith("Series: "))):]
+    block = block[:block.index("")]
+    flags = {line.split()[0]: line.split()[3] for line in block
              if re.match(r"^  [a-z_0-9]+ +\S+ +\d{4}-\d\d-\d\d ", line)}
-    assert len(flags) == 17
-    assert {name for name, flag in flags.items() if flag != "STALE"} == {
-        "iorb", "onrrp_rate", "srf_rate", "fftarget_upper", "fftarget_lower"}
-    assert {flags[name] for name in ("iorb", "onrrp_rate", "srf_rate", "fftarget_upper", "fftarget_lower")} == {"-"}
+    assert len(flags) == 20
+    administered = ("iorb", "onrrp_rate", "srf_rate", "fftarget_upper", "fftarget_lower",
+                    "qt_cap_treasury", "qt_cap_mbs")
+    assert {name for name, flag in flags.items() if flag != "STALE"} == set(administered)
+    assert {flags[name] for name in administered} == {"-"}
 
 
 def test_the_readme_sample_is_what_status_prints_on_the_example_log(monkeypatch):
@@ -286,3 +290,33 @@ def test_the_readme_sample_is_what_status_prints_on_the_example_log(monkeypatch)
     section = (REPO / "README.md").read_text().split("## At a glance: status, series and CSV", 1)[1]
     sample = next(body for lang, body in re.findall(r"```(\w*)\n(.*?)```", section, re.DOTALL) if not lang).splitlines()
     assert sample and all(line in printed for line in sample if line.strip() and line.strip() != "…")
+
+
+def test_status_names_the_data_the_rules_lack_and_shows_every_derived_series(monkeypatch):
+    # The shipped log has no SRF take-up, no primary credit and no speech after 2024-12-03: the
+    # rules reading them are silent for want of data, and status says which source fetches it.
+    monkeypatch.chdir(REPO)
+    result = run("status", "--db", "events.db.example", "--rules", "rules",
+                 "--now", "2025-11-03T12:00:00-05:00", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    gaps = {g["series"]: g for g in body["gaps"]}
+    assert gaps["srf"]["rules"] == ["srf-takeup", "srf-takeup-selected-date"]
+    assert gaps["srf"]["source"] == "nyfed-operations" and gaps["srf"]["latest"] is None
+    assert gaps["primary_credit"]["source"] == "fred"
+    assert gaps["speeches"]["latest"] == "2024-12-03" and "reserves-not-abundant" in gaps["speeches"]["rules"]
+    assert "sofr" not in gaps and "ofr_fsi" not in gaps
+    derived = {d["series"]: d for d in body["derived"]}
+    assert set(derived) == {s.name for s in load_rules([str(REPO / "rules")]).series}
+    # EFFR 3.86 against IORB 3.90 on 2025-10-31 (EFFR for T is out at T+1 09:00)
+    assert derived["effr_iorb"] == {**derived["effr_iorb"], "date": "2025-10-31", "value": "-4", "unit": "bp"}
+    # the caps are step series dated on their effective date: on 2025-11-03 the latest known is
+    # the end of runoff announced 2025-10-29 for 2025-12-01; before it, $5bn + $35bn a month
+    assert derived["qt_pace"] == {**derived["qt_pace"], "date": "2025-12-01", "value": "0",
+                                  "unit": "USD bn/month"}
+    assert derived["qt_pace"]["recent"][-2:] == ["40", "0"]
+    assert derived["sofr_days_above_iorb"]["value"] == "15"
+    text = run("status", "--db", "events.db.example", "--rules", "rules",
+               "--now", "2025-11-03T12:00:00-05:00").output
+    assert "    fetch it: watchdog backfill --source nyfed-operations --since <date>" in text
+    assert "  sofr_days_above_iorb                  15  2025-10-31" in text

@@ -47,6 +47,7 @@ from watchdog.model.events import (
     FACT_TYPES,
     SILENCE_ADDED,
     SILENCE_EXPIRED,
+    SPEECH_RECORDED,
     ConfigLoaded,
     SilenceAdded,
     SilenceExpired,
@@ -453,9 +454,17 @@ def glance(db: str | None, config_path: str | None, rule_paths: list[str] | None
             for _ in facts:
                 pass
     derived = glance_status.derived_statuses(ruleset.series, data) if data is not None else ()
+    gaps = ()
+    if ruleset is not None:
+        from watchdog.sources.registry import BACKFILL_SOURCES
+        with closing(open_store(db, readonly=True)) as store:
+            speeches = [e.payload.get("date", "") for e in
+                        iter_published(store, types={SPEECH_RECORDED}, until=until)]
+        gaps = glance_status.data_gaps(ruleset, fold.dates, max(speeches, default=None), now,
+                                       BACKFILL_SOURCES)
     return glance_status.status(now, series=fold.statuses(now, graces), firing=firing,
                                 alerts_from=alerts_from, rule_paths=paths, owed=owed_notifications(db),
-                                log_has_alerts=has_alerts, derived=derived)
+                                log_has_alerts=has_alerts, derived=derived, gaps=gaps)
 
 
 def series_values(db: str, names: list[str], since: date | None, until: date | None,

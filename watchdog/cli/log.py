@@ -186,6 +186,8 @@ def status_lines(result) -> list[str]:
     lines = [f"watchdog status at {display.new_york_time(result.now)}", ""]
     lines += _firing_lines(result)
     lines += [""] + _series_lines(result)
+    if result.gaps:
+        lines += [""] + _gap_lines(result)
     if result.derived:
         lines += [""] + _derived_lines(result)
     lines += [""] + _owed_lines(result)
@@ -230,6 +232,17 @@ def _series_lines(result) -> list[str]:
                      f"{display.duration(s.age)} ago{due}")
     lines.append("  stale judged by:")
     lines += [f"    {way}: {names}" for way, names in _judged(result.series)]
+    return lines
+
+
+def _gap_lines(result) -> list[str]:
+    lines = [f"Missing data: {len(result.gaps)} (these rules are silent for want of data, "
+             "not of stress)"]
+    for gap in result.gaps:
+        held = f"nothing after {gap.latest}" if gap.latest else "no facts in this log"
+        lines.append(f"  {gap.series}: {held}; read by {', '.join(gap.rules)}")
+        more = " (and speeches-new-york, speeches-dallas)" if gap.series == "speeches" else ""
+        lines.append(f"    fetch it: watchdog backfill --source {gap.source} --since <date>{more}")
     return lines
 
 

@@ -73,6 +73,7 @@ SECTIONS = (("bp", "Spreads", "basis points (bp)"),
             ("USD bn/month", "Monthly amounts", "USD bn a month"),
             ("ratio", "Ratios", "percent (%)"),
             ("days", "Days", "days"),
+            ("index", "Indexes", "index points"),
             ("", "Other indicators", "value"))
 AXIS_LABELS = {unit: axis for unit, _, axis in SECTIONS}
 
@@ -82,9 +83,11 @@ NAMES = {"sofr": "SOFR", "tgcr": "TGCR", "bgcr": "BGCR", "effr": "EFFR", "obfr":
          "fftarget_upper": "top of the target range", "fftarget_lower": "bottom of the target range",
          "onrrp": "ON RRP take-up", "srf": "SRF take-up", "reserves": "reserves",
          "fed_assets": "Fed assets", "primary_credit": "primary credit", "tga": "TGA",
-         "tga_weekly_avg": "TGA (week average)", "m2": "M2", "gdp": "GDP"}
+         "tga_weekly_avg": "TGA (week average)", "m2": "M2", "gdp": "GDP",
+         "ofr_fsi": "OFR Financial Stress Index", "qt_cap_treasury": "QT cap (Treasuries)",
+         "qt_cap_mbs": "QT cap (MBS)"}
 ATTRIBUTES = {"p1": "1st percentile", "p25": "25th percentile", "p75": "75th percentile",
-              "p99": "99th percentile", "volume": "volume"}
+              "p99": "99th percentile", "volume": "volume", "funding": "funding category"}
 
 
 @dataclass
@@ -176,7 +179,7 @@ def indicators(ruleset: RuleSet, data: SeriesData) -> list[Indicator]:
 
 # A derived series' unit -> the report's section: "%" there is a share (ratio), not a rate.
 _DERIVED_UNITS = {"bp": "bp", "%": "ratio", "USD bn": "USD bn", "USD bn/month": "USD bn/month",
-                  "index": "", "days": "days"}     # like DerivedSeries.display_unit, with sections
+                  "index": "index", "days": "days"}  # like DerivedSeries.display_unit, with sections
 
 
 def _derived_indicator(item: DerivedSeries, rules: list[Rule], points: list[tuple[Date, Decimal]],

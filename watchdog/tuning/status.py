@@ -43,8 +43,8 @@ from watchdog.model.events import (
     AlertTransition,
     decode,
 )
-from watchdog.model.timefmt import parse_utc, utc_text
 from watchdog.model.numbers import norm
+from watchdog.model.timefmt import parse_utc, utc_text
 from watchdog.rules.derived import DerivedSeries, catalogue_of
 from watchdog.rules.ruleset import CompositeRule, Rule, RuleSet, rule_from_canonical
 
@@ -113,6 +113,16 @@ class DerivedStatus:
 
 
 @dataclass(frozen=True)
+class DataGap:
+    """A series the rules read with no fact in the log (by ``now``), or speeches that stop long
+    before it: those rules are silent for want of data, not for want of stress."""
+    series: str                    # a catalogued series, or "speeches"
+    rules: tuple[str, ...]         # the rules that read it
+    latest: str | None             # the newest date held (speeches), None: nothing at all
+    source: str                    # the live source `watchdog backfill --source` fetches it from
+
+
+@dataclass(frozen=True)
 class Status:
     now: str
     alerts_from: str               # "recorded" | "replayed" | "none"
@@ -122,6 +132,7 @@ class Status:
     owed: tuple[Mapping[str, Any], ...] = ()
     log_has_alerts: bool = False   # replayed although the log records alerts: --rules said so
     derived: tuple[DerivedStatus, ...] = ()
+    gaps: tuple[DataGap, ...] = ()
 
     @property
     def stale(self) -> tuple[SeriesStatus, ...]:
@@ -144,6 +155,8 @@ class Status:
                         "stale": s.stale, "expected_date": s.expected_date, "recent": list(s.recent)}
                        for s in self.series],
             "owed": [dict(row) for row in self.owed],
+            "gaps": [{"series": g.series, "rules": list(g.rules), "latest": g.latest,
+                      "source": g.source} for g in self.gaps],
             "derived": [{"series": d.series, "unit": d.unit, "date": d.date, "value": d.value,
                          "recent": list(d.recent)} for d in self.derived],
         }
@@ -337,10 +350,35 @@ def _unit(node: ast.AST) -> str | None:
 
 def status(now: datetime, *, series: tuple[SeriesStatus, ...], firing: tuple[FiringAlert, ...],
            alerts_from: str, rule_paths: Sequence[str] = (), owed: Sequence[Mapping[str, Any]] = (),
-           log_has_alerts: bool = False, derived: tuple[DerivedStatus, ...] = ()) -> Status:
+           log_has_alerts: bool = False, derived: tuple[DerivedStatus, ...] = (),
+           gaps: tuple[DataGap, ...] = ()) -> Status:
     return Status(now=utc_text(now), alerts_from=alerts_from, rule_paths=tuple(rule_paths),
                   firing=firing, series=series, owed=tuple(owed), log_has_alerts=log_has_alerts,
-                  derived=derived)
+                  derived=derived, gaps=gaps)
+
+
+SPEECH_GAP = timedelta(days=90)   # Fed officials speak every week: a quarter without one is a gap
+
+
+def data_gaps(ruleset: RuleSet, held: Iterable[str], latest_speech: str | None, now: datetime,
+              sources: Mapping[str, str]) -> tuple[DataGap, ...]:
+    """The series ``ruleset``'s threshold rules read that the log ``held`` no fact of, and the
+    speeches when the newest is more than ``SPEECH_GAP`` before ``now`` (keyword rules have
+    nothing to read). ``sources`` maps a series (and "speeches") to its live source name."""
+    held = set(held)
+    readers: dict[str, list[str]] = {}
+    for rule in ruleset.rules:
+        for series in sorted(rule.input_series):
+            if series not in held:
+                readers.setdefault(series, []).append(rule.id)
+    gaps = [DataGap(series, tuple(rules), None, sources.get(series, SERIES[series].primary_source))
+            for series, rules in sorted(readers.items())]
+    if ruleset.keyword_rules:
+        cutoff = (now - SPEECH_GAP).date().isoformat()
+        if latest_speech is None or latest_speech < cutoff:
+            gaps.append(DataGap("speeches", tuple(r.id for r in ruleset.keyword_rules), latest_speech,
+                                sources.get("speeches", "speeches")))
+    return tuple(gaps)
 
 
 def derived_statuses(items: Sequence[DerivedSeries], data: SeriesData) -> tuple[DerivedStatus, ...]:
