@@ -313,8 +313,9 @@ def test_backtest_lookback_option_narrows_every_window_to_its_start():
                                       str(REPO / "rules"), "--split", "held-back", "--lookback", "0bd"])
     assert result.exit_code == 0, result.output
     dash = next(line for line in result.output.splitlines() if line.startswith("dash-for-cash-2020-03"))
-    # the tail's warning of 03-05 is now too early to count: the first alert is on 03-18
-    assert dash.split()[3:] == ["2020-03-09..2020-03-20", "funding-stress", "2020-03-18", "-7"]
+    # the tail's warning of 03-05 is now too early to count: the first alert is the OFR stress
+    # index's on 03-11 (before it, funding-stress on 03-18)
+    assert dash.split()[3:] == ["2020-03-09..2020-03-20", "ofr-fsi-high", "2020-03-11", "-2"]
 
 
 def test_episode_error_lines_survive_multiline_strings_and_inline_comments():

@@ -67,7 +67,8 @@ def test_example_log_holds_every_imported_series_and_the_speeches(conn):
         "SELECT json_extract(payload, '$.series'), count(*) FROM events "
         "WHERE type = 'observation-recorded' GROUP BY 1").fetchall())
     assert EXPECTED_SERIES <= set(counts)
-    assert set(counts) == EXPECTED_SERIES | {"onrrp_rate", "srf_rate", "tga_weekly_avg"}
+    assert set(counts) == EXPECTED_SERIES | {"onrrp_rate", "srf_rate", "tga_weekly_avg",
+                                             "ofr_fsi", "qt_cap_treasury", "qt_cap_mbs"}
     assert conn.execute("SELECT count(*) FROM events WHERE type = 'observation-revised'").fetchone() == (0,)
     speeches = dict(conn.execute(
         "SELECT json_extract(payload, '$.institution'), count(*) FROM events "

@@ -30,7 +30,7 @@ def test_init_writes_a_config_that_checks_with_the_default_rules_and_a_unit(tmp_
     assert f"wrote {Path('new') / 'watchdog.toml'}" in done.stdout and "next:" in done.stdout
     # the Done-when command as written: --config alone checks the rules the config names too
     checked = watchdog("check", "--config", "new/watchdog.toml", cwd=tmp_path)
-    assert checked.returncode == 0 and "ok: 25 rules" in checked.stdout, checked.stderr
+    assert checked.returncode == 0 and "ok: 30 rules" in checked.stdout, checked.stderr
     (new / "rules" / "zz-mine.toml").write_text('[[rule]]\nid = "Bad_ID"\nexpr = "sofr"\nabove = 1\n')
     broken = watchdog("check", "--config", "new/watchdog.toml", cwd=tmp_path)
     assert broken.returncode == 1 and "zz-mine.toml:2: rule Bad_ID: id:" in broken.stderr, broken.stderr

@@ -160,4 +160,4 @@ def test_the_readme_glance_commands_run_as_written_from_the_repo_root(monkeypatc
         assert result.stdout.strip(), command
         if "--json" in command:
             body = json.loads(result.stdout)
-            assert body["now"] == "2025-11-03T17:00:00.000000Z" and len(body["firing"]) == 9
+            assert body["now"] == "2025-11-03T17:00:00.000000Z" and len(body["firing"]) == 12
