@@ -57,17 +57,17 @@ def _announcement_instant(day_text: str, time_text: str, zone_text: str) -> date
     return datetime.combine(day, time(int(match.group(1)), int(match.group(2))), zone)
 
 
-def _table_events(path: Path, rel: str, display: str, *, series: str,
-                  extra_columns: tuple[str, ...], url_columns: tuple[str, ...],
-                  fields: frozenset[str] = frozenset(),
-                  today: date | None = None) -> Iterator[NewEvent]:
+def _decisions(path: Path, display: str, required: tuple[str, ...]
+               ) -> Iterator[tuple[int, dict[str, str], date, datetime]]:
+    """The rows of an FOMC decision table, checked: (line, row, effective date, announcement
+    instant), effective dates strictly ascending, announced no later than effective. A bad row
+    raises ``FileRowError`` from inside the loop, so the caller names its line."""
     rows = csv_rows(path, display)
     header = next(rows, None)
     if header is None:
-        raise ImportFailed(f"{display}:1: empty file (expected a header with {', '.join(_COLUMNS)})")
+        raise ImportFailed(f"{display}:1: empty file (expected a header with {', '.join(required)})")
     line, names = header
     names = [n.strip() for n in names]
-    required = _COLUMNS + extra_columns + url_columns
     missing = [c for c in required if c not in names]
     if missing:
         raise ImportFailed(f"{display}:{line}: header lacks column(s) {', '.join(missing)}")
@@ -88,6 +88,22 @@ def _table_events(path: Path, rel: str, display: str, *, series: str,
                 raise FileRowError(f"effective_date {effective} is not after the previous row's "
                                    f"{previous} (the table must be sorted, one row per date)")
             previous = effective
+        except FileRowError as exc:
+            raise ImportFailed(f"{display}:{line}: {exc}") from None
+        yield line, row, effective, announced
+
+
+def _announcement(row: dict[str, str]) -> str:
+    return f"{row['announcement_date']} {row['announcement_time']} {row['timezone']}"
+
+
+def _table_events(path: Path, rel: str, display: str, *, series: str,
+                  extra_columns: tuple[str, ...], url_columns: tuple[str, ...],
+                  fields: frozenset[str] = frozenset(),
+                  today: date | None = None) -> Iterator[NewEvent]:
+    for line, row, effective, announced in _decisions(path, display,
+                                                      _COLUMNS + extra_columns + url_columns):
+        try:
             if fields and row["field"] not in fields:
                 raise FileRowError(f"field: expected one of {', '.join(sorted(fields))}, got {row['field']!r}")
             raw = row["rate_percent"]
@@ -97,8 +113,7 @@ def _table_events(path: Path, rel: str, display: str, *, series: str,
         except FileRowError as exc:
             raise ImportFailed(f"{display}:{line}: {exc}") from None
         provenance = {"file": rel, "raw_value": raw, "raw_unit": "percent",
-                      "announcement": f"{row['announcement_date']} {row['announcement_time']} "
-                                      f"{row['timezone']}"}
+                      "announcement": _announcement(row)}
         for column in extra_columns:
             provenance[column] = row[column]
         for column in url_columns:
@@ -137,34 +152,9 @@ _QT_RAW_UNIT = "$ billions per month"
 def _qt_cap_events(path: Path, rel: str, display: str, *,
                    today: date | None = None) -> Iterator[NewEvent]:
     """Per row, the Treasury cap then the MBS cap, for its effective date (ascending)."""
-    rows = csv_rows(path, display)
-    header = next(rows, None)
     caps = tuple(column for column, _ in _QT_CAPS)
-    if header is None:
-        raise ImportFailed(f"{display}:1: empty file (expected a header with "
-                           f"{', '.join(_QT_COLUMNS + caps)})")
-    line, names = header
-    names = [n.strip() for n in names]
-    missing = [c for c in _QT_COLUMNS + caps if c not in names]
-    if missing:
-        raise ImportFailed(f"{display}:{line}: header lacks column(s) {', '.join(missing)}")
-    if len(set(names)) != len(names):
-        raise ImportFailed(f"{display}:{line}: duplicate column names in header")
-    previous: date | None = None
-    for line, cells in rows:
+    for line, row, effective, announced in _decisions(path, display, _QT_COLUMNS + caps):
         try:
-            if len(cells) != len(names):
-                raise FileRowError(f"expected {len(names)} columns, got {len(cells)}")
-            row = dict(zip(names, (c.strip() for c in cells)))
-            effective = iso_date(row["effective_date"], "effective_date")
-            announced = _announcement_instant(row["announcement_date"], row["announcement_time"],
-                                              row["timezone"])
-            if announced.date() > effective:
-                raise FileRowError(f"announced on {announced.date()} after its effective date {effective}")
-            if previous is not None and effective <= previous:
-                raise FileRowError(f"effective_date {effective} is not after the previous row's "
-                                   f"{previous} (the table must be sorted, one row per date)")
-            previous = effective
             values = [(column, series, row[column], None if is_missing(row[column])
                        else exact_decimal(row[column], column)) for column, series in _QT_CAPS]
         except FileRowError as exc:
@@ -173,8 +163,7 @@ def _qt_cap_events(path: Path, rel: str, display: str, *,
             if value is None:
                 continue
             provenance = {"file": rel, "raw_value": raw, "raw_unit": _QT_RAW_UNIT, "column": column,
-                          "announcement": f"{row['announcement_date']} {row['announcement_time']} "
-                                          f"{row['timezone']}"}
+                          "announcement": _announcement(row)}
             if row.get("source_url"):
                 provenance["source_url"] = redact_url(row["source_url"])
             if row.get("page"):
