@@ -282,7 +282,7 @@ def _firing(transitions: Iterable[AlertTransition], rules: Mapping[str, Any]) ->
 def _alert(t: AlertTransition, rule: Any) -> FiringAlert:
     label, unit, op = "", None, ""
     if isinstance(rule, Rule):
-        label, unit = indicator(rule.expr)
+        label, unit = indicator(rule.expr, rule.derived)
         unit = t.labels.get("unit") or unit          # a rule may say its unit as a label
         op = ">" if rule.direction == "above" else "<"
     if op and display.as_decimal(t.value) is not None and display.as_decimal(t.threshold) is not None:
@@ -296,16 +296,18 @@ def _alert(t: AlertTransition, rule: Any) -> FiringAlert:
                        headline=headline, summary=t.summary, reason=t.reason)
 
 
-def indicator(expr: str) -> tuple[str, str | None]:
+def indicator(expr: str, derived: Mapping[str, str] | None = None) -> tuple[str, str | None]:
     """What a rule's expression measures, for people, and its unit: ``bp(sofr - iorb)`` is
     ("SOFR−IORB", "bp"), ``reserves / gdp * 100`` ("reserves/GDP", "ratio"), ``onrrp``
     ("ON RRP", "USD bn"); any other expression is named by its text, with the unit its series
-    share when it only adds and subtracts them (else None: shown as a plain number)."""
+    share when it only adds and subtracts them (else None: shown as a plain number). A derived
+    series (``derived``: name -> expression, as the rule records them) is named by its name and
+    has the unit of its expression (``effr_iorb_trend``: bp)."""
     try:
         node = ast.parse(expr.strip(), mode="eval").body
     except SyntaxError:
         return expr, None
-    return _label(node) or expr, _unit(node)
+    return _label(node) or expr, _unit(node, derived or {})
 
 
 def _label(node: ast.AST) -> str | None:
@@ -329,10 +331,16 @@ def _label(node: ast.AST) -> str | None:
 _SAME_UNIT_CALLS = {"change", "lag", "min", "max", "avg", "abs"}
 
 
-def _unit(node: ast.AST) -> str | None:
+def _unit(node: ast.AST, derived: Mapping[str, str], seen: frozenset[str] = frozenset()) -> str | None:
     match node:
         case ast.Call(func=ast.Name(id="bp")):
             return "bp"
+        case ast.Name(id=name) if name in derived and name not in seen:
+            try:
+                inner = ast.parse(derived[name].strip(), mode="eval").body
+            except SyntaxError:
+                return None
+            return _unit(inner, derived, seen | {name})
         case ast.Name(id=name) if name in SERIES:
             return SERIES[name].unit
         case ast.Attribute(value=ast.Name(id=name), attr=attr) if name in SERIES:
@@ -341,10 +349,10 @@ def _unit(node: ast.AST) -> str | None:
         case ast.BinOp(left=ast.BinOp(op=ast.Div()), op=ast.Mult(), right=ast.Constant(value=100)):
             return "ratio"
         case ast.BinOp(left=left, op=ast.Add() | ast.Sub(), right=right):
-            a, b = _unit(left), _unit(right)
+            a, b = _unit(left, derived, seen), _unit(right, derived, seen)
             return a if a == b else None
         case ast.Call(func=ast.Name(id=name), args=[first, *_]) if name in _SAME_UNIT_CALLS:
-            return _unit(first)
+            return _unit(first, derived, seen)
     return None
 
 
