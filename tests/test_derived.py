@@ -117,6 +117,9 @@ def test_derived_values_are_what_a_rule_reading_them_is_judged_on():
     spread = next(s for s in ruleset.series if s.name == "effr_iorb")
     assert derived_values(spread, catalogue, data, since="2025-10-07") == [
         ("2025-10-07", Decimal("-7.00")), ("2025-10-08", Decimal("-5.00"))]
+    # the latest n, evaluated from the end (what status shows), are the tail of the whole
+    assert derived_values(spread, catalogue, data, last=2) == derived_values(spread, catalogue, data)[-2:]
+    assert derived_values(trend, catalogue, data, last=5) == [("2025-10-08", Decimal("2.00"))]
 
 
 def test_count_and_pct_rank_windows():

@@ -153,20 +153,24 @@ class JoinedContext:
 
 
 def derived_values(item: DerivedSeries, catalogue: dict[str, str], data: SeriesData,
-                   since: str | None = None, until: str | None = None) -> list[tuple[str, Decimal]]:
-    """A derived series' values on its evaluation dates (within ``since``..``until``), computed
-    from ``data`` through the same join and windows a rule reading it is judged on. A date it
-    cannot be computed on (an input missing, a window longer than the history) is left out."""
+                   since: str | None = None, until: str | None = None,
+                   last: int | None = None) -> list[tuple[str, Decimal]]:
+    """A derived series' values on its evaluation dates (within ``since``..``until``; with
+    ``last``, only the latest ``last`` computable ones, evaluated from the end), computed from
+    ``data`` through the same join and windows a rule reading it is judged on. A date it cannot
+    be computed on (an input missing, a window longer than the history) is left out."""
     compiled = item.compiled(catalogue)
     drivers = drivers_of(compiled.names)
     ctx = JoinedContext(data, compiled.names, drivers, SERIES[drivers[0]].calendar)
+    dates = [d for d in ctx.evaluation_dates()
+             if not ((since and d < since) or (until and d > until))]
     out: list[tuple[str, Decimal]] = []
-    for date in ctx.evaluation_dates():
-        if (since and date < since) or (until and date > until):
-            continue
+    for date in (reversed(dates) if last else dates):
         try:
             value = compiled.evaluate_at(ctx, date)
         except EvalError:
             continue
         out.append((date, value))   # type: ignore[arg-type]  # a derived series is a number
-    return out
+        if last and len(out) == last:
+            break
+    return out[::-1] if last else out

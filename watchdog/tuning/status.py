@@ -395,7 +395,7 @@ def derived_statuses(items: Sequence[DerivedSeries], data: SeriesData) -> tuple[
     catalogue = catalogue_of(items)
     out = []
     for item in items:
-        values = derived_values(item, catalogue, data)
+        values = derived_values(item, catalogue, data, last=RECENT_POINTS)
         if values:
             date, value = values[-1]
             out.append(DerivedStatus(item.name, item.unit, item.display_unit, date, norm(value),
