@@ -315,6 +315,10 @@ async def test_status_page_renders_indicators_charts_and_escaped_titles_in_chrom
         assert key in cards, key
         assert f'<svg class="chart" data-series="{key}"' in dom, key
     assert dom.count("<polyline points=\"") >= 10
+    # a card per derived series the facts allow, computed as the rules read it, with the levels
+    # of the rules reading it by name
+    assert "effr_iorb (derived)" in card_html(dom, "effr_iorb")
+    assert "effr-iorb-drift fires above 1.5 bp" in card_html(dom, "effr_iorb_trend")
     # a card per indicator over its own window, its rules' levels, their state's colour, STALE
     sofr_iorb = card_html(dom, "sofr-iorb")
     assert "sofr-over-iorb fires above 10 bp; sofr-over-iorb resolves below 5 bp" in sofr_iorb

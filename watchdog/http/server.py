@@ -375,18 +375,22 @@ def indicator_cards(daemon: Any, rules: list[dict], now: datetime) -> list[dict]
         if scheduled:
             card["scheduled"] = {**scheduled[0], "shown": quantity(scheduled[0]["value"], unit)}
         cards.append(card)
-    cards.extend(derived_cards(data, ruleset, by_expr, states, now))
+    # The engine's rule set comes from the log's rules-loaded event, which records the rules
+    # (each with the definitions it reads), not the [[series]] tables: those come from the
+    # files this daemon loaded.
+    series = getattr(getattr(daemon, "ruleset", None), "series", ()) or ruleset.series
+    cards.extend(derived_cards(data, series, by_expr, states, now))
     return cards
 
 
-def derived_cards(data: Any, ruleset: Any, by_expr: dict[str, list], states: dict[str, str],
+def derived_cards(data: Any, series: Any, by_expr: dict[str, list], states: dict[str, str],
                   now: datetime) -> list[dict]:
     """A card per derived series ([[series]]): a year of its values, computed from the engine's
     facts as the rules reading it are judged (engine.data.derived_values)."""
-    catalogue = catalogue_of(ruleset.series)
+    catalogue = catalogue_of(series)
     start = (now - WINDOWS["daily"][0]).date().isoformat()
     cards = []
-    for item in ruleset.series:
+    for item in series:
         history = [{"date": d, "value": norm(v)}
                    for d, v in derived_values(item, catalogue, data, since=start)]
         if history:
