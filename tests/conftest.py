@@ -21,6 +21,15 @@ def history_db(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server (tests/pgserver.py), started on first use by this worker."""
+    from pgserver import PgServer
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
 _LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
 
 

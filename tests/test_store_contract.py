@@ -1,4 +1,5 @@
-"""One contract, two stores: the in-memory fake is held to exactly what SQLite does."""
+"""One contract, three stores: the in-memory fake and PostgreSQL are held to exactly what SQLite
+does (PostgreSQL on a real server the session starts: tests/pgserver.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -11,15 +12,22 @@ from watchdog.model.events import (
     canonical_json, chain_hash, new_observation,
 )
 from watchdog.store import MemoryEventStore, SqliteEventStore, iter_events, iter_published
+from watchdog.store.postgres import PostgresEventStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def make_store(request, tmp_path):
     made = []
+    url = request.getfixturevalue("pg_server").new_database() if request.param == "postgresql" else None
 
     def make(clock=None):
         clock = clock or Clock(datetime(2025, 11, 3, 15, tzinfo=timezone.utc))
-        store = MemoryEventStore(clock) if request.param == "memory" else SqliteEventStore(tmp_path / "e.db", clock)
+        if request.param == "memory":
+            store = MemoryEventStore(clock)
+        elif request.param == "sqlite":
+            store = SqliteEventStore(tmp_path / "e.db", clock)
+        else:
+            store = PostgresEventStore(url, clock)
         made.append(store)
         return store
     yield make

@@ -1,12 +1,13 @@
-"""The event log behind a small interface, with an in-memory and a SQLite implementation that pass
-one shared contract suite (tests/test_store_contract.py).
+"""The event log behind a small interface, with in-memory, SQLite and PostgreSQL implementations
+that pass one shared contract suite (tests/test_store_contract.py, PostgreSQL on a real server).
 
 ``append`` deduplicates before hashing: the same fact twice is a no-op, a changed value for the same
 (series, date) becomes an ``observation-revised`` event, and any other event whose key exists is a
 no-op. It returns the events actually appended, so "appended" always means "committed".
 
-Owns: the interface (``EventStore``, ``iter_events``, ``iter_published``), ``memory`` and
-``sqlite`` (the implementations), ``plan`` (what an append becomes: dedup, revisions, the chain),
+Owns: the interface (``EventStore``, ``iter_events``, ``iter_published``), ``memory``,
+``sqlite`` and ``postgres`` (the implementations; ``postgres`` needs the ``postgres`` extra and is
+not yet selectable from the CLI or the config: issue 16), ``plan`` (what an append becomes: dedup, revisions, the chain),
 ``writer`` (one async writer thread for the daemon).
 
 May import: watchdog.market and watchdog.model. Not the other edges (sources, notify, http).

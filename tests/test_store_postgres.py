@@ -1,0 +1,107 @@
+"""What the PostgreSQL log guarantees beyond the shared contract: the database itself refuses to
+change a row, two writers never fork the chain, the chain is SQLite's byte for byte, and verify
+finds a row changed behind the triggers' back."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import psycopg
+import pytest
+
+from fakes import Clock
+from watchdog.model.errors import ChainBroken, StoreError
+from watchdog.model.events import Observation, new_observation
+from watchdog.store import SqliteEventStore
+from watchdog.store.postgres import PostgresEventStore, is_url, verify_url
+
+PUB = "2025-11-03T13:00:00.000000Z"
+
+
+def facts(n: int, prefix: str = "2025-10"):
+    return [new_observation(Observation(series="sofr", date=f"{prefix}-{d:02d}", value=f"4.{d:02d}",
+                                        unit="%", source="nyfed"), PUB) for d in range(1, n + 1)]
+
+
+@pytest.fixture
+def url(pg_server):
+    return pg_server.new_database()
+
+
+def clock():
+    return Clock(datetime(2025, 11, 3, 15, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE events SET payload = '{}' WHERE seq = 1",
+    "DELETE FROM events WHERE seq = 1",
+    "TRUNCATE events",
+    "INSERT INTO events VALUES (5, 'x', 'k5', 'p', 'r', '{}', 'h')",            # a gap in seq
+    "INSERT INTO events SELECT 3, type, key, published_at, recorded_at, payload, hash FROM events WHERE seq = 1",
+])
+def test_the_database_refuses_to_change_or_skip_a_row(url, statement):
+    store = PostgresEventStore(url, clock())
+    store.append(facts(2))
+    with psycopg.connect(url, autocommit=True) as conn:
+        with pytest.raises(psycopg.Error, match="append-only|duplicate key"):
+            conn.execute(statement)
+    assert store.head()[0] == 2 and len(store.read()) == 2
+    store.close()
+
+
+def test_the_chain_is_sqlites_byte_for_byte(url, tmp_path):
+    pg, lite = PostgresEventStore(url, clock()), SqliteEventStore(tmp_path / "e.db", clock())
+    batch = facts(20) + [new_observation(Observation(series="sofr", date="2025-10-03", value="4.99",
+                                                     unit="%", source="nyfed"), PUB)]
+    assert [r.hash for r in pg.append(batch)] == [r.hash for r in lite.append(batch)]
+    assert pg.head() == lite.head() and verify_url(url) == pg.head()
+    pg.close(), lite.close()
+
+
+def test_two_writers_at_once_queue_and_never_fork_the_chain(url):
+    stores = [PostgresEventStore(url, clock()) for _ in range(2)]
+    errors = []
+
+    def write(store, month):
+        try:
+            for i in range(10):
+                store.append(facts(3, prefix=f"20{10 + i}-{month}"))
+        except Exception as exc:      # pragma: no cover - a failure is the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, m)) for s, m in zip(stores, ("01", "02"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [e.seq for e in stores[0].read(limit=100)] == list(range(1, 61))
+    assert verify_url(url) == stores[1].head()
+    for store in stores:
+        store.close()
+
+
+def test_verify_names_a_row_changed_behind_the_triggers(url):
+    store = PostgresEventStore(url, clock())
+    store.append(facts(5))
+    head = store.head()
+    assert verify_url(url, head_hash=head[1]) == head
+    with psycopg.connect(url, autocommit=True) as conn:       # the owner can drop the guard
+        conn.execute("ALTER TABLE events DISABLE TRIGGER USER")
+        conn.execute("UPDATE events SET payload = replace(payload, '4.03', '9.03') WHERE seq = 3")
+    with pytest.raises(ChainBroken) as caught:
+        verify_url(url)
+    assert caught.value.seq == 3
+    store.close()
+
+
+def test_a_read_only_store_appends_nothing_and_errors_hide_the_password(url, pg_server):
+    reader = PostgresEventStore(url, clock(), readonly=True)
+    with pytest.raises(StoreError, match="read-only"):
+        reader.append(facts(1))
+    reader.close()
+    secret = url.replace("watchdog_test@", "watchdog_test:hunter2@").rsplit("/", 1)[0] + "/missing"
+    with pytest.raises(StoreError) as caught:
+        PostgresEventStore(secret, clock())
+    assert "hunter2" not in str(caught.value) and "missing" in str(caught.value)
+    assert is_url(url) and not is_url("events.db")

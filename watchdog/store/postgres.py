@@ -1,0 +1,281 @@
+"""PostgreSQL event log: the same table, chain and contract as the SQLite store, for a log that
+several replicas share (issue 16).
+
+The schema mirrors SQLite's so a log moves between the two hash for hash: ``payload`` is the
+canonical text (never ``jsonb``, which would re-serialise it and change the bytes the chain
+hashes), times are the same UTC text. Append-only is enforced by the database, not by us:
+
+- a BEFORE INSERT trigger refuses a ``seq`` that is not ``max(seq) + 1`` and a reused key
+  (the UNIQUE index refuses it too);
+- BEFORE UPDATE, BEFORE DELETE and BEFORE TRUNCATE triggers refuse to change a row. The
+  deployment also grants the daemon's role INSERT and SELECT only (README "Running two
+  replicas"), so the log stays append-only even if the triggers were dropped by its owner.
+
+One append is one transaction that takes the table's EXCLUSIVE lock (readers still read: it
+conflicts only with writers), re-reads the chain head under it and inserts the planned rows; so
+two writers (two replicas, ``watchdog import`` beside a daemon) queue and never fork the chain.
+READ COMMITTED readers see only committed rows, and a row becomes visible only with every row
+before it (its writer held the lock until commit), so a reader paging by ``seq`` never skips one.
+
+psycopg 3, imported only when a ``postgresql://`` log is opened: SQLite installs need nothing
+more. The password comes from the URL's environment (``PGPASSWORD``) or a passfile, never from
+the config file; errors name the log by its URL without the password.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from watchdog.model.errors import ChainBroken, StoreError, StoreUnavailable
+from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent, chain_hash
+from watchdog.model.redact import redact_url
+from watchdog.model.timefmt import utc_text
+from watchdog.store.plan import Head, plan_rows
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+  seq BIGINT PRIMARY KEY,
+  type TEXT NOT NULL,
+  key TEXT NOT NULL UNIQUE,
+  published_at TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_published ON events (published_at, seq);
+CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
+CREATE TABLE IF NOT EXISTS verified (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq BIGINT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE OR REPLACE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.seq IS DISTINCT FROM (SELECT coalesce(max(seq), 0) + 1 FROM events) THEN
+    RAISE EXCEPTION 'events is append-only: seq must be max(seq)+1 and keys are never reused';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE OR REPLACE FUNCTION events_unchangeable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'events: the log is append-only (no %)', TG_OP;
+END $$;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'events_append_only') THEN
+    CREATE TRIGGER events_append_only BEFORE INSERT ON events
+      FOR EACH ROW EXECUTE FUNCTION events_append_only();
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+      FOR EACH ROW EXECUTE FUNCTION events_unchangeable();
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+      FOR EACH ROW EXECUTE FUNCTION events_unchangeable();
+    CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+      FOR EACH STATEMENT EXECUTE FUNCTION events_unchangeable();
+  END IF;
+END $$;
+"""
+
+_COLUMNS = "seq, type, key, published_at, recorded_at, payload, hash"
+_INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash) "
+           "VALUES (%s, %s, %s, %s, %s, %s, %s)")
+
+
+def is_url(target: str) -> bool:
+    """Whether a ``--db`` / ``[store]`` target names a PostgreSQL log rather than a file."""
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def _psycopg():
+    try:
+        import psycopg
+    except ImportError:                          # pragma: no cover - depends on the install
+        raise StoreError("a postgresql:// event log needs psycopg: pip install 'watchdog[postgres]'") from None
+    return psycopg
+
+
+def translate(exc: Exception, name: str) -> StoreError:
+    """psycopg errors at the edge: a lost or refused connection is worth retrying."""
+    psycopg = _psycopg()
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.OperationalError):
+        return StoreUnavailable(f"event log {name}: {text}")
+    return StoreError(f"event log {name}: {text}")
+
+
+def _rows(rows: list[tuple]) -> list[StoredEvent]:
+    loads = orjson.loads
+    return [StoredEvent(seq, type_, key, published, recorded, loads(payload), digest)
+            for seq, type_, key, published, recorded, payload, digest in rows]
+
+
+class PostgresEventStore:
+    """The shared store. Thread-safe: one lock guards the writer connection, another the
+    reader's (each a connection of its own, autocommit for reads)."""
+
+    def __init__(self, url: str, now: Callable[[], datetime] | None = None, readonly: bool = False):
+        psycopg = _psycopg()
+        self.url = url
+        self.name = redact_url(url)
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._wlock, self._rlock = threading.Lock(), threading.Lock()
+        try:
+            self._w = None if readonly else psycopg.connect(url)
+            if self._w is not None:
+                with self._w.transaction():
+                    # one schema creation at a time, whichever replica starts first
+                    self._w.execute("SELECT pg_advisory_xact_lock(5167)")
+                    self._w.execute(SCHEMA)
+            self._r = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise translate(exc, self.name) from exc
+
+    def check_file(self) -> None:
+        """Nothing to check: a server log cannot be replaced under an open connection."""
+
+    # ---- the verified point (not part of the chain) ----
+    def verified_point(self) -> tuple[int, str]:
+        rows = self._query("SELECT seq, hash FROM verified WHERE id = 1", [])
+        return (rows[0][0], rows[0][1]) if rows else (0, ZERO_HASH)
+
+    def mark_verified(self, seq: int, digest: str) -> None:
+        if self._w is None:
+            return
+        with self._wlock:
+            try:
+                with self._w.transaction():
+                    self._w.execute("INSERT INTO verified (id, seq, hash) VALUES (1, %s, %s) "
+                                    "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+                                    (seq, digest))
+            except _psycopg().Error as exc:
+                raise translate(exc, self.name) from exc
+
+    def verify_since_point(self) -> tuple[int, str]:
+        return verify_url(self.url, since=self.verified_point())
+
+    # ---- writing ----
+    def append(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
+        if not events:
+            return []
+        if self._w is None:
+            raise StoreError(f"event log {self.name}: opened read-only")
+        with self._wlock:
+            try:
+                with self._w.transaction():
+                    # writers queue here; readers are not blocked (EXCLUSIVE allows ACCESS SHARE)
+                    self._w.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+                    planned = self._plan(events)
+                    with self._w.cursor() as cur:
+                        cur.executemany(_INSERT, [(r.seq, r.type, r.key, r.published_at,
+                                                   r.recorded_at, text, r.hash) for r, text in planned])
+                return [row for row, _ in planned]
+            except _psycopg().Error as exc:
+                raise translate(exc, self.name) from exc
+
+    def _plan(self, events: Sequence[NewEvent]) -> list[tuple[StoredEvent, str]]:
+        conn = self._w
+        last = conn.execute("SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        head = Head(*last) if last else Head(0, ZERO_HASH, "")
+        batch_keys = sorted({e.key for e in events})
+        present = {key for (key,) in conn.execute("SELECT key FROM events WHERE key = ANY(%s)",
+                                                  (batch_keys,))}
+
+        def lookup(key: str) -> dict | None:
+            if key in batch_keys and key not in present:
+                return None
+            found = conn.execute("SELECT payload FROM events WHERE key = %s", (key,)).fetchone()
+            return orjson.loads(found[0]) if found else None
+
+        return plan_rows(events, head, utc_text(self._now()), lookup)
+
+    # ---- reading ----
+    def _query(self, sql: str, args: Sequence[Any]) -> list[tuple]:
+        with self._rlock:
+            try:
+                return self._r.execute(sql, args).fetchall()
+            except _psycopg().Error as exc:
+                raise translate(exc, self.name) from exc
+
+    def read(self, after: int = 0, limit: int = 1000,
+             types: Collection[str] | None = None) -> list[StoredEvent]:
+        where, args = "seq > %s", [after]
+        if types is not None:
+            where += " AND type = ANY(%s)"
+            args.append(sorted(types))
+        return _rows(self._query(f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY seq LIMIT %s",
+                                 args + [limit]))
+
+    def read_published(self, after: tuple[str, int] | None = None, limit: int = 1000,
+                       types: Collection[str] | None = None,
+                       until: str | None = None) -> list[StoredEvent]:
+        where, args = ["TRUE"], []
+        if after is not None:
+            where.append("(published_at, seq) > (%s, %s)")     # a row comparison: an index seek
+            args += [after[0], after[1]]
+        if until is not None:
+            where.append("published_at <= %s")
+            args.append(until)
+        if types is not None:
+            where.append("type = ANY(%s)")
+            args.append(sorted(types))
+        sql = (f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} "
+               "ORDER BY published_at, seq LIMIT %s")
+        return _rows(self._query(sql, args + [limit]))
+
+    def get(self, key: str) -> StoredEvent | None:
+        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE key = %s", [key])
+        return _rows(rows)[0] if rows else None
+
+    def head(self) -> tuple[int, str]:
+        rows = self._query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [])
+        return (rows[0][0], rows[0][1]) if rows else (0, ZERO_HASH)
+
+    def close(self) -> None:
+        for conn in (self._w, self._r):
+            if conn is not None:
+                conn.close()
+
+
+def _raw_rows(url: str, after: int = 0, page: int = 5000) -> Iterator[tuple]:
+    psycopg = _psycopg()
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
+                                (after, page)).fetchall()
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+
+
+def verify_url(url: str, head_hash: str | None = None,
+               since: tuple[int, str] | None = None) -> tuple[int, str]:
+    """``sqlite.verify_file`` for a PostgreSQL log: re-hash the chain (after ``since``, a point
+    verified before), optionally requiring a row with ``head_hash``. Raises ``ChainBroken``."""
+    name = redact_url(url)
+    prev, expected_seq, anchor_found, last_recorded, start_after = ZERO_HASH, 1, head_hash is None, "", 0
+    try:
+        if since is not None and since[0] > 0:
+            with _psycopg().connect(url, autocommit=True) as conn:
+                row = conn.execute("SELECT hash, recorded_at FROM events WHERE seq = %s",
+                                   (since[0],)).fetchone()
+            if row is None or row[0] != since[1]:
+                raise ChainBroken(since[0], "the row verified last time is missing or no longer "
+                                            "carries the hash it had")
+            prev, expected_seq, last_recorded, start_after = since[1], since[0] + 1, row[1], since[0]
+        for seq, type_, key, published, recorded, payload, digest in _raw_rows(url, after=start_after):
+            if seq != expected_seq:
+                raise ChainBroken(expected_seq, f"missing row (next row has seq {seq})")
+            if recorded < last_recorded:
+                raise ChainBroken(seq, "recorded_at decreases")
+            if chain_hash(prev, seq, type_, key, published, recorded, payload) != digest:
+                raise ChainBroken(seq, "hash does not match the row's contents and the previous hash")
+            anchor_found = anchor_found or digest == head_hash
+            prev, expected_seq, last_recorded = digest, seq + 1, recorded
+    except _psycopg().Error as exc:
+        raise translate(exc, name) from exc
+    if not anchor_found:
+        raise ChainBroken(expected_seq, f"no row has the anchored hash {head_hash}")
+    return expected_seq - 1, prev
