@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from contextlib import closing
 from datetime import date, datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -39,6 +40,7 @@ from watchdog.model.config import (
     load_config,
 )
 from watchdog.model.errors import ConfigError, WatchdogError
+from watchdog.model.redact import redact_url
 from watchdog.model.events import (
     ALERT_FIRING,
     ALERT_FLAGGED,
@@ -63,7 +65,8 @@ from watchdog.notify.slack.send import SlackNotifier
 from watchdog.rules.ruleset import RuleSet, load_rules
 from watchdog.sources.base import BodyLimit, limit_bodies
 from watchdog.sources.registry import FAMILIES
-from watchdog.store import AsyncWriter, SqliteEventStore, iter_events, iter_published
+from watchdog.store import AsyncWriter, SqliteEventStore, iter_events, iter_published, verify_file
+from watchdog.store.postgres import PostgresEventStore, is_url, verify_url
 
 
 def tune_gc() -> None:
@@ -85,7 +88,25 @@ def system_now() -> datetime:
 
 
 def open_store(path: str | Path, now: Callable[[], datetime] = system_now, readonly: bool = False):
+    """The event log ``path`` names: a SQLite file, or a ``postgresql://`` URL (whose password
+    comes from PGPASSWORD or a passfile: a URL holding one is refused, as it would show in the
+    process list and in messages)."""
+    target = str(path)
+    if is_url(target):
+        if urlsplit(target).password is not None:
+            raise WatchdogError(f"event log {redact_url(target)}: the URL holds a password; give "
+                                "it in PGPASSWORD or a passfile (PGPASSFILE) instead")
+        return PostgresEventStore(target, now=now, readonly=readonly)
     return SqliteEventStore(path, now=now, readonly=readonly)
+
+
+def verify_log(target: str, head_hash: str | None = None) -> tuple[int, str]:
+    """``watchdog verify``: re-hash the chain of a file or a PostgreSQL log."""
+    if is_url(target):
+        with closing(open_store(target, readonly=True)):    # refuses a URL with a password
+            pass
+        return verify_url(target, head_hash)
+    return verify_file(target, head_hash)
 
 
 def resolve_config(config_path: str | None) -> Config:
@@ -146,7 +167,7 @@ def build_daemon(config: Config, *, db: str | None = None, rule_paths: list[str]
     env = os.environ if env is None else env     # one reading, as reload_files has: {} means empty
     paths = list(rule_paths or config.rules.paths)
     ruleset: RuleSet = load_rules(paths)
-    store = open_store(db or config.store.path, now=now)
+    store = open_store(db or config.store.target, now=now)
     engine = Engine()
 
     def recent(alert: ToldAlert) -> list:  # the Slack sparkline: the rule's recent values
@@ -170,7 +191,7 @@ def reload_files(config_path: str | None, *, db: str | None, rule_paths: list[st
     return Reloaded(config=config, ruleset=load_rules(paths), rule_paths=paths,
                     config_payload=config_payload(config),
                     notifiers=build_notifiers(config, env, recent_values=recent_values),
-                    sources=build_sources(config, env), store_path=str(db or config.store.path))
+                    sources=build_sources(config, env), store_path=str(db or config.store.target))
 
 
 def http_starter():
@@ -236,7 +257,7 @@ def backfill(config_path: str, source_name: str, db: str | None, since: date) ->
     fetched and those stored (the others the log already held)."""
     config = resolve_config(config_path)
     source = source_named(config, source_name, os.environ)
-    with closing(open_store(db or config.store.path)) as store:
+    with closing(open_store(db or config.store.target)) as store:
         events = asyncio.run(_fetch_history(source, since))
         return events, store.append(events)
 
@@ -418,8 +439,8 @@ def glance(db: str | None, config_path: str | None, rule_paths: list[str] | None
     from watchdog.model.events import ALERT_TYPES, RULES_LOADED
     from watchdog.tuning import status as glance_status
     config = resolve_config(config_path)
-    db = db or config.store.path
-    if not Path(db).exists():
+    db = db or config.store.target
+    if not is_url(db) and not Path(db).exists():
         raise WatchdogError(f"event log {db}: no such file")
     now = now or system_now()
     until = utc_text(now)

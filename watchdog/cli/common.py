@@ -19,7 +19,8 @@ import click
 from watchdog.model.errors import ConfigError, RuleError, WatchdogError
 from watchdog.model.events import ToldAlert
 
-DB_HELP = "Event log (SQLite file)."
+DB_HELP = ("Event log: a SQLite file, or a postgresql:// URL (its password from PGPASSWORD or "
+           "a passfile, never in the URL).")
 RULES_HELP = "A rules file or a folder of *.toml (non-recursive); repeatable."
 DISTRIBUTION = "liquidity-watchdog"
 
@@ -76,8 +77,9 @@ def missing_package(exc: ImportError) -> str | None:
 
 
 def existing(db: str) -> str:
-    """``db`` if the file is there; else one clear line rather than SQLite's "unable to open"."""
-    if not Path(db).exists():
+    """``db`` if the file is there (or it is a PostgreSQL URL: the server answers for it); else
+    one clear line rather than SQLite's "unable to open"."""
+    if not db.startswith(("postgresql://", "postgres://")) and not Path(db).exists():
         raise WatchdogError(f"event log {db}: no such file")
     return db
 

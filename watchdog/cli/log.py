@@ -19,7 +19,7 @@ from watchdog.model.errors import ChainBroken, WatchdogError
 from watchdog.model.events import canonical_json
 from watchdog.model.timefmt import parse_user_time
 from watchdog.sources.registry import SOURCE_NAMES
-from watchdog.store import iter_events, verify_file
+from watchdog.store import iter_events
 from watchdog.tuning.status import ROW_COLUMNS as SERIES_COLUMNS
 from watchdog.tuning.status import attribute_columns as status_attribute_columns
 
@@ -66,7 +66,7 @@ EVENT_COLUMNS = ("seq", "type", "key", "published_at", "recorded_at", "payload")
 def verify(db, head_hash):
     """Re-hash the whole chain. Exit 1 with `seq N: reason` for the first bad row."""
     try:
-        seq, digest = verify_file(db, head_hash)
+        seq, digest = app.verify_log(db, head_hash)
     except ChainBroken as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

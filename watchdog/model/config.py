@@ -9,6 +9,7 @@ import os
 import re
 import types
 from typing import Annotated, Any, Literal, Mapping, Union, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -75,6 +76,29 @@ def _check_env_name(value: str | None) -> str | None:
 
 class StoreConfig(_Strict):
     path: str = "events.db"
+    # A PostgreSQL log shared by replicas instead of the file: "postgresql://watchdog@db.internal/
+    # watchdog". The password is never written here: libpq reads PGPASSWORD or a passfile
+    # (PGPASSFILE, e.g. a systemd credential), so it stays out of the config and its events.
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+            raise ValueError("must be a postgresql:// URL naming a database, e.g. "
+                             "postgresql://watchdog@db.internal:5432/watchdog")
+        if parts.password is not None:
+            raise ValueError("must not hold a password: give it in PGPASSWORD or a passfile "
+                             "(PGPASSFILE, e.g. a systemd credential)")
+        return value
+
+    @property
+    def target(self) -> str:
+        """What the store opens: the PostgreSQL URL when set, else the file."""
+        return self.url or self.path
 
 
 class RulesConfig(_Strict):

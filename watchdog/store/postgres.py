@@ -118,7 +118,7 @@ class PostgresEventStore:
     def __init__(self, url: str, now: Callable[[], datetime] | None = None, readonly: bool = False):
         psycopg = _psycopg()
         self.url = url
-        self.name = redact_url(url)
+        self.name = self.path = redact_url(url)     # how messages and the daemon name the log
         self._now = now or (lambda: datetime.now(timezone.utc))
         self._wlock, self._rlock = threading.Lock(), threading.Lock()
         try:
