@@ -56,3 +56,63 @@ def test_the_store_url_is_checked_at_load(url, message):
         parse_config(f'[store]\nurl = "{url}"\n', "w.toml")
     assert f"w.toml:2: store.url: {message}" in str(caught.value)
     assert "secret" not in str(caught.value)
+
+
+async def test_the_daemon_runs_on_a_postgresql_log_and_audit_re_derives_it(pg_server, aiohttp_server, tmp_path):
+    # test_daemon's three runs, with `[store] url` instead of a file: facts once, the alert fired
+    # and resolved, told twice, and audit and verify agree on the URL.
+    import asyncio
+    import os
+    import sys
+    from datetime import datetime
+
+    import psycopg
+
+    from fakes import FakeFed
+    from watchdog.market.calendar import previous_business_day
+    from watchdog.model.timefmt import NEW_YORK
+
+    day, days = datetime.now(NEW_YORK).date(), []
+    for _ in range(5):
+        day = previous_business_day("sifma", day)
+        days.append(day.isoformat())
+    days.reverse()
+    fed = FakeFed()
+    server = await aiohttp_server(fed.app())
+    base = str(server.make_url("")).rstrip("/")
+    url = pg_server.new_database()
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "spread.toml").write_text(
+        '[[rule]]\nid = "sofr-over-iorb"\nexpr = "bp(sofr - iorb)"\nabove = 10\nrecover_below = 5\n'
+        'for = "2bd"\nsummary = "SOFR is {{ value }} bp over IORB"\n')
+    config = tmp_path / "watchdog.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n[rules]\npaths = ["{tmp_path / "rules"}"]\n'
+                      f'[sources.nyfed]\nbase_url = "{base}"\nrates = ["sofr"]\ntimeout = "5s"\n'
+                      f'[sources.fred]\nbase_url = "{base}"\ncsv_base_url = "{base}"\n'
+                      'series = { iorb = "IORB" }\ntimeout = "5s"\n'
+                      '[receivers.screen]\ntype = "console"\n[daemon]\ncatchup_horizon = "10d"\n')
+
+    async def watchdog(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "watchdog", *args, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode, out.decode(), err.decode()
+
+    fed.iorb = {days[0]: "3.90"}
+    fed.sofr = {days[0]: "4.00", days[1]: "3.95"}
+    assert (await watchdog("run", "--config", str(config), "--once"))[0] == 0
+    fed.sofr.update({days[2]: "4.22", days[3]: "4.25"})
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0 and f"[FIRING warning] sofr-over-iorb {days[3]}" in out, err
+    fed.sofr[days[4]] = "3.80"
+    code, out, err = await watchdog("run", "--config", str(config), "--once")
+    assert code == 0 and f"[RESOLVED warning] sofr-over-iorb {days[4]}" in out, err
+    for command in ("audit", "verify"):
+        code, out, err = await watchdog(command, "--db", url)
+        assert code == 0, out + err
+    with psycopg.connect(url) as conn:
+        types = [t for (t,) in conn.execute("SELECT type FROM events ORDER BY seq")]
+    assert types.count("observation-recorded") == 6                # 5 SOFR + 1 IORB, once each
+    assert types.count("alert-firing") == 1 and types.count("alert-resolved") == 1
+    assert types.count("notification-sent") == 2
