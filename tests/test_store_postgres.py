@@ -105,3 +105,25 @@ def test_a_read_only_store_appends_nothing_and_errors_hide_the_password(url, pg_
         PostgresEventStore(secret, clock())
     assert "hunter2" not in str(caught.value) and "missing" in str(caught.value)
     assert is_url(url) and not is_url("events.db")
+
+
+def test_a_role_granted_insert_and_select_appends_but_cannot_change_a_row(url):
+    # README "A PostgreSQL event log": the owner creates the log, the daemon's role may only add
+    # to it and read it, so even dropping the triggers is out of its reach.
+    PostgresEventStore(url, clock()).close()                  # the owner creates the schema
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS watchdog_daemon")
+        conn.execute("CREATE ROLE watchdog_daemon LOGIN")
+        conn.execute("GRANT SELECT, INSERT ON events TO watchdog_daemon")
+        conn.execute("GRANT SELECT, INSERT, UPDATE ON verified TO watchdog_daemon")
+    daemon_url = url.replace("watchdog_test@", "watchdog_daemon@")
+    store = PostgresEventStore(daemon_url, clock())
+    assert len(store.append(facts(3))) == 3
+    store.mark_verified(*store.head())
+    assert store.verify_since_point() == store.head()
+    with psycopg.connect(daemon_url, autocommit=True) as conn:
+        for statement in ("UPDATE events SET hash = 'x'", "DELETE FROM events", "TRUNCATE events",
+                          "ALTER TABLE events DISABLE TRIGGER USER"):
+            with pytest.raises(psycopg.Error, match="permission denied|must be owner"):
+                conn.execute(statement)
+    store.close()

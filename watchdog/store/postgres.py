@@ -11,11 +11,13 @@ hashes), times are the same UTC text. Append-only is enforced by the database, n
   deployment also grants the daemon's role INSERT and SELECT only (README "Running two
   replicas"), so the log stays append-only even if the triggers were dropped by its owner.
 
-One append is one transaction that takes the table's EXCLUSIVE lock (readers still read: it
-conflicts only with writers), re-reads the chain head under it and inserts the planned rows; so
-two writers (two replicas, ``watchdog import`` beside a daemon) queue and never fork the chain.
-READ COMMITTED readers see only committed rows, and a row becomes visible only with every row
-before it (its writer held the lock until commit), so a reader paging by ``seq`` never skips one.
+One append is one transaction that takes a transaction-scoped advisory lock (readers are never
+blocked, and it needs no privilege beyond INSERT), re-reads the chain head under it and inserts
+the planned rows; so two writers (two replicas, ``watchdog import`` beside a daemon) queue and
+never fork the chain. A writer that skipped the lock still could not: the trigger and the
+primary key refuse a second row with the same ``seq``. READ COMMITTED readers see only committed
+rows, and appends commit one after another in ``seq`` order (each holds the lock until its
+commit), so a reader paging by ``seq`` never skips one.
 
 psycopg 3, imported only when a ``postgresql://`` log is opened: SQLite installs need nothing
 more. The password comes from the URL's environment (``PGPASSWORD``) or a passfile, never from
@@ -79,6 +81,7 @@ END $$;
 """
 
 _COLUMNS = "seq, type, key, published_at, recorded_at, payload, hash"
+_SCHEMA_LOCK, _APPEND_LOCK = 5167, 5168      # advisory lock ids (any writer of this log takes them)
 _INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash) "
            "VALUES (%s, %s, %s, %s, %s, %s, %s)")
 
@@ -125,9 +128,11 @@ class PostgresEventStore:
             self._w = None if readonly else psycopg.connect(url)
             if self._w is not None:
                 with self._w.transaction():
-                    # one schema creation at a time, whichever replica starts first
-                    self._w.execute("SELECT pg_advisory_xact_lock(5167)")
-                    self._w.execute(SCHEMA)
+                    # one schema creation at a time, whichever replica starts first; a log that
+                    # exists is left alone, so a role granted only INSERT and SELECT can open it
+                    self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    if self._w.execute("SELECT to_regclass('events')").fetchone()[0] is None:
+                        self._w.execute(SCHEMA)
             self._r = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
             raise translate(exc, self.name) from exc
@@ -164,8 +169,9 @@ class PostgresEventStore:
         with self._wlock:
             try:
                 with self._w.transaction():
-                    # writers queue here; readers are not blocked (EXCLUSIVE allows ACCESS SHARE)
-                    self._w.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+                    # writers queue here, readers are never blocked; an advisory lock needs no
+                    # privilege beyond INSERT (LOCK TABLE ... EXCLUSIVE would need UPDATE)
+                    self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
                     planned = self._plan(events)
                     with self._w.cursor() as cur:
                         cur.executemany(_INSERT, [(r.seq, r.type, r.key, r.published_at,
