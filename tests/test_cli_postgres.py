@@ -116,3 +116,56 @@ async def test_the_daemon_runs_on_a_postgresql_log_and_audit_re_derives_it(pg_se
     assert types.count("observation-recorded") == 6                # 5 SOFR + 1 IORB, once each
     assert types.count("alert-firing") == 1 and types.count("alert-resolved") == 1
     assert types.count("notification-sent") == 2
+
+
+def test_migrate_copies_a_log_to_postgresql_and_back_with_every_hash(pg_server, tmp_path):
+    import shutil
+    import sqlite3
+
+    lite, back = tmp_path / "events.db", tmp_path / "back.db"
+    rates = REPO / "data" / "history" / "rates"
+    assert run("import", "--db", str(lite), "--recorded-at", RECORDED_AT,
+               str(rates / "iorb_ioer_changes.csv"), str(rates / "SOFR.csv")).exit_code == 0
+    head = run("verify", "--db", str(lite)).output.split("head ")[1].strip()
+    url = pg_server.new_database()
+    there = run("migrate", "--from", str(lite), "--to", url)
+    assert there.exit_code == 0, there.output
+    assert there.output.startswith("copied ") and head in there.output
+    again = run("migrate", "--from", str(lite), "--to", url)          # nothing left to copy
+    assert again.exit_code == 0 and again.output.startswith("copied 0 events")
+    home = run("migrate", "--from", url, "--to", str(back))
+    assert home.exit_code == 0 and head in home.output
+    assert run("verify", "--db", str(back)).output == run("verify", "--db", str(lite)).output
+
+    # an interrupted copy continues where it stopped
+    part = tmp_path / "part.db"
+    shutil.copy(lite, part)
+    conn = sqlite3.connect(part)
+    conn.execute("DROP TRIGGER events_no_delete")
+    conn.execute("DELETE FROM events WHERE seq > 100")
+    conn.commit()
+    conn.close()
+    resumed = run("migrate", "--from", str(lite), "--to", str(part))
+    assert resumed.exit_code == 0 and head in resumed.output
+    # a log that is not the start of the source is refused, untouched
+    other = pg_server.new_database()
+    assert run("import", "--db", other, str(rates / "EFFR.csv")).exit_code == 0
+    refused = run("migrate", "--from", str(lite), "--to", other)
+    assert refused.exit_code == 1 and "not the start of the source log" in refused.output
+
+
+def test_migrate_refuses_a_source_row_that_does_not_match_its_hash(pg_server, tmp_path):
+    import sqlite3
+
+    lite = tmp_path / "events.db"
+    rates = REPO / "data" / "history" / "rates"
+    assert run("import", "--db", str(lite), str(rates / "iorb_ioer_changes.csv")).exit_code == 0
+    conn = sqlite3.connect(lite)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("""UPDATE events SET payload = replace(payload, '"2.35"', '"9.35"') WHERE seq = 5""")
+    conn.commit()
+    conn.close()
+    url = pg_server.new_database()
+    result = run("migrate", "--from", str(lite), "--to", url)
+    assert result.exit_code == 1 and "seq 5" in result.output
+    assert run("verify", "--db", url).output.startswith("ok: 0 events")   # nothing written

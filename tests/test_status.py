@@ -320,3 +320,17 @@ def test_status_names_the_data_the_rules_lack_and_shows_every_derived_series(mon
                "--now", "2025-11-03T12:00:00-05:00").output
     assert "    fetch it: watchdog backfill --source nyfed-operations --since <date>" in text
     assert "  sofr_days_above_iorb                  15  2025-10-31" in text
+
+
+def test_recorded_alerts_are_shown_even_when_the_configured_rule_files_are_broken(log, rules, tmp_path, monkeypatch):
+    # The alerts are the log's own; the rule files only add the derived series. A broken rules
+    # folder (mid-edit) must not stop `watchdog status` from saying what fires.
+    record_alerts(log, rules)
+    broken = tmp_path / "broken-rules"
+    broken.mkdir()
+    (broken / "r.toml").write_text('[[rule]]\nid = "x"\nexpr = "nope"\nabove = 1\n')
+    config = tmp_path / "watchdog.toml"
+    config.write_text(f'[store]\npath = "{log}"\n[rules]\npaths = ["{broken}"]\n')
+    body = status_json("--config", str(config), "--now", "2025-11-03T09:00:00-05:00")
+    assert body["alerts"]["from"] == "recorded" and len(body["firing"]) == 2
+    assert body["derived"] == [] and body["gaps"] == []

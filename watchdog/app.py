@@ -39,7 +39,7 @@ from watchdog.model.config import (
     SlackReceiver,
     load_config,
 )
-from watchdog.model.errors import ConfigError, WatchdogError
+from watchdog.model.errors import ConfigError, RuleError, WatchdogError
 from watchdog.model.redact import redact_url
 from watchdog.model.events import (
     ALERT_FIRING,
@@ -98,6 +98,30 @@ def open_store(path: str | Path, now: Callable[[], datetime] = system_now, reado
                                 "it in PGPASSWORD or a passfile (PGPASSFILE) instead")
         return PostgresEventStore(target, now=now, readonly=readonly)
     return SqliteEventStore(path, now=now, readonly=readonly)
+
+
+def migrate(source: str, target: str, page: int = 5000) -> tuple[int, int, str]:
+    """``watchdog migrate``: copy the log at ``source`` (a file or a URL) into ``target``
+    row for row, every hash kept, continuing where an interrupted copy stopped (the target must
+    be empty or a prefix of the source). Returns (rows copied, head seq, head hash), after
+    checking that both logs verify to the same head; raises WatchdogError otherwise."""
+    if str(source) == str(target):
+        raise WatchdogError("migrate: --from and --to name the same log")
+    with closing(open_store(source, readonly=True)) as src, closing(open_store(target)) as dst:
+        seq, digest = dst.head()
+        if seq:
+            held = src.raw_rows(after=seq - 1, limit=1)
+            if not held or held[0][6] != digest:
+                raise WatchdogError(f"migrate: {redact_url(str(target))} already holds {seq} events that "
+                                    "are not the start of the source log: copy into an empty log")
+        copied = 0
+        while rows := src.raw_rows(after=seq, limit=page):
+            copied += dst.copy_rows(rows)
+            seq = rows[-1][0]
+    heads = verify_log(str(source)), verify_log(str(target))
+    if heads[0] != heads[1]:
+        raise WatchdogError(f"migrate: the heads differ after the copy: {heads[0]} against {heads[1]}")
+    return copied, heads[1][0], heads[1][1]
 
 
 def verify_log(target: str, head_hash: str | None = None) -> tuple[int, str]:

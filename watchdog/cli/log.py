@@ -75,6 +75,21 @@ def verify(db, head_hash):
     click.echo(f"ok: {seq} events, head {digest}")
 
 
+@click.command()
+@click.option("--from", "source", required=True, help="The log to copy: a SQLite file or a postgresql:// URL.")
+@click.option("--to", "target", required=True,
+              help="Where to copy it: an empty (or partly copied) SQLite file or postgresql:// URL; created if missing.")
+@guarded
+def migrate(source, target):
+    """Copy an event log between SQLite and PostgreSQL, row for row, every hash kept.
+
+    Each row is checked against the chain before it is written; an interrupted copy continues
+    where it stopped. Both logs are verified at the end and must have the same head.
+    """
+    copied, seq, digest = app.migrate(existing(source), target)
+    click.echo(f"copied {copied} events; both logs verify to seq {seq}, head {digest}")
+
+
 @click.command("import")
 @click.option("--db", required=True, help=DB_HELP + " Created if missing.")
 @click.option("--recorded-at", help="Fixed recorded_at for a reproducible log (ISO 8601 with offset).")
@@ -316,4 +331,4 @@ def series(db, names, since, until, fmt, attributes, revisions):
     click.echo(f"series: {len(rows)} values of {', '.join(names)}", err=True)
 
 
-COMMANDS = [events, verify, import_, backfill, audit, status, series]
+COMMANDS = [events, verify, migrate, import_, backfill, audit, status, series]

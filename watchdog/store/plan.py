@@ -10,8 +10,9 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from watchdog.model.errors import ChainBroken
 from watchdog.model.events import (
-    OBSERVATION_RECORDED, OBSERVATION_REVISED, NewEvent, StoredEvent, canonical_json,
+    OBSERVATION_RECORDED, OBSERVATION_REVISED, NewEvent, StoredEvent, canonical_json, chain_hash,
     observation_key, revision_key,
 )
 from watchdog.market.series import SERIES
@@ -92,3 +93,15 @@ def plan_rows(events: Sequence[NewEvent], head: Head, now: str,
 
 
 __all__ = ["Head", "resolve", "plan_rows", "observation_key", "OBSERVATION_REVISED"]
+
+
+def check_copied(rows: Sequence[tuple], head: tuple[int, str]) -> None:
+    """Raise ``ChainBroken`` unless ``rows`` continue the chain at ``head`` exactly: dense seq,
+    each hash the hash of its contents and the previous hash."""
+    prev_seq, prev = head
+    for seq, type_, key, published, recorded, payload, digest in rows:
+        if seq != prev_seq + 1:
+            raise ChainBroken(prev_seq + 1, f"the copy does not continue the log (next row has seq {seq})")
+        if chain_hash(prev, seq, type_, key, published, recorded, payload) != digest:
+            raise ChainBroken(seq, "hash does not match the row's contents and the previous hash")
+        prev_seq, prev = seq, digest

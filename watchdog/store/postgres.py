@@ -36,7 +36,7 @@ from watchdog.model.errors import ChainBroken, StoreError, StoreUnavailable
 from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent, chain_hash
 from watchdog.model.redact import redact_url
 from watchdog.model.timefmt import utc_text
-from watchdog.store.plan import Head, plan_rows
+from watchdog.store.plan import Head, check_copied, plan_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -179,6 +179,27 @@ class PostgresEventStore:
                 return [row for row, _ in planned]
             except _psycopg().Error as exc:
                 raise translate(exc, self.name) from exc
+
+    def copy_rows(self, rows: Sequence[tuple]) -> int:
+        """``SqliteEventStore.copy_rows``: rows exactly as another log holds them, checked to
+        continue this chain, appended under the append lock."""
+        if self._w is None:
+            raise StoreError(f"event log {self.name}: opened read-only")
+        with self._wlock:
+            try:
+                with self._w.transaction():
+                    self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
+                    last = self._w.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+                    check_copied(rows, last or (0, ZERO_HASH))
+                    with self._w.cursor() as cur:
+                        cur.executemany(_INSERT, list(rows))
+                return len(rows)
+            except _psycopg().Error as exc:
+                raise translate(exc, self.name) from exc
+
+    def raw_rows(self, after: int = 0, limit: int = 5000) -> list[tuple]:
+        return self._query(f"SELECT {_COLUMNS} FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
+                           [after, limit])
 
     def _plan(self, events: Sequence[NewEvent]) -> list[tuple[StoredEvent, str]]:
         conn = self._w

@@ -18,7 +18,7 @@ import sqlite_utils
 
 from watchdog.model.errors import ChainBroken, StoreError, StoreReplaced, StoreUnavailable
 from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent, chain_hash
-from watchdog.store.plan import Head, plan_rows
+from watchdog.store.plan import Head, check_copied, plan_rows
 from watchdog.model.timefmt import utc_text
 
 SCHEMA = """
@@ -189,6 +189,35 @@ class SqliteEventStore:
         rows = conn.execute("SELECT key FROM events WHERE key IN (SELECT value FROM json_each(?))",
                             (orjson.dumps(keys).decode("utf-8"),))
         return {key for (key,) in rows}
+
+    def copy_rows(self, rows: Sequence[tuple]) -> int:
+        """Append rows exactly as another log holds them (``watchdog migrate``): (seq, type, key,
+        published_at, recorded_at, payload text, hash), in seq order, continuing this log's
+        chain. Each row's hash is checked against its contents and the previous hash first, so a
+        copy is never a fork or a forgery. Returns the number of rows appended."""
+        if self._w is None:
+            raise StoreError(f"event log {self.path}: opened read-only")
+        with self._wlock:
+            conn = self._w
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+                check_copied(rows, last or (0, ZERO_HASH))
+                conn.executemany(_INSERT, rows)
+                conn.execute("COMMIT")
+                return len(rows)
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise translate(exc, self.path) from exc
+            except ChainBroken:
+                conn.execute("ROLLBACK")
+                raise
+
+    def raw_rows(self, after: int = 0, limit: int = 5000) -> list[tuple]:
+        """Rows exactly as stored, payload as its canonical text (what ``copy_rows`` takes)."""
+        return self._query(f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                           [after, limit])
 
     # ---- reading ----
     def _query(self, sql: str, args: Sequence) -> list[tuple]:
