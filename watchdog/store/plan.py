@@ -7,12 +7,12 @@ dates the primary lacks but never flips a value the log holds, so two sources ca
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from watchdog.model.errors import ChainBroken
 from watchdog.model.events import (
-    OBSERVATION_RECORDED, OBSERVATION_REVISED, NewEvent, StoredEvent, canonical_json, chain_hash,
+    OBSERVATION_RECORDED, OBSERVATION_REVISED, ZERO_HASH, NewEvent, StoredEvent, canonical_json, chain_hash,
     observation_key, revision_key,
 )
 from watchdog.market.series import SERIES
@@ -105,3 +105,26 @@ def check_copied(rows: Sequence[tuple], head: tuple[int, str]) -> None:
         if chain_hash(prev, seq, type_, key, published, recorded, payload) != digest:
             raise ChainBroken(seq, "hash does not match the row's contents and the previous hash")
         prev_seq, prev = seq, digest
+
+
+def walk_chain(rows: Iterable[tuple], start: tuple[int, str, str] = (0, ZERO_HASH, ""),
+               head_hash: str | None = None) -> tuple[int, str]:
+    """Re-hash ``rows`` (seq, type, key, published_at, recorded_at, payload text, hash; in seq
+    order) continuing the chain after ``start`` = (seq, hash, recorded_at) of the row before
+    them; with ``head_hash``, one row must carry it (an anchor taken earlier still stands).
+    Returns the head (seq, hash); raises ``ChainBroken`` naming the first bad seq. Both stores'
+    ``verify`` walk their rows through here."""
+    prev_seq, prev, last_recorded = start
+    anchor_found = head_hash is None
+    for seq, type_, key, published, recorded, payload, digest in rows:
+        if seq != prev_seq + 1:
+            raise ChainBroken(prev_seq + 1, f"missing row (next row has seq {seq})")
+        if recorded < last_recorded:
+            raise ChainBroken(seq, "recorded_at decreases")
+        if chain_hash(prev, seq, type_, key, published, recorded, payload) != digest:
+            raise ChainBroken(seq, "hash does not match the row's contents and the previous hash")
+        anchor_found = anchor_found or digest == head_hash
+        prev_seq, prev, last_recorded = seq, digest, recorded
+    if not anchor_found:
+        raise ChainBroken(prev_seq + 1, f"no row has the anchored hash {head_hash}")
+    return prev_seq, prev

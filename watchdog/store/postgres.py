@@ -33,10 +33,10 @@ from typing import Any
 import orjson
 
 from watchdog.model.errors import ChainBroken, StoreError, StoreUnavailable
-from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent, chain_hash
+from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent
 from watchdog.model.redact import redact_url
 from watchdog.model.timefmt import utc_text
-from watchdog.store.plan import Head, check_copied, plan_rows
+from watchdog.store.plan import Head, check_copied, plan_rows, walk_chain
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -282,7 +282,7 @@ def verify_url(url: str, head_hash: str | None = None,
     """``sqlite.verify_file`` for a PostgreSQL log: re-hash the chain (after ``since``, a point
     verified before), optionally requiring a row with ``head_hash``. Raises ``ChainBroken``."""
     name = redact_url(url)
-    prev, expected_seq, anchor_found, last_recorded, start_after = ZERO_HASH, 1, head_hash is None, "", 0
+    begin, start_after = (0, ZERO_HASH, ""), 0
     try:
         if since is not None and since[0] > 0:
             with _psycopg().connect(url, autocommit=True) as conn:
@@ -291,18 +291,7 @@ def verify_url(url: str, head_hash: str | None = None,
             if row is None or row[0] != since[1]:
                 raise ChainBroken(since[0], "the row verified last time is missing or no longer "
                                             "carries the hash it had")
-            prev, expected_seq, last_recorded, start_after = since[1], since[0] + 1, row[1], since[0]
-        for seq, type_, key, published, recorded, payload, digest in _raw_rows(url, after=start_after):
-            if seq != expected_seq:
-                raise ChainBroken(expected_seq, f"missing row (next row has seq {seq})")
-            if recorded < last_recorded:
-                raise ChainBroken(seq, "recorded_at decreases")
-            if chain_hash(prev, seq, type_, key, published, recorded, payload) != digest:
-                raise ChainBroken(seq, "hash does not match the row's contents and the previous hash")
-            anchor_found = anchor_found or digest == head_hash
-            prev, expected_seq, last_recorded = digest, seq + 1, recorded
+            begin, start_after = (since[0], since[1], row[1]), since[0]
+        return walk_chain(_raw_rows(url, after=start_after), begin, head_hash)
     except _psycopg().Error as exc:
         raise translate(exc, name) from exc
-    if not anchor_found:
-        raise ChainBroken(expected_seq, f"no row has the anchored hash {head_hash}")
-    return expected_seq - 1, prev

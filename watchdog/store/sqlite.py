@@ -17,8 +17,8 @@ import orjson
 import sqlite_utils
 
 from watchdog.model.errors import ChainBroken, StoreError, StoreReplaced, StoreUnavailable
-from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent, chain_hash
-from watchdog.store.plan import Head, check_copied, plan_rows
+from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent
+from watchdog.store.plan import Head, check_copied, plan_rows, walk_chain
 from watchdog.model.timefmt import utc_text
 
 SCHEMA = """
@@ -299,8 +299,7 @@ def verify_file(path: str | Path, head_hash: str | None = None,
     path = str(path)
     if not Path(path).exists():
         raise StoreError(f"event log {path}: no such file")
-    prev, expected_seq, anchor_found, last_recorded = ZERO_HASH, 1, head_hash is None, ""
-    start_after = 0
+    begin, start_after = (0, ZERO_HASH, ""), 0
     if since is not None and since[0] > 0:
         conn = _connect(path, readonly=True)
         try:
@@ -312,19 +311,8 @@ def verify_file(path: str | Path, head_hash: str | None = None,
         if row is None or row[0] != since[1]:
             raise ChainBroken(since[0], "the row verified last time is missing or no longer carries "
                                         "the hash it had")
-        prev, expected_seq, last_recorded, start_after = since[1], since[0] + 1, row[1], since[0]
+        begin, start_after = (since[0], since[1], row[1]), since[0]
     try:
-        for seq, type_, key, published, recorded, payload, digest in _raw_rows(path, after=start_after):
-            if seq != expected_seq:
-                raise ChainBroken(expected_seq, f"missing row (next row has seq {seq})")
-            if recorded < last_recorded:
-                raise ChainBroken(seq, "recorded_at decreases")
-            if chain_hash(prev, seq, type_, key, published, recorded, payload) != digest:
-                raise ChainBroken(seq, "hash does not match the row's contents and the previous hash")
-            anchor_found = anchor_found or digest == head_hash
-            prev, expected_seq, last_recorded = digest, seq + 1, recorded
+        return walk_chain(_raw_rows(path, after=start_after), begin, head_hash)
     except sqlite3.Error as exc:
         raise translate(exc, path) from exc
-    if not anchor_found:
-        raise ChainBroken(expected_seq, f"no row has the anchored hash {head_hash}")
-    return expected_seq - 1, prev
