@@ -127,3 +127,70 @@ def test_a_role_granted_insert_and_select_appends_but_cannot_change_a_row(url):
             with pytest.raises(psycopg.Error, match="permission denied|must be owner"):
                 conn.execute(statement)
     store.close()
+
+
+LEADER = """
+import sys
+from datetime import datetime, timezone
+from watchdog.model.errors import LeaseLost
+from watchdog.model.events import NewEvent
+from watchdog.store.postgres import PostgresEventStore
+store = PostgresEventStore(sys.argv[1])
+print("leader", store.acquire_lease("replica-a", 1.0), flush=True)
+sys.stdin.readline()                                   # paused here (SIGSTOP), then woken
+try:
+    store.append([NewEvent(type="daemon-started", key="from-a", payload={})])
+    print("appended", flush=True)
+except LeaseLost as exc:
+    print("lost:", exc, flush=True)
+"""
+
+
+def test_a_paused_leader_that_wakes_after_losing_its_lease_appends_nothing(url):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    leader = subprocess.Popen([sys.executable, "-c", LEADER, url], cwd=repo, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert leader.stdout.readline().split() == ["leader", "1"]
+        os.kill(leader.pid, signal.SIGSTOP)                # paused past its 1 s lease
+        standby = PostgresEventStore(url, clock())
+        deadline = time.monotonic() + 30
+        epoch = None
+        while epoch is None and time.monotonic() < deadline:
+            epoch = standby.acquire_lease("replica-b", 30.0)
+            time.sleep(0.1)
+        assert epoch == 2                                  # a new term, on the database's clock
+        assert len(standby.append(facts(2))) == 2
+        os.kill(leader.pid, signal.SIGCONT)
+        out, err = leader.communicate("go\n", timeout=60)
+        assert out.startswith("lost: ") and "replica-a no longer holds the leader lease (epoch 1)" in out, err
+        assert standby.get("from-a") is None and standby.head()[0] == 2
+        with psycopg.connect(url) as conn:
+            assert {e for (e,) in conn.execute("SELECT epoch FROM events")} == {2}
+        assert standby.lease() == ("replica-b", 2, True)
+        standby.close()
+    finally:
+        if leader.poll() is None:
+            os.kill(leader.pid, signal.SIGCONT)
+            leader.kill()
+
+
+def test_the_lease_is_renewed_by_its_leader_and_refused_to_others_until_it_expires(url):
+    a, b = PostgresEventStore(url, clock()), PostgresEventStore(url, clock())
+    assert a.acquire_lease("a", 30) == 1
+    assert a.acquire_lease("a", 30) == 1                   # a renewal keeps the term
+    assert b.acquire_lease("b", 30) is None and b.fence is None
+    assert len(a.append(facts(1))) == 1
+    with pytest.raises(StoreError, match="no longer holds"):
+        with psycopg.connect(url, autocommit=True) as conn:   # the term ends (expired by hand)
+            conn.execute("UPDATE lease SET expires_at = now() - interval '1 second'")
+        a.append(facts(2))
+    assert b.acquire_lease("b", 30) == 2 and a.head()[0] == 1
+    a.close(), b.close()

@@ -48,6 +48,11 @@ class StoreReplaced(StoreError):
     unlinked inode and be lost at close, so nothing more is appended or acknowledged."""
 
 
+class LeaseLost(StoreError):
+    """A replica that no longer holds the leader lease (another took over: it was paused,
+    partitioned or slow past the lease) tried to append: nothing was appended."""
+
+
 class ChainBroken(StoreError):
     def __init__(self, seq: int, reason: str):
         self.seq = seq

@@ -19,6 +19,12 @@ primary key refuse a second row with the same ``seq``. READ COMMITTED readers se
 rows, and appends commit one after another in ``seq`` order (each holds the lock until its
 commit), so a reader paging by ``seq`` never skips one.
 
+The leader lease (``acquire_lease``, one row renewed on the database's clock) fences appends:
+once a store holds it, every append checks, in its own transaction and under a share lock on the
+lease row, that the lease is still its own and unexpired, and stamps its epoch on the rows (the
+``epoch`` column, outside the hash). A replica paused or partitioned past its lease wakes to
+``LeaseLost`` and appends nothing. (The daemon does not take the lease yet: issue 16.)
+
 psycopg 3, imported only when a ``postgresql://`` log is opened: SQLite installs need nothing
 more. The password comes from the URL's environment (``PGPASSWORD``) or a passfile, never from
 the config file; errors name the log by its URL without the password.
@@ -32,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from watchdog.model.errors import ChainBroken, StoreError, StoreUnavailable
+from watchdog.model.errors import ChainBroken, LeaseLost, StoreError, StoreUnavailable
 from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent
 from watchdog.model.redact import redact_url
 from watchdog.model.timefmt import utc_text
@@ -46,7 +52,14 @@ CREATE TABLE IF NOT EXISTS events (
   published_at TEXT NOT NULL,
   recorded_at TEXT NOT NULL,
   payload TEXT NOT NULL,
-  hash TEXT NOT NULL
+  hash TEXT NOT NULL,
+  epoch BIGINT             -- the leader lease epoch the row was written under (not hashed)
+);
+CREATE TABLE IF NOT EXISTS lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  holder TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_published ON events (published_at, seq);
 CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
@@ -82,8 +95,8 @@ END $$;
 
 _COLUMNS = "seq, type, key, published_at, recorded_at, payload, hash"
 _SCHEMA_LOCK, _APPEND_LOCK = 5167, 5168      # advisory lock ids (any writer of this log takes them)
-_INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash) "
-           "VALUES (%s, %s, %s, %s, %s, %s, %s)")
+_INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash, epoch) "
+           "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
 
 
 def is_url(target: str) -> bool:
@@ -120,6 +133,7 @@ class PostgresEventStore:
 
     def __init__(self, url: str, now: Callable[[], datetime] | None = None, readonly: bool = False):
         psycopg = _psycopg()
+        self.fence: tuple[str, int] | None = None    # (holder, epoch): appends only while leader
         self.url = url
         self.name = self.path = redact_url(url)     # how messages and the daemon name the log
         self._now = now or (lambda: datetime.now(timezone.utc))
@@ -172,10 +186,12 @@ class PostgresEventStore:
                     # writers queue here, readers are never blocked; an advisory lock needs no
                     # privilege beyond INSERT (LOCK TABLE ... EXCLUSIVE would need UPDATE)
                     self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
+                    epoch = self._check_fence()
                     planned = self._plan(events)
                     with self._w.cursor() as cur:
                         cur.executemany(_INSERT, [(r.seq, r.type, r.key, r.published_at,
-                                                   r.recorded_at, text, r.hash) for r, text in planned])
+                                                   r.recorded_at, text, r.hash, epoch)
+                                                  for r, text in planned])
                 return [row for row, _ in planned]
             except _psycopg().Error as exc:
                 raise translate(exc, self.name) from exc
@@ -191,8 +207,9 @@ class PostgresEventStore:
                     self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
                     last = self._w.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
                     check_copied(rows, last or (0, ZERO_HASH))
+                    epoch = self._check_fence()
                     with self._w.cursor() as cur:
-                        cur.executemany(_INSERT, list(rows))
+                        cur.executemany(_INSERT, [(*row, epoch) for row in rows])
                 return len(rows)
             except _psycopg().Error as exc:
                 raise translate(exc, self.name) from exc
@@ -200,6 +217,59 @@ class PostgresEventStore:
     def raw_rows(self, after: int = 0, limit: int = 5000) -> list[tuple]:
         return self._query(f"SELECT {_COLUMNS} FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
                            [after, limit])
+
+    # ---- the leader lease (fencing) ----
+    def acquire_lease(self, holder: str, ttl_s: float) -> int | None:
+        """Take or renew the leader lease for ``ttl_s`` seconds on the database's clock (never
+        ours: replicas' clocks differ). Free, expired or already ``holder``'s: it is taken, the
+        epoch rising by one on every change of holder, and from then on every append of this
+        store is fenced by it (``fence``). Held by another, unexpired: None, nothing changes.
+        Returns the epoch held."""
+        if self._w is None:
+            raise StoreError(f"event log {self.name}: opened read-only")
+        with self._wlock:
+            try:
+                with self._w.transaction():
+                    row = self._w.execute("SELECT holder, epoch, expires_at >= now() FROM lease "
+                                          "WHERE id = 1 FOR UPDATE").fetchone()
+                    if row is None:
+                        epoch = 1
+                        self._w.execute("INSERT INTO lease (id, holder, epoch, expires_at) VALUES "
+                                        "(1, %s, 1, now() + make_interval(secs => %s))", (holder, ttl_s))
+                    elif row[0] == holder and row[2] and self.fence == (holder, row[1]):
+                        epoch = row[1]                    # a renewal by the leader itself
+                        self._w.execute("UPDATE lease SET expires_at = now() + make_interval(secs => %s) "
+                                        "WHERE id = 1", (ttl_s,))
+                    elif row[2]:
+                        return None                       # another replica leads
+                    else:
+                        epoch = row[1] + 1                # expired: a new term
+                        self._w.execute("UPDATE lease SET holder = %s, epoch = %s, expires_at = "
+                                        "now() + make_interval(secs => %s) WHERE id = 1",
+                                        (holder, epoch, ttl_s))
+            except _psycopg().Error as exc:
+                raise translate(exc, self.name) from exc
+            self.fence = (holder, epoch)
+            return epoch
+
+    def lease(self) -> tuple[str, int, bool] | None:
+        """(holder, epoch, unexpired) of the lease as the database sees it now, or None."""
+        rows = self._query("SELECT holder, epoch, expires_at >= now() FROM lease WHERE id = 1", [])
+        return tuple(rows[0]) if rows else None      # type: ignore[return-value]
+
+    def _check_fence(self) -> int | None:
+        """Inside an append: the fence's epoch if this store still leads, else ``LeaseLost``.
+        ``FOR SHARE`` holds the lease row until commit, so a takeover (``FOR UPDATE``) waits for
+        this append to finish rather than overlapping it."""
+        if self.fence is None:
+            return None
+        holder, epoch = self.fence
+        row = self._w.execute("SELECT expires_at >= now() FROM lease WHERE id = 1 AND holder = %s "
+                              "AND epoch = %s FOR SHARE", (holder, epoch)).fetchone()
+        if row is None or not row[0]:
+            raise LeaseLost(f"event log {self.name}: {holder} no longer holds the leader lease "
+                            f"(epoch {epoch}): nothing appended")
+        return epoch
 
     def _plan(self, events: Sequence[NewEvent]) -> list[tuple[StoredEvent, str]]:
         conn = self._w
