@@ -65,3 +65,9 @@ def test_instants_read_in_new_york_time_with_the_zone():
 ])
 def test_durations_read_in_their_two_largest_units(delta, shown):
     assert duration(delta) == shown
+
+
+def test_a_share_of_volume_reads_as_a_percentage_without_false_decimals():
+    # derived series in "%" (share_at_or_above steps, pct_rank): 25%, 99.6%, never "25.00%"
+    assert [quantity(v, "share") for v in ("25", "99.6", "100", "33.333")] == ["25%", "99.6%", "100%", "33.3%"]
+    assert quantity("4.33", "%") == "4.33%"              # a rate keeps its two decimals

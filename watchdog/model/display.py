@@ -152,6 +152,8 @@ def quantity(value: Any, unit: str | None) -> str:
         return usd_bn(value)
     if unit == "ratio":
         return percent(value)
+    if unit == "share":           # a share of volume (a derived series' "%"): 25%, 99.6%
+        return f"{plain(value, 1)}%"
     return plain(value)
 
 

@@ -30,7 +30,7 @@ from watchdog.market.series import SERIES
 from watchdog.rules.expr import FUNCTIONS, ExprError, compile_expr
 
 Unit = Literal["bp", "%", "USD bn", "USD bn/month", "index", "days"]
-_DISPLAY_UNITS = {"bp": "bp", "%": "ratio", "USD bn": "USD bn", "USD bn/month": "USD bn",
+_DISPLAY_UNITS = {"bp": "bp", "%": "share", "USD bn": "USD bn", "USD bn/month": "USD bn",
                   "index": "", "days": ""}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
