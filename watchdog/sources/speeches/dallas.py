@@ -24,9 +24,8 @@ from urllib.parse import urljoin, urlsplit
 from selectolax.lexbor import LexborNode
 
 from watchdog.sources.speeches.banks import Bank, IndexEntry, IndexPage
-from watchdog.sources.speeches.live import (INSTITUTIONS, MONTHS, _one_line, _read_date,
-                                            _same_site, _tree, _without_fragment,
-                                            looks_like_speech)
+from watchdog.sources.speeches.live import (INSTITUTIONS, MONTHS, looks_like_speech, one_line,
+                                            parse_html, read_date, same_site, without_fragment)
 
 SOURCE = "speeches-dallas"
 INSTITUTION = INSTITUTIONS["dallasfed.org"]
@@ -37,7 +36,7 @@ _BELOW = re.compile(r"/(\d{4})/[^/]+/?$")       # <index folder>/<yyyy>/<slug>
 def parse_index(html: bytes, url: str) -> IndexPage:
     """The speeches the speaker's index page at ``url`` links, in page order, once each.
     Never raises; the format has no rows to call bad."""
-    tree = _tree(html, url)
+    tree = parse_html(html, url)
     if tree is None:
         return IndexPage([], [])
     try:
@@ -46,13 +45,13 @@ def parse_index(html: bytes, url: str) -> IndexPage:
         return IndexPage([], [])
     speaker = folder.rsplit("/", 1)[-1]
     entries: list[IndexEntry] = []
-    seen = {_without_fragment(url)}
+    seen = {without_fragment(url)}
     for anchor in tree.css("a[href]"):
         href = (anchor.attributes.get("href") or "").strip()
         try:
-            target = _without_fragment(urljoin(url, href))
+            target = without_fragment(urljoin(url, href))
             path = urlsplit(target).path
-            if (target in seen or not _same_site(target, url) or not looks_like_speech(target)
+            if (target in seen or not same_site(target, url) or not looks_like_speech(target)
                     or not path.startswith(folder + "/")
                     or not _BELOW.fullmatch(path[len(folder):])):
                 continue
@@ -60,8 +59,8 @@ def parse_index(html: bytes, url: str) -> IndexPage:
             continue
         seen.add(target)
         block = _enclosing_block(anchor)
-        entries.append(IndexEntry(url=target, title=_one_line(anchor.text(deep=True)),
-                                  date=_first_date(_one_line(block.text(deep=True)))
+        entries.append(IndexEntry(url=target, title=one_line(anchor.text(deep=True)),
+                                  date=_first_date(one_line(block.text(deep=True)))
                                   if block is not None else None,
                                   surname=speaker if speaker.isalpha() else ""))
     return IndexPage(entries, [])
@@ -80,7 +79,7 @@ def _enclosing_block(anchor: LexborNode) -> LexborNode | None:
 def _first_date(text: str) -> date | None:
     for match in _DATE_IN_TEXT.finditer(text):
         if match.group(1).lower() in MONTHS:
-            found = _read_date(match.group(0))
+            found = read_date(match.group(0))
             if found is not None:
                 return found[0]
     return None

@@ -163,7 +163,7 @@ def _feed_item(entry: Any, cb: str | None, source_url: str) -> FeedItem:
     if len(url) > MAX_URL_CHARS:
         raise ItemError(f"link of {len(url):,} characters (more than {MAX_URL_CHARS:,}): "
                         "no speech page's address")
-    title = _one_line(entry.get("title") or "")
+    title = one_line(entry.get("title") or "")
     if not title:
         raise ItemError("no title")
     if len(title) > MAX_META_CHARS:
@@ -261,7 +261,7 @@ def _cb_person(entry: Any, cb: str | None) -> dict[str, str]:
 
     def field(name: str) -> str:
         value = entry.get(f"{cb}_{name}")
-        return _one_line(value) if isinstance(value, str) else ""
+        return one_line(value) if isinstance(value, str) else ""
 
     name = field("nameaswritten") or " ".join(
         part for part in (field("givenname"), field("surname")) if part)
@@ -301,7 +301,7 @@ def _entry_label(entry: Any) -> str:
     for key in ("link", "id", "title"):
         value = entry.get(key)
         if isinstance(value, str) and value.strip():
-            return _one_line(value)[:100]
+            return one_line(value)[:100]
     return "?"
 
 
@@ -348,7 +348,7 @@ def parse_speech_page(html: bytes, *, url: str) -> str:
 
 def read_speech_page(html: bytes, *, url: str) -> SpeechPage:
     """The page's text and what it states about itself (date, title, speaker). Never raises."""
-    tree = _tree(html, url)
+    tree = parse_html(html, url)
     if tree is None:
         return SpeechPage(text="")
     day, published = page_date(tree)
@@ -358,7 +358,7 @@ def read_speech_page(html: bytes, *, url: str) -> SpeechPage:
                       speaker=speaker, position=position)
 
 
-def _tree(html: bytes, url: str) -> LexborHTMLParser | None:
+def parse_html(html: bytes, url: str) -> LexborHTMLParser | None:
     text = _decode(html)
     try:
         return LexborHTMLParser(text)
@@ -473,10 +473,10 @@ def page_date(tree: LexborHTMLParser) -> tuple[date | None, datetime | None]:
     sidebar listing other speeches has times too). An instant only when the page gives a time
     with a zone."""
     for text in _meta_dates(tree) + [node.text(deep=True) for node in tree.css(_DATE_LINES)]:
-        found = _read_date(text)
+        found = read_date(text)
         if found is not None:
             return found
-    times = [_read_date(node.attributes.get("datetime") or "")
+    times = [read_date(node.attributes.get("datetime") or "")
              for node in tree.css("time[datetime]")]
     stated = sorted({found for found in times if found is not None},
                     key=lambda found: found[1] is None)       # one with an instant first
@@ -495,7 +495,7 @@ def _meta_dates(tree: LexborHTMLParser) -> list[str]:
     return [text for _, text in sorted(candidates, key=lambda candidate: candidate[0])]
 
 
-def _read_date(text: str) -> tuple[date, datetime | None] | None:
+def read_date(text: str) -> tuple[date, datetime | None] | None:
     found = _read_any_date(" ".join(text.split()))
     # Year 1 or 9999 is a placeholder, and would not even fit the log's time format.
     return found if found is not None and 1900 <= found[0].year <= 9998 else None
@@ -524,13 +524,13 @@ def _page_title(tree: LexborHTMLParser) -> str:
     for selector in _TITLES:
         node = tree.css_first(selector)
         if node is not None and node.text(deep=True).strip():
-            return _one_line(node.text(deep=True))
+            return one_line(node.text(deep=True))
     og = tree.css_first('meta[property="og:title"]')
     if og is not None and (og.attributes.get("content") or "").strip():
-        return _one_line(og.attributes["content"])
+        return one_line(og.attributes["content"])
     for selector in ("h2.speechTitle", "#article h3.title", "h1", "title"):
         node = tree.css_first(selector)
-        text = _one_line(node.text(deep=True)) if node is not None else ""
+        text = one_line(node.text(deep=True)) if node is not None else ""
         if text and text.lower() not in ("speech", "speeches"):
             return text
     return ""
@@ -543,11 +543,11 @@ def _page_speaker(tree: LexborHTMLParser) -> tuple[str, str]:
     knows."""
     for selector in _SPEAKER_LINES:
         for node in tree.css(selector):
-            line = _one_line(node.text(deep=True))
-            if line and _read_date(line) is None:
+            line = one_line(node.text(deep=True))
+            if line and read_date(line) is None:
                 return split_position(line)
     author = tree.css_first('meta[name="author"]')
-    content = _one_line(author.attributes.get("content") or "") if author is not None else ""
+    content = one_line(author.attributes.get("content") or "") if author is not None else ""
     if content and not _INSTITUTION_WORDS.search(content):
         return split_position(content)
     return "", ""
@@ -556,7 +556,7 @@ def _page_speaker(tree: LexborHTMLParser) -> tuple[str, str]:
 def split_position(line: str) -> tuple[str, str]:
     """("Jerome H. Powell", "Governor") from "Governor Jerome H. Powell" (model.speakers)."""
     # A speaker line is a few words; a hostile page's megabyte "line" is cut, not walked.
-    speaker = normalise_speaker(_one_line(line)[:MAX_META_CHARS + 1])
+    speaker = normalise_speaker(one_line(line)[:MAX_META_CHARS + 1])
     return speaker.name, speaker.title
 
 
@@ -570,21 +570,21 @@ def parse_index_page(html: bytes, *, url: str) -> list[tuple[str, str]]:
     """(absolute URL, link text) of every speech linked from an index page, in page order,
     once each: same-site links whose path contains "/speech" and ends in a page (not a
     folder, a year, a listing such as "2016speech.htm", or a PDF). Never raises."""
-    tree = _tree(html, url)
+    tree = parse_html(html, url)
     if tree is None:
         return []
     links: list[tuple[str, str]] = []
-    seen = {_without_fragment(url)}
+    seen = {without_fragment(url)}
     for anchor in tree.css("a[href]"):
         href = (anchor.attributes.get("href") or "").strip()
         try:
-            target = _without_fragment(urljoin(url, href))
-            if target in seen or not _same_site(target, url) or not looks_like_speech(target):
+            target = without_fragment(urljoin(url, href))
+            if target in seen or not same_site(target, url) or not looks_like_speech(target):
                 continue
         except ValueError:  # a malformed IPv6 host, a port out of range: not a link to follow
             continue
         seen.add(target)
-        links.append((target, _one_line(anchor.text(deep=True))))
+        links.append((target, one_line(anchor.text(deep=True))))
     return links
 
 
@@ -603,12 +603,12 @@ def looks_like_speech(url: str) -> bool:
     return not (stem.isdigit() or _LISTING.fullmatch(stem))
 
 
-def _without_fragment(url: str) -> str:
+def without_fragment(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
 
-def _same_site(url: str, other: str) -> bool:
+def same_site(url: str, other: str) -> bool:
     """Same host, or the same registrable name (www.newyorkfed.org links to
     resources.newyorkfed.org); an IP address only matches itself, port included. ValueError
     for a port that is no port."""
@@ -638,17 +638,17 @@ def institution_of(url: str) -> str:
     return host
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
 def _html_text(fragment: str) -> str:
     """Plain text of an HTML fragment such as a feed description ("T&uuml;rkiye" -> "Türkiye")."""
     if "<" not in fragment and "&" not in fragment:
-        return _one_line(fragment)
-    tree = _tree(fragment.encode("utf-8"), "feed description")
+        return one_line(fragment)
+    tree = parse_html(fragment.encode("utf-8"), "feed description")
     text = tree.body.text(deep=True) if tree is not None and tree.body is not None else fragment
-    return _one_line(html_lib.unescape(text))
+    return one_line(html_lib.unescape(text))
 
 
 # ---- the source ----

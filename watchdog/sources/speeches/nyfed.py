@@ -23,9 +23,9 @@ from urllib.parse import urljoin, urlsplit
 from selectolax.lexbor import LexborNode
 
 from watchdog.sources.speeches.banks import Bank, IndexEntry, IndexPage
-from watchdog.sources.speeches.live import (INSTITUTIONS, MAX_NAME_WORDS, _one_line, _read_date,
-                                            _same_site, _tree, _without_fragment,
-                                            looks_like_speech)
+from watchdog.sources.speeches.live import (INSTITUTIONS, MAX_NAME_WORDS, looks_like_speech,
+                                            one_line, parse_html, read_date, same_site,
+                                            without_fragment)
 
 SOURCE = "speeches-new-york"
 INSTITUTION = INSTITUTIONS["newyorkfed.org"]
@@ -37,21 +37,21 @@ _SPEECH_PATH = re.compile(r"/newsevents/speeches/\d{4}/([a-z]+)\d{6}[a-z]?(?:\.h
 def parse_index(html: bytes, url: str) -> IndexPage:
     """The speeches the index page at ``url`` lists, in page order, once each, and its
     unreadable rows. Never raises."""
-    tree = _tree(html, url)
+    tree = parse_html(html, url)
     if tree is None:
         return IndexPage([], [])
     entries: list[IndexEntry] = []
     bad: list[str] = []
-    seen = {_without_fragment(url)}
+    seen = {without_fragment(url)}
     rows = [row for row in tree.css("tr")
             if row.css_first("td.dirColL, td.dirColR") is not None
             and "yrHead" not in (row.attributes.get("class") or "").split()]
     for number, row in enumerate(rows, start=1):
         cell = row.css_first("td.dirColL")
-        stated = _one_line(cell.text(deep=True)) if cell is not None else ""
+        stated = one_line(cell.text(deep=True)) if cell is not None else ""
         anchor = row.css_first("td.dirColR a[href]")
         if anchor is None:
-            if _read_date(stated) is not None:      # a dated row: a speech with no page
+            if read_date(stated) is not None:      # a dated row: a speech with no page
                 bad.append(f"row {number} ({stated}): no link to a speech page")
             continue
         entry = _entry(anchor, url, stated, seen)
@@ -72,8 +72,8 @@ def _entry(anchor: LexborNode, index_url: str, stated: str, seen: set[str], *,
     a video) or to a page already listed."""
     href = (anchor.attributes.get("href") or "").strip()
     try:
-        target = _without_fragment(urljoin(index_url, href))
-        if target in seen or not _same_site(target, index_url) or not looks_like_speech(target):
+        target = without_fragment(urljoin(index_url, href))
+        if target in seen or not same_site(target, index_url) or not looks_like_speech(target):
             return None
         slug = _SPEECH_PATH.search(urlsplit(target).path)
     except ValueError:          # a malformed host or port: not a link to follow
@@ -81,8 +81,8 @@ def _entry(anchor: LexborNode, index_url: str, stated: str, seen: set[str], *,
     if need_slug and slug is None:
         return None
     seen.add(target)
-    surname, title = _split_link_text(_one_line(anchor.text(deep=True)))
-    found = _read_date(stated) if stated else None
+    surname, title = _split_link_text(one_line(anchor.text(deep=True)))
+    found = read_date(stated) if stated else None
     return IndexEntry(url=target, title=title, date=found[0] if found else None,
                       surname=surname, code=slug.group(1).lower() if slug else "")
 
