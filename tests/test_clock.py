@@ -66,13 +66,16 @@ async def test_polling_goes_on_through_a_wall_clock_step_back_of_a_day_and_forwa
             frozen.move_to(daemon.now() - timedelta(days=1))        # 2025-11-04 15:00 UTC
             fed.sofr["2025-11-03"] = "4.30"                          # 40 bp over IORB
             await until(lambda: ("sofr", "2025-11-03") in facts(db), "a poll after the step back")
-            assert clock_steps(daemon, "backward") == 1
+            # a poll already in flight when the clock moved may record the fact before the next
+            # cycle notices the step: wait for the notice rather than assume its order
+            await until(lambda: clock_steps(daemon, "backward") == 1, "the step back noticed")
 
             frozen.move_to(daemon.now() + timedelta(days=2))        # 2025-11-06 15:00 UTC
             fed.sofr["2025-11-04"] = "4.31"
             fed.sofr["2025-11-05"] = "3.91"
             await until(lambda: ("sofr", "2025-11-05") in facts(db), "a poll after the step forward")
-            assert clock_steps(daemon, "forward") == 1
+            await until(lambda: clock_steps(daemon, "forward") == 1, "the step forward noticed")
+            assert clock_steps(daemon, "backward") == 1
             await until(lambda: not daemon._cycle_lock.locked(), "the cycle in flight")
         finally:
             stop.set()
