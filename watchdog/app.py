@@ -49,7 +49,6 @@ from watchdog.model.events import (
     FACT_TYPES,
     SILENCE_ADDED,
     SILENCE_EXPIRED,
-    SPEECH_RECORDED,
     ConfigLoaded,
     SilenceAdded,
     SilenceExpired,
@@ -93,11 +92,17 @@ def open_store(path: str | Path, now: Callable[[], datetime] = system_now, reado
     process list and in messages)."""
     target = str(path)
     if is_url(target):
-        if urlsplit(target).password is not None:
-            raise WatchdogError(f"event log {redact_url(target)}: the URL holds a password; give "
-                                "it in PGPASSWORD or a passfile (PGPASSFILE) instead")
-        return PostgresEventStore(target, now=now, readonly=readonly)
+        return PostgresEventStore(_without_password(target), now=now, readonly=readonly)
     return SqliteEventStore(path, now=now, readonly=readonly)
+
+
+def _without_password(url: str) -> str:
+    """``url``, refused when it holds a password (it would show in the process list and in
+    messages): PGPASSWORD or a passfile give it."""
+    if urlsplit(url).password is not None:
+        raise WatchdogError(f"event log {redact_url(url)}: the URL holds a password; give "
+                            "it in PGPASSWORD or a passfile (PGPASSFILE) instead")
+    return url
 
 
 def migrate(source: str, target: str, page: int = 5000) -> tuple[int, int, str]:
@@ -127,9 +132,7 @@ def migrate(source: str, target: str, page: int = 5000) -> tuple[int, int, str]:
 def verify_log(target: str, head_hash: str | None = None) -> tuple[int, str]:
     """``watchdog verify``: re-hash the chain of a file or a PostgreSQL log."""
     if is_url(target):
-        with closing(open_store(target, readonly=True)):    # refuses a URL with a password
-            pass
-        return verify_url(target, head_hash)
+        return verify_url(_without_password(target), head_hash)
     return verify_file(target, head_hash)
 
 
@@ -502,11 +505,7 @@ def glance(db: str | None, config_path: str | None, rule_paths: list[str] | None
     gaps = ()
     if ruleset is not None:
         from watchdog.sources.registry import BACKFILL_SOURCES
-        with closing(open_store(db, readonly=True)) as store:
-            speeches = [e.payload.get("date", "") for e in
-                        iter_published(store, types={SPEECH_RECORDED}, until=until)]
-        gaps = glance_status.data_gaps(ruleset, fold.dates, max(speeches, default=None), now,
-                                       BACKFILL_SOURCES)
+        gaps = glance_status.data_gaps(ruleset, fold.dates, fold.latest_speech, now, BACKFILL_SOURCES)
     return glance_status.status(now, series=fold.statuses(now, graces), firing=firing,
                                 alerts_from=alerts_from, rule_paths=paths, owed=owed_notifications(db),
                                 log_has_alerts=has_alerts, derived=derived, gaps=gaps)

@@ -930,11 +930,12 @@ def _derived_series(documents: Sequence[_Document]) -> tuple[list[DerivedSeries]
                 continue
             first[item.name] = f"{document.file}:{line}"
             found.append(item)
-    for item, reason in check_expressions(found):
+    bad = check_expressions(found)
+    for item, reason in bad:
         file, _, line = item.source.rpartition(":")
         problems.setdefault(file, []).append(
             (int(line), f"{item.source}: series {item.name}: expr: {reason}"))
-    bad_names = {item.name for item, _ in check_expressions(found)}
+    bad_names = {item.name for item, _ in bad}
     return [item for item in found if item.name not in bad_names], problems
 
 

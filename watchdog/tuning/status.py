@@ -40,6 +40,7 @@ from watchdog.model.events import (
     OBSERVATION_RECORDED,
     OBSERVATION_REVISED,
     RULES_LOADED,
+    SPEECH_RECORDED,
     AlertTransition,
     decode,
 )
@@ -170,8 +171,14 @@ class SeriesFold:
     then seq). Keeps at most ``2 * keep`` dates per series, so a long log costs little."""
     keep: int = max(RECENT_POINTS, CADENCE_GAPS + 1)
     dates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    latest_speech: str | None = None   # the newest speech date (keyword rules' data)
 
     def apply(self, event: Any) -> None:
+        if event.type == SPEECH_RECORDED:
+            day = event.payload.get("date") or None
+            if day and (self.latest_speech is None or day > self.latest_speech):
+                self.latest_speech = day
+            return
         if event.type not in OBSERVATION_TYPES:
             return
         series, day = event.payload["series"], event.payload["date"]
