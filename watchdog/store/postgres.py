@@ -178,39 +178,38 @@ class PostgresEventStore:
     def append(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
         if not events:
             return []
-        if self._w is None:
-            raise StoreError(f"event log {self.name}: opened read-only")
-        with self._wlock:
-            try:
-                with self._w.transaction():
-                    # writers queue here, readers are never blocked; an advisory lock needs no
-                    # privilege beyond INSERT (LOCK TABLE ... EXCLUSIVE would need UPDATE)
-                    self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
-                    epoch = self._check_fence()
-                    planned = self._plan(events)
-                    with self._w.cursor() as cur:
-                        cur.executemany(_INSERT, [(r.seq, r.type, r.key, r.published_at,
-                                                   r.recorded_at, text, r.hash, epoch)
-                                                  for r, text in planned])
-                return [row for row, _ in planned]
-            except _psycopg().Error as exc:
-                raise translate(exc, self.name) from exc
+
+        def write(conn, epoch):
+            planned = self._plan(events)
+            with conn.cursor() as cur:
+                cur.executemany(_INSERT, [(r.seq, r.type, r.key, r.published_at, r.recorded_at,
+                                           text, r.hash, epoch) for r, text in planned])
+            return [row for row, _ in planned]
+        return self._appending(write)
 
     def copy_rows(self, rows: Sequence[tuple]) -> int:
         """``SqliteEventStore.copy_rows``: rows exactly as another log holds them, checked to
         continue this chain, appended under the append lock."""
+        def write(conn, epoch):
+            last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+            check_copied(rows, last or (0, ZERO_HASH))
+            with conn.cursor() as cur:
+                cur.executemany(_INSERT, [(*row, epoch) for row in rows])
+            return len(rows)
+        return self._appending(write)
+
+    def _appending(self, write: Callable[[Any, int | None], Any]) -> Any:
+        """Run ``write(connection, epoch)`` as one append: one transaction holding the append
+        lock (writers queue here, readers are never blocked; an advisory lock needs no privilege
+        beyond INSERT, where LOCK TABLE ... EXCLUSIVE would need UPDATE), fenced by the leader
+        lease when this store holds it."""
         if self._w is None:
             raise StoreError(f"event log {self.name}: opened read-only")
         with self._wlock:
             try:
                 with self._w.transaction():
                     self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
-                    last = self._w.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-                    check_copied(rows, last or (0, ZERO_HASH))
-                    epoch = self._check_fence()
-                    with self._w.cursor() as cur:
-                        cur.executemany(_INSERT, [(*row, epoch) for row in rows])
-                return len(rows)
+                    return write(self._w, self._check_fence())
             except _psycopg().Error as exc:
                 raise translate(exc, self.name) from exc
 
