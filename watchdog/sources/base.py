@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -30,7 +31,7 @@ from watchdog.model.config import MAX_BODY_DEFAULT
 from watchdog.model.events import SOURCE_FAILED, NewEvent, SourceFailure
 from watchdog.model.numbers import parse_size
 from watchdog.model.redact import redact_url, scrub
-from watchdog.model.timefmt import utc_text
+from watchdog.model.timefmt import NEW_YORK, utc_text
 
 _counter = itertools.count(1)
 
@@ -40,6 +41,49 @@ class Source(Protocol):
 
     async def poll(self, session: aiohttp.ClientSession, now: datetime) -> list[NewEvent]:
         ...
+
+
+log = logging.getLogger(__name__)
+
+
+class LookbackSource:
+    """What a source shares when it re-reads its last ``config.lookback_days`` on every poll
+    and can backfill from any date (FiscalData, the OFR index): ``poll`` and ``backfill`` both
+    run the subclass's ``_collect(session, now, since, live)``; live, facts are published when
+    fetched (capped), backfilled at their nominal times. A bug in ``_collect`` is recorded as a
+    ``source-failed`` naming ``what`` (the data read) and never raised."""
+    name: str
+    what: str
+    config: Any
+
+    @property
+    def url(self) -> str:                       # pragma: no cover - every subclass says
+        raise NotImplementedError
+
+    def start_date(self, now: datetime) -> date:
+        return now.astimezone(NEW_YORK).date() - timedelta(days=self.config.lookback_days)
+
+    async def poll(self, session: aiohttp.ClientSession, now: datetime) -> list[NewEvent]:
+        return await self._guarded(session, now, self.start_date(now), live=True)
+
+    async def backfill(self, session: aiohttp.ClientSession, since: date,
+                       now: datetime) -> list[NewEvent]:
+        """Everything from ``since``, with nominal publication times (not capped at the fetch
+        time, which is years later)."""
+        return await self._guarded(session, now, since, live=False)
+
+    async def _guarded(self, session: aiohttp.ClientSession, now: datetime, since: date,
+                       live: bool) -> list[NewEvent]:
+        try:
+            return await self._collect(session, now, since, live)
+        except Exception as exc:  # a bug must not stop the daemon: record it and carry on
+            log.exception("%s: unexpected error", self.name)
+            return [failure_event(self.name, f"{self.what}: internal error: {type(exc).__name__}: {exc}",
+                                  now, url=redact_url(self.url))]
+
+    async def _collect(self, session: aiohttp.ClientSession, now: datetime, since: date,
+                       live: bool) -> list[NewEvent]:     # pragma: no cover - every subclass says
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,11 +32,10 @@ from watchdog.model.events import NewEvent, Observation, new_observation
 from watchdog.model.numbers import is_missing, norm, scale
 from watchdog.model.redact import redact_url
 from watchdog.market.series import spec
-from watchdog.sources.base import Fetched, Sleep, failure_event, fetch, printable
+from watchdog.sources.base import Fetched, LookbackSource, Sleep, failure_event, fetch, printable
 from watchdog.sources.parsing import (BodyError, Parsed, RowError, array_field, bounded_number,
                                       failures_of, json_kind, load_json, new_york_date, number,
                                       parse_day, published_text, vetted)
-from watchdog.model.timefmt import NEW_YORK
 
 log = logging.getLogger(__name__)
 
@@ -230,12 +229,13 @@ class _PageFailed(Exception):
     """A page could not be read; the message is the (secret-free) reason."""
 
 
-class FiscalDataSource:
+class FiscalDataSource(LookbackSource):
     """Polls (or backfills) the DTS operating cash balance, following every page. Never raises.
 
     ``clock_now`` (optional) stamps when the response arrived, which caps published_at live;
     ``sleep`` is the wait between retries (injectable for tests)."""
     name = SOURCE
+    what = WHAT
 
     def __init__(self, config: FiscalDataConfig, clock_now: Callable[[], datetime] | None = None,
                  *, sleep: Sleep = asyncio.sleep):
@@ -254,27 +254,6 @@ class FiscalDataSource:
     def params(self, start: date, page: int) -> dict[str, str]:
         return {"filter": f"record_date:gte:{start.isoformat()}", "sort": "record_date",
                 "page[number]": str(page), "page[size]": str(self.config.page_size)}
-
-    def start_date(self, now: datetime) -> date:
-        return now.astimezone(NEW_YORK).date() - timedelta(days=self.config.lookback_days)
-
-    async def poll(self, session: aiohttp.ClientSession, now: datetime) -> list[NewEvent]:
-        return await self._guarded(session, now, self.start_date(now), live=True)
-
-    async def backfill(self, session: aiohttp.ClientSession, since: date,
-                       now: datetime) -> list[NewEvent]:
-        """Every day from ``since``, with nominal publication times (not capped at the fetch
-        time, which is years later)."""
-        return await self._guarded(session, now, since, live=False)
-
-    async def _guarded(self, session: aiohttp.ClientSession, now: datetime, start: date,
-                       live: bool) -> list[NewEvent]:
-        try:
-            return await self._collect(session, now, start, live)
-        except Exception as exc:  # a bug must not stop the daemon: record it and carry on
-            log.exception("fiscaldata: unexpected error")
-            return [failure_event(SOURCE, f"{WHAT}: internal error: {type(exc).__name__}: {exc}",
-                                  now, url=self.url)]
 
     async def _collect(self, session: aiohttp.ClientSession, now: datetime, start: date,
                        live: bool) -> list[NewEvent]:

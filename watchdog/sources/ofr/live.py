@@ -42,7 +42,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import aiohttp
@@ -52,8 +52,7 @@ from watchdog.model.config import OfrConfig
 from watchdog.model.events import NewEvent, Observation, new_observation
 from watchdog.model.numbers import is_missing, norm
 from watchdog.model.redact import redact_url
-from watchdog.model.timefmt import NEW_YORK
-from watchdog.sources.base import Sleep, failure_event, fetch, printable
+from watchdog.sources.base import LookbackSource, Sleep, failure_event, fetch, printable
 from watchdog.sources.parsing import (
     BodyError,
     Parsed,
@@ -262,13 +261,14 @@ def _csv_lines(body: bytes) -> list[tuple[int, list[str]]]:
 
 # ---- the source ----
 
-class OfrSource:
+class OfrSource(LookbackSource):
     """Polls (or backfills) the OFR FSI CSV. Never raises.
 
     ``series`` is what the daemon schedules the polls by (the publication calendar of
     ``ofr_fsi``); ``clock_now`` (optional) stamps when the answer arrived, which caps
     ``published_at`` live; ``sleep`` is the wait between retries (injectable for tests)."""
     name = SOURCE
+    what = WHAT
     series = (SERIES,)
 
     def __init__(self, config: OfrConfig, clock_now: Callable[[], datetime] | None = None, *,
@@ -285,27 +285,6 @@ class OfrSource:
     @property
     def url(self) -> str:
         return f"{self.config.base_url.rstrip('/')}{ENDPOINT}"
-
-    def start_date(self, now: datetime) -> date:
-        return now.astimezone(NEW_YORK).date() - timedelta(days=self.config.lookback_days)
-
-    async def poll(self, session: aiohttp.ClientSession, now: datetime) -> list[NewEvent]:
-        return await self._guarded(session, now, self.start_date(now), live=True)
-
-    async def backfill(self, session: aiohttp.ClientSession, since: date,
-                       now: datetime) -> list[NewEvent]:
-        """Every row from ``since``, with nominal publication times (not capped at the fetch
-        time, which is years later)."""
-        return await self._guarded(session, now, since, live=False)
-
-    async def _guarded(self, session: aiohttp.ClientSession, now: datetime, since: date,
-                       live: bool) -> list[NewEvent]:
-        try:
-            return await self._collect(session, now, since, live)
-        except Exception as exc:  # a bug must not stop the daemon: record it and carry on
-            log.exception("ofr: unexpected error")
-            return [failure_event(SOURCE, f"{WHAT}: internal error: {type(exc).__name__}: {exc}",
-                                  now, url=redact_url(self.url))]
 
     async def _collect(self, session: aiohttp.ClientSession, now: datetime, since: date,
                        live: bool) -> list[NewEvent]:
