@@ -18,6 +18,7 @@ import click
 
 from watchdog.model.errors import ConfigError, RuleError, WatchdogError
 from watchdog.model.events import ToldAlert
+from watchdog.store.postgres import is_url
 
 DB_HELP = ("Event log: a SQLite file, or a postgresql:// URL (its password from PGPASSWORD or "
            "a passfile, never in the URL).")
@@ -79,7 +80,7 @@ def missing_package(exc: ImportError) -> str | None:
 def existing(db: str) -> str:
     """``db`` if the file is there (or it is a PostgreSQL URL: the server answers for it); else
     one clear line rather than SQLite's "unable to open"."""
-    if not db.startswith(("postgresql://", "postgres://")) and not Path(db).exists():
+    if not is_url(db) and not Path(db).exists():
         raise WatchdogError(f"event log {db}: no such file")
     return db
 
