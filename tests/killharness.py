@@ -49,14 +49,17 @@ def delivery_identity(text: str) -> tuple:
     return tuple(sorted(_ENTRY.findall(text)))
 
 
-def write_config(tmp: Path, fed_url: str, slack_url: str = "", mode: str = "webhook") -> Path:
+def write_config(tmp: Path, fed_url: str, slack_url: str = "", mode: str = "webhook",
+                 store: str = "", name: str = "watchdog.toml") -> Path:
+    """``store``: the [store] table's body (default: events.db in ``tmp``)."""
     rules = tmp / "rules"
     rules.mkdir(exist_ok=True)
     (rules / "spread.toml").write_text(RULE)
-    config = tmp / "watchdog.toml"
+    config = tmp / name
+    store = store or f'path = "{tmp / "events.db"}"'
     config.write_text(f'''
 [store]
-path = "{tmp / 'events.db'}"
+{store}
 [rules]
 paths = ["{rules}"]
 [sources.nyfed]
@@ -102,7 +105,12 @@ def daemon_env(base: dict, slack_url: str) -> dict:
             TOKEN_ENV: "xoxb-kill-test", "PYTHONUNBUFFERED": "1"}
 
 
-def _query(db: Path, sql: str) -> list[tuple]:
+def _query(db: Path | str, sql: str) -> list[tuple]:
+    """``sql`` (portable: no JSON functions) on the log, a SQLite file or a postgresql:// URL."""
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        import psycopg
+        with psycopg.connect(db, autocommit=True) as conn:
+            return conn.execute(sql.replace("%", "%%")).fetchall()
     conn = sqlite3.connect(db)
     try:
         return conn.execute(sql).fetchall()
@@ -110,16 +118,20 @@ def _query(db: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
+def _missing(db: Path | str) -> bool:
+    return not isinstance(db, str) and not db.exists()
+
+
 def settled(db: Path, fed: FakeFed, slack: FakeSlack) -> bool:
     """Every published SOFR day is in the log, the outbox owes nothing (each requested flush has
     its notification-sent) and Slack's last word on each rule is its final state."""
-    if not db.exists():
+    if _missing(db):
         return False
     try:
         sofr = _query(db, "SELECT count(*) FROM events WHERE type = 'observation-recorded' AND key LIKE 'obs/sofr/%'")[0][0]
         owed = _owed(db)
         transitions = _query(db, "SELECT count(*) FROM events WHERE type LIKE 'alert-%'")[0][0]
-    except sqlite3.OperationalError:
+    except Exception:                  # not created yet (a file, a table): not settled
         return False
     return sofr == len(fed.sofr) and transitions >= len(fed.sofr) - 1 and not owed and not _lost(db, slack)
 
@@ -167,9 +179,8 @@ class Figures:
 
 def figures(db: Path, fed: FakeFed, slack: FakeSlack) -> Figures:
     published = {("sofr", d) for d in fed.sofr} | {("iorb", d) for d in fed.iorb}
-    rows = _query(db, "SELECT json_extract(payload, '$.series'), json_extract(payload, '$.date') "
-                      "FROM events WHERE type IN ('observation-recorded', 'observation-revised')")
-    logged = [(s, d) for s, d in rows]
+    rows = _query(db, "SELECT payload FROM events WHERE type IN ('observation-recorded', 'observation-revised')")
+    logged = [(p["series"], p["date"]) for p in (json.loads(text) for (text,) in rows)]
     transitions = [json.loads(p) for (p,) in _query(
         db, "SELECT payload FROM events WHERE type IN ('alert-firing', 'alert-resolved') ORDER BY seq")]
     # a webhook post carries no key: a duplicate is the same message twice; a bot post carries

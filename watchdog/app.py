@@ -29,6 +29,7 @@ from watchdog.alerting.silences import (
 from watchdog.daemon import lifecycle
 from watchdog.daemon.logs import secret_values, setup_logging
 from watchdog.daemon.loop import CycleReport, Daemon, Reloaded
+from watchdog.daemon.replica import Replica, holder_name
 from watchdog.engine.data import SeriesData
 from watchdog.engine.fold import Engine
 from watchdog.market.announce import announcement_events
@@ -199,7 +200,10 @@ def build_daemon(config: Config, *, db: str | None = None, rule_paths: list[str]
 
     def recent(alert: ToldAlert) -> list:  # the Slack sparkline: the rule's recent values
         return engine.recent_values(alert.rule, alert.date)
-    return Daemon(store=store, writer=AsyncWriter(store), sources=build_sources(config, env),
+    # a shared PostgreSQL log: one replica of several, leading by its lease (daemon.replica)
+    replica = (Replica(store, holder_name(config.store.replica), config.store.lease_ttl)
+               if hasattr(store, "acquire_lease") else None)
+    return Daemon(store=store, writer=AsyncWriter(store), sources=build_sources(config, env), replica=replica,
                   ruleset=ruleset, rule_paths=paths, config_payload=config_payload(config),
                   notifiers=build_notifiers(config, env, recent_values=recent), config=config, now=now,
                   catchup_horizon=config.daemon.catchup_horizon, engine=engine,

@@ -31,11 +31,11 @@ OPTIONAL = {
 }
 
 
-def fail(message: str, located: bool = False) -> None:
-    """One line per problem on stderr, exit 1. Rule and config problems already start with
-    ``FILE:LINE:`` (DESIGN's format) and are printed as they are."""
+def fail(message: str, located: bool = False, code: int = 1) -> None:
+    """One line per problem on stderr, exit 1 (or ``code``). Rule and config problems already
+    start with ``FILE:LINE:`` (DESIGN's format) and are printed as they are."""
     click.echo(message if located else f"error: {message}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def guarded(fn):
@@ -52,7 +52,7 @@ def guarded(fn):
         except (RuleError, ConfigError) as exc:
             fail(str(exc), located=True)
         except WatchdogError as exc:
-            fail(str(exc))
+            fail(str(exc), code=getattr(exc, "exit_code", 1))
         except (ValueError, OSError) as exc:
             fail(str(exc))
         except ImportError as exc:

@@ -33,6 +33,8 @@ class Delivery:
     catchup_horizon: timedelta
     one_shot: bool = False
     metrics: object = None
+    # replicas: asked before each send (a send cannot be fenced like an append); False holds it
+    may_send: Callable[[], Awaitable[bool]] | None = None
     _paused: set = field(default_factory=set)      # receivers that get nothing more this delivery
 
     async def deliver(self, report, evaluate: Callable[[], Awaitable[int]]) -> datetime | None:
@@ -96,10 +98,14 @@ class Delivery:
             await self.writer.append([outcome(n, NOTIFICATION_SENT, reference=found, reconciled=True)])
         return bool(found)
 
-    async def _attempt(self, n: Notification, report) -> SendResult:
+    async def _attempt(self, n: Notification, report) -> SendResult | None:
         notifier = self.notifiers.get(n.receiver)
         attempt = self.outbox.status(n.key).attempts + 1
-        await self.writer.append([outcome(n, NOTIFICATION_ATTEMPTED, attempt=attempt)])
+        await self.writer.append([outcome(n, NOTIFICATION_ATTEMPTED, attempt=attempt)])   # fenced
+        if self.may_send is not None and not await self.may_send():
+            # deposed between the fenced append and the send: the new leader reconciles it
+            self._paused.add(n.receiver)
+            return None
         if notifier is None:
             result = SendResult("failed", permanent=True, detail=f"no receiver named {n.receiver!r}")
         else:

@@ -34,6 +34,7 @@ from watchdog.alerting.dispatch import default_receivers
 from watchdog.alerting.outbox import Outbox
 from watchdog.daemon.delivery import Delivery
 from watchdog.daemon.metrics import Metrics
+from watchdog.daemon.replica import Replica
 from watchdog.daemon.schedule import apscheduler_job_defaults, jittered, plan_poll
 from watchdog.daemon.sdnotify import Notifier as SystemdNotifier
 from watchdog.engine.fold import Engine
@@ -41,11 +42,13 @@ from watchdog.model.config import Config
 from watchdog.model.errors import (
     ChainBroken,
     ConfigError,
+    LeaseLost,
     RuleError,
     StoreError,
     StoreReplaced,
 )
 from watchdog.model.events import (
+    ALERT_TYPES,
     CONFIG_LOADED,
     DAEMON_STARTED,
     DAEMON_STOPPED,
@@ -65,6 +68,7 @@ from watchdog.model.events import (
     RulesLoaded,
     RuleText,
     ToldAlert,
+    alert_key,
     decode,
     new_alert,
     typed_event,
@@ -202,6 +206,11 @@ class Daemon:
     _evaluated_mono: float | None = None           # loop time of the last evaluation (deadman)
     accept_broken_chain: bool = False              # run --accept-broken-chain
     _store_alerted: bool = False                   # receivers told the log file was lost
+    # one of several replicas on a shared log (watchdog.daemon.replica): None for a single daemon
+    replica: Replica | None = None
+    # a follower's transitions the leader has not appended yet (key -> event): appended at takeover
+    _derived: dict = field(default_factory=dict)
+    _stop_event: asyncio.Event | None = None
 
     def _now(self) -> str:
         return utc_text(self.now())
@@ -221,6 +230,9 @@ class Daemon:
         try:
             stored = await self.writer.append(events)
         except StoreError as exc:
+            if isinstance(exc, LeaseLost):       # another replica leads: not a store failure
+                self._depose(str(exc))
+                raise
             self.metrics.store_write(False)
             self.metrics.ready.set(0)            # not ready from the first refused write ...
             if isinstance(exc, StoreReplaced):
@@ -264,6 +276,11 @@ class Daemon:
         return ""
 
     async def start(self) -> None:
+        if self.replica is not None and not self.replica.leading and not await self.replica.try_lead():
+            # run --once / --exit-when-idle beside a serving replica would poll and send twice
+            raise LeaseLost(f"event log {getattr(self.store, 'path', '')}: {self.replica.leader} leads "
+                            f"(epoch {self.replica.leader_epoch}): this run would poll and notify beside it; "
+                            "start it as a replica (watchdog run without --once) or stop the leader")
         broken = await self._verify_chain()
         seq, digest = self.store.head()
         self._started_seq = seq
@@ -274,7 +291,11 @@ class Daemon:
             self.store.mark_verified(*self.store.head())
         await self._record_if_changed(CONFIG_LOADED, self.config_payload)
         await self._record_if_changed(RULES_LOADED, _rules_payload(self.ruleset, self.rule_paths))
-        self.outbox = self._new_outbox(self.config)
+        if self.outbox is None:                  # a follower taking over has its own, folded
+            self.outbox = self._new_outbox(self.config)
+        if self._derived:                        # what the old leader derived but never appended
+            await self._append(list(self._derived.values()))
+            self._derived.clear()
         await self.evaluate()
         self._set_ready(True, "ready")
 
@@ -301,6 +322,8 @@ class Daemon:
                 self.store.mark_verified(stored[-1].seq, stored[-1].hash)
         except StoreError as exc:
             log.warning("could not record the verified point: %s", exc)
+        if self.replica is not None:             # daemon-stopped is this term's last word
+            await self.replica.release()
 
     # ---- one cycle ----
     async def run_once(self) -> CycleReport:
@@ -394,9 +417,19 @@ class Daemon:
         # SIGHUP's default action kills the process: take it over before the (long) start
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         runner = None
+        self._stop_event = stop
         try:
+            if self.replica is not None:             # /readyz and /metrics while following too
+                runner = await self._start_http()
+                if not await self._follow(stop):
+                    return
+                started = time.monotonic()
             await self.start()
-            runner = await self._start_http()
+            if self.replica is not None:
+                self.replica.took_over_s = round(time.monotonic() - started, 3)
+                self._spawn(self._keep_lease(stop))
+            else:
+                runner = await self._start_http()
             self._schedule()
             self._spawn(self._deadman())
             self._spawn(self._clock_watch())
@@ -407,6 +440,82 @@ class Daemon:
             await stop.wait()
         finally:
             await self._shutdown(runner)
+        if self.replica is not None and self.replica.role == "deposed":
+            raise LeaseLost(f"{self.replica.holder} was deposed: another replica leads "
+                            f"({self.health.reason}); exiting for a restart as a follower")
+
+    # ---- replicas: follow, take over, keep the lease (watchdog.daemon.replica) ----
+    async def _follow(self, stop: asyncio.Event) -> bool:
+        """Fold what the leader appends until this replica takes the lease (True) or is stopped
+        (False). Nothing is appended, polled or sent meanwhile."""
+        replica = self.replica
+        self.outbox = self._new_outbox(self.config)
+        url = getattr(self.store, "url", "")
+        from watchdog.store.postgres import CHANNEL   # only a PostgreSQL log has replicas
+        await replica.listen(url, CHANNEL)
+        announced = False
+        try:
+            while not stop.is_set():
+                await self._follow_fold()
+                if await replica.try_lead():
+                    return True
+                if not announced:                # warm: READY for systemd, ready for /readyz
+                    announced = True
+                    self._set_ready(True, f"following {replica.leader} (epoch {replica.leader_epoch})")
+                    self.systemd.notify(READY=1, STATUS=self.status_line())
+                    log.info("following %s (epoch %s): %s", replica.leader, replica.leader_epoch,
+                             self.status_line())
+                self.health.reason = f"following {replica.leader} (epoch {replica.leader_epoch})"
+                waiter = asyncio.ensure_future(replica.wait(replica.retry_every))
+                stopped = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (waiter, stopped):
+                    task.cancel()
+                await asyncio.gather(waiter, stopped, return_exceptions=True)
+            return False
+        finally:
+            await replica.close()
+
+    async def _follow_fold(self) -> None:
+        """A follower's fold of the leader's events, exactly as a restart re-folds the log: each
+        at the instant it was recorded. The transitions it derives are the leader's to append;
+        those the log does not hold yet are kept for a takeover (keys are deterministic)."""
+        while True:
+            events = self.store.read(after=self.cursor, limit=EVALUATE_PAGE)
+            if not events:
+                return
+            self._started_seq = events[-1].seq           # the leader's: folded at recorded_at
+            for transition in await self._fold(events):
+                self._derived[alert_key(transition)] = new_alert(transition)
+            for event in events:
+                if event.type in ALERT_TYPES:
+                    self._derived.pop(event.key, None)
+            self.metrics.head_seq.set(self.cursor)
+            if len(events) < EVALUATE_PAGE:
+                return
+
+    async def _keep_lease(self, stop: asyncio.Event) -> None:
+        """Renew the lease every lease_ttl/3; deposed (another holds it) ends this daemon."""
+        replica = self.replica
+        while not stop.is_set() and replica.leading:
+            await asyncio.sleep(replica.renew_every)
+            try:
+                if not await replica.renew():
+                    self._depose(f"{replica.holder} no longer holds the leader lease")
+                    return
+            except StoreError as exc:       # unreachable: the fence stops a lost lease writing
+                log.error("cannot renew the leader lease: %s", exc)
+
+    def _depose(self, reason: str) -> None:
+        """Another replica leads: stop at once (no new cycle, no send) and exit EX_TEMPFAIL."""
+        if self.replica is None or self.replica.role == "deposed":
+            return
+        self.replica.deposed()
+        log.error("deposed: %s; stopping (systemd restarts this replica as a follower)", reason)
+        self._set_ready(False, f"deposed: {reason}")
+        self._stopping = True
+        if self._stop_event is not None:
+            self._stop_event.set()
 
     def _schedule(self) -> None:
         self._scheduler = scheduler = AsyncIOScheduler(timezone="America/New_York",
@@ -472,7 +581,11 @@ class Daemon:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         async with self._cycle_lock:                 # let an in-flight cycle finish
-            await self.stop("stopped")
+            if self.replica is None or self.replica.leading:   # a follower wrote nothing
+                try:
+                    await self.stop("stopped")
+                except LeaseLost:
+                    pass
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -631,9 +744,16 @@ class Daemon:
 
     async def deliver(self, report: CycleReport) -> None:
         """Send what the outbox owes (watchdog.daemon.delivery), folding each round's outcomes back."""
+        try:
+            await self._deliver(report)
+        except LeaseLost as exc:                 # an outcome refused: another replica leads
+            self._depose(str(exc))
+
+    async def _deliver(self, report: CycleReport) -> None:
         self.next_delivery_at = await Delivery(
             self.writer, self.outbox, self.notifiers, self.config, self.now, self.catchup_horizon,
-            one_shot=self.one_shot, metrics=self.metrics).deliver(report, self.evaluate)
+            one_shot=self.one_shot, metrics=self.metrics,
+            may_send=self.replica.may_send if self.replica is not None else None).deliver(report, self.evaluate)
 
     # ---- SIGHUP: reload ----
     def _on_sighup(self) -> None:

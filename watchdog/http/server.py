@@ -10,7 +10,9 @@ forbids every other origin and every script).
 - ``/readyz`` is 503 with the reasons when the daemon is not ready by its own account (still
   folding its log, or its deadman tripped: no evaluation for ``deadman_after``), the last append
   to the log failed, a staleness rule fires or a source failed recently without a fact since, or
-  a receiver failed permanently without a successful send since.
+  a receiver failed permanently without a successful send since. A replica of a shared
+  PostgreSQL log adds ``replica``: its role (a warm follower is ready), the leader, the lease
+  epoch and its lag in events; a deposed leader is not ready.
 - ``/api/alerts``, ``/api/series``, ``/api/silences``: JSON; every number is a decimal string.
 
 What the page and the API show comes from the daemon's own fold (``engine``: series values and
@@ -430,8 +432,12 @@ def readiness(daemon: Any, view: LogView, now: datetime, window: timedelta) -> d
     checks = {"daemon": _daemon_reasons(daemon), "store": _store_reasons(daemon),
               "sources": _source_reasons(daemon, view, cutoff),
               "receivers": _receiver_reasons(view, cutoff)}
-    return {"ready": not any(checks.values()),
-            "checks": {name: {"ok": not reasons, "reasons": reasons} for name, reasons in checks.items()}}
+    result = {"ready": not any(checks.values()),
+              "checks": {name: {"ok": not reasons, "reasons": reasons} for name, reasons in checks.items()}}
+    replica = getattr(daemon, "replica", None)
+    if replica is not None:       # who leads, the epoch, how far this replica's fold is behind
+        result["replica"] = replica.describe(getattr(daemon, "cursor", 0), view.head[0])
+    return result
 
 
 def _daemon_reasons(daemon: Any) -> list[str]:
@@ -526,6 +532,20 @@ class _WebCollector:
             checks.add_metric([name], 1 if check["ok"] else 0)
         yield head
         yield checks
+        replica = self.ready.get("replica")
+        if replica is not None:
+            role = GaugeMetricFamily("watchdog_replica_leader",
+                                     "1 while this replica holds the leader lease, else 0",
+                                     labels=["holder", "role"])
+            role.add_metric([replica["holder"], replica["role"]], 1 if replica["role"] == "leader" else 0)
+            epoch = GaugeMetricFamily("watchdog_lease_epoch", "The leader lease's epoch as this replica last saw it")
+            epoch.add_metric([], replica["epoch"] or 0)
+            lag = GaugeMetricFamily("watchdog_replica_lag_events",
+                                    "Events in the log this replica has not folded yet")
+            lag.add_metric([], replica["lag_events"])
+            yield role
+            yield epoch
+            yield lag
 
 
 async def api_alerts(request: web.Request) -> web.Response:

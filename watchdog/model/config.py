@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import types
+from datetime import timedelta
 from typing import Annotated, Any, Literal, Mapping, Union, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -80,6 +81,19 @@ class StoreConfig(_Strict):
     # watchdog". The password is never written here: libpq reads PGPASSWORD or a passfile
     # (PGPASSFILE, e.g. a systemd credential), so it stays out of the config and its events.
     url: str | None = None
+    # Replicas sharing that log (README "Running two replicas"): one leads by a lease renewed on
+    # the database's clock every lease_ttl/3; a replica stopped, paused or cut off for lease_ttl
+    # is replaced by a follower. `replica` names this one in the lease, /readyz and the log
+    # (default: the host name); the process id is added, so a restart is a new holder.
+    replica: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    lease_ttl: DurationText = Duration("10s")
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _lease_bounds(cls, value: Duration) -> Duration:
+        if not timedelta(seconds=2) <= value <= timedelta(minutes=10):
+            raise ValueError("must be between 2s and 10m: the longest a dead leader stays silent")
+        return value
 
     @field_validator("url")
     @classmethod

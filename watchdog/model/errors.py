@@ -7,11 +7,14 @@
     ├── StoreError         the event log cannot be read or written
     │   ├── StoreUnavailable   disk full, read-only, locked: retry later
     │   ├── StoreReplaced      the log file was deleted or replaced under a running writer
+    │   ├── LeaseLost          another replica leads now: this one appends nothing (exit 75)
     │   └── ChainBroken        the hash chain does not verify
     ├── ImportFailed       a history file could not be imported
     └── NotifyError        a receiver failed (``retryable`` says whether to try again)
 
-The CLI prints ``str(error)`` as one line and exits 1; nothing here carries secrets.
+The CLI prints ``str(error)`` as one line and exits 1 (``exit_code`` where an error has its own:
+a deposed leader exits 75, EX_TEMPFAIL, for systemd to restart it as a follower); nothing here
+carries secrets.
 """
 
 
@@ -50,7 +53,10 @@ class StoreReplaced(StoreError):
 
 class LeaseLost(StoreError):
     """A replica that no longer holds the leader lease (another took over: it was paused,
-    partitioned or slow past the lease) tried to append: nothing was appended."""
+    partitioned or slow past the lease) tried to append: nothing was appended. The daemon exits
+    with EX_TEMPFAIL, as Kubernetes' leader-elected controllers exit on a lost lease, and comes
+    back as a follower."""
+    exit_code = 75
 
 
 class ChainBroken(StoreError):

@@ -23,7 +23,8 @@ The leader lease (``acquire_lease``, one row renewed on the database's clock) fe
 once a store holds it, every append checks, in its own transaction and under a share lock on the
 lease row, that the lease is still its own and unexpired, and stamps its epoch on the rows (the
 ``epoch`` column, outside the hash). A replica paused or partitioned past its lease wakes to
-``LeaseLost`` and appends nothing. (The daemon does not take the lease yet: issue 16.)
+``LeaseLost`` and appends nothing. The daemon's side (who polls, follows, takes over) is
+``watchdog.daemon.replica``.
 
 psycopg 3, imported only when a ``postgresql://`` log is opened: SQLite installs need nothing
 more. The password comes from the URL's environment (``PGPASSWORD``) or a passfile, never from
@@ -93,6 +94,7 @@ DO $$ BEGIN
 END $$;
 """
 
+CHANNEL = "watchdog_events"      # NOTIFY after each append: a follower's wake-up, never its data
 _COLUMNS = "seq, type, key, published_at, recorded_at, payload, hash"
 _SCHEMA_LOCK, _APPEND_LOCK = 5167, 5168      # advisory lock ids (any writer of this log takes them)
 _INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash, epoch) "
@@ -209,7 +211,10 @@ class PostgresEventStore:
             try:
                 with self._w.transaction():
                     self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
-                    return write(self._w, self._check_fence())
+                    written = write(self._w, self._check_fence())
+                    if written:              # delivered at commit: followers wake and read
+                        self._w.execute(f"NOTIFY {CHANNEL}")
+                    return written
             except _psycopg().Error as exc:
                 raise translate(exc, self.name) from exc
 
@@ -250,6 +255,29 @@ class PostgresEventStore:
                 raise translate(exc, self.name) from exc
             self.fence = (holder, epoch)
             return epoch
+
+    def release_lease(self) -> None:
+        """End this store's term now (a clean stop): a follower takes over at its next try
+        instead of waiting out the lease. The epoch stays; the next holder's is one higher."""
+        if self.fence is None or self._w is None:
+            return
+        holder, epoch = self.fence
+        with self._wlock:
+            try:
+                with self._w.transaction():
+                    self._w.execute("UPDATE lease SET expires_at = now() - interval '1 second' "
+                                    "WHERE id = 1 AND holder = %s AND epoch = %s", (holder, epoch))
+            except _psycopg().Error as exc:
+                raise translate(exc, self.name) from exc
+        self.fence = None
+
+    def holds_lease(self) -> bool:
+        """Whether the lease is still this store's, unexpired, on the database's clock: asked
+        before each notification is sent, since a send (unlike an append) cannot be fenced."""
+        if self.fence is None:
+            return False
+        found = self.lease()
+        return found is not None and (found[0], found[1]) == self.fence and bool(found[2])
 
     def lease(self) -> tuple[str, int, bool] | None:
         """(holder, epoch, unexpired) of the lease as the database sees it now, or None."""
