@@ -123,3 +123,77 @@ async def test_the_follower_takes_over_a_leader_killed_mid_delivery_and_a_paused
     assert result.audit_exit == 0, result.audit_output
     epochs = [e for (e,) in _rows(url, "SELECT DISTINCT epoch FROM events ORDER BY epoch")]
     assert epochs == [epoch_a, epoch_b, epoch_b + 1]
+
+
+def test_run_once_beside_a_leading_replica_is_refused_and_appends_nothing(pg_server, tmp_path):
+    from click.testing import CliRunner
+
+    from watchdog.cli import cli
+    from watchdog.store.postgres import PostgresEventStore
+
+    url = pg_server.new_database()
+    leader = PostgresEventStore(url)
+    assert leader.acquire_lease("desk-a/1", 60.0) == 1
+    config = tmp_path / "watchdog.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n[rules]\npaths = []\n')
+    done = CliRunner().invoke(cli, ["run", "--config", str(config), "--once", "--no-http"])
+    assert done.exit_code == 75, done.output
+    assert "desk-a/1 leads (epoch 1)" in done.output and "beside it" in done.output
+    assert leader.head()[0] == 0
+    leader.close()
+
+
+async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a_released_lease(
+        pg_server, tmp_path):
+    from pgserver import _free_port
+
+    from watchdog import app
+    from watchdog.store.postgres import PostgresEventStore
+
+    url = pg_server.new_database()
+    other = PostgresEventStore(url)
+    assert other.acquire_lease("desk-a/1", 60.0) == 1
+    port = _free_port()
+    config = tmp_path / "watchdog.toml"
+    config.write_text(f'[store]\nurl = "{url}"\nreplica = "desk-b"\nlease_ttl = "2s"\n[rules]\npaths = []\n'
+                      f'[http]\nlisten = "127.0.0.1:{port}"\n')
+    daemon = app.build_daemon(app.resolve_config(str(config)), env={}, config_path=str(config))
+    stop = asyncio.Event()
+    serving = asyncio.ensure_future(daemon.serve(stop))
+    try:
+        import aiohttp
+        async with aiohttp.ClientSession() as http:
+            async def ready() -> tuple[int, dict]:
+                for _ in range(100):
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/readyz") as answer:
+                            return answer.status, await answer.json()
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.1)
+                raise AssertionError("no /readyz")
+
+            await until(lambda: daemon.health.ready, 20, "the follower is warm")
+            status, body = await ready()
+            assert status == 200 and body["replica"]["role"] == "follower", body
+            assert body["replica"]["leader"] == "desk-a/1" and body["replica"]["epoch"] == 1
+            assert body["replica"]["holder"] == f"desk-b/{os.getpid()}" and body["replica"]["lag_events"] == 0
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as answer:
+                metrics = await answer.text()
+            assert f'watchdog_replica_leader{{holder="desk-b/{os.getpid()}",role="follower"}} 0.0' in metrics
+            assert "watchdog_lease_epoch 1.0" in metrics
+            assert other.head()[0] == 0                  # a follower appends nothing
+
+            other.release_lease()                        # a clean stop of the leader
+            await until(lambda: daemon.replica.leading and daemon._scheduler is not None, 20, "desk-b leads")
+            status, body = await ready()
+            assert body["replica"]["role"] == "leader" and body["replica"]["epoch"] == 2, body
+            assert body["replica"]["last_takeover_s"] is not None
+            assert other.lease()[:2] == (f"desk-b/{os.getpid()}", 2)
+            started = [e for e in other.read(limit=100) if e.type == "daemon-started"]
+            assert [e.payload["pid"] for e in started] == [os.getpid()]
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 30)
+        app.close_daemon(daemon)
+    assert other.lease()[2] is False                     # a clean stop releases the lease
+    other.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -107,20 +108,25 @@ def test_a_read_only_store_appends_nothing_and_errors_hide_the_password(url, pg_
     assert is_url(url) and not is_url("events.db")
 
 
-def test_a_role_granted_insert_and_select_appends_but_cannot_change_a_row(url):
-    # README "A PostgreSQL event log": the owner creates the log, the daemon's role may only add
-    # to it and read it, so even dropping the triggers is out of its reach.
+def test_the_shipped_role_appends_and_leads_but_cannot_change_a_row(url):
+    # deploy/postgres-roles.sql, as README "Running two replicas" has the owner run it: the
+    # daemon's role may add to the log, read it and hold the lease, so even dropping the
+    # triggers is out of its reach.
     PostgresEventStore(url, clock()).close()                  # the owner creates the schema
+    grants = (Path(__file__).resolve().parent.parent / "deploy" / "postgres-roles.sql").read_text()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP ROLE IF EXISTS watchdog_daemon")
-        conn.execute("CREATE ROLE watchdog_daemon LOGIN")
-        conn.execute("GRANT SELECT, INSERT ON events TO watchdog_daemon")
-        conn.execute("GRANT SELECT, INSERT, UPDATE ON verified TO watchdog_daemon")
-    daemon_url = url.replace("watchdog_test@", "watchdog_daemon@")
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'watchdog'").fetchone():
+            conn.execute("DROP OWNED BY watchdog")        # a role left by an earlier test database
+            conn.execute("DROP ROLE watchdog")
+        conn.execute(grants)
+    daemon_url = url.replace("watchdog_test@", "watchdog@")
     store = PostgresEventStore(daemon_url, clock())
+    assert store.acquire_lease("replica-a", 30.0) == 1
     assert len(store.append(facts(3))) == 3
     store.mark_verified(*store.head())
     assert store.verify_since_point() == store.head()
+    store.release_lease()
+    assert store.lease()[:2] == ("replica-a", 1) and not store.lease()[2]
     with psycopg.connect(daemon_url, autocommit=True) as conn:
         for statement in ("UPDATE events SET hash = 'x'", "DELETE FROM events", "TRUNCATE events",
                           "ALTER TABLE events DISABLE TRIGGER USER"):
