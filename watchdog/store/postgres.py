@@ -33,6 +33,7 @@ the config file; errors name the log by its URL without the password.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -96,6 +97,7 @@ END $$;
 
 CHANNEL = "watchdog_events"      # NOTIFY after each append: a follower's wake-up, never its data
 _COLUMNS = "seq, type, key, published_at, recorded_at, payload, hash"
+READERS = 4                      # pooled reader connections per store
 _SCHEMA_LOCK, _APPEND_LOCK = 5167, 5168      # advisory lock ids (any writer of this log takes them)
 _INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash, epoch) "
            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
@@ -130,8 +132,8 @@ def _rows(rows: list[tuple]) -> list[StoredEvent]:
 
 
 class PostgresEventStore:
-    """The shared store. Thread-safe: one lock guards the writer connection, another the
-    reader's (each a connection of its own, autocommit for reads)."""
+    """The shared store. Thread-safe: one lock guards the writer connection; readers take a
+    connection from a small pool."""
 
     def __init__(self, url: str, now: Callable[[], datetime] | None = None, readonly: bool = False):
         psycopg = _psycopg()
@@ -139,7 +141,7 @@ class PostgresEventStore:
         self.url = url
         self.name = self.path = redact_url(url)     # how messages and the daemon name the log
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self._wlock, self._rlock = threading.Lock(), threading.Lock()
+        self._wlock = threading.Lock()
         try:
             self._w = None if readonly else psycopg.connect(url)
             if self._w is not None:
@@ -149,9 +151,11 @@ class PostgresEventStore:
                     self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                     if self._w.execute("SELECT to_regclass('events')").fetchone()[0] is None:
                         self._w.execute(SCHEMA)
-            self._r = psycopg.connect(url, autocommit=True)
+            else:                                # the reason, if the log cannot be reached
+                psycopg.connect(url, autocommit=True).close()
         except psycopg.Error as exc:
             raise translate(exc, self.name) from exc
+        self._pool = _reader_pool(url, self.name)
 
     def check_file(self) -> None:
         """Nothing to check: a server log cannot be replaced under an open connection."""
@@ -164,14 +168,10 @@ class PostgresEventStore:
     def mark_verified(self, seq: int, digest: str) -> None:
         if self._w is None:
             return
-        with self._wlock:
-            try:
-                with self._w.transaction():
-                    self._w.execute("INSERT INTO verified (id, seq, hash) VALUES (1, %s, %s) "
-                                    "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-                                    (seq, digest))
-            except _psycopg().Error as exc:
-                raise translate(exc, self.name) from exc
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO verified (id, seq, hash) VALUES (1, %s, %s) "
+                         "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+                         (seq, digest))
 
     def verify_since_point(self) -> tuple[int, str]:
         return verify_url(self.url, since=self.verified_point())
@@ -205,16 +205,25 @@ class PostgresEventStore:
         lock (writers queue here, readers are never blocked; an advisory lock needs no privilege
         beyond INSERT, where LOCK TABLE ... EXCLUSIVE would need UPDATE), fenced by the leader
         lease when this store holds it."""
+        with self._transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
+            written = write(conn, self._check_fence())
+            if written:                          # delivered at commit: followers wake and read
+                conn.execute(f"NOTIFY {CHANNEL}")
+            return written
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """One write transaction on the writer connection, opened again first if the server
+        dropped it (a restart, a failover of the database): appends resume by themselves."""
         if self._w is None:
             raise StoreError(f"event log {self.name}: opened read-only")
         with self._wlock:
             try:
+                if self._w.closed or self._w.broken:
+                    self._w = _psycopg().connect(self.url)
                 with self._w.transaction():
-                    self._w.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
-                    written = write(self._w, self._check_fence())
-                    if written:              # delivered at commit: followers wake and read
-                        self._w.execute(f"NOTIFY {CHANNEL}")
-                    return written
+                    yield self._w
             except _psycopg().Error as exc:
                 raise translate(exc, self.name) from exc
 
@@ -229,32 +238,25 @@ class PostgresEventStore:
         epoch rising by one on every change of holder, and from then on every append of this
         store is fenced by it (``fence``). Held by another, unexpired: None, nothing changes.
         Returns the epoch held."""
-        if self._w is None:
-            raise StoreError(f"event log {self.name}: opened read-only")
-        with self._wlock:
-            try:
-                with self._w.transaction():
-                    row = self._w.execute("SELECT holder, epoch, expires_at >= now() FROM lease "
-                                          "WHERE id = 1 FOR UPDATE").fetchone()
-                    if row is None:
-                        epoch = 1
-                        self._w.execute("INSERT INTO lease (id, holder, epoch, expires_at) VALUES "
-                                        "(1, %s, 1, now() + make_interval(secs => %s))", (holder, ttl_s))
-                    elif row[0] == holder and row[2] and self.fence == (holder, row[1]):
-                        epoch = row[1]                    # a renewal by the leader itself
-                        self._w.execute("UPDATE lease SET expires_at = now() + make_interval(secs => %s) "
-                                        "WHERE id = 1", (ttl_s,))
-                    elif row[2]:
-                        return None                       # another replica leads
-                    else:
-                        epoch = row[1] + 1                # expired: a new term
-                        self._w.execute("UPDATE lease SET holder = %s, epoch = %s, expires_at = "
-                                        "now() + make_interval(secs => %s) WHERE id = 1",
-                                        (holder, epoch, ttl_s))
-            except _psycopg().Error as exc:
-                raise translate(exc, self.name) from exc
-            self.fence = (holder, epoch)
-            return epoch
+        with self._transaction() as conn:
+            row = conn.execute("SELECT holder, epoch, expires_at >= now() FROM lease "
+                               "WHERE id = 1 FOR UPDATE").fetchone()
+            if row is None:
+                epoch = 1
+                conn.execute("INSERT INTO lease (id, holder, epoch, expires_at) VALUES "
+                             "(1, %s, 1, now() + make_interval(secs => %s))", (holder, ttl_s))
+            elif row[0] == holder and row[2] and self.fence == (holder, row[1]):
+                epoch = row[1]                    # a renewal by the leader itself
+                conn.execute("UPDATE lease SET expires_at = now() + make_interval(secs => %s) "
+                             "WHERE id = 1", (ttl_s,))
+            elif row[2]:
+                return None                       # another replica leads
+            else:
+                epoch = row[1] + 1                # expired: a new term
+                conn.execute("UPDATE lease SET holder = %s, epoch = %s, expires_at = "
+                             "now() + make_interval(secs => %s) WHERE id = 1", (holder, epoch, ttl_s))
+        self.fence = (holder, epoch)
+        return epoch
 
     def release_lease(self) -> None:
         """End this store's term now (a clean stop): a follower takes over at its next try
@@ -262,13 +264,9 @@ class PostgresEventStore:
         if self.fence is None or self._w is None:
             return
         holder, epoch = self.fence
-        with self._wlock:
-            try:
-                with self._w.transaction():
-                    self._w.execute("UPDATE lease SET expires_at = now() - interval '1 second' "
-                                    "WHERE id = 1 AND holder = %s AND epoch = %s", (holder, epoch))
-            except _psycopg().Error as exc:
-                raise translate(exc, self.name) from exc
+        with self._transaction() as conn:
+            conn.execute("UPDATE lease SET expires_at = now() - interval '1 second' "
+                         "WHERE id = 1 AND holder = %s AND epoch = %s", (holder, epoch))
         self.fence = None
 
     def holds_lease(self) -> bool:
@@ -316,11 +314,11 @@ class PostgresEventStore:
 
     # ---- reading ----
     def _query(self, sql: str, args: Sequence[Any]) -> list[tuple]:
-        with self._rlock:
-            try:
-                return self._r.execute(sql, args).fetchall()
-            except _psycopg().Error as exc:
-                raise translate(exc, self.name) from exc
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(sql, args).fetchall()
+        except _psycopg().Error as exc:            # PoolTimeout too: no connection to read with
+            raise translate(exc, self.name) from exc
 
     def read(self, after: int = 0, limit: int = 1000,
              types: Collection[str] | None = None) -> list[StoredEvent]:
@@ -357,9 +355,23 @@ class PostgresEventStore:
         return (rows[0][0], rows[0][1]) if rows else (0, ZERO_HASH)
 
     def close(self) -> None:
-        for conn in (self._w, self._r):
-            if conn is not None:
-                conn.close()
+        if self._w is not None:
+            self._w.close()
+        self._pool.close()
+
+
+def _reader_pool(url: str, name: str):
+    """Readers share a small pool (autocommit: each query sees every commit before it): the
+    daemon's fold, its status page's reads and a lease check never queue behind one another,
+    and a connection the server dropped is replaced at the next checkout, not kept broken."""
+    try:
+        from psycopg_pool import ConnectionPool
+    except ImportError:                          # pragma: no cover - depends on the install
+        raise StoreError("a postgresql:// event log needs psycopg-pool: pip install 'watchdog[postgres]'") from None
+    pool = ConnectionPool(url, min_size=1, max_size=READERS, kwargs={"autocommit": True}, open=False,
+                          check=ConnectionPool.check_connection, name=f"watchdog-readers {name}", timeout=30)
+    pool.open()
+    return pool
 
 
 def _raw_rows(url: str, after: int = 0, page: int = 5000) -> Iterator[tuple]:
