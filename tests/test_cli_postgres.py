@@ -58,6 +58,17 @@ def test_the_store_url_is_checked_at_load(url, message):
     assert "secret" not in str(caught.value)
 
 
+@pytest.mark.parametrize("line, message", [
+    ('lease_ttl = "1s"', "store.lease_ttl: must be between 2s and 10m"),
+    ('lease_ttl = "1h"', "store.lease_ttl: must be between 2s and 10m"),
+    ('replica = "desk a"', "store.replica: String should match pattern"),
+])
+def test_the_replica_settings_are_checked_at_load(line, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f'[store]\nurl = "postgresql://watchdog@db/watchdog"\n{line}\n', "w.toml")
+    assert f"w.toml:3: {message}" in str(caught.value)
+
+
 async def test_the_daemon_runs_on_a_postgresql_log_and_audit_re_derives_it(pg_server, aiohttp_server, tmp_path):
     # test_daemon's three runs, with `[store] url` instead of a file: facts once, the alert fired
     # and resolved, told twice, and audit and verify agree on the URL.
