@@ -424,10 +424,10 @@ class Daemon:
                 if not await self._follow(stop):
                     return
                 started = time.monotonic()
+                self._spawn(self._keep_lease(stop))      # renewed during a long start too
             await self.start()
             if self.replica is not None:
                 self.replica.took_over_s = round(time.monotonic() - started, 3)
-                self._spawn(self._keep_lease(stop))
             else:
                 runner = await self._start_http()
             self._schedule()

@@ -69,7 +69,12 @@ class Replica:
         return self.role == "leader"
 
     async def try_lead(self) -> bool:
-        """Take the lease if it is free or expired; note who leads if not."""
+        """Take the lease if it is free or expired; note who leads if not. A plain read first:
+        while another replica's lease runs, a follower takes no lock its appends would wait on."""
+        seen = await asyncio.to_thread(self.store.lease)
+        if seen is not None and seen[2] and seen[0] != self.holder:
+            self.leader, self.leader_epoch = seen[0], seen[1]
+            return False
         epoch = await asyncio.to_thread(self.store.acquire_lease, self.holder, self.ttl.total_seconds())
         if epoch is None:
             seen = await asyncio.to_thread(self.store.lease)
