@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import signal
@@ -28,42 +27,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-import psycopg  # noqa: E402
-
 from killharness import FakeSlack, Publisher, daemon_env, figures, settled, write_config  # noqa: E402
+from killharness import pg_leader as _leader, pg_rows as _rows  # noqa: E402
 from pgserver import PgServer  # noqa: E402
 from soak import serve  # noqa: E402
 
 TAKEOVER_LIMIT = 30.0
-
-
-def _rows(url: str, sql: str, *args) -> list[tuple]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
-def _leader(url: str) -> tuple[str, int, float] | None:
-    """(holder, epoch, when its daemon-started was recorded, epoch seconds) of the replica
-    leading now: an unexpired lease whose holder has recorded its start."""
-    try:
-        lease = _rows(url, "SELECT holder, epoch FROM lease WHERE expires_at >= now()")
-    except psycopg.errors.UndefinedTable:
-        return None
-    if not lease:
-        return None
-    holder, epoch = lease[0]
-    pid = int(holder.rsplit("/", 1)[1])
-    for recorded, payload in _rows(url, "SELECT recorded_at, payload FROM events WHERE type = 'daemon-started' "
-                                        "ORDER BY seq DESC LIMIT 20"):
-        if json.loads(payload)["pid"] == pid:
-            return holder, epoch, datetime.fromisoformat(recorded.replace("Z", "+00:00")).timestamp()
-    return None
 
 
 @dataclass

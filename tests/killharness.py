@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from fakes import CHANNEL, FakeFed, FakeSlack
@@ -116,6 +116,30 @@ def _query(db: Path | str, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+def pg_rows(url: str, sql: str, *args) -> list[tuple]:
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def pg_leader(url: str) -> tuple[str, int, float] | None:
+    """Replicas on a PostgreSQL log: (holder, epoch, when its ``daemon-started`` was recorded,
+    in epoch seconds) of the replica leading now: an unexpired lease whose holder (``name/pid``)
+    has recorded its start. None before the log exists or while nobody leads."""
+    if not pg_rows(url, "SELECT 1 FROM pg_tables WHERE tablename = 'lease'"):
+        return None
+    lease = pg_rows(url, "SELECT holder, epoch FROM lease WHERE expires_at >= now()")
+    if not lease:
+        return None
+    holder, epoch = lease[0]
+    pid = int(holder.rsplit("/", 1)[1])
+    for recorded, payload in pg_rows(url, "SELECT recorded_at, payload FROM events WHERE type = "
+                                          "'daemon-started' ORDER BY seq DESC LIMIT 20"):
+        if json.loads(payload)["pid"] == pid:
+            return holder, epoch, datetime.fromisoformat(recorded.replace("Z", "+00:00")).timestamp()
+    return None
 
 
 def _missing(db: Path | str) -> bool:

@@ -11,9 +11,7 @@ import os
 import signal
 import sys
 
-import psycopg
-
-from killharness import FakeSlack, Publisher, daemon_env, figures, settled, write_config
+from killharness import FakeSlack, Publisher, daemon_env, figures, pg_leader, pg_rows, settled, write_config
 from test_production import until
 
 LEASE = "3s"
@@ -29,21 +27,12 @@ async def _spawn(config, env) -> asyncio.subprocess.Process:
 
 
 def _rows(url: str, sql: str, *args) -> list[tuple]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql, args).fetchall()
+    return pg_rows(url, sql, *args)
 
 
 def _leader(url: str) -> tuple[str, int] | None:
-    """(holder, epoch) of an unexpired lease whose daemon has recorded its start."""
-    if not _rows(url, "SELECT 1 FROM pg_tables WHERE tablename = 'lease'"):
-        return None                              # the first replica has not created the log yet
-    lease = _rows(url, "SELECT holder, epoch FROM lease WHERE expires_at >= now()")
-    if not lease:
-        return None
-    holder, epoch = lease[0]
-    pid = int(holder.rsplit("/", 1)[1])
-    started = [json.loads(p)["pid"] for (p,) in _rows(url, "SELECT payload FROM events WHERE type = 'daemon-started'")]
-    return (holder, epoch) if pid in started else None
+    found = pg_leader(url)
+    return found[:2] if found else None
 
 
 def _in_flight(url: str) -> bool:
