@@ -203,6 +203,9 @@ async def main_async(args) -> int:
         ok = ok and r.ok and not run["problems"] and max(run["takeovers"]) < TAKEOVER_LIMIT
         if run["mode"] == "bot" and r.duplicate_notifications:
             ok = False
+        if r.duplicate_notifications > run["kills"]:       # at most one per failover, any receiver
+            print(f"problem: {r.duplicate_notifications} duplicates in {run['kills']} failovers")
+            ok = False
     by_mode = {run["mode"]: run for run in runs}
     dup = " ".join(f"{by_mode[m]['result'].duplicate_notifications} ({m})" for m in ("bot", "webhook") if m in by_mode)
     print(f"SOAK-HA kills={sum(run['kills'] for run in runs)} "
