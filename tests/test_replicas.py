@@ -180,6 +180,7 @@ async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a
             assert other.lease()[:2] == (f"desk-b/{os.getpid()}", 2)
             started = [e for e in other.read(limit=100) if e.type == "daemon-started"]
             assert [e.payload["pid"] for e in started] == [os.getpid()]
+            assert await daemon.reload() == "unchanged"       # SIGHUP on the same log URL
     finally:
         stop.set()
         await asyncio.wait_for(serving, 30)

@@ -777,7 +777,8 @@ class Daemon:
                 new = self.reload_config()
             except (RuleError, ConfigError, OSError, ValueError) as exc:
                 return await self._refuse(str(exc))
-            if new.store_path != getattr(self.store, "path", new.store_path):
+            # a PostgreSQL store's path is its URL for messages (no user): compare the URL itself
+            if new.store_path != getattr(self.store, "url", getattr(self.store, "path", new.store_path)):
                 return await self._refuse(f"[store].path changed to {new.store_path}: restart the daemon to "
                                           "switch event logs")
             result = await self._apply(new)
