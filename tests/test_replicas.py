@@ -11,6 +11,8 @@ import os
 import signal
 import sys
 
+import psycopg
+
 from killharness import FakeSlack, Publisher, daemon_env, figures, pg_leader, pg_rows, settled, write_config
 from test_production import until
 
@@ -137,6 +139,9 @@ async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a
     from pgserver import _free_port
 
     from watchdog import app
+    from datetime import datetime, timezone
+
+    from watchdog.sources.base import failure_event
     from watchdog.store.postgres import PostgresEventStore
 
     url = pg_server.new_database()
@@ -171,6 +176,15 @@ async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a
             assert f'watchdog_replica_leader{{holder="desk-b/{os.getpid()}",role="follower"}} 0.0' in metrics
             assert "watchdog_lease_epoch 1.0" in metrics
             assert other.head()[0] == 0                  # a follower appends nothing
+
+            # the database drops every session (a restart): the follower reads and listens again
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                              "datname = current_database() AND pid <> pg_backend_pid()")
+            writer = PostgresEventStore(url)             # (the test's own sessions were dropped too)
+            writer.append([failure_event("nyfed", "HTTP 503: after the restart", datetime.now(timezone.utc))])
+            writer.close()
+            await until(lambda: daemon.cursor == 1 and daemon.replica.listening, 20, "following again")
 
             other.release_lease()                        # a clean stop of the leader
             await until(lambda: daemon.replica.leading and daemon._scheduler is not None, 20, "desk-b leads")

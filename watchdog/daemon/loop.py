@@ -456,16 +456,26 @@ class Daemon:
         announced = False
         try:
             while not stop.is_set():
-                await self._follow_fold()
-                if await replica.try_lead():
-                    return True
+                try:
+                    await self._follow_fold()
+                    if await replica.try_lead():
+                        return True
+                except StoreError as exc:        # the database is away: keep trying, say so
+                    log.error("following: %s", exc)
+                    self._set_ready(False, f"following: the event log cannot be read: {exc}")
+                    await asyncio.sleep(replica.retry_every)
+                    continue
                 if not announced:                # warm: READY for systemd, ready for /readyz
                     announced = True
                     self._set_ready(True, f"following {replica.leader} (epoch {replica.leader_epoch})")
+                if not replica.listening:            # dropped with the database: listen again
+                    await replica.listen(url, CHANNEL)
                     self.systemd.notify(READY=1, STATUS=self.status_line())
                     log.info("following %s (epoch %s): %s", replica.leader, replica.leader_epoch,
                              self.status_line())
-                self.health.reason = f"following {replica.leader} (epoch {replica.leader_epoch})"
+                self._set_ready(True, f"following {replica.leader} (epoch {replica.leader_epoch})")
+                if not replica.listening:            # dropped with the database: listen again
+                    await replica.listen(url, CHANNEL)
                 waiter = asyncio.ensure_future(replica.wait(replica.retry_every))
                 stopped = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)

@@ -131,6 +131,10 @@ class Replica:
                 "lease_ttl": str(self.ttl), "last_takeover_s": self.took_over_s}
 
     # ---- the wake-up: LISTEN on an asyncio connection of its own ----
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
+
     async def listen(self, url: str, channel: str) -> None:
         """LISTEN for appends. A failure leaves the follower polling every ``retry_every``."""
         try:

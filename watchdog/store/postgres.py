@@ -33,7 +33,6 @@ the config file; errors name the log by its URL without the password.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -168,10 +167,9 @@ class PostgresEventStore:
     def mark_verified(self, seq: int, digest: str) -> None:
         if self._w is None:
             return
-        with self._transaction() as conn:
-            conn.execute("INSERT INTO verified (id, seq, hash) VALUES (1, %s, %s) "
-                         "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-                         (seq, digest))
+        self._transaction(lambda conn: conn.execute(
+            "INSERT INTO verified (id, seq, hash) VALUES (1, %s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash", (seq, digest)))
 
     def verify_since_point(self) -> tuple[int, str]:
         return verify_url(self.url, since=self.verified_point())
@@ -205,27 +203,34 @@ class PostgresEventStore:
         lock (writers queue here, readers are never blocked; an advisory lock needs no privilege
         beyond INSERT, where LOCK TABLE ... EXCLUSIVE would need UPDATE), fenced by the leader
         lease when this store holds it."""
-        with self._transaction() as conn:
+        def locked(conn):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
             written = write(conn, self._check_fence())
             if written:                          # delivered at commit: followers wake and read
                 conn.execute(f"NOTIFY {CHANNEL}")
             return written
+        return self._transaction(locked)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        """One write transaction on the writer connection, opened again first if the server
-        dropped it (a restart, a failover of the database): appends resume by themselves."""
+    def _transaction(self, body: Callable[[Any], Any]) -> Any:
+        """``body(connection)`` as one write transaction. A session the server dropped (a
+        restart, a failover of the database) is opened again and the transaction run once more:
+        safe, because an append re-plans under the lock and its keys are idempotent, so one that
+        did commit before the drop appends nothing the second time."""
         if self._w is None:
             raise StoreError(f"event log {self.name}: opened read-only")
+        psycopg = _psycopg()
         with self._wlock:
-            try:
-                if self._w.closed or self._w.broken:
-                    self._w = _psycopg().connect(self.url)
-                with self._w.transaction():
-                    yield self._w
-            except _psycopg().Error as exc:
-                raise translate(exc, self.name) from exc
+            for attempt in (1, 2):
+                try:
+                    if self._w.closed or self._w.broken:
+                        self._w = psycopg.connect(self.url)
+                    with self._w.transaction():
+                        return body(self._w)
+                except psycopg.OperationalError as exc:
+                    if attempt == 2 or not self._w.broken:
+                        raise translate(exc, self.name) from exc
+                except psycopg.Error as exc:
+                    raise translate(exc, self.name) from exc
 
     def raw_rows(self, after: int = 0, limit: int = 5000) -> list[tuple]:
         return self._query(f"SELECT {_COLUMNS} FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
@@ -238,24 +243,25 @@ class PostgresEventStore:
         epoch rising by one on every change of holder, and from then on every append of this
         store is fenced by it (``fence``). Held by another, unexpired: None, nothing changes.
         Returns the epoch held."""
-        with self._transaction() as conn:
+        def take(conn) -> int | None:
             row = conn.execute("SELECT holder, epoch, expires_at >= now() FROM lease "
                                "WHERE id = 1 FOR UPDATE").fetchone()
             if row is None:
-                epoch = 1
                 conn.execute("INSERT INTO lease (id, holder, epoch, expires_at) VALUES "
                              "(1, %s, 1, now() + make_interval(secs => %s))", (holder, ttl_s))
-            elif row[0] == holder and row[2] and self.fence == (holder, row[1]):
-                epoch = row[1]                    # a renewal by the leader itself
+                return 1
+            if row[0] == holder and row[2] and self.fence == (holder, row[1]):
                 conn.execute("UPDATE lease SET expires_at = now() + make_interval(secs => %s) "
                              "WHERE id = 1", (ttl_s,))
-            elif row[2]:
+                return row[1]                     # a renewal by the leader itself
+            if row[2]:
                 return None                       # another replica leads
-            else:
-                epoch = row[1] + 1                # expired: a new term
-                conn.execute("UPDATE lease SET holder = %s, epoch = %s, expires_at = "
-                             "now() + make_interval(secs => %s) WHERE id = 1", (holder, epoch, ttl_s))
-        self.fence = (holder, epoch)
+            conn.execute("UPDATE lease SET holder = %s, epoch = %s, expires_at = "   # expired: a new term
+                         "now() + make_interval(secs => %s) WHERE id = 1", (holder, row[1] + 1, ttl_s))
+            return row[1] + 1
+        epoch = self._transaction(take)
+        if epoch is not None:
+            self.fence = (holder, epoch)
         return epoch
 
     def release_lease(self) -> None:
@@ -264,9 +270,9 @@ class PostgresEventStore:
         if self.fence is None or self._w is None:
             return
         holder, epoch = self.fence
-        with self._transaction() as conn:
-            conn.execute("UPDATE lease SET expires_at = now() - interval '1 second' "
-                         "WHERE id = 1 AND holder = %s AND epoch = %s", (holder, epoch))
+        self._transaction(lambda conn: conn.execute(
+            "UPDATE lease SET expires_at = now() - interval '1 second' "
+            "WHERE id = 1 AND holder = %s AND epoch = %s", (holder, epoch)))
         self.fence = None
 
     def holds_lease(self) -> bool:
