@@ -169,6 +169,7 @@ async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a
             await until(lambda: daemon.health.ready, 20, "the follower is warm")
             status, body = await ready()
             assert status == 200 and body["replica"]["role"] == "follower", body
+            assert body["checks"]["replica"] == {"ok": True, "reasons": []}
             assert body["replica"]["leader"] == "desk-a/1" and body["replica"]["epoch"] == 1
             assert body["replica"]["holder"] == f"desk-b/{os.getpid()}" and body["replica"]["lag_events"] == 0
             async with http.get(f"http://127.0.0.1:{port}/metrics") as answer:
@@ -201,3 +202,22 @@ async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a
         app.close_daemon(daemon)
     assert other.lease()[2] is False                     # a clean stop releases the lease
     other.close()
+
+
+def test_a_follower_behind_its_lag_bound_and_a_deposed_leader_are_not_ready_as_replicas():
+    import time
+
+    from watchdog.daemon.replica import Replica
+    from watchdog.model.timefmt import Duration
+
+    replica = Replica(store=None, holder="desk-b/7", ttl=Duration("2s"), leader="desk-a/3")
+    assert replica.lag_reasons(cursor=0, head_seq=40)            # never caught up yet
+    replica.caught_up()
+    assert replica.lag_reasons(cursor=40, head_seq=40) == []
+    replica.caught_up_at = time.monotonic() - 5                  # stuck for longer than the lease
+    assert replica.lag_reasons(cursor=12, head_seq=40) == [
+        "following: 28 events behind the log, not caught up within the lag bound (2s, the lease)"]
+    replica.role = "leader"
+    assert replica.lag_reasons(cursor=12, head_seq=40) == []
+    replica.deposed()
+    assert replica.lag_reasons(cursor=12, head_seq=40) == ["deposed: desk-b/7 lost the leader lease to desk-a/3"]

@@ -492,6 +492,8 @@ class Daemon:
         those the log does not hold yet are kept for a takeover (keys are deterministic)."""
         while True:
             events = self.store.read(after=self.cursor, limit=EVALUATE_PAGE)
+            if len(events) < EVALUATE_PAGE:
+                self.replica.caught_up()                 # this page reaches the head
             if not events:
                 return
             self._started_seq = events[-1].seq           # the leader's: folded at recorded_at

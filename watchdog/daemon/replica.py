@@ -53,7 +53,8 @@ class Replica:
     leader: str | None = None       # the holder last seen leading
     leader_epoch: int | None = None
     renewed_at: float | None = None  # monotonic time of the last renewal that held
-    took_over_s: float | None = None  # seconds from trying to start as leader (the last takeover)
+    took_over_s: float | None = None  # seconds from taking the lease to leading (the last takeover)
+    caught_up_at: float | None = None  # monotonic time a follower's fold last reached the head
     _listener: object = None
 
     @property
@@ -122,6 +123,24 @@ class Replica:
 
     def deposed(self) -> None:
         self.role = "deposed"
+
+    def caught_up(self) -> None:
+        """The follower's fold has just read to the head of the log."""
+        self.caught_up_at = time.monotonic()
+
+    def lag_reasons(self, cursor: int, head_seq: int) -> list[str]:
+        """Why this replica is not ready as a replica: a follower that has not caught up with the
+        log within ``lease_ttl`` (its lag bound: it could not take over warm), or a deposed
+        leader. A leader's own lag is the daemon's business (its deadman)."""
+        if self.role == "deposed":
+            return [f"deposed: {self.holder} lost the leader lease to {self.leader}"]
+        if self.role != "follower":
+            return []
+        behind = time.monotonic() - self.caught_up_at if self.caught_up_at is not None else None
+        if behind is None or behind > self.ttl.total_seconds():
+            return [f"following: {max(0, head_seq - cursor)} events behind the log, not caught up "
+                    f"within the lag bound ({self.ttl}, the lease)"]
+        return []
 
     def describe(self, cursor: int, head_seq: int) -> dict:
         """For /readyz and /metrics: who leads, the epoch and how far behind the log this

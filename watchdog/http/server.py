@@ -11,8 +11,9 @@ forbids every other origin and every script).
   folding its log, or its deadman tripped: no evaluation for ``deadman_after``), the last append
   to the log failed, a staleness rule fires or a source failed recently without a fact since, or
   a receiver failed permanently without a successful send since. A replica of a shared
-  PostgreSQL log adds ``replica``: its role (a warm follower is ready), the leader, the lease
-  epoch and its lag in events; a deposed leader is not ready.
+  PostgreSQL log adds ``replica``: its role, the leader, the lease epoch and its lag in events;
+  and a ``replica`` check: a follower is ready while its fold catches up with the log within its
+  lag bound (``lease_ttl``), a deposed leader is not.
 - ``/api/alerts``, ``/api/series``, ``/api/silences``: JSON; every number is a decimal string.
 
 What the page and the API show comes from the daemon's own fold (``engine``: series values and
@@ -432,9 +433,11 @@ def readiness(daemon: Any, view: LogView, now: datetime, window: timedelta) -> d
     checks = {"daemon": _daemon_reasons(daemon), "store": _store_reasons(daemon),
               "sources": _source_reasons(daemon, view, cutoff),
               "receivers": _receiver_reasons(view, cutoff)}
+    replica = getattr(daemon, "replica", None)
+    if replica is not None:       # leads, or follows within its lag bound (DESIGN)
+        checks["replica"] = replica.lag_reasons(getattr(daemon, "cursor", 0), view.head[0])
     result = {"ready": not any(checks.values()),
               "checks": {name: {"ok": not reasons, "reasons": reasons} for name, reasons in checks.items()}}
-    replica = getattr(daemon, "replica", None)
     if replica is not None:       # who leads, the epoch, how far this replica's fold is behind
         result["replica"] = replica.describe(getattr(daemon, "cursor", 0), view.head[0])
     return result
