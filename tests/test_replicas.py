@@ -199,6 +199,7 @@ async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a
     finally:
         stop.set()
         await asyncio.wait_for(serving, 30)
+        await daemon.aclose()
         app.close_daemon(daemon)
     assert other.lease()[2] is False                     # a clean stop releases the lease
     other.close()

@@ -215,3 +215,14 @@ def test_sessions_the_server_dropped_are_opened_again_and_the_append_made_once(u
     assert len(store.append(facts(3))) == 1      # the writer opens a new session and appends once
     assert [e.payload["date"] for e in store.read()] == ["2025-10-01", "2025-10-02", "2025-10-03"]
     store.close()
+
+
+async def test_the_daemons_asyncio_read_pages_the_log_as_read_does(url):
+    store = PostgresEventStore(url, clock())
+    store.append(facts(7))
+    try:
+        assert await store.aread(after=2, limit=3) == store.read(after=2, limit=3)
+        assert [e.seq for e in await store.aread(after=5, limit=100)] == [6, 7]
+    finally:
+        await store.aclose()
+        store.close()

@@ -27,6 +27,14 @@ def run(daemon: Daemon, *, once: bool, exit_when_idle: bool, pause: float,
 
 async def _run(daemon: Daemon, once: bool, exit_when_idle: bool, pause: float,
                on_cycle: Callable[[CycleReport], None]) -> None:
+    try:
+        await _run_mode(daemon, once, exit_when_idle, pause, on_cycle)
+    finally:
+        await daemon.aclose()
+
+
+async def _run_mode(daemon: Daemon, once: bool, exit_when_idle: bool, pause: float,
+                    on_cycle: Callable[[CycleReport], None]) -> None:
     daemon.one_shot = once or exit_when_idle
     if once:
         on_cycle(await daemon.run_once())

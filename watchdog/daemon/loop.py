@@ -491,7 +491,7 @@ class Daemon:
         at the instant it was recorded. The transitions it derives are the leader's to append;
         those the log does not hold yet are kept for a takeover (keys are deterministic)."""
         while True:
-            events = self.store.read(after=self.cursor, limit=EVALUATE_PAGE)
+            events = await self._read_page()
             if len(events) < EVALUATE_PAGE:
                 self.replica.caught_up()                 # this page reaches the head
             if not events:
@@ -688,7 +688,7 @@ class Daemon:
         fires a staleness rule whose deadline passed."""
         appended = 0
         while True:
-            events = self.store.read(after=self.cursor, limit=EVALUATE_PAGE)
+            events = await self._read_page()
             transitions = await self._fold(events)
             if len(events) < EVALUATE_PAGE:
                 transitions += self.engine.tick(self._now())
@@ -698,6 +698,21 @@ class Daemon:
                 break
         await self._evaluated()
         return appended
+
+    async def aclose(self) -> None:
+        """Before the event loop ends: a server log's asyncio readers belong to this loop."""
+        aclose = getattr(self.store, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def _read_page(self) -> list:
+        """The events after the cursor, a page: on a server log through asyncio (``aread``), so
+        the loop never waits on the network; a file is read in place (a local page is quicker
+        than a thread hop)."""
+        aread = getattr(self.store, "aread", None)
+        if aread is not None:
+            return await aread(after=self.cursor, limit=EVALUATE_PAGE)
+        return self.store.read(after=self.cursor, limit=EVALUATE_PAGE)
 
     async def _fold(self, events: list) -> list:
         """Fold a page of events, yielding to the loop every YIELD_EVERY of them: a start-up

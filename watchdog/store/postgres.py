@@ -155,6 +155,7 @@ class PostgresEventStore:
         except psycopg.Error as exc:
             raise translate(exc, self.name) from exc
         self._pool = _reader_pool(url, self.name)
+        self._apool = None                        # the daemon's asyncio readers (aread)
 
     def check_file(self) -> None:
         """Nothing to check: a server log cannot be replaced under an open connection."""
@@ -351,6 +352,32 @@ class PostgresEventStore:
         sql = (f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} "
                "ORDER BY published_at, seq LIMIT %s")
         return _rows(self._query(sql, args + [limit]))
+
+    async def aread(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """``read`` for the daemon's event loop: psycopg's asyncio connection from a pool of its
+        own, so a page read from the server never blocks the loop (the lease renewal, the
+        systemd pings and /readyz go on meanwhile). Opened on first use, in the loop that uses
+        it; ``aclose`` before that loop ends."""
+        psycopg = _psycopg()
+        try:
+            if self._apool is None:
+                from psycopg_pool import AsyncConnectionPool
+                self._apool = AsyncConnectionPool(self.url, min_size=1, max_size=2, open=False,
+                                                  kwargs={"autocommit": True}, timeout=30,
+                                                  check=AsyncConnectionPool.check_connection,
+                                                  name=f"watchdog-async-readers {self.name}")
+                await self._apool.open()
+            async with self._apool.connection() as conn:
+                cursor = await conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq > %s "
+                                            "ORDER BY seq LIMIT %s", (after, limit))
+                return _rows(await cursor.fetchall())
+        except psycopg.Error as exc:
+            raise translate(exc, self.name) from exc
+
+    async def aclose(self) -> None:
+        pool, self._apool = self._apool, None
+        if pool is not None:
+            await pool.close()
 
     def get(self, key: str) -> StoredEvent | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE key = %s", [key])
