@@ -12,13 +12,18 @@
     BENCH sweep <ratio> target 2
         50 x one replay's time / the time of one `backtest --set` sweep of 50 variants of a rule
         in one pass over the same synthetic log (bench/sweep.py).
+    BENCH scale-rules <ratio> target 0.5
+        market events/s of replay with the default rules plus nine threshold variants of each
+        threshold rule (219 rules) / with the 30 default rules, same synthetic log
+        (bench/scale_rules.py).
     BENCH replay-memory <ratio> target 0.8
         peak RSS of `watchdog replay` (a fresh process each) over a 100k-event synthetic market
         log / over a 1M-event one: 1.0 = memory flat however long the log (bench/memory.py).
 
 Environment: BENCH_EVENTS (append, default 100000), BENCH_EVENTS_REPLAY (replay log size,
 default 1000000; e.g. 100000 for a quick check), BENCH_EVENTS_SWEEP (sweep log size, default
-200000), BENCH_EVENTS_MEMORY (the large replay-memory log, default 1000000).
+200000), BENCH_EVENTS_SCALE (scale-rules log size, default 200000), BENCH_EVENTS_MEMORY (the
+large replay-memory log, default 1000000).
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ import baselines  # noqa: E402
 import keywords as keywords_bench  # noqa: E402
 import memory as memory_bench  # noqa: E402
 import replay as replay_bench  # noqa: E402
+import scale_rules as scale_bench  # noqa: E402
 import sweep as sweep_bench  # noqa: E402
 
 from watchdog.app import tune_gc  # noqa: E402
@@ -46,6 +52,7 @@ from watchdog.store import SqliteEventStore  # noqa: E402
 N = int(os.environ.get("BENCH_EVENTS", "100000"))
 N_REPLAY = int(os.environ.get("BENCH_EVENTS_REPLAY", "1000000"))
 N_SWEEP = int(os.environ.get("BENCH_EVENTS_SWEEP", "200000"))
+N_SCALE = int(os.environ.get("BENCH_EVENTS_SCALE", "200000"))
 N_MEMORY = int(os.environ.get("BENCH_EVENTS_MEMORY", "1000000"))   # the large replay-memory log
 BATCH = 10000                  # AsyncWriter's max_batch: what one durable transaction holds
 SERIES = ["sofr", "tgcr", "bgcr", "effr", "obfr"]
@@ -95,6 +102,7 @@ def main() -> None:
     print(replay_bench.measure(N_REPLAY), flush=True)
     print(keywords_bench.measure(), flush=True)
     print(sweep_bench.measure(N_SWEEP), flush=True)
+    print(scale_bench.measure(N_SCALE), flush=True)
     print(memory_bench.measure(large=N_MEMORY), flush=True)
 
 

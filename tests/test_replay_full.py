@@ -305,3 +305,49 @@ def test_a_progress_bar_runs_on_a_terminal_and_never_in_json_output(history_db):
     assert all(json.loads(line)["rule"] for line in stdout.splitlines())
     piped = CliRunner().invoke(cli, args)                     # stderr not a terminal: no bar
     assert "events" not in piped.stderr and "[" not in piped.stderr
+
+
+def test_rules_sharing_an_expression_each_judge_as_they_would_alone():
+    # ten thresholds on bp(sofr - iorb) compute the spread once per date and version of the data
+    # (threshold._value's shared values), beside other expressions read on the same facts; each
+    # rule still moves exactly where a replay of it alone does
+    from watchdog.rules.ruleset import RuleSet, load_rules
+    from watchdog.store import SqliteEventStore, iter_published
+    from watchdog.tuning.replay import replay
+    from watchdog.tuning.sweep import _rebuilt
+
+    defaults = {r.id: r for r in load_rules([str(REPO / "rules")]).all_rules}
+    base = defaults["sofr-over-iorb"]
+    others = [defaults[i] for i in ("sofr-p99-over-iorb", "sofr-over-effr", "sofr-above-srf-rate",
+                                    "tgcr-over-iorb", "repo-above-iorb-routinely", "effr-iorb-drift")]
+    variants = [base] + [_rebuilt(base, {"id": f"sofr-over-iorb-{above}", "above": str(above)})
+                         for above in (6, 8, 12, 15, 20, 25, 30, 40, 60)]
+    store = SqliteEventStore(str(REPO / "events.db.example"), readonly=True)
+    try:
+        together = list(replay(store, RuleSet.of(variants + others)))
+        for rule in variants + others:
+            alone = list(replay(store, RuleSet.of([rule])))
+            assert [t for t in together if t.rule == rule.id] == alone, rule.id
+        # a warm-up evaluates every date at one version of the data (rules loaded after the
+        # facts, as a reload does): the values shared there must be each date's own
+        facts = Engine()
+        for event in iter_published(store, types=FACT_TYPES):
+            facts.apply(event, now=event.published_at)
+        warmed = Engine()
+        warmed.data = facts.data
+        warmed.load(RuleSet.of(variants + others), now=utc_text(datetime(2026, 9, 5, tzinfo=timezone.utc)), cause_seq=1)
+        for rule in (base, variants[3], variants[-1], *others[:3]):
+            alone = Engine()
+            alone.data = facts.data
+            alone.load(RuleSet.of([rule]), now=utc_text(datetime(2026, 9, 5, tzinfo=timezone.utc)), cause_seq=1)
+            assert warmed.states[rule.id] == alone.states[rule.id], rule.id
+        for rule in variants[:2] + others:       # at one version, in any order: each date's own
+            compiled = warmed.rules[rule.id]
+            dates = sorted({d for s in compiled.drivers for d in facts.data.dates.get(s, [])})[-400:]
+            for day in dates[::-1] + dates[::7]:
+                assert warmed._value(compiled, day) == warmed._compute(compiled, day), (rule.id, day)
+    finally:
+        store.close()
+    fired = {t.rule for t in together if t.state == "firing"}
+    assert {"sofr-over-iorb", "sofr-over-iorb-6", "sofr-over-iorb-25", "sofr-p99-over-iorb"} <= fired
+    assert len({len([t for t in together if t.rule == r.id]) for r in variants}) > 3   # they differ

@@ -37,8 +37,12 @@ class SeriesData:
     def __init__(self) -> None:
         self.points: dict[str, dict[str, Point]] = {}
         self.dates: dict[str, list[str]] = {}
+        # raised by every change: what was computed from the data at one version (the engine's
+        # shared expression values) holds until it moves, whoever shares this data (the sweep)
+        self.version = 0
 
     def add(self, payload: dict[str, Any], published_at: str) -> None:
+        self.version += 1
         series, date = payload["series"], payload["date"]
         by_date = self.points.get(series)
         if by_date is None:
@@ -61,6 +65,7 @@ class SeriesData:
         drop = bisect.bisect_left(dates, cutoff) - 1
         if drop <= 0:
             return
+        self.version += 1
         by_date = self.points[series]
         for date in dates[:drop]:
             del by_date[date]

@@ -103,6 +103,10 @@ class Engine(ThresholdRules, StalenessRules, KeywordRules, RevisionRules, Compos
         # facts dated ahead of their time: a heap by the first New York date they may be known on
         # (date - lead), then seq; a log holding years of future rows stays O(log n) per fact
         self.held: list[tuple[str, int, Any]] = []
+        # (expression, date) -> value at one version of the data, shared by the rules that
+        # share an expression (threshold._value); _values_at says which data and version
+        self._values: dict[tuple[Any, str], Decimal | None] = {}
+        self._values_at: tuple[Any, int] | None = None
         if ruleset is not None:
             self._install(ruleset)
 

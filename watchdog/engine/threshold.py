@@ -53,6 +53,9 @@ class _Compiled:
         self.market_inputs = tuple(sorted(
             s for s in rule.compiled.strict_series if SERIES[s].join == "market"))
         self.context: JoinedContext | None = None     # set by the engine, on its SeriesData
+        # what the value at a date depends on besides the data: rules with equal keys share
+        # their values (a str: its hash is computed once)
+        self.value_key = rule.expr + "\x00" + "\x00".join(f"{k}={v}" for k, v in sorted(rule.derived.items()))
 
     def joined(self, data: SeriesData) -> JoinedContext:
         return JoinedContext(data, self.names, self.drivers, self.calendar)
@@ -67,6 +70,7 @@ class _Compiled:
 
 
 TERMS_CACHE = 8192      # (calendar, date) entries kept: a few years of dates
+VALUES_KEPT = 65536     # shared expression values kept at one version of the data
 
 
 def _recovered(rule: Rule, value: Decimal, breach: bool) -> bool:
@@ -258,6 +262,23 @@ class ThresholdRules:
         return None if value is None else (value, self._inputs(compiled, date))
 
     def _value(self, compiled: _Compiled, date: str) -> Decimal | None:
+        """The rule's value at ``date``, computed once per expression, date and version of the
+        data: rules that share an expression (ten thresholds on ``bp(sofr - iorb)``) share its
+        value, since it depends on nothing else: not the rule's thresholds, ``for`` or calendar
+        terms (``value_key``: the expression's text and the definitions it reads)."""
+        data = self._data
+        if self._values_at != (data, data.version):     # any change to the data: start afresh
+            self._values.clear()
+            self._values_at = (data, data.version)
+        key = (compiled.value_key, date)
+        if key in self._values:
+            return self._values[key]
+        if len(self._values) >= VALUES_KEPT:           # a warm-up over years at one version
+            self._values.clear()
+        value = self._values[key] = self._compute(compiled, date)
+        return value
+
+    def _compute(self, compiled: _Compiled, date: str) -> Decimal | None:
         """The rule's value at ``date``, or None when an input is missing (or a window is not
         yet full). A market input the expression must read on ``date`` itself and that has no
         value then is seen before evaluating: the common case (SOFR is published an hour before
