@@ -226,3 +226,33 @@ async def test_the_daemons_asyncio_read_pages_the_log_as_read_does(url):
     finally:
         await store.aclose()
         store.close()
+
+
+def test_a_leader_stopped_inside_an_append_does_not_block_the_takeover(url):
+    # SIGSTOP can land between an append's lock and its commit: the stopped leader's session
+    # then holds the append lock and a share lock on the lease row. A taker gives up on the row
+    # within a second instead of queueing behind it, and the server ends the stopped session
+    # once it has been idle in its transaction for the lease's length, so the takeover goes on.
+    import time
+    leader, follower = PostgresEventStore(url, clock()), PostgresEventStore(url, clock())
+    assert leader.acquire_lease("replica-a", 2.0) == 1
+    leader.append(facts(1))
+    stuck = leader._w                        # what a stop inside _appending leaves open:
+    stuck.execute("SELECT pg_advisory_xact_lock(5168)")
+    stuck.execute("SELECT 1 FROM lease WHERE id = 1 FOR SHARE")
+    started = time.monotonic()
+    assert follower.acquire_lease("replica-b", 2.0) is None          # the row is held: not now
+    assert time.monotonic() - started < 5
+    deadline = time.monotonic() + 20
+    epoch = None
+    while epoch is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        epoch = follower.acquire_lease("replica-b", 2.0)
+    assert epoch == 2, "the stopped session still blocks the lease"
+    assert len(follower.append(facts(2))) == 1                         # and the append lock
+    assert [e.payload["date"] for e in follower.read()] == ["2025-10-01", "2025-10-02"]
+    with pytest.raises(StoreError, match="no longer holds the leader lease"):
+        leader.append(facts(3))                                        # it wakes: nothing appended
+    assert follower.head()[0] == 2
+    leader.close()
+    follower.close()

@@ -97,6 +97,7 @@ END $$;
 CHANNEL = "watchdog_events"      # NOTIFY after each append: a follower's wake-up, never its data
 _COLUMNS = "seq, type, key, published_at, recorded_at, payload, hash"
 READERS = 4                      # pooled reader connections per store
+LOCK_WAIT = "1s"                 # the longest a lease taker waits for the lease row
 _SCHEMA_LOCK, _APPEND_LOCK = 5167, 5168      # advisory lock ids (any writer of this log takes them)
 _INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash, epoch) "
            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
@@ -156,6 +157,7 @@ class PostgresEventStore:
             raise translate(exc, self.name) from exc
         self._pool = _reader_pool(url, self.name)
         self._apool = None                        # the daemon's asyncio readers (aread)
+        self._settings: dict[str, str] = {}       # session settings kept across reconnects
 
     def check_file(self) -> None:
         """Nothing to check: a server log cannot be replaced under an open connection."""
@@ -225,13 +227,14 @@ class PostgresEventStore:
                 try:
                     if self._w.closed or self._w.broken:
                         self._w = psycopg.connect(self.url)
+                        for name, value in self._settings.items():    # this session's, again
+                            self._w.execute("SELECT set_config(%s, %s, false)", (name, value))
+                        self._w.commit()
                     with self._w.transaction():
                         return body(self._w)
-                except psycopg.OperationalError as exc:
-                    if attempt == 2 or not self._w.broken:
+                except psycopg.Error as exc:      # the session gone (whatever the class:
+                    if attempt == 2 or not self._w.broken:   # an idle timeout is "internal")
                         raise translate(exc, self.name) from exc
-                except psycopg.Error as exc:
-                    raise translate(exc, self.name) from exc
 
     def raw_rows(self, after: int = 0, limit: int = 5000) -> list[tuple]:
         return self._query(f"SELECT {_COLUMNS} FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
@@ -244,9 +247,18 @@ class PostgresEventStore:
         epoch rising by one on every change of holder, and from then on every append of this
         store is fenced by it (``fence``). Held by another, unexpired: None, nothing changes.
         Returns the epoch held."""
+        # A leader stopped (SIGSTOP) inside an append keeps its transaction, and the locks on
+        # the lease row and the append lock, open: nobody could take over. So a leading session
+        # is ended by the server once idle in a transaction for the lease's length; and a taker
+        # waits at most LOCK_WAIT for the row (it tries again at its next turn).
+        idle = str(max(1000, int(ttl_s * 1000)))
+
         def take(conn) -> int | None:
+            conn.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
             row = conn.execute("SELECT holder, epoch, expires_at >= now() FROM lease "
                                "WHERE id = 1 FOR UPDATE").fetchone()
+            if row is None or row[0] == holder or not row[2]:      # taken or renewed below
+                conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)", (idle,))
             if row is None:
                 conn.execute("INSERT INTO lease (id, holder, epoch, expires_at) VALUES "
                              "(1, %s, 1, now() + make_interval(secs => %s))", (holder, ttl_s))
@@ -260,9 +272,15 @@ class PostgresEventStore:
             conn.execute("UPDATE lease SET holder = %s, epoch = %s, expires_at = "   # expired: a new term
                          "now() + make_interval(secs => %s) WHERE id = 1", (holder, row[1] + 1, ttl_s))
             return row[1] + 1
-        epoch = self._transaction(take)
+        try:
+            epoch = self._transaction(take)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, _psycopg().errors.LockNotAvailable):
+                return None                       # a stopped leader's append holds the row
+            raise
         if epoch is not None:
             self.fence = (holder, epoch)
+            self._settings["idle_in_transaction_session_timeout"] = idle
         return epoch
 
     def release_lease(self) -> None:
