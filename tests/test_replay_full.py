@@ -351,3 +351,47 @@ def test_rules_sharing_an_expression_each_judge_as_they_would_alone():
     fired = {t.rule for t in together if t.state == "firing"}
     assert {"sofr-over-iorb", "sofr-over-iorb-6", "sofr-over-iorb-25", "sofr-p99-over-iorb"} <= fired
     assert len({len([t for t in together if t.rule == r.id]) for r in variants}) > 3   # they differ
+
+
+SHARED = parse_rules("""
+[[rule]]
+id = "spread-0"
+expr = "bp(sofr - iorb)"
+above = 0
+
+[[rule]]
+id = "spread-10"
+expr = "bp(sofr - iorb)"
+above = 10
+recover_below = 5
+for = "2bd"
+
+[[rule]]
+id = "spread-20"
+expr = "bp(sofr - iorb)"
+above = 20
+keep_firing_for = "2bd"
+
+[[rule]]
+id = "avg-spread-2"
+expr = 'avg(bp(sofr - effr), "3bd")'
+above = 2
+
+[[rule]]
+id = "avg-spread-8"
+expr = 'avg(bp(sofr - effr), "3bd")'
+above = 8
+""", "shared.toml")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(logs())
+def test_rules_sharing_an_expression_judge_random_logs_as_they_would_alone(log):
+    # late facts, revisions and IORB steps re-evaluate dates at new versions of the data: a value
+    # shared between rules is never one the data has moved past
+    from watchdog.rules.ruleset import RuleSet
+    facts, _ = log
+    store = store_of(facts)
+    together = list(replay(store, SHARED))
+    for rule in SHARED.all_rules:
+        assert lines(t for t in together if t.rule == rule.id) == lines(replay(store, RuleSet.of([rule]))), rule.id

@@ -25,6 +25,7 @@ the mixin in ``Engine``'s bases, and its dispatch in ``Engine.apply``/``tick``.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date as Date
 from datetime import timedelta
@@ -104,9 +105,10 @@ class Engine(ThresholdRules, StalenessRules, KeywordRules, RevisionRules, Compos
         # (date - lead), then seq; a log holding years of future rows stays O(log n) per fact
         self.held: list[tuple[str, int, Any]] = []
         # (expression, date) -> value at one version of the data, shared by the rules that
-        # share an expression (threshold._value); _values_at says which data and version
-        self._values: dict[tuple[Any, str], Decimal | None] = {}
-        self._values_at: tuple[Any, int] | None = None
+        # share an expression (threshold._value); which data and which version of it
+        self._values: dict[tuple[str, str], Decimal | None] = {}
+        self._values_data: SeriesData | None = None
+        self._values_version = -1
         if ruleset is not None:
             self._install(ruleset)
 
@@ -125,8 +127,10 @@ class Engine(ThresholdRules, StalenessRules, KeywordRules, RevisionRules, Compos
     def _install(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
         self.rules = {r.id: _Compiled(r) for r in ruleset.rules}
+        keys = Counter(compiled.value_key for compiled in self.rules.values())
         for compiled in self.rules.values():
             compiled.context = compiled.joined(self._data)   # one per rule, not per evaluation
+            compiled.shared = keys[compiled.value_key] > 1   # its values are worth keeping
         terms: dict[str, set[str]] = {}
         for compiled in self.rules.values():
             if compiled.calendar_aware:

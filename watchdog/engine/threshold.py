@@ -55,6 +55,7 @@ class _Compiled:
         self.context: JoinedContext | None = None     # set by the engine, on its SeriesData
         # what the value at a date depends on besides the data: rules with equal keys share
         # their values (a str: its hash is computed once)
+        self.shared = False            # another rule of the set has the same value_key
         self.value_key = rule.expr + "\x00" + "\x00".join(f"{k}={v}" for k, v in sorted(rule.derived.items()))
 
     def joined(self, data: SeriesData) -> JoinedContext:
@@ -71,6 +72,7 @@ class _Compiled:
 
 TERMS_CACHE = 8192      # (calendar, date) entries kept: a few years of dates
 VALUES_KEPT = 65536     # shared expression values kept at one version of the data
+_UNSET = object()
 
 
 def _recovered(rule: Rule, value: Decimal, breach: bool) -> bool:
@@ -266,16 +268,18 @@ class ThresholdRules:
         data: rules that share an expression (ten thresholds on ``bp(sofr - iorb)``) share its
         value, since it depends on nothing else: not the rule's thresholds, ``for`` or calendar
         terms (``value_key``: the expression's text and the definitions it reads)."""
-        data = self._data
-        if self._values_at != (data, data.version):     # any change to the data: start afresh
-            self._values.clear()
-            self._values_at = (data, data.version)
+        if not compiled.shared:                         # no other rule reads the same
+            return self._compute(compiled, date)
+        data, values = self._data, self._values
+        if data.version != self._values_version or data is not self._values_data:
+            values.clear()                              # any change to the data: start afresh
+            self._values_version, self._values_data = data.version, data
         key = (compiled.value_key, date)
-        if key in self._values:
-            return self._values[key]
-        if len(self._values) >= VALUES_KEPT:           # a warm-up over years at one version
-            self._values.clear()
-        value = self._values[key] = self._compute(compiled, date)
+        value = values.get(key, _UNSET)
+        if value is _UNSET:
+            if len(values) >= VALUES_KEPT:             # a warm-up over years at one version
+                values.clear()
+            value = values[key] = self._compute(compiled, date)
         return value
 
     def _compute(self, compiled: _Compiled, date: str) -> Decimal | None:
