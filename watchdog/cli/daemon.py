@@ -45,6 +45,11 @@ def run(config_path, db, rule_paths, once, exit_when_idle, every, no_http, log_f
     recorded as a `source-failed` event and the run still exits 0: that is the daemon working.
     Secrets come from the environment or systemd credentials, never from the config file, and
     are scrubbed from every log line.
+
+    With a PostgreSQL log ([store] url), two or three of these run as replicas: one leads by a
+    lease (it alone polls, evaluates and notifies), the others follow the log warm and take
+    over within about [store].lease_ttl + 2 s. A deposed leader exits 75 for systemd to restart
+    it as a follower, and --once beside a leader is refused (README "Running two replicas").
     """
     app.run_daemon(config_path, db=db, rule_paths=list(rule_paths) or None, http=not no_http,
                    accept_broken_chain=accept_broken_chain, once=once, exit_when_idle=exit_when_idle,
