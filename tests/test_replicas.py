@@ -152,6 +152,13 @@ async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a
     config.write_text(f'[store]\nurl = "{url}"\nreplica = "desk-b"\nlease_ttl = "2s"\n[rules]\npaths = []\n'
                       f'[http]\nlisten = "127.0.0.1:{port}"\n')
     daemon = app.build_daemon(app.resolve_config(str(config)), env={}, config_path=str(config))
+    import socket
+
+    from watchdog.daemon.sdnotify import Notifier
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)   # systemd's end of NOTIFY_SOCKET
+    systemd.bind(str(tmp_path / "notify"))
+    systemd.setblocking(False)
+    daemon.systemd = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify")})
     stop = asyncio.Event()
     serving = asyncio.ensure_future(daemon.serve(stop))
     try:
@@ -167,6 +174,8 @@ async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a
                 raise AssertionError("no /readyz")
 
             await until(lambda: daemon.health.ready, 20, "the follower is warm")
+            told = systemd.recv(4096).decode()                  # Type=notify: started, as a follower
+            assert "READY=1" in told and "following desk-a/1 (epoch 1)" in told, told
             status, body = await ready()
             assert status == 200 and body["replica"]["role"] == "follower", body
             assert body["checks"]["replica"] == {"ok": True, "reasons": []}
@@ -201,6 +210,7 @@ async def test_a_follower_says_who_leads_in_readyz_and_metrics_then_takes_over_a
         await asyncio.wait_for(serving, 30)
         await daemon.aclose()
         app.close_daemon(daemon)
+        systemd.close()
     assert other.lease()[2] is False                     # a clean stop releases the lease
     other.close()
 

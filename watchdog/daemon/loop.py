@@ -465,16 +465,13 @@ class Daemon:
                     self._set_ready(False, f"following: the event log cannot be read: {exc}")
                     await asyncio.sleep(replica.retry_every)
                     continue
-                if not announced:                # warm: READY for systemd, ready for /readyz
+                self._set_ready(True, f"following {replica.leader} (epoch {replica.leader_epoch})")
+                if not announced:                # warm: READY for systemd
                     announced = True
-                    self._set_ready(True, f"following {replica.leader} (epoch {replica.leader_epoch})")
-                if not replica.listening:            # dropped with the database: listen again
-                    await replica.listen(url, CHANNEL)
                     self.systemd.notify(READY=1, STATUS=self.status_line())
                     log.info("following %s (epoch %s): %s", replica.leader, replica.leader_epoch,
                              self.status_line())
-                self._set_ready(True, f"following {replica.leader} (epoch {replica.leader_epoch})")
-                if not replica.listening:            # dropped with the database: listen again
+                if not replica.listening:        # dropped with the database: listen again
                     await replica.listen(url, CHANNEL)
                 waiter = asyncio.ensure_future(replica.wait(replica.retry_every))
                 stopped = asyncio.ensure_future(stop.wait())
