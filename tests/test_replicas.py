@@ -28,10 +28,6 @@ async def _spawn(config, env) -> asyncio.subprocess.Process:
                                                 stderr=asyncio.subprocess.PIPE)
 
 
-def _rows(url: str, sql: str, *args) -> list[tuple]:
-    return pg_rows(url, sql, *args)
-
-
 def _leader(url: str) -> tuple[str, int] | None:
     found = pg_leader(url)
     return found[:2] if found else None
@@ -39,9 +35,9 @@ def _leader(url: str) -> tuple[str, int] | None:
 
 def _in_flight(url: str) -> bool:
     """A notification attempted whose outcome is not recorded yet: a post is on its way."""
-    attempted = {json.loads(p)["delivery"] for (p,) in _rows(
+    attempted = {json.loads(p)["delivery"] for (p,) in pg_rows(
         url, "SELECT payload FROM events WHERE type = 'notification-attempted'")}
-    done = {json.loads(p)["delivery"] for (p,) in _rows(
+    done = {json.loads(p)["delivery"] for (p,) in pg_rows(
         url, "SELECT payload FROM events WHERE type IN ('notification-sent', 'notification-failed', "
              "'notification-unknown')")}
     return bool(attempted - done)
@@ -90,12 +86,12 @@ async def test_the_follower_takes_over_a_leader_killed_mid_delivery_and_a_paused
         await until(lambda: (_leader(url) or ("",))[0] == f"rc/{c.pid}", 60, "c takes over")
         fed.publish_days(2)
         await until(lambda: settled(url, fed, slack), 60, "c delivers everything")
-        written_by_b = _rows(url, "SELECT count(*) FROM events WHERE epoch = %s", epoch_b)[0][0]
+        written_by_b = pg_rows(url, "SELECT count(*) FROM events WHERE epoch = %s", epoch_b)[0][0]
         b.send_signal(signal.SIGCONT)
         _, err = await asyncio.wait_for(b.communicate(), 30)
         assert b.returncode == 75, err.decode()[-2000:]
         assert "deposed" in err.decode()
-        assert _rows(url, "SELECT count(*) FROM events WHERE epoch = %s", epoch_b)[0][0] == written_by_b
+        assert pg_rows(url, "SELECT count(*) FROM events WHERE epoch = %s", epoch_b)[0][0] == written_by_b
         c.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(c.communicate(), 30)
         assert c.returncode == 0, err.decode()[-2000:]
@@ -112,7 +108,7 @@ async def test_the_follower_takes_over_a_leader_killed_mid_delivery_and_a_paused
     assert result.sent_not_received == 0, result
     assert result.duplicate_notifications == 0, result          # the bot: reconciled, not resent
     assert result.audit_exit == 0, result.audit_output
-    epochs = [e for (e,) in _rows(url, "SELECT DISTINCT epoch FROM events ORDER BY epoch")]
+    epochs = [e for (e,) in pg_rows(url, "SELECT DISTINCT epoch FROM events ORDER BY epoch")]
     assert epochs == [epoch_a, epoch_b, epoch_b + 1]
 
 

@@ -73,15 +73,16 @@ class Replica:
         """Take the lease if it is free or expired; note who leads if not. A plain read first:
         while another replica's lease runs, a follower takes no lock its appends would wait on."""
         seen = await asyncio.to_thread(self.store.lease)
-        if seen is not None and seen[2] and seen[0] != self.holder:
+        if seen is None or not seen[2] or seen[0] == self.holder:
+            epoch = await asyncio.to_thread(self.store.acquire_lease, self.holder, self.ttl.total_seconds())
+            if epoch is not None:
+                return self._lead(epoch)
+            seen = await asyncio.to_thread(self.store.lease)      # who took it meanwhile
+        if seen is not None:
             self.leader, self.leader_epoch = seen[0], seen[1]
-            return False
-        epoch = await asyncio.to_thread(self.store.acquire_lease, self.holder, self.ttl.total_seconds())
-        if epoch is None:
-            seen = await asyncio.to_thread(self.store.lease)
-            if seen is not None:
-                self.leader, self.leader_epoch = seen[0], seen[1]
-            return False
+        return False
+
+    def _lead(self, epoch: int) -> bool:
         self.role, self.epoch, self.leader, self.leader_epoch = "leader", epoch, self.holder, epoch
         self.renewed_at = time.monotonic()
         log.warning("leading: took the leader lease (epoch %d) as %s", epoch, self.holder,

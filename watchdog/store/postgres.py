@@ -257,21 +257,23 @@ class PostgresEventStore:
             conn.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
             row = conn.execute("SELECT holder, epoch, expires_at >= now() FROM lease "
                                "WHERE id = 1 FOR UPDATE").fetchone()
-            if row is None or row[0] == holder or not row[2]:      # taken or renewed below
-                conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)", (idle,))
             if row is None:
                 conn.execute("INSERT INTO lease (id, holder, epoch, expires_at) VALUES "
                              "(1, %s, 1, now() + make_interval(secs => %s))", (holder, ttl_s))
-                return 1
-            if row[0] == holder and row[2] and self.fence == (holder, row[1]):
+                epoch = 1
+            elif row[0] == holder and row[2] and self.fence == (holder, row[1]):
                 conn.execute("UPDATE lease SET expires_at = now() + make_interval(secs => %s) "
                              "WHERE id = 1", (ttl_s,))
-                return row[1]                     # a renewal by the leader itself
-            if row[2]:
+                epoch = row[1]                    # a renewal by the leader itself
+            elif row[2]:
                 return None                       # another replica leads
-            conn.execute("UPDATE lease SET holder = %s, epoch = %s, expires_at = "   # expired: a new term
-                         "now() + make_interval(secs => %s) WHERE id = 1", (holder, row[1] + 1, ttl_s))
-            return row[1] + 1
+            else:
+                epoch = row[1] + 1                # expired: a new term
+                conn.execute("UPDATE lease SET holder = %s, epoch = %s, expires_at = "
+                             "now() + make_interval(secs => %s) WHERE id = 1", (holder, epoch, ttl_s))
+            # only a session that leads is ended when it idles in a transaction
+            conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)", (idle,))
+            return epoch
         try:
             epoch = self._transaction(take)
         except StoreError as exc:
