@@ -55,6 +55,7 @@ dist: $(STAMP)
 	$(BIN)/python -m pytest -p no:xdist -m packaging tests/test_packaging.py
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py
 
 # Not part of `make test`: 100 SIGKILLs of `watchdog run` against local fakes (a few minutes);
