@@ -35,7 +35,7 @@ class MemoryEventStore:
         last = self._rows[-1] if self._rows else None
         head = Head(last.seq, last.hash, last.recorded_at) if last else Head(0, ZERO_HASH, "")
         lookup = lambda key: (e.payload if (e := self._by_key.get(key)) else None)  # noqa: E731
-        rows = [row for row, _ in plan_rows(events, head, utc_text(self._now()), lookup)]
+        rows, _ = plan_rows(events, head, utc_text(self._now()), lookup)
         for row in rows:
             self._rows.append(row)
             self._by_key[row.key] = row

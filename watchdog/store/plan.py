@@ -59,17 +59,20 @@ def resolve(event: NewEvent, lookup: Lookup) -> NewEvent | None:
 
 
 def plan_rows(events: Sequence[NewEvent], head: Head, now: str,
-              lookup: Lookup) -> list[tuple[StoredEvent, str]]:
-    """Chained rows (with their canonical payload text) for ``events`` after ``head``;
+              lookup: Lookup) -> tuple[list[StoredEvent], list[tuple]]:
+    """Chained rows for ``events`` after ``head``: the stored events, and the same rows as
+    insert parameters (seq, type, key, published_at, recorded_at, canonical payload text, hash);
     ``recorded_at`` never decreases with seq and a fact cannot have been published after this
-    log learned it. This is the append hot path (``make bench``): new keys skip ``resolve``."""
+    log learned it. This is the append hot path (``make bench``): new keys skip ``resolve``, the
+    payload text is the one ``NewEvent`` took, and nothing else is built per row."""
     recorded_at = max(now, head.recorded_at)
     planned: dict[str, dict] = {}
 
     def seen(key: str) -> dict | None:
         return planned[key] if key in planned else lookup(key)
 
-    rows: list[tuple[StoredEvent, str]] = []
+    stored: list[StoredEvent] = []
+    params: list[tuple] = []
     seq, prev = head.seq, head.hash
     sha256 = hashlib.sha256
     for event in events:
@@ -83,13 +86,17 @@ def plan_rows(events: Sequence[NewEvent], head: Head, now: str,
         published = event.published_at
         if published is None or published > recorded_at:
             published = recorded_at
-        text = canonical_json(event.payload)
-        digest = sha256(f"{prev}\n{seq}\n{event.type}\n{key}\n{published}\n{recorded_at}\n{text}"
+        text = event.text
+        if text is None:
+            text = canonical_json(event.payload)
+        type_ = event.type
+        digest = sha256(f"{prev}\n{seq}\n{type_}\n{key}\n{published}\n{recorded_at}\n{text}"
                         .encode("utf-8")).hexdigest()       # = events.chain_hash, inlined
-        rows.append((StoredEvent(seq, event.type, key, published, recorded_at, event.payload, digest), text))
+        stored.append(StoredEvent(seq, type_, key, published, recorded_at, event.payload, digest))
+        params.append((seq, type_, key, published, recorded_at, text, digest))
         planned[key] = event.payload
         prev = digest
-    return rows
+    return stored, params
 
 
 __all__ = ["Head", "resolve", "plan_rows", "observation_key", "OBSERVATION_REVISED"]

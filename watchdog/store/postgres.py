@@ -183,11 +183,10 @@ class PostgresEventStore:
             return []
 
         def write(conn, epoch):
-            planned = self._plan(events)
+            stored, params = self._plan(events)
             with conn.cursor() as cur:
-                cur.executemany(_INSERT, [(r.seq, r.type, r.key, r.published_at, r.recorded_at,
-                                           text, r.hash, epoch) for r, text in planned])
-            return [row for row, _ in planned]
+                cur.executemany(_INSERT, [(*row, epoch) for row in params])
+            return stored
         return self._appending(write)
 
     def copy_rows(self, rows: Sequence[tuple]) -> int:
@@ -323,7 +322,7 @@ class PostgresEventStore:
                             f"(epoch {epoch}): nothing appended")
         return epoch
 
-    def _plan(self, events: Sequence[NewEvent]) -> list[tuple[StoredEvent, str]]:
+    def _plan(self, events: Sequence[NewEvent]) -> tuple[list[StoredEvent], list[tuple]]:
         conn = self._w
         last = conn.execute("SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         head = Head(*last) if last else Head(0, ZERO_HASH, "")

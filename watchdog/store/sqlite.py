@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS events (
   payload TEXT NOT NULL,
   hash TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_published ON events (published_at, seq);
+-- No index on (published_at, seq): one more B-tree update per appended row. Readers keep the
+-- publication order themselves (watchdog.store.readmodel), beside the log.
 -- One trigger, two guarantees (one trigger program per row is measurably cheaper than two):
 -- seq is dense (every row is max(seq)+1, so a gap or a rewrite is visible), and an existing key
 -- can never be inserted again. BEFORE INSERT runs before conflict resolution, so INSERT OR
@@ -106,10 +107,13 @@ class SqliteEventStore:
                 db = sqlite_utils.Database(self._w)
                 db.enable_wal()
                 self._w.executescript(SCHEMA)
+                # logs written before the publication order moved to the read model
+                self._w.execute("DROP INDEX IF EXISTS events_published")
             self._r = _connect(self.path, readonly=True)
         except sqlite3.Error as exc:
             raise translate(exc, self.path) from exc
         self._identity = _identity(self.path) if self._w is not None else None
+        self._order = None            # the publication order (readmodel), made on first use
 
     def check_file(self) -> None:
         """Raise ``StoreReplaced`` when the file this writer opened was deleted or replaced (its
@@ -156,17 +160,16 @@ class SqliteEventStore:
             conn = self._w
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                planned = self._plan(conn, events)
-                conn.executemany(_INSERT, [(r.seq, r.type, r.key, r.published_at, r.recorded_at,
-                                            text, r.hash) for r, text in planned])
+                stored, params = self._plan(conn, events)
+                conn.executemany(_INSERT, params)
                 conn.execute("COMMIT")
-                return [row for row, _ in planned]
+                return stored
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise translate(exc, self.path) from exc
 
-    def _plan(self, conn: sqlite3.Connection, events: Sequence[NewEvent]) -> list[tuple[StoredEvent, str]]:
+    def _plan(self, conn: sqlite3.Connection, events: Sequence[NewEvent]) -> tuple[list[StoredEvent], list[tuple]]:
         last = conn.execute("SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         head = Head(*last) if last else Head(0, ZERO_HASH, "")
         batch_keys = {e.key for e in events}
@@ -239,20 +242,44 @@ class SqliteEventStore:
     def read_published(self, after: tuple[str, int] | None = None, limit: int = 1000,
                        types: Collection[str] | None = None,
                        until: str | None = None) -> list[StoredEvent]:
-        where, args = ["1=1"], []
-        if after is not None:
-            # a row value, so SQLite seeks the (published_at, seq) index to the page's start; the
-            # equivalent OR scanned the index from its beginning for every page (quadratic)
-            where.append("(published_at, seq) > (?, ?)")
-            args += [after[0], after[1]]
-        if until is not None:
-            where.append("published_at <= ?")
-            args.append(until)
-        if types is not None:
-            where.append(f"type IN ({','.join('?' * len(types))})")
-            args += list(types)
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY published_at, seq LIMIT ?"
-        return _rows(self._query(sql, args + [limit]))
+        """Rows in (published_at, seq) order after the cursor ``after``: the read model gives the
+        seqs of the page, then one query reads those rows (by rowid)."""
+        with self._rlock:
+            try:
+                order = self._publication_order()
+                seqs = order.page(after, limit, types, until)
+                if not seqs.size:
+                    return []
+                first, last = int(seqs[0]), int(seqs[-1])
+                if last - first + 1 == seqs.size and (seqs.size == 1 or bool((seqs[1:] > seqs[:-1]).all())):
+                    rows = self._r.execute(f"SELECT {_COLUMNS} FROM events WHERE seq BETWEEN ? AND ? "
+                                           "ORDER BY seq", (first, last)).fetchall()
+                else:
+                    found = {row[0]: row for row in self._r.execute(
+                        f"SELECT {_COLUMNS} FROM events WHERE seq IN (SELECT value FROM json_each(?))",
+                        (orjson.dumps(seqs.tolist()).decode("utf-8"),))}
+                    rows = [found[s] for s in seqs.tolist() if s in found]
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from exc
+        return _rows(rows)
+
+    def _publication_order(self):
+        """The read model, brought up to the log's head (the caller holds the reader lock)."""
+        if self._order is None:
+            from watchdog.store.readmodel import PublicationOrder   # numpy: only readers need it
+            conn = self._r
+
+            def rows_after(seq: int, limit: int) -> list[tuple[int, str, str]]:
+                return conn.execute("SELECT seq, type, published_at FROM events WHERE seq > ? "
+                                    "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+
+            def hash_at(seq: int) -> str | None:
+                row = conn.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
+                return row[0] if row else None
+
+            self._order = PublicationOrder(self.path, rows_after, hash_at)
+        self._order.refresh()
+        return self._order
 
     def get(self, key: str) -> StoredEvent | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE key = ?", [key])
