@@ -61,15 +61,29 @@ def iter_events(store: EventStore, *, after: int = 0, types: Collection[str] | N
 
 
 def iter_published(store: EventStore, *, types: Collection[str] | None = None,
-                   until: str | None = None, page: int = 5000) -> Iterator[StoredEvent]:
-    """Events in (``published_at``, ``seq``) order, optionally only those published by ``until``."""
+                   until: str | None = None, page: int = 5000,
+                   series: Collection[str] | None = None) -> Iterator[StoredEvent]:
+    """Events in (``published_at``, ``seq``) order, optionally only those published by ``until``.
+    With ``series``, observations of other series are left out (other events are kept): a store
+    whose read model knows each row's series (SQLite) does not even read them."""
     cursor: tuple[str, int] | None = None
+    by_series = series is not None and getattr(store, "reads_by_series", False)
     while True:
-        rows = store.read_published(after=cursor, limit=page, types=types, until=until)
-        yield from rows
+        if by_series:
+            rows = store.read_published(after=cursor, limit=page, types=types, until=until,  # type: ignore[call-arg]
+                                        series=series)
+        else:
+            rows = store.read_published(after=cursor, limit=page, types=types, until=until)
+        if series is not None and not by_series:
+            yield from (r for r in rows if r.type not in _OBSERVATIONS or r.payload.get("series") in series)
+        else:
+            yield from rows
         if len(rows) < page:
             return
         cursor = (rows[-1].published_at, rows[-1].seq)
+
+
+_OBSERVATIONS = frozenset({"observation-recorded", "observation-revised"})
 
 
 from watchdog.store.memory import MemoryEventStore  # noqa: E402

@@ -5,9 +5,11 @@ order, and the log is written in ``seq`` order. A B-tree index on (published_at,
 order at the price of one more index update per appended row; this read model keeps it instead,
 built by the readers, so the append path does no work a reader can do later:
 
-- three columns for every row of the log, sorted by (published_at, seq): ``seq``, ``published``
-  (microseconds since the epoch, exact: the log's fixed-width UTC text has microseconds) and
-  ``type`` (a small code; ``types`` names them);
+- columns for every row of the log, sorted by (published_at, seq): ``seq``, ``published`` and
+  ``recorded`` (microseconds since the epoch, exact: the log's fixed-width UTC text has
+  microseconds), ``type`` (a small code; ``types`` names them), and for observations their
+  ``series`` (a code; ``series_names``) and ``date`` (a proleptic Gregorian ordinal): so a replay
+  of rules that read two series reads those series' rows and no others (``page(series=...)``);
 - built incrementally: a refresh reads only the rows after the last ``seq`` it covered (three
   short columns, no payload) and merges them in;
 - invalidated when the log no longer holds the row it was built up to with the hash it had then
@@ -24,10 +26,11 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Callable, Collection, Sequence
+from datetime import date as Date
 
 import numpy as np
 
-FORMAT = 1
+FORMAT = 2
 SAVE_AFTER = 20_000          # rows added since the file was last written: worth writing again
 _EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 
@@ -43,8 +46,9 @@ def micros_of(text: str) -> int:
     return int(micros([text])[0])
 
 
-# rows after ``seq``: (seq, type, published_at) in seq order, at most ``limit``
-RowsAfter = Callable[[int, int], list[tuple[int, str, str]]]
+# rows after ``seq``: (seq, type, published_at, recorded_at, series, date) in seq order, at most
+# ``limit``; series and date are None except for observations
+RowsAfter = Callable[[int, int], list[tuple[int, str, str, str, "str | None", "str | None"]]]
 HashAt = Callable[[int], "str | None"]
 
 
@@ -58,14 +62,20 @@ class PublicationOrder:
         self._empty()
         self._saved_rows = 0
         self._loaded = False
-        self._views: dict[frozenset[str] | None, tuple[np.ndarray, np.ndarray]] = {}
+        self._views: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def _empty(self) -> None:
         self.seq = np.zeros(0, dtype=np.int64)
         self.published = np.zeros(0, dtype=np.int64)
+        self.recorded = np.zeros(0, dtype=np.int64)
         self.type = np.zeros(0, dtype=np.int16)
+        self.series = np.zeros(0, dtype=np.int16)       # -1: not an observation
+        self.date = np.zeros(0, dtype=np.int32)         # 0: not an observation
         self.types: list[str] = []
+        self.series_names: list[str] = []
         self.covered = (0, None)             # (seq, hash) of the last row merged in
+
+    _COLUMNS = ("seq", "published", "recorded", "type", "series", "date")
 
     # ---- keeping up with the log ----
     def refresh(self) -> None:
@@ -77,7 +87,7 @@ class PublicationOrder:
         if seq and self._hash_at(seq) != digest:
             self._empty()                        # not the log this was built from
             self._views.clear()
-        added: list[tuple[int, str, str]] = []
+        added: list = []
         after = self.covered[0]
         while True:
             rows = self._rows_after(after, self._page)
@@ -92,31 +102,46 @@ class PublicationOrder:
         if self.seq.size - self._saved_rows >= SAVE_AFTER or (self._saved_rows == 0 and self.seq.size >= SAVE_AFTER):
             self._save()
 
-    def _merge(self, rows: list[tuple[int, str, str]]) -> None:
+    def _merge(self, rows: list) -> None:
+        n = len(rows)
+        type_codes = np.empty(n, dtype=np.int16)
+        series_codes = np.full(n, -1, dtype=np.int16)
+        dates = np.zeros(n, dtype=np.int32)
         codes = {name: i for i, name in enumerate(self.types)}
-        type_codes = np.empty(len(rows), dtype=np.int16)
-        for i, (_, type_, _) in enumerate(rows):
+        names = {name: i for i, name in enumerate(self.series_names)}
+        for i, (_, type_, _, _, series, date) in enumerate(rows):
             code = codes.get(type_)
             if code is None:
                 code = codes[type_] = len(self.types)
                 self.types.append(type_)
             type_codes[i] = code
-        seq = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        published = micros([r[2] for r in rows])
-        seq = np.concatenate([self.seq, seq])
-        published = np.concatenate([self.published, published])
-        kinds = np.concatenate([self.type, type_codes])
-        order = np.lexsort((seq, published))
-        self.seq, self.published, self.type = seq[order], published[order], kinds[order]
+            if series is not None and date is not None:
+                scode = names.get(series)
+                if scode is None:
+                    scode = names[series] = len(self.series_names)
+                    self.series_names.append(series)
+                series_codes[i] = scode
+                try:
+                    dates[i] = Date.fromisoformat(date).toordinal()
+                except (TypeError, ValueError):
+                    series_codes[i] = -1            # not a date: never skipped by a filter
+        added = {"seq": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+                 "published": micros([r[2] for r in rows]), "recorded": micros([r[3] for r in rows]),
+                 "type": type_codes, "series": series_codes, "date": dates}
+        merged = {name: np.concatenate([getattr(self, name), added[name]]) for name in self._COLUMNS}
+        order = np.lexsort((merged["seq"], merged["published"]))
+        for name in self._COLUMNS:
+            setattr(self, name, merged[name][order])
         last = rows[-1][0]
         self.covered = (last, self._hash_at(last))
 
     # ---- reading ----
     def page(self, after: tuple[str, int] | None, limit: int, types: Collection[str] | None,
-             until: str | None) -> np.ndarray:
+             until: str | None, series: Collection[str] | None = None) -> np.ndarray:
         """The seqs of the next ``limit`` rows after the cursor (published_at, seq), of the given
-        types, published by ``until``: what ``read_published`` returns, as seqs in order."""
-        published, seqs = self._view(types)
+        types, published by ``until``: what ``read_published`` returns, as seqs in order. With
+        ``series``, observations of other series are left out (other rows are kept)."""
+        published, seqs = self._view(types, series)
         end = published.size if until is None else int(np.searchsorted(published, micros_of(until), "right"))
         start = 0
         if after is not None:
@@ -126,18 +151,38 @@ class PublicationOrder:
             start = lo + int(np.searchsorted(seqs[lo:hi], after[1], "right"))
         return seqs[start:min(end, start + limit)]
 
-    def _view(self, types: Collection[str] | None) -> tuple[np.ndarray, np.ndarray]:
-        key = None if types is None else frozenset(types)
+    def _mask(self, types: Collection[str] | None, series: Collection[str] | None) -> np.ndarray:
+        mask = np.ones(self.seq.size, dtype=bool)
+        if types is not None:
+            mask &= np.isin(self.type, [i for i, name in enumerate(self.types) if name in types])
+        if series is not None:
+            wanted = [i for i, name in enumerate(self.series_names) if name in series]
+            mask &= (self.series < 0) | np.isin(self.series, wanted)
+        return mask
+
+    def _view(self, types: Collection[str] | None,
+              series: Collection[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        key = (None if types is None else frozenset(types), None if series is None else frozenset(series))
         view = self._views.get(key)
         if view is None:
-            if key is None:
+            if types is None and series is None:
                 view = (self.published, self.seq)
             else:
-                codes = [i for i, name in enumerate(self.types) if name in key]
-                mask = np.isin(self.type, codes)
+                mask = self._mask(types, series)
                 view = (self.published[mask], self.seq[mask])
             self._views[key] = view
         return view
+
+    def facts_by(self, types: Collection[str], until: str | None,
+                 recorded_by: str | None) -> np.ndarray:
+        """Indexes (into the columns) of the rows of ``types`` published by ``until`` and
+        recorded by ``recorded_by``: what a replay with those bounds reads, in its order."""
+        mask = self._mask(types, None)
+        if until is not None:
+            mask &= self.published <= micros_of(until)
+        if recorded_by is not None:
+            mask &= self.recorded <= micros_of(recorded_by)
+        return np.flatnonzero(mask)
 
     # ---- beside the log ----
     def _load(self) -> None:
@@ -148,23 +193,27 @@ class PublicationOrder:
                 meta = json.loads(bytes(data["meta"]).decode("utf-8"))
                 if meta.get("format") != FORMAT:
                     return
-                seq, published, kinds = data["seq"], data["published"], data["type"]
+                columns = {name: data[name] for name in self._COLUMNS}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
             return                               # unreadable or foreign: built again
-        if not (seq.size == published.size == kinds.size) or meta["covered"][0] and seq.size == 0:
+        sizes = {c.size for c in columns.values()}
+        if len(sizes) != 1 or (meta["covered"][0] and not sizes.pop()):
             return
-        self.seq, self.published, self.type = seq, published, kinds
+        for name, column in columns.items():
+            setattr(self, name, column)
         self.types = list(meta["types"])
+        self.series_names = list(meta["series"])
         self.covered = (int(meta["covered"][0]), meta["covered"][1])
-        self._saved_rows = int(seq.size)
+        self._saved_rows = int(self.seq.size)
 
     def _save(self) -> None:
         if not self.side_path:
             return
-        meta = json.dumps({"format": FORMAT, "covered": list(self.covered), "types": self.types})
+        meta = json.dumps({"format": FORMAT, "covered": list(self.covered), "types": self.types,
+                           "series": self.series_names})
         buffer = io.BytesIO()
-        np.savez(buffer, seq=self.seq, published=self.published, type=self.type,
-                 meta=np.frombuffer(meta.encode("utf-8"), dtype=np.uint8))
+        np.savez(buffer, meta=np.frombuffer(meta.encode("utf-8"), dtype=np.uint8),
+                 **{name: getattr(self, name) for name in self._COLUMNS})
         directory = os.path.dirname(os.path.abspath(self.side_path))
         try:
             fd, tmp = tempfile.mkstemp(prefix=".columns-", dir=directory)

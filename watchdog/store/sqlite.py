@@ -10,9 +10,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
+from datetime import date as Date
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import orjson
 import sqlite_utils
 
@@ -57,6 +59,14 @@ CREATE TABLE IF NOT EXISTS verified (
 _INSERT = ("INSERT INTO events (seq, type, key, published_at, recorded_at, payload, hash) "
            "VALUES (?, ?, ?, ?, ?, ?, ?)")
 _COLUMNS = "seq, type, key, published_at, recorded_at, payload, hash"
+# what the read model keeps of each row: an observation's series and date come out of its payload
+# in SQLite (json_extract), not through Python
+_ORDER_ROWS = ("SELECT seq, type, published_at, recorded_at, "
+               "CASE WHEN type IN ('observation-recorded', 'observation-revised') "
+               "THEN json_extract(payload, '$.series') END, "
+               "CASE WHEN type IN ('observation-recorded', 'observation-revised') "
+               "THEN json_extract(payload, '$.date') END "
+               "FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
 _UNAVAILABLE = ("disk is full", "readonly", "read-only", "locked", "unable to open", "disk i/o")
 
 
@@ -93,6 +103,8 @@ def _rows(rows: list[tuple]) -> list[StoredEvent]:
 
 class SqliteEventStore:
     """The production store. Thread-safe: one lock guards the writer, another the reader."""
+
+    reads_by_series = True          # read_published(series=...) skips other series' rows unread
 
     def __init__(self, path: str | Path, now: Callable[[], datetime] | None = None,
                  readonly: bool = False):
@@ -241,13 +253,14 @@ class SqliteEventStore:
 
     def read_published(self, after: tuple[str, int] | None = None, limit: int = 1000,
                        types: Collection[str] | None = None,
-                       until: str | None = None) -> list[StoredEvent]:
+                       until: str | None = None, series: Collection[str] | None = None) -> list[StoredEvent]:
         """Rows in (published_at, seq) order after the cursor ``after``: the read model gives the
-        seqs of the page, then one query reads those rows (by rowid)."""
+        seqs of the page, then one query reads those rows (by rowid). With ``series``, only the
+        observations of those series (other rows of ``types`` are kept)."""
         with self._rlock:
             try:
                 order = self._publication_order()
-                seqs = order.page(after, limit, types, until)
+                seqs = order.page(after, limit, types, until, series)
                 if not seqs.size:
                     return []
                 first, last = int(seqs[0]), int(seqs[-1])
@@ -263,15 +276,42 @@ class SqliteEventStore:
                 raise translate(exc, self.path) from exc
         return _rows(rows)
 
+    def facts_summary(self, types: Collection[str], until: str | None = None,
+                      recorded_by: str | None = None) -> tuple[str | None, list[tuple[str, str, str]]]:
+        """For a replay reading ``types`` published by ``until`` and recorded by ``recorded_by``:
+        the ``published_at`` of the last such row (its engine's last instant), and the
+        observations that may be dated ahead of the instant they became known (dated on or after
+        the UTC date they were published or recorded on: series, date, that instant), from the
+        read model, without reading a payload."""
+        with self._rlock:
+            try:
+                order = self._publication_order()
+                rows = order.facts_by(types, until, recorded_by)
+                if not rows.size:
+                    return None, []
+                known = np.minimum(order.published[rows], order.recorded[rows])
+                utc_day = known // 86_400_000_000 + 719_163          # ordinal of 1970-01-01
+                dates = order.date[rows]
+                maybe = rows[(order.series[rows] >= 0) & (dates >= utc_day)]
+                seqs = [int(order.seq[-1 if False else rows[-1]])] + [int(s) for s in order.seq[maybe]]
+                texts = {seq: (p, r) for seq, p, r in self._r.execute(
+                    "SELECT seq, published_at, recorded_at FROM events WHERE seq IN "
+                    "(SELECT value FROM json_each(?))", (orjson.dumps(seqs).decode("utf-8"),))}
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from exc
+        last = texts[seqs[0]][0]
+        ahead = [(order.series_names[int(order.series[i])], Date.fromordinal(int(order.date[i])).isoformat(),
+                  min(texts[int(order.seq[i])])) for i in maybe]
+        return last, ahead
+
     def _publication_order(self):
         """The read model, brought up to the log's head (the caller holds the reader lock)."""
         if self._order is None:
             from watchdog.store.readmodel import PublicationOrder   # numpy: only readers need it
             conn = self._r
 
-            def rows_after(seq: int, limit: int) -> list[tuple[int, str, str]]:
-                return conn.execute("SELECT seq, type, published_at FROM events WHERE seq > ? "
-                                    "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+            def rows_after(seq: int, limit: int) -> list[tuple]:
+                return conn.execute(_ORDER_ROWS, (seq, limit)).fetchall()
 
             def hash_at(seq: int) -> str | None:
                 row = conn.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()

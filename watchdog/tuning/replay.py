@@ -13,8 +13,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from watchdog.engine.fold import PRUNE_EVERY, Engine, replay_events
-from watchdog.model.events import ALERT_TYPES, FACT_TYPES, AlertTransition, StoredEvent, alert_key, decode
+from watchdog.engine.fold import PRUNE_EVERY, Engine, _ahead_of, replay_events
+from watchdog.model.events import (
+    ALERT_TYPES, FACT_TYPES, SPEECH_RECORDED, AlertTransition, StoredEvent, alert_key, decode,
+)
 from watchdog.rules.ruleset import RuleSet
 from watchdog.store import EventStore, iter_events, iter_published
 
@@ -27,19 +29,56 @@ def replay(store: EventStore, ruleset: RuleSet, as_of: str | None = None,
     ``on_fact`` sees each fact before the engine does (a progress bar, a report's series), so
     one pass over the log serves them all. ``recorded_by`` also leaves out the facts this log
     recorded after that instant (what this log knew then; history imported later is not)."""
-    facts = iter_published(store, types=FACT_TYPES, until=as_of)
+    types, series, until = FACT_TYPES, None, as_of
+    narrowed = _narrowed(store, ruleset, as_of, recorded_by) if on_fact is None else None
+    if narrowed is not None:
+        types, series, until = narrowed
+    facts = iter_published(store, types=types, until=as_of, series=series)
     if recorded_by is not None:
         facts = (f for f in facts if f.recorded_at <= recorded_by)
     if on_fact is not None:
         facts = _tapped(facts, on_fact)
     pending: list[AlertTransition] = []
     # one rule set for the whole run: only what its windows reach is kept (flat memory)
-    for t in replay_events(Engine(ruleset, prune_every=PRUNE_EVERY), facts, until=as_of):
+    for t in replay_events(Engine(ruleset, prune_every=PRUNE_EVERY), facts, until=until):
         if pending and t.evaluated_at != pending[0].evaluated_at:
             yield from sorted(pending, key=_order)     # same instant: (rule, date) order
             pending = []
         pending.append(t)
     yield from sorted(pending, key=_order)
+
+
+def series_read(ruleset: RuleSet) -> frozenset[str]:
+    """Every series a rule of the set reads: threshold rules' inputs (derived series' too),
+    staleness and revision rules' series. Composites read rules; keyword rules read speeches."""
+    found: set[str] = set()
+    for rule in ruleset.rules:
+        found |= rule.input_series
+    found |= {rule.series for rule in ruleset.staleness_rules}
+    found |= {rule.series for rule in ruleset.revision_rules}
+    return frozenset(found)
+
+
+def _narrowed(store: EventStore, ruleset: RuleSet, as_of: str | None,
+               recorded_by: str | None) -> tuple[frozenset[str], frozenset[str], str | None] | None:
+    """(types, series, the last instant) for a replay that reads only the facts its rules can
+    see: the observations of the series they read, and speeches if a keyword rule reads them.
+    The engine's transitions are the same, because each rule's steps depend only on the facts
+    of its own series, each applied at its own instant, and deadlines are ticked at their own
+    instants up to the last fact of the whole log (which is why that instant is returned).
+    The one exception is a fact dated ahead of the instant it became known (fold's module
+    doc): it is applied with the first later fact of any series, which a narrowed read may not
+    see; a log with such a fact of a series read is replayed whole. None: replay it whole
+    (a store without a read model, or nothing to leave out)."""
+    summary = getattr(store, "facts_summary", None)
+    if summary is None or not getattr(store, "reads_by_series", False):
+        return None
+    series = series_read(ruleset)
+    types = FACT_TYPES if ruleset.keyword_rules else FACT_TYPES - {SPEECH_RECORDED}
+    last, maybe_ahead = summary(FACT_TYPES, until=as_of, recorded_by=recorded_by)
+    if any(s in series and _ahead_of({"series": s, "date": d}, known) for s, d, known in maybe_ahead):
+        return None
+    return types, series, as_of or last
 
 
 def _tapped(events: Iterable[StoredEvent], on_fact: Callable[[StoredEvent], None]) -> Iterator[StoredEvent]:
