@@ -191,8 +191,12 @@ class Engine(ThresholdRules, StalenessRules, KeywordRules, RevisionRules, Compos
             return self.load(ruleset, now=now, cause_seq=event.seq)
         return self.apply(event, now)
 
-    def apply(self, event: Any, now: str) -> list[AlertTransition]:
-        """Fold one stored event; returns the transitions it causes (empty for non-facts)."""
+    def apply(self, event: Any, now: str, extra: list[AlertTransition] | None = None) -> list[AlertTransition]:
+        """Fold one stored event; returns the transitions it causes (empty for non-facts).
+        ``extra``: transitions of rules evaluated elsewhere at this fact (bulk replay's threshold
+        rules), counted as this fact's own before composites judge them."""
+        if extra:                  # bulk replay: no fact is held back in its stream
+            return self._fact(event, now, extra)
         if event.type == SPEECH_RECORDED:
             return self._speech(event, now)
         if event.type not in _FACTS:
@@ -216,7 +220,7 @@ class Engine(ThresholdRules, StalenessRules, KeywordRules, RevisionRules, Compos
             due.append(heapq.heappop(self.held)[2])
         return due
 
-    def _fact(self, event: Any, now: str) -> list[AlertTransition]:
+    def _fact(self, event: Any, now: str, extra: list[AlertTransition] = ()) -> list[AlertTransition]:  # type: ignore[assignment]
         payload = event.payload
         self.data.add(payload, event.published_at)
         if self.prune_every:
@@ -227,6 +231,11 @@ class Engine(ThresholdRules, StalenessRules, KeywordRules, RevisionRules, Compos
         series, rules = payload["series"], self.rules
         for rule_id in self.by_series.get(series, ()):
             out.extend(self._consider(rules[rule_id], payload, now, event.seq))
+        for t in extra:
+            if t.state in ("firing", "resolved"):
+                self.emitted[t.rule] = t.state
+                self.moved[t.rule] = t
+            out.append(t)
         if event.type == OBSERVATION_REVISED:
             out.extend(self._revision(payload, now, event.seq))
         if series in self._stale_by_series:

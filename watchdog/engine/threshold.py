@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from watchdog.engine.data import JoinedContext, SeriesData, input_name
 from watchdog.engine.state import _INACTIVE, _NO_TERMS, RuleState, _cut, _next
-from watchdog.market.calterms import is_term, terms_on
+from watchdog.market.calterms import instances_on, terms_on
 from watchdog.market.series import SERIES
 from watchdog.model.events import AlertTransition
 from watchdog.model.numbers import norm
@@ -191,9 +191,9 @@ class ThresholdRules:
         key = (compiled.calendar, date)
         held = self._terms_used.get(key)
         if held is None:
-            day, calendar = Date.fromisoformat(date), compiled.calendar
-            held = self._terms_used[key] = frozenset(
-                t for t in self._calendar_terms[calendar] if is_term(t, day, calendar))
+            calendar = compiled.calendar
+            held = self._terms_used[key] = instances_on(Date.fromisoformat(date), calendar,
+                                                        self._calendar_terms[calendar])
         return held.intersection(compiled.terms_used) if held else _NO_TERMS
 
     def _all_terms(self, compiled: _Compiled, date: str) -> frozenset[str]:

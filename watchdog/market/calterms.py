@@ -45,8 +45,7 @@ import calendar as _stdcal
 from datetime import date
 
 from watchdog.market.calendar import (add_business_days, business_day_on_or_before, business_days,
-                               business_days_between, is_business_day, next_business_day,
-                               previous_business_day)
+                               business_days_between, is_business_day, next_business_day)
 
 TERMS: tuple[str, ...] = ("month_end", "quarter_end", "year_end", "turn", "quarter_turn",
                           "year_turn", "tax_date", "coupon_settlement", "gse_cycle")
@@ -82,11 +81,19 @@ def _is_month_end(calendar: str, day: date, months: tuple[int, ...] = tuple(rang
     return day.month in months and _month_end_of(calendar, day) == day
 
 
+@lru_cache(maxsize=4096)
+def _month_start(calendar: str, year: int, month: int) -> date:
+    """The first business day of a month."""
+    first = date(year, month, 1)
+    return first if is_business_day(calendar, first) else next_business_day(calendar, first)
+
+
 def _is_turn(calendar: str, day: date, months: tuple[int, ...] = tuple(range(1, 13))) -> bool:
     # The first business day after a month_end is the first business day of the next month
-    # (every month has business days), so the previous business day lies in another month.
-    before = previous_business_day(calendar, day)
-    return before.month in months and (before.year, before.month) != (day.year, day.month)
+    # (every month has business days): the turn of the previous calendar month.
+    if _month_start(calendar, day.year, day.month) != day:
+        return False
+    return (day.month - 2) % 12 + 1 in months
 
 
 def _is_coupon_settlement(calendar: str, day: date) -> bool:
@@ -139,6 +146,36 @@ def is_term(term: str, day: date, calendar: str = "sifma", window: int = 0) -> b
     start = add_business_days(calendar, day, -window)
     end = add_business_days(calendar, day, window)
     return any(_is_instance(term, calendar, d) for d in business_days(calendar, start, end))
+
+
+_MONTHLY = {"month_end": (_month_end, tuple(range(1, 13))), "quarter_end": (_month_end, _QUARTER_END_MONTHS),
+            "year_end": (_month_end, (12,))}
+_TURNS = {"turn": tuple(range(1, 13)), "quarter_turn": _QUARTER_END_MONTHS, "year_turn": (12,)}
+
+
+@lru_cache(maxsize=16384)
+def _instances(term: str, calendar: str, year: int) -> frozenset[date]:
+    """Every instance of ``term`` in ``year`` on ``calendar`` (all business days): a dozen
+    look-ups for the month-based terms, a scan of the year's business days for the others."""
+    if term in _MONTHLY:
+        find, months = _MONTHLY[term]
+        return frozenset(find(calendar, year, month) for month in months)
+    if term in _TURNS:
+        # the turn of month m is the first business day of m + 1 (of January next year for December)
+        return frozenset(_month_start(calendar, year, month) for month in range(1, 13)
+                         if (month - 2) % 12 + 1 in _TURNS[term])
+    return frozenset(d for d in business_days(calendar, date(year, 1, 1), date(year, 12, 31))
+                     if _is_instance(term, calendar, d))
+
+
+def instances_on(day: date, calendar: str, terms: tuple[str, ...]) -> frozenset[str]:
+    """Which of ``terms`` ``day`` is an instance of: ``is_term`` with ``window=0`` for each (an
+    instance is always a business day), from each term's instances in the year, computed once:
+    what skip_on/only_on read, on every date a rule is evaluated."""
+    if not terms:
+        return frozenset()
+    year = day.year
+    return frozenset(term for term in terms if day in _instances(term, calendar, year))
 
 
 @lru_cache(maxsize=65536)   # replay asks the same (date, calendar) for every rule and event

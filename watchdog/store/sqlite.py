@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 import sqlite_utils
 
+from watchdog.market.series import SERIES
 from watchdog.model.errors import ChainBroken, StoreError, StoreReplaced, StoreUnavailable
 from watchdog.model.events import ZERO_HASH, NewEvent, StoredEvent
 from watchdog.store.plan import Head, check_copied, plan_rows, walk_chain
@@ -277,12 +278,13 @@ class SqliteEventStore:
         return _rows(rows)
 
     def facts_summary(self, types: Collection[str], until: str | None = None,
-                      recorded_by: str | None = None) -> tuple[str | None, list[tuple[str, str, str]]]:
+                      recorded_by: str | None = None,
+                      series: Collection[str] | None = None) -> tuple[str | None, list[tuple[str, str, str]]]:
         """For a replay reading ``types`` published by ``until`` and recorded by ``recorded_by``:
         the ``published_at`` of the last such row (its engine's last instant), and the
-        observations that may be dated ahead of the instant they became known (dated on or after
-        the UTC date they were published or recorded on: series, date, that instant), from the
-        read model, without reading a payload."""
+        observations (of ``series``, or all) that may be dated ahead of the instant they became
+        known (series, date, that instant; a superset, for an exact check), from the read model,
+        without reading a payload."""
         with self._rlock:
             try:
                 order = self._publication_order()
@@ -290,10 +292,19 @@ class SqliteEventStore:
                 if not rows.size:
                     return None, []
                 known = np.minimum(order.published[rows], order.recorded[rows])
-                utc_day = known // 86_400_000_000 + 719_163          # ordinal of 1970-01-01
-                dates = order.date[rows]
-                maybe = rows[(order.series[rows] >= 0) & (dates >= utc_day)]
-                seqs = [int(order.seq[-1 if False else rows[-1]])] + [int(s) for s in order.seq[maybe]]
+                # the New York date of ``known`` is its UTC date from 05:00 UTC on (EST and EDT
+                # alike), else possibly the day before: a lower bound, then the exact check
+                day, time_of_day = np.divmod(known, 86_400_000_000)
+                new_york = day + 719_163 - (time_of_day < 5 * 3_600_000_000)   # 719163: 1970-01-01
+                codes = order.series[rows]
+                leads = np.array([SERIES[name].lead_days if name in SERIES else 0
+                                  for name in order.series_names] or [0], dtype=np.int64)
+                lead = np.where(codes >= 0, leads[np.maximum(codes, 0)], 0)
+                wanted = codes >= 0
+                if series is not None:
+                    wanted &= np.isin(codes, [i for i, name in enumerate(order.series_names) if name in series])
+                maybe = rows[wanted & (order.date[rows] > new_york + lead)]
+                seqs = [int(order.seq[rows[-1]])] + [int(s) for s in order.seq[maybe]]
                 texts = {seq: (p, r) for seq, p, r in self._r.execute(
                     "SELECT seq, published_at, recorded_at FROM events WHERE seq IN "
                     "(SELECT value FROM json_each(?))", (orjson.dumps(seqs).decode("utf-8"),))}

@@ -13,9 +13,11 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from watchdog.engine.bulk import BulkRules, split
 from watchdog.engine.fold import PRUNE_EVERY, Engine, _ahead_of, replay_events
 from watchdog.model.events import (
-    ALERT_TYPES, FACT_TYPES, SPEECH_RECORDED, AlertTransition, StoredEvent, alert_key, decode,
+    ALERT_TYPES, FACT_TYPES, OBSERVATION_RECORDED, OBSERVATION_REVISED, SPEECH_RECORDED, AlertTransition,
+    StoredEvent, alert_key, decode,
 )
 from watchdog.rules.ruleset import RuleSet
 from watchdog.store import EventStore, iter_events, iter_published
@@ -38,14 +40,71 @@ def replay(store: EventStore, ruleset: RuleSet, as_of: str | None = None,
         facts = (f for f in facts if f.recorded_at <= recorded_by)
     if on_fact is not None:
         facts = _tapped(facts, on_fact)
+    bulk_rules, rest = split(ruleset)
+    if narrowed is not None and bulk_rules:
+        # no fact of a series read is held back (``_narrowed``): threshold rules in bulk
+        transitions = _bulk_events(bulk_rules, rest, facts, until)
+    else:
+        # one rule set for the whole run: only what its windows reach is kept (flat memory)
+        transitions = replay_events(Engine(ruleset, prune_every=PRUNE_EVERY), facts, until=until)
     pending: list[AlertTransition] = []
-    # one rule set for the whole run: only what its windows reach is kept (flat memory)
-    for t in replay_events(Engine(ruleset, prune_every=PRUNE_EVERY), facts, until=until):
+    for t in transitions:
         if pending and t.evaluated_at != pending[0].evaluated_at:
             yield from sorted(pending, key=_order)     # same instant: (rule, date) order
             pending = []
         pending.append(t)
     yield from sorted(pending, key=_order)
+
+
+CHUNK = 16384       # facts the bulk rules take at once: memory stays flat, the jumps stay long
+
+
+def _bulk_events(bulk_rules: list, rest: RuleSet, facts: Iterable[StoredEvent],
+                 until: str | None) -> Iterator[AlertTransition]:
+    """``replay_events`` with the threshold rules evaluated in bulk (watchdog.engine.bulk), the
+    other rules by the engine: each chunk of facts goes to the bulk rules first; then the engine
+    takes the facts its own rules read and every fact at which a bulk rule moved, with those
+    transitions as the fact's own (composites judge them), ticking deadlines at their instants
+    as ``replay_events`` does."""
+    bulk = BulkRules(bulk_rules)
+    engine = Engine(rest, prune_every=PRUNE_EVERY)
+    own = series_read(rest)
+    observations = (OBSERVATION_RECORDED, OBSERVATION_REVISED)
+    last = None
+    for chunk in _chunks(facts, CHUNK):
+        placed: list[tuple[StoredEvent, int]] = []
+        for event in chunk:
+            if event.type in observations and event.payload["series"] in bulk.series:
+                placed.append((event, bulk.facts.add(event)))
+            else:
+                placed.append((event, -1))
+        moved: dict[int, list[AlertTransition]] = {}
+        for pos, t in bulk.run():
+            moved.setdefault(pos, []).append(t)
+        for event, pos in placed:
+            extra = moved.get(pos) if pos >= 0 else None
+            if not extra and event.type in observations and event.payload["series"] not in own:
+                continue                   # only bulk rules read it, and none moved
+            last = event.published_at
+            ticked = engine.tick(last)
+            if ticked:
+                yield from ticked
+            applied = engine.apply(event, now=last, extra=extra)
+            if applied:
+                yield from applied
+    if until or last:
+        yield from engine.tick(until or last)
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def series_read(ruleset: RuleSet) -> frozenset[str]:
@@ -75,7 +134,7 @@ def _narrowed(store: EventStore, ruleset: RuleSet, as_of: str | None,
         return None
     series = series_read(ruleset)
     types = FACT_TYPES if ruleset.keyword_rules else FACT_TYPES - {SPEECH_RECORDED}
-    last, maybe_ahead = summary(FACT_TYPES, until=as_of, recorded_by=recorded_by)
+    last, maybe_ahead = summary(FACT_TYPES, until=as_of, recorded_by=recorded_by, series=series)
     if any(s in series and _ahead_of({"series": s, "date": d}, known) for s, d, known in maybe_ahead):
         return None
     return types, series, as_of or last
