@@ -16,6 +16,15 @@
         market events/s of replay with the default rules plus nine threshold variants of each
         threshold rule (219 rules) / with the 30 default rules, same synthetic log
         (bench/scale_rules.py).
+    BENCH notebook <ratio> target 1
+        events/s of `watchdog replay` of the default sofr-over-iorb rule alone over the synthetic
+        1M-event log / what an analyst writes instead: pandas reading the same SQLite with
+        json_extract, a pivot by date, a vectorised spread and a run-length streak; both must
+        find the same firing dates (bench/notebook.py).
+    BENCH alert-latency-p99 <seconds> goal < 2 s
+        a value published on a local fake source to the local fake Slack receiving its message,
+        through the real daemon polling every second with group_wait = "0s", 50 publications
+        (bench/latency.py). Seconds, not a ratio.
     BENCH replay-memory <ratio> target 0.8
         peak RSS of `watchdog replay` (a fresh process each) over a 100k-event synthetic market
         log / over a 1M-event one: 1.0 = memory flat however long the log (bench/memory.py).
@@ -23,7 +32,8 @@
 Environment: BENCH_EVENTS (append, default 100000), BENCH_EVENTS_REPLAY (replay log size,
 default 1000000; e.g. 100000 for a quick check), BENCH_EVENTS_SWEEP (sweep log size, default
 200000), BENCH_EVENTS_SCALE (scale-rules log size, default 200000), BENCH_EVENTS_MEMORY (the
-large replay-memory log, default 1000000).
+large replay-memory log, default 1000000), BENCH_EVENTS_NOTEBOOK (default 1000000),
+BENCH_PUBLICATIONS (alert latency, default 50).
 """
 from __future__ import annotations
 
@@ -40,7 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import baselines  # noqa: E402
 import keywords as keywords_bench  # noqa: E402
+import latency as latency_bench  # noqa: E402
 import memory as memory_bench  # noqa: E402
+import notebook as notebook_bench  # noqa: E402
 import replay as replay_bench  # noqa: E402
 import scale_rules as scale_bench  # noqa: E402
 import sweep as sweep_bench  # noqa: E402
@@ -54,6 +66,8 @@ N_REPLAY = int(os.environ.get("BENCH_EVENTS_REPLAY", "1000000"))
 N_SWEEP = int(os.environ.get("BENCH_EVENTS_SWEEP", "200000"))
 N_SCALE = int(os.environ.get("BENCH_EVENTS_SCALE", "200000"))
 N_MEMORY = int(os.environ.get("BENCH_EVENTS_MEMORY", "1000000"))   # the large replay-memory log
+N_NOTEBOOK = int(os.environ.get("BENCH_EVENTS_NOTEBOOK", "1000000"))
+PUBLICATIONS = int(os.environ.get("BENCH_PUBLICATIONS", "50"))
 BATCH = 10000                  # AsyncWriter's max_batch: what one durable transaction holds
 SERIES = ["sofr", "tgcr", "bgcr", "effr", "obfr"]
 
@@ -103,7 +117,9 @@ def main() -> None:
     print(keywords_bench.measure(), flush=True)
     print(sweep_bench.measure(N_SWEEP), flush=True)
     print(scale_bench.measure(N_SCALE), flush=True)
+    print(notebook_bench.measure(N_NOTEBOOK), flush=True)
     print(memory_bench.measure(large=N_MEMORY), flush=True)
+    print(latency_bench.measure(PUBLICATIONS), flush=True)
 
 
 if __name__ == "__main__":

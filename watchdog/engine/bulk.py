@@ -39,7 +39,7 @@ import numpy as np
 from watchdog.engine.data import input_name, split_name
 from watchdog.engine.fold import Engine
 from watchdog.engine.state import _INACTIVE, _NO_TERMS, RuleState
-from watchdog.engine.threshold import ThresholdRules, _Compiled
+from watchdog.engine.threshold import TERMS_CACHE, ThresholdRules, _Compiled
 from watchdog.market.calterms import business_day_of_month, instances_on, is_term
 from watchdog.model.events import OBSERVATION_RECORDED, OBSERVATION_REVISED, AlertTransition
 from watchdog.market.series import SERIES
@@ -639,7 +639,7 @@ class BulkRules:
         key = (calendar, date)
         held = self._terms.get(key)
         if held is None:
-            if len(self._terms) > 65536:
+            if len(self._terms) > TERMS_CACHE:      # keyed by date: it grows with history
                 self._terms.clear()
             held = self._terms[key] = instances_on(Date.fromisoformat(date), calendar,
                                                    self._calendar_terms.get(calendar, ()))

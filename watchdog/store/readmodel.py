@@ -5,11 +5,13 @@ order, and the log is written in ``seq`` order. A B-tree index on (published_at,
 order at the price of one more index update per appended row; this read model keeps it instead,
 built by the readers, so the append path does no work a reader can do later:
 
-- columns for every row of the log, sorted by (published_at, seq): ``seq``, ``published`` and
-  ``recorded`` (microseconds since the epoch, exact: the log's fixed-width UTC text has
-  microseconds), ``type`` (a small code; ``types`` names them), and for observations their
-  ``series`` (a code; ``series_names``) and ``date`` (a proleptic Gregorian ordinal): so a replay
-  of rules that read two series reads those series' rows and no others (``page(series=...)``);
+- columns for every row of the log, sorted by (published_at, seq): ``seq``, ``published``
+  (microseconds since the epoch, exact: the log's fixed-width UTC text has microseconds),
+  ``type`` (a small code; ``types`` names them), and for observations their ``series`` (a code;
+  ``series_names``) and ``date`` (a proleptic Gregorian ordinal): so a replay of rules that read
+  two series reads those series' rows and no others (``page(series=...)``). 23 bytes a row, and
+  nothing else proportional to the log: a page is found by scanning from its cursor, never
+  through a filtered copy;
 - built incrementally: a refresh reads only the rows after the last ``seq`` it covered (three
   short columns, no payload) and merges them in;
 - invalidated when the log no longer holds the row it was built up to with the hash it had then
@@ -30,7 +32,7 @@ from datetime import date as Date
 
 import numpy as np
 
-FORMAT = 2
+FORMAT = 3
 SAVE_AFTER = 20_000          # rows added since the file was last written: worth writing again
 _EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 
@@ -53,7 +55,11 @@ HashAt = Callable[[int], "str | None"]
 
 
 class PublicationOrder:
-    """Every row's (published, seq, type), sorted by (published, seq). See the module doc."""
+    """Every row's (published, seq, type, series, date), sorted by (published, seq). See the
+    module doc."""
+
+    _COLUMNS = ("seq", "published", "type", "series", "date")
+    _WINDOW = 65_536                 # rows looked at per step of a filtered scan
 
     def __init__(self, log_path: str | None, rows_after: RowsAfter, hash_at: HashAt,
                  page: int = 200_000):
@@ -62,20 +68,16 @@ class PublicationOrder:
         self._empty()
         self._saved_rows = 0
         self._loaded = False
-        self._views: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def _empty(self) -> None:
         self.seq = np.zeros(0, dtype=np.int64)
         self.published = np.zeros(0, dtype=np.int64)
-        self.recorded = np.zeros(0, dtype=np.int64)
-        self.type = np.zeros(0, dtype=np.int16)
+        self.type = np.zeros(0, dtype=np.int8)
         self.series = np.zeros(0, dtype=np.int16)       # -1: not an observation
         self.date = np.zeros(0, dtype=np.int32)         # 0: not an observation
         self.types: list[str] = []
         self.series_names: list[str] = []
         self.covered = (0, None)             # (seq, hash) of the last row merged in
-
-    _COLUMNS = ("seq", "published", "recorded", "type", "series", "date")
 
     # ---- keeping up with the log ----
     def refresh(self) -> None:
@@ -86,25 +88,21 @@ class PublicationOrder:
         seq, digest = self.covered
         if seq and self._hash_at(seq) != digest:
             self._empty()                        # not the log this was built from
-            self._views.clear()
-        added: list = []
-        after = self.covered[0]
+        grew = False
         while True:
-            rows = self._rows_after(after, self._page)
-            added.extend(rows)
+            rows = self._rows_after(self.covered[0], self._page)
+            if rows:
+                self._merge(rows)                # a page at a time: a first build stays small
+                grew = True
             if len(rows) < self._page:
                 break
-            after = rows[-1][0]
-        if not added:
-            return
-        self._merge(added)
-        self._views.clear()
-        if self.seq.size - self._saved_rows >= SAVE_AFTER or (self._saved_rows == 0 and self.seq.size >= SAVE_AFTER):
+        if grew and (self.seq.size - self._saved_rows >= SAVE_AFTER
+                     or (self._saved_rows == 0 and self.seq.size >= SAVE_AFTER)):
             self._save()
 
     def _merge(self, rows: list) -> None:
         n = len(rows)
-        type_codes = np.empty(n, dtype=np.int16)
+        type_codes = np.empty(n, dtype=np.int8)
         series_codes = np.full(n, -1, dtype=np.int16)
         dates = np.zeros(n, dtype=np.int32)
         codes = {name: i for i, name in enumerate(self.types)}
@@ -120,14 +118,14 @@ class PublicationOrder:
                 if scode is None:
                     scode = names[series] = len(self.series_names)
                     self.series_names.append(series)
-                series_codes[i] = scode
                 try:
                     dates[i] = Date.fromisoformat(date).toordinal()
+                    series_codes[i] = scode
                 except (TypeError, ValueError):
-                    series_codes[i] = -1            # not a date: never skipped by a filter
+                    pass                            # not a date: never left out by a filter
         added = {"seq": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
-                 "published": micros([r[2] for r in rows]), "recorded": micros([r[3] for r in rows]),
-                 "type": type_codes, "series": series_codes, "date": dates}
+                 "published": micros([r[2] for r in rows]), "type": type_codes,
+                 "series": series_codes, "date": dates}
         merged = {name: np.concatenate([getattr(self, name), added[name]]) for name in self._COLUMNS}
         order = np.lexsort((merged["seq"], merged["published"]))
         for name in self._COLUMNS:
@@ -136,53 +134,79 @@ class PublicationOrder:
         self.covered = (last, self._hash_at(last))
 
     # ---- reading ----
-    def page(self, after: tuple[str, int] | None, limit: int, types: Collection[str] | None,
-             until: str | None, series: Collection[str] | None = None) -> np.ndarray:
-        """The seqs of the next ``limit`` rows after the cursor (published_at, seq), of the given
-        types, published by ``until``: what ``read_published`` returns, as seqs in order. With
-        ``series``, observations of other series are left out (other rows are kept)."""
-        published, seqs = self._view(types, series)
+    def _codes(self, types: Collection[str] | None, series: Collection[str] | None):
+        type_codes = None if types is None else np.array(
+            [i for i, name in enumerate(self.types) if name in types], dtype=np.int8)
+        series_codes = None if series is None else np.array(
+            [i for i, name in enumerate(self.series_names) if name in series], dtype=np.int16)
+        return type_codes, series_codes
+
+    def _mask(self, lo: int, hi: int, type_codes, series_codes) -> np.ndarray:
+        mask = np.ones(hi - lo, dtype=bool)
+        if type_codes is not None:
+            mask &= np.isin(self.type[lo:hi], type_codes)
+        if series_codes is not None:
+            kinds = self.series[lo:hi]
+            mask &= (kinds < 0) | np.isin(kinds, series_codes)
+        return mask
+
+    def _bounds(self, after: tuple[str, int] | None, until: str | None) -> tuple[int, int]:
+        published = self.published
         end = published.size if until is None else int(np.searchsorted(published, micros_of(until), "right"))
         start = 0
         if after is not None:
             at = micros_of(after[0])
             lo = int(np.searchsorted(published, at, "left"))
             hi = int(np.searchsorted(published, at, "right"))
-            start = lo + int(np.searchsorted(seqs[lo:hi], after[1], "right"))
-        return seqs[start:min(end, start + limit)]
+            start = lo + int(np.searchsorted(self.seq[lo:hi], after[1], "right"))
+        return start, end
 
-    def _mask(self, types: Collection[str] | None, series: Collection[str] | None) -> np.ndarray:
-        mask = np.ones(self.seq.size, dtype=bool)
-        if types is not None:
-            mask &= np.isin(self.type, [i for i, name in enumerate(self.types) if name in types])
-        if series is not None:
-            wanted = [i for i, name in enumerate(self.series_names) if name in series]
-            mask &= (self.series < 0) | np.isin(self.series, wanted)
-        return mask
+    def page(self, after: tuple[str, int] | None, limit: int, types: Collection[str] | None,
+             until: str | None, series: Collection[str] | None = None) -> np.ndarray:
+        """The seqs of the next ``limit`` rows after the cursor (published_at, seq), of the given
+        types, published by ``until``: what ``read_published`` returns, as seqs in order. With
+        ``series``, observations of other series are left out (other rows are kept)."""
+        start, end = self._bounds(after, until)
+        if types is None and series is None:
+            return self.seq[start:min(end, start + limit)]
+        type_codes, series_codes = self._codes(types, series)
+        found: list[np.ndarray] = []
+        count = 0
+        while start < end and count < limit:
+            stop = min(end, start + max(self._WINDOW, limit))
+            picked = self.seq[start:stop][self._mask(start, stop, type_codes, series_codes)]
+            found.append(picked[:limit - count])
+            count += min(picked.size, limit - count)
+            start = stop
+        return np.concatenate(found) if found else self.seq[:0]
 
-    def _view(self, types: Collection[str] | None,
-              series: Collection[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        key = (None if types is None else frozenset(types), None if series is None else frozenset(series))
-        view = self._views.get(key)
-        if view is None:
-            if types is None and series is None:
-                view = (self.published, self.seq)
-            else:
-                mask = self._mask(types, series)
-                view = (self.published[mask], self.seq[mask])
-            self._views[key] = view
-        return view
-
-    def facts_by(self, types: Collection[str], until: str | None,
-                 recorded_by: str | None) -> np.ndarray:
-        """Indexes (into the columns) of the rows of ``types`` published by ``until`` and
-        recorded by ``recorded_by``: what a replay with those bounds reads, in its order."""
-        mask = self._mask(types, None)
-        if until is not None:
-            mask &= self.published <= micros_of(until)
-        if recorded_by is not None:
-            mask &= self.recorded <= micros_of(recorded_by)
-        return np.flatnonzero(mask)
+    def summary(self, types: Collection[str], until: str | None, series: Collection[str] | None,
+                lead_of: Callable[[str], int]) -> tuple[int | None, list[int]]:
+        """For a replay reading ``types`` published by ``until``: the index of its last row, and
+        the indexes of the observations (of ``series``, or all) that may be dated ahead of their
+        publication (a superset, for an exact check: the New York date of an instant is its UTC
+        date from 05:00 UTC on, in EST and EDT alike, and before that maybe the day before),
+        scanned a window at a time."""
+        _, end = self._bounds(None, until)
+        type_codes, series_codes = self._codes(types, None)
+        wanted = None if series is None else self._codes(None, series)[1]
+        leads = np.array([lead_of(name) for name in self.series_names] or [0], dtype=np.int64)
+        last: int | None = None
+        maybe: list[int] = []
+        for lo in range(0, end, self._WINDOW):
+            hi = min(end, lo + self._WINDOW)
+            rows = lo + np.flatnonzero(self._mask(lo, hi, type_codes, None))
+            if not rows.size:
+                continue
+            last = int(rows[-1])
+            codes = self.series[rows]
+            day, time_of_day = np.divmod(self.published[rows], 86_400_000_000)
+            new_york = day + 719_163 - (time_of_day < 5 * 3_600_000_000)   # 719163: 1970-01-01
+            ahead = (codes >= 0) & (self.date[rows] > new_york + leads[np.maximum(codes, 0)])
+            if wanted is not None:
+                ahead &= np.isin(codes, wanted)
+            maybe.extend(rows[ahead].tolist())
+        return last, maybe
 
     # ---- beside the log ----
     def _load(self) -> None:

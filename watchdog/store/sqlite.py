@@ -14,7 +14,6 @@ from datetime import date as Date
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import orjson
 import sqlite_utils
 
@@ -284,36 +283,34 @@ class SqliteEventStore:
         the ``published_at`` of the last such row (its engine's last instant), and the
         observations (of ``series``, or all) that may be dated ahead of the instant they became
         known (series, date, that instant; a superset, for an exact check), from the read model,
-        without reading a payload."""
+        without reading a payload. (A row's ``published_at`` is never after its ``recorded_at``:
+        it is the instant it became known.)"""
         with self._rlock:
             try:
                 order = self._publication_order()
-                rows = order.facts_by(types, until, recorded_by)
-                if not rows.size:
+                last, maybe = order.summary(types, until, series, _lead_days)
+                seqs = [int(order.seq[i]) for i in maybe]
+                if recorded_by is not None:          # --as-recorded: the log's own times decide
+                    marks = ",".join("?" * len(types))
+                    bound = [until] if until is not None else []
+                    found = self._r.execute(
+                        f"SELECT seq FROM events WHERE type IN ({marks}) AND recorded_at <= ? "
+                        + ("AND published_at <= ? " if until is not None else "")
+                        + "ORDER BY published_at DESC, seq DESC LIMIT 1",
+                        [*types, recorded_by, *bound]).fetchone()
+                    last_seq = found[0] if found else None
+                else:
+                    last_seq = None if last is None else int(order.seq[last])
+                if last_seq is None:
                     return None, []
-                known = np.minimum(order.published[rows], order.recorded[rows])
-                # the New York date of ``known`` is its UTC date from 05:00 UTC on (EST and EDT
-                # alike), else possibly the day before: a lower bound, then the exact check
-                day, time_of_day = np.divmod(known, 86_400_000_000)
-                new_york = day + 719_163 - (time_of_day < 5 * 3_600_000_000)   # 719163: 1970-01-01
-                codes = order.series[rows]
-                leads = np.array([SERIES[name].lead_days if name in SERIES else 0
-                                  for name in order.series_names] or [0], dtype=np.int64)
-                lead = np.where(codes >= 0, leads[np.maximum(codes, 0)], 0)
-                wanted = codes >= 0
-                if series is not None:
-                    wanted &= np.isin(codes, [i for i, name in enumerate(order.series_names) if name in series])
-                maybe = rows[wanted & (order.date[rows] > new_york + lead)]
-                seqs = [int(order.seq[rows[-1]])] + [int(s) for s in order.seq[maybe]]
-                texts = {seq: (p, r) for seq, p, r in self._r.execute(
-                    "SELECT seq, published_at, recorded_at FROM events WHERE seq IN "
-                    "(SELECT value FROM json_each(?))", (orjson.dumps(seqs).decode("utf-8"),))}
+                texts = dict(self._r.execute(
+                    "SELECT seq, published_at FROM events WHERE seq IN (SELECT value FROM json_each(?))",
+                    (orjson.dumps([last_seq, *seqs]).decode("utf-8"),)))
             except sqlite3.Error as exc:
                 raise translate(exc, self.path) from exc
-        last = texts[seqs[0]][0]
         ahead = [(order.series_names[int(order.series[i])], Date.fromordinal(int(order.date[i])).isoformat(),
-                  min(texts[int(order.seq[i])])) for i in maybe]
-        return last, ahead
+                  texts[int(order.seq[i])]) for i in maybe]
+        return texts[last_seq], ahead
 
     def _publication_order(self):
         """The read model, brought up to the log's head (the caller holds the reader lock)."""
@@ -358,6 +355,10 @@ def _raw_rows(path: str, page: int = 5000, after: int = 0) -> Iterator[tuple]:
             after = rows[-1][0]
     finally:
         conn.close()
+
+
+def _lead_days(series: str) -> int:
+    return SERIES[series].lead_days if series in SERIES else 0
 
 
 def _identity(path: str) -> tuple[int, int] | None:
