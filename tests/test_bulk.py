@@ -162,14 +162,14 @@ def _sorted(transitions) -> list[str]:
     return [transition_json(t) for _, t in keyed]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(logs(), rule_sets(), st.sampled_from(CHUNKS))
 def test_bulk_and_incremental_evaluation_give_identical_transitions(log, ruleset, chunk):
     facts, _ = log
     assert bulk_replay(facts, ruleset, chunk) == incremental(facts, ruleset)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(rough_logs(), rule_sets(), st.sampled_from(CHUNKS))
 def test_bulk_and_incremental_agree_on_late_steps_revisions_and_backfills(facts, ruleset, chunk):
     assert bulk_replay(facts, ruleset, chunk, must_be_bulk=True) == incremental(facts, ruleset)

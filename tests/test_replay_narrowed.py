@@ -59,7 +59,7 @@ def logs_with_ahead(draw):
 SUBSETS = [RuleSet.of([rule]) for rule in RULES.all_rules] + [RULES]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(logs_with_ahead())
 def test_a_replay_reading_only_its_rules_series_says_what_the_whole_log_says(log):
     facts, cut = log
@@ -84,7 +84,7 @@ def test_the_shipped_history_replays_identically_reading_only_what_each_rule_rea
     try:
         assert _narrowed(store, rules, None, None) is not None
         assert narrowed(store, rules) == whole(store, rules)
-        for rule in [rules.by_id[i] for i in ("sofr-over-iorb", "tga-build-onrrp-low", "tga-stale", "funding-stress")]:
+        for rule in [rules.by_id[i] for i in ("sofr-over-iorb", "tga-stale")]:
             alone = RuleSet.of([rule])
             assert narrowed(store, alone) == whole(store, alone)
     finally:

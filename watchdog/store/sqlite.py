@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
-import sqlite_utils
 
 from watchdog.market.series import SERIES
 from watchdog.model.errors import ChainBroken, StoreError, StoreReplaced, StoreUnavailable
@@ -116,6 +115,9 @@ class SqliteEventStore:
                 self._w = None
             else:
                 self._w = _connect(self.path)
+                # imported here: only a writer needs it, and sqlite-utils imports pandas when
+                # pandas is installed (half a second for every read-only command)
+                import sqlite_utils
                 db = sqlite_utils.Database(self._w)
                 db.enable_wal()
                 self._w.executescript(SCHEMA)
