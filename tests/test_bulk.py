@@ -33,6 +33,7 @@ EXPRESSIONS = [
     ('change(sofr, "2bd") * 100', 3, -3),
     ("reserves / 1000 + bp(lag(sofr, 2) - iorb)", 12, 8),
     ("sofr_iorb", 7, 3),                   # a derived series
+    ("bp(sofr - iorb) + bp(lag(effr, 1) - iorb)", 6, 0),   # a driver read only on other dates
 ]
 
 

@@ -338,6 +338,8 @@ class _RuleRun:
         self.state: RuleState = _INACTIVE
         self.single = len(compiled.drivers) == 1
         self.pending: list[str] = []      # driver dates known, after the last evaluated, sorted
+        self.latest: str | None = None    # the latest driver date of the facts taken so far
+        self.strict = set(compiled.drivers) <= set(compiled.market_inputs)
         self.vector: _Vector | None = _Vector(compiled.rule) if self.single else None
         self.driver = next(iter(compiled.drivers)) if self.single else None
 
@@ -430,25 +432,25 @@ class _RuleRun:
 
     # ---- a chunk ----
     def run(self, out: list) -> None:
-        compiled, facts = self.compiled, self.facts
-        stream: list[tuple[int, str, str, bool]] = []
-        for series in compiled.series:
-            data = facts.series.get(series)
-            if data is not None and data.chunk:
-                stream.extend((pos, series, date, newest) for pos, date, newest in data.chunk)
+        compiled = self.compiled
+        drivers = compiled.drivers
+        # the chunk's facts of its series, in knowledge order, and which are ordinary: shared by
+        # the rules reading the same series with the same drivers (they took the same facts)
+        key = (tuple(compiled.series), tuple(drivers), self.strict, self.latest)
+        found = self.bulk.streams.get(key)
+        if found is None:
+            found = self.bulk.streams[key] = self._stream()
+        stream, plain, self.latest = found
         if not stream:
             return
-        stream.sort()
-        drivers, driver = compiled.drivers, self.driver
-        # the ordinary evaluations: the single driver's value for a new latest date
-        quiet = self._quiet(stream) if self.single else None
+        quiet = self._quiet(stream, plain)
         i, n = 0, len(stream)
         while i < n:
             pos, series, date, newest = stream[i]
-            if quiet is not None and newest and series == driver:
+            if plain[i]:
                 state = self.state
                 if (state.status, state.streak, state.recovering, state.since) == _AT_REST:
-                    j = quiet[i]
+                    j = int(quiet[i])
                     if j > i:                         # i .. j-1 cannot move it: jump
                         self._rest(stream, i, j)
                         i = j
@@ -471,38 +473,84 @@ class _RuleRun:
             self._settle()
             i += 1
 
-    def _quiet(self, stream: list) -> list[int]:
+    def _stream(self) -> tuple[list, list[bool], str | None]:
+        compiled, facts = self.compiled, self.facts
+        stream: list[tuple[int, str, str, bool]] = []
+        for series in compiled.series:
+            data = facts.series.get(series)
+            if data is not None and data.chunk:
+                stream.extend((pos, series, date, newest) for pos, date, newest in data.chunk)
+        stream.sort()
+        drivers = compiled.drivers
+        # the ordinary evaluations: a driver's first value for a date no driver had passed (its
+        # date is then after the last evaluated one: the engine evaluates it, alone)
+        plain: list[bool] = []
+        latest, strict = self.latest, self.strict
+        for _, series, date, newest in stream:
+            if series in drivers:
+                # equal to the latest: another driver's first value came first, and (every driver
+                # read on the date itself) could not be evaluated without this one
+                plain.append(newest and (latest is None or date > latest or (strict and date == latest)))
+                if latest is None or date > latest:
+                    latest = date
+            else:
+                plain.append(False)
+        return stream, plain, latest
+
+    def _quiet(self, stream: list, plain: list[bool]) -> np.ndarray:
         """For each stream index in a run of quiet ordinary evaluations (driver facts for a new
         latest date that a rule at rest takes without moving: skipped by its terms, no value, or
-        no breach), the stream index just after the run; -1 elsewhere."""
-        compiled, driver = self.compiled, self.driver
-        self._plain_values([(pos, date) for pos, series, date, newest in stream
-                            if newest and series == driver])
-        calm: list[bool] = []
-        above = compiled.above
-        for pos, series, date, newest in stream:
-            if not (newest and series == driver):
-                calm.append(False)
-                continue
-            terms = self.terms(date) if compiled.calendar_aware else _NO_TERMS
-            if (terms or compiled.only_on) and not _applies(compiled.rule, terms):
-                calm.append(True)
-                continue
-            value = self.value(date, pos)
-            if value is None:
-                calm.append(True)
-                continue
-            threshold = compiled.threshold_on(terms) if terms else compiled.plain_threshold
-            calm.append(not (value > threshold if above else value < threshold))
+        no breach), the stream index just after the run; -1 elsewhere. The values and calendar
+        terms of the ordinary evaluations are shared by the rules with the same expression; each
+        rule only compares."""
+        compiled = self.compiled
+        rows = np.flatnonzero(np.array(plain, dtype=bool))
+        shared = self.bulk.plain.get(compiled.value_key)
+        if shared is None or shared[0] is not stream and len(shared[0]) != len(stream):
+            items = [(stream[k][0], stream[k][2]) for k in rows.tolist()]
+            if self.single:
+                self._plain_values(items)
+            values = np.empty(len(items), dtype=object)
+            values[:] = [self.value(date, pos) for pos, date in items]
+            ok = np.fromiter((v is not None for v in values.tolist()), dtype=bool, count=len(items))
+            shared = self.bulk.plain[compiled.value_key] = [stream, values, ok, None]
+        _, values, ok, all_terms = shared
+        if compiled.calendar_aware and all_terms is None:
+            all_terms = shared[3] = [self.bulk.terms_of(compiled.calendar, stream[k][2]) for k in rows.tolist()]
+        n_items = rows.size
+        applies = np.ones(n_items, dtype=bool)
+        thresholds = np.empty(n_items, dtype=object)
+        thresholds[:] = [compiled.plain_threshold] * n_items
+        if compiled.calendar_aware:
+            classes: dict[frozenset[str], tuple[bool, Decimal]] = {}
+            for k, held in enumerate(all_terms):
+                if not held:
+                    if compiled.only_on:
+                        applies[k] = False
+                    continue
+                found = classes.get(held)
+                if found is None:
+                    terms = held.intersection(compiled.terms_used)
+                    rule_applies = not ((terms or compiled.only_on) and not _applies(compiled.rule, terms))
+                    found = classes[held] = (rule_applies, compiled.threshold_on(terms) if terms
+                                             else compiled.plain_threshold)
+                applies[k], thresholds[k] = found
+        elif compiled.only_on:
+            applies[:] = False
+        judged = applies & ok
+        breach = np.zeros(n_items, dtype=bool)
+        if judged.any():
+            compare = np.greater if compiled.above else np.less
+            breach[judged] = compare(values[judged], thresholds[judged]).astype(bool)
         n = len(stream)
-        ends = [-1] * n
-        end = n
-        for k in range(n - 1, -1, -1):
-            if calm[k]:
-                ends[k] = end
-            else:
-                end = k
-        return ends
+        calm = np.zeros(n, dtype=bool)
+        calm[rows] = ~breach
+        # the index just after each calm run: the next index that is not calm
+        stops = np.flatnonzero(~calm)
+        after = np.searchsorted(stops, np.arange(n), "left")
+        ends = np.where(after < stops.size, stops[np.minimum(after, max(stops.size - 1, 0))] if stops.size
+                        else n, n)
+        return np.where(calm, ends, -1)
 
     def _plain_values(self, items: list[tuple[int, str]]) -> None:
         """The values of the ordinary evaluations (the driver's newest date, at its own fact),
@@ -625,6 +673,8 @@ class BulkRules:
         self.facts = Facts()
         self.maker = Engine()                   # builds transitions as the engine does
         self.values: dict[str, dict] = {}
+        self.plain: dict[str, list] = {}        # value_key -> this chunk's ordinary evaluations
+        self.streams: dict[tuple, tuple] = {}   # (series, drivers, ...) -> this chunk's facts of them
         self._terms: dict[tuple[str, str], frozenset[str]] = {}
         self.runs = [_RuleRun(_Compiled(rule), self) for rule in rules]
         # the terms any rule reads on each calendar (the engine's _calendar_terms)
@@ -652,6 +702,8 @@ class BulkRules:
         # the engine's order at one fact: the rules reading its series in rule-set order
         out.sort(key=lambda item: item[0])
         self.values.clear()
+        self.plain.clear()
+        self.streams.clear()
         self.facts.end_chunk()
         self._forget()
         return out
