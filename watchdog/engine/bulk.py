@@ -39,7 +39,7 @@ import numpy as np
 from watchdog.engine.data import input_name, split_name
 from watchdog.engine.fold import Engine
 from watchdog.engine.state import _INACTIVE, _NO_TERMS, RuleState
-from watchdog.engine.threshold import TERMS_CACHE, ThresholdRules, _Compiled
+from watchdog.engine.threshold import TERMS_CACHE, ThresholdRules, _Compiled, inputs_at
 from watchdog.market.calterms import business_day_of_month, instances_on, is_term
 from watchdog.model.events import OBSERVATION_RECORDED, OBSERVATION_REVISED, AlertTransition
 from watchdog.market.series import SERIES
@@ -377,14 +377,7 @@ class _RuleRun:
 
     def inputs(self, date: str, pos: int) -> dict:
         self.ctx.pos = pos
-        found_inputs = {}
-        for name in self.compiled.names:
-            series, attr, join = input_name(name)
-            found = self.ctx.point(series, date, join)
-            value = None if found is None else found[1].get(attr)
-            if value is not None:
-                found_inputs[name] = (found[0], value, found[1].published_at)
-        return found_inputs
+        return inputs_at(self.compiled.names, date, self.ctx.point)
 
     def advance(self, date: str, pos: int, out: list) -> None:
         """``_advance`` for one date at the fact at ``pos``."""

@@ -75,6 +75,20 @@ VALUES_KEPT = 65536     # shared expression values kept at one version of the da
 _UNSET = object()
 
 
+def inputs_at(names, date: str, at) -> dict:
+    """Each input name's (date, value, published_at) as ``at(series, date, join)`` finds its
+    point (``SeriesData.at``; bulk replay's data as known at a fact), the inputs an alert shows;
+    an input without a value is left out."""
+    inputs = {}
+    for name in names:
+        series, attr, join = input_name(name)
+        found = at(series, date, join)
+        value = None if found is None else found[1].get(attr)
+        if value is not None:
+            inputs[name] = (found[0], value, found[1].published_at)
+    return inputs
+
+
 def _recovered(rule: Rule, value: Decimal, breach: bool) -> bool:
     if rule.above is not None and rule.recover_below is not None:
         return value < rule.recover_below
@@ -300,14 +314,7 @@ class ThresholdRules:
 
     def _inputs(self, compiled: _Compiled, date: str) -> dict:
         """What an alert shows: each input as of ``date`` (only built for a transition)."""
-        inputs = {}
-        for name in compiled.names:
-            series, attr, join = input_name(name)
-            found = self.data.at(series, date, join)
-            value = None if found is None else found[1].get(attr)
-            if value is not None:
-                inputs[name] = (found[0], value, found[1].published_at)
-        return inputs
+        return inputs_at(compiled.names, date, self.data.at)
 
     def _step(self, compiled: _Compiled, state: RuleState, date: str, value: Decimal,
               threshold: Decimal):
