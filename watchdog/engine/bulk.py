@@ -41,13 +41,12 @@ from watchdog.engine.fold import Engine
 from watchdog.engine.state import _INACTIVE, _NO_TERMS, RuleState
 from watchdog.engine.threshold import TERMS_CACHE, ThresholdRules, _Compiled, inputs_at
 from watchdog.market.calterms import business_day_of_month, instances_on, is_term
-from watchdog.model.events import OBSERVATION_RECORDED, OBSERVATION_REVISED, AlertTransition
+from watchdog.model.events import AlertTransition
 from watchdog.market.series import SERIES
 from watchdog.rules import expr as _expr
 from watchdog.rules.expr import EvalError
 from watchdog.rules.ruleset import Rule, RuleSet
 
-_FACTS = (OBSERVATION_RECORDED, OBSERVATION_REVISED)
 _unbound_step = ThresholdRules._step
 _correction = ThresholdRules._correction
 _applies = ThresholdRules._applies
@@ -124,17 +123,17 @@ class Facts:
         self.next_pos = 0
 
     def add(self, event: Any) -> int:
+        """Take one observation (recorded or revised); returns its knowledge position."""
         pos = self.next_pos
         self.next_pos += 1
         self.now[pos] = event.published_at
         self.seq[pos] = event.seq
-        if event.type in _FACTS:
-            payload = event.payload
-            series = self.series.get(payload["series"])
-            if series is None:
-                series = self.series[payload["series"]] = _Series()
-            series.add(_Point(pos, Decimal(payload["value"]), payload.get("attributes") or {},
-                              event.published_at), payload["date"])
+        payload = event.payload
+        series = self.series.get(payload["series"])
+        if series is None:
+            series = self.series[payload["series"]] = _Series()
+        series.add(_Point(pos, Decimal(payload["value"]), payload.get("attributes") or {},
+                          event.published_at), payload["date"])
         return pos
 
     def end_chunk(self) -> None:
@@ -499,7 +498,7 @@ class _RuleRun:
         compiled = self.compiled
         rows = np.flatnonzero(np.array(plain, dtype=bool))
         shared = self.bulk.plain.get(compiled.value_key)
-        if shared is None or shared[0] is not stream and len(shared[0]) != len(stream):
+        if shared is None:       # the rules with this expression share the stream (run)
             items = [(stream[k][0], stream[k][2]) for k in rows.tolist()]
             if self.single:
                 self._plain_values(items)
